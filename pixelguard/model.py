@@ -1,0 +1,87 @@
+"""Value types shared by the core and its adapters: Finding, Result, Policy."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Action = Literal["strip", "rewrite"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One remote resource judged to be a tracker (contract: see DESIGN.md)."""
+
+    url: str  # absolute, entities decoded; protocol-relative made https:
+    rule: str  # stable rule id: size, hidden, known-tracker, url-shape, recipient-leak, css-remote, deny-list
+    vendor: str | None  # e.g. "Mailchimp"
+    where: str  # e.g. "img[src]", "td[background]", "style@import", "vml v:fill[src]"
+    part: str  # MIME part path such as "1.2" ("1" for a single-part message)
+    reason: str  # one human sentence
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "url": self.url,
+            "rule": self.rule,
+            "vendor": self.vendor,
+            "where": self.where,
+            "part": self.part,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    """What clean_message returns: the (possibly) cleaned bytes and what was found.
+
+    `error` is None on success; otherwise `raw` is the input, unchanged, and `error`
+    says why it could not be cleaned.
+    """
+
+    raw: bytes
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.findings) and self.error is None
+
+
+def host_matches(host: str, entry: str) -> bool:
+    """True when `host` is `entry` or one of its subdomains (both lower-case)."""
+    return host == entry or host.endswith("." + entry)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything one recipient's cleaning depends on. Built by config.policy_for(addr).
+
+    Host lists are already merged from defaults and the user's own section:
+    `user_allow_hosts`/`user_deny_hosts` beat `default_*` ones; within one level the
+    more specific (longer) entry wins and deny wins a tie.
+    """
+
+    action: Action = "strip"
+    notice: bool = True
+    recipients: tuple[str, ...] = ()  # addresses whose leak in a URL we look for
+    default_allow_hosts: tuple[str, ...] = ()
+    default_deny_hosts: tuple[str, ...] = ()
+    user_allow_hosts: tuple[str, ...] = ()
+    user_deny_hosts: tuple[str, ...] = ()
+    allow_senders: tuple[str, ...] = ()  # addresses or domains (From), trusted only when authenticated
+    trusted_authserv_ids: tuple[str, ...] = ()
+    require_auth_for_allow: bool = True
+    extra_lists: tuple[str, ...] = ()  # paths of extra tracker lists (our format or Adblock Plus)
+
+    def host_verdict(self, host: str) -> Literal["allow", "deny"] | None:
+        """'allow', 'deny' or None for a resource host, by the precedence rules above."""
+        host = host.lower().rstrip(".")
+        for allow, deny in (
+            (self.user_allow_hosts, self.user_deny_hosts),
+            (self.default_allow_hosts, self.default_deny_hosts),
+        ):
+            best_allow = max((len(e) for e in allow if host_matches(host, e)), default=-1)
+            best_deny = max((len(e) for e in deny if host_matches(host, e)), default=-1)
+            if best_allow < 0 and best_deny < 0:
+                continue
+            return "deny" if best_deny >= best_allow else "allow"
+        return None
