@@ -1,0 +1,31 @@
+"""Adding pixelguard's own header to a message without touching any other byte."""
+from __future__ import annotations
+
+
+def header_end(raw: bytes) -> int:
+    """Offset just past the blank line that ends the header block (len(raw) if none)."""
+    crlf = raw.find(b"\r\n\r\n")
+    lf = raw.find(b"\n\n")
+    ends = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
+def line_ending(raw: bytes) -> bytes:
+    """The message's own line ending: CRLF if its first line ends so, else LF."""
+    nl = raw.find(b"\n")
+    return b"\r\n" if nl > 0 and raw[nl - 1 : nl] == b"\r" else b"\n"
+
+
+def prepend_header(raw: bytes, name: str, value: str) -> bytes:
+    """Return raw with `name: value` added as the first header line (trace-header style).
+
+    Every existing byte is kept; the value must be ASCII without line breaks.
+    """
+    value = " ".join(value.split())
+    line = f"{name}: {value}".encode("ascii", "replace") + line_ending(raw)
+    return line + raw
+
+
+def mark_error(raw: bytes, error: str) -> bytes:
+    """The pass-through form of a message the core could not clean: unchanged, plus a header."""
+    return prepend_header(raw, "X-PixelGuard", f"error; {error}"[:900])
