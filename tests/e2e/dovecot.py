@@ -1,0 +1,248 @@
+"""A throwaway Dovecot (IMAP + LMTP on free loopback ports) for end-to-end tests.
+
+Recipe from shared/docs/TESTING.md: `dovecot -F -c ROOT/dovecot.conf` in the foreground,
+a short root under /tmp (unix socket paths over ~100 chars fail), users in passwd-files
+(one per user, so users can be added while it runs), optional
+per-user quota, stopped with SIGTERM. It never touches /etc/dovecot.
+
+    with Dovecot() as dc:
+        dc.add_user("alice@example.org", "secret")
+        client = dc.client("alice@example.org")
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_PASSWORD = "secret"
+
+
+def dovecot_binary() -> str | None:
+    """Path of the dovecot binary, or None when it is not installed."""
+    return shutil.which("dovecot") or next(
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.access(p, os.X_OK)), None
+    )
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_greeting(port: int, prefix: bytes, deadline: float) -> None:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(200).startswith(prefix):
+                    return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.02)  # polling interval while the server binds, not a wait for luck
+    raise RuntimeError(f"dovecot did not greet on 127.0.0.1:{port} ({last})")
+
+
+_CONF = """\
+protocols = imap lmtp
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+instance_name = pixelguard-test-{imap_port}
+log_path = {root}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{root}/mail/%u
+{identity}
+mail_plugins = $mail_plugins quota
+{capability}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users/%u
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/users/%u
+  default_fields = home={root}/mail/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+plugin {{
+  quota = maildir:User quota
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+{login_chroot}
+}}
+service anvil {{
+{anvil_chroot}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+protocol imap {{
+  mail_plugins = $mail_plugins imap_quota
+  mail_max_userip_connections = 100
+}}
+protocol lmtp {{
+  postmaster_address = postmaster@example.org
+}}
+"""
+
+
+class Dovecot:
+    """One Dovecot instance under a private root directory.
+
+    Attributes once started: `root`, `imap_port`, `lmtp_port`, `lmtp_socket`, `host`.
+    `capabilities`, when given, replaces the advertised IMAP capability list
+    (`imap_capability`), to test clients against a server that lacks e.g. MOVE or UIDPLUS.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, capabilities: str | None = None) -> None:
+        self.capabilities = capabilities
+        self.root: Path | None = None
+        self.imap_port = 0
+        self.lmtp_port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._users: dict[str, str] = {}
+        self._counter = itertools.count(1)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, timeout: float = 15.0) -> "Dovecot":
+        binary = dovecot_binary()
+        if binary is None:
+            raise FileNotFoundError("dovecot binary not found (apt-get install dovecot-imapd dovecot-lmtpd)")
+        self.root = Path(tempfile.mkdtemp(prefix="pgdc", dir="/tmp"))
+        self.root.chmod(0o755)  # the mail uid (nobody) must traverse it
+        for sub in ("run", "state", "mail", "users"):
+            (self.root / sub).mkdir()
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.root / "mail", nobody.pw_uid, nobody.pw_gid)
+            identity = "mail_uid = nobody\nmail_gid = nogroup\nfirst_valid_uid = 1"
+            login_chroot = anvil_chroot = ""
+        else:
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            identity = (
+                f"default_login_user = {me}\ndefault_internal_user = {me}\n"
+                f"default_internal_group = {me}\nfirst_valid_uid = 1"
+            )
+            login_chroot = anvil_chroot = "  chroot ="
+        self.imap_port, self.lmtp_port = free_port(), free_port()
+        while self.lmtp_port == self.imap_port:
+            self.lmtp_port = free_port()
+        capability = f"imap_capability = {self.capabilities}" if self.capabilities else ""
+        (self.root / "dovecot.conf").write_text(
+            _CONF.format(
+                root=self.root,
+                imap_port=self.imap_port,
+                lmtp_port=self.lmtp_port,
+                identity=identity,
+                capability=capability,
+                login_chroot=login_chroot,
+                anvil_chroot=anvil_chroot,
+            )
+        )
+        self.proc = subprocess.Popen(
+            [binary, "-F", "-c", str(self.root / "dovecot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "stderr.log", "wb"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            _wait_for_greeting(self.imap_port, b"* OK", deadline)
+            _wait_for_greeting(self.lmtp_port, b"220", deadline)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}\n{self.log_tail()}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self.root is not None and not os.environ.get("PIXELGUARD_KEEP_DOVECOT"):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "Dovecot":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- users -----------------------------------------------------------------------------
+    @property
+    def lmtp_socket(self) -> str:
+        assert self.root is not None
+        return str(self.root / "run" / "lmtp")
+
+    def add_user(self, user: str, password: str = DEFAULT_PASSWORD, quota: str | None = None) -> str:
+        """Add a passwd-file user (e.g. quota="1K" for a storage quota). Returns the user name."""
+        assert self.root is not None, "start() first"
+        if any(c in user + password for c in ":\n"):
+            raise ValueError("user and password must not contain ':' or newlines")
+        if "/" in user or user.startswith("."):
+            raise ValueError("user must not contain '/' or start with '.'")
+        extra = f"userdb_quota_rule=*:storage={quota}" if quota else ""
+        # One passwd-file per user: Dovecot re-reads a changed passwd-file at most once a
+        # second, while a file it has never opened is read at the first login.
+        (self.root / "users" / user).write_text(f"{user}:{{PLAIN}}{password}::::::{extra}\n")
+        self._users[user] = password
+        return user
+
+    def new_user(self, prefix: str = "user", **kw: object) -> str:
+        """A fresh user with an empty mailbox, unique within this instance."""
+        return self.add_user(f"{prefix}{next(self._counter)}-{os.getpid()}@example.org", **kw)  # type: ignore[arg-type]
+
+    def password(self, user: str) -> str:
+        return self._users[user]
+
+    def client(self, user: str, password: str | None = None, **kw: object):
+        """A logged-in imapclient.IMAPClient for `user` (plain loopback connection)."""
+        from imapclient import IMAPClient
+
+        c = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30, **kw)
+        c.login(user, password if password is not None else self._users[user])
+        return c
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.root is None:
+            return ""
+        out = []
+        for name in ("stderr.log", "dovecot.log"):
+            p = self.root / name
+            if p.exists():
+                out += p.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(out)
