@@ -431,7 +431,8 @@ class _SecretSource(_Section):
     def _exactly_one(self) -> _SecretSource:
         given = [n for n in ("password_env", "password_command") if getattr(self, n)]
         if len(given) != 1:
-            raise ValueError("give exactly one of password_env or password_command")
+            where = f"[{given[1]}] " if len(given) > 1 else ""
+            raise ValueError(where + "give exactly one of password_env or password_command")
         return self
 
 
@@ -512,7 +513,8 @@ class RelayConfig(_Section):
     @model_validator(mode="after")
     def _cert_and_key(self) -> RelayConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together: give both or neither")
+            given = "tls_cert" if self.tls_cert is not None else "tls_key"
+            raise ValueError(f"[{given}] tls_cert and tls_key go together: give both or neither")
         return self
 
     def listen_address(self) -> tuple[str, int]:
@@ -579,7 +581,8 @@ class ImapAccount(_Section):
         given = [n for n in ("password_command", "password_env", "password") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of password_command, password_env or password"
+                (f"[{given[1]}] " if len(given) > 1 else "")
+                + "give exactly one of password_command, password_env or password"
                 + (f" (found {', '.join(given)})" if given else "")
             )
         if self.port is None:
@@ -588,7 +591,7 @@ class ImapAccount(_Section):
             self.user = self.username
         if self.originals.strip() in ("", "INBOX") or self.originals in self.folders:
             raise ValueError(
-                f"originals: {self.originals!r} would put originals back into a cleaned folder; "
+                f"[originals] {self.originals!r} would put originals back into a cleaned folder; "
                 "name another folder or 'delete'"
             )
         return self
