@@ -98,7 +98,10 @@ def _tokens(value: str) -> list[tuple[str, str, bool]]:
 
 def _parse_resinfo(tokens: list[tuple[str, str, bool]]) -> ResInfo | None:
     """`method[/version] = result [reason=...] [ptype.prop=value ...]`, or None if not that."""
-    if len(tokens) < 3 or tokens[0][0] != "word" or tokens[1][0] != "=" or tokens[2][0] not in ("word", "quoted"):
+    values = ("word", "quoted")
+    if len(tokens) < 3 or tokens[0][0] != "word" or tokens[1][0] != "=":
+        return None
+    if tokens[2][0] not in values:
         return None
     method = tokens[0][1].split("/", 1)[0].strip().lower()
     result = tokens[2][1].strip().lower()
@@ -106,7 +109,8 @@ def _parse_resinfo(tokens: list[tuple[str, str, bool]]) -> ResInfo | None:
     i = 3
     while i < len(tokens):
         kind, text, _ = tokens[i]
-        if kind == "word" and i + 2 < len(tokens) and tokens[i + 1][0] == "=" and tokens[i + 2][0] in ("word", "quoted"):
+        pair = i + 2 < len(tokens) and tokens[i + 1][0] == "=" and tokens[i + 2][0] in values
+        if kind == "word" and pair:
             key = text.lower()
             val = tokens[i + 2][1]
             i += 3
@@ -180,7 +184,9 @@ def _dkim_domain(info: ResInfo) -> str:
     return i.rpartition("@")[2].strip().lower()
 
 
-def _verdicts(results: Iterable[AuthResult], trusted: set[str], from_domain: str) -> tuple[list[str], list[str]]:
+def _verdicts(
+    results: Iterable[AuthResult], trusted: set[str], from_domain: str
+) -> tuple[list[str], list[str]]:
     """Descriptions of aligned passes and fails in trusted headers."""
     passes: list[str] = []
     fails: list[str] = []

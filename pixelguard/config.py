@@ -191,7 +191,9 @@ class NextHop(NamedTuple):
     path: str | None
 
 
-def parse_hostport(value: str, default_port: int | None = None, *, allow_zero: bool = True) -> tuple[str, int]:
+def parse_hostport(
+    value: str, default_port: int | None = None, *, allow_zero: bool = True
+) -> tuple[str, int]:
     """'host:port' or '[v6]:port' -> (host, port). Raises ValueError with a readable message."""
     if not isinstance(value, str):
         raise ValueError(f"expected 'host:port' text, not {type(value).__name__}")
@@ -263,7 +265,7 @@ _SIZE_UNITS = {
 
 
 def parse_size(value: Any) -> int:
-    """Bytes from an int or a string like '50MB', '10MiB', '512k' (k/M/G decimal, Ki/Mi/Gi binary)."""
+    """Bytes from an int or a string: '50MB', '10MiB', '512k' (k/M/G decimal, Ki/Mi/Gi binary)."""
     if isinstance(value, bool):
         raise ValueError("expected a size such as 50MB, not a boolean")
     if isinstance(value, int):
@@ -278,7 +280,8 @@ def parse_size(value: Any) -> int:
         number, unit = text[:i], text[i:].strip().lower()
         if not number or number.count(".") > 1 or unit not in _SIZE_UNITS:
             raise ValueError(
-                f"{value!r} is not a size; use bytes or a number with a unit, e.g. 50MB, 10MiB, 512k"
+                f"{value!r} is not a size; use bytes or a number with a unit, "
+                "e.g. 50MB, 10MiB, 512k"
             )
         size = int(float(number) * _SIZE_UNITS[unit])
     else:
@@ -416,8 +419,11 @@ class AuthConfig(_Section):
     @classmethod
     def _ids(cls, v: Any) -> Any:
         def check(item: Any) -> str:
-            if not isinstance(item, str) or not item.strip() or any(c.isspace() for c in item.strip()):
-                raise ValueError(f"{item!r} is not an authserv-id (a host name such as mx.example.org)")
+            text = item.strip() if isinstance(item, str) else ""
+            if not text or any(c.isspace() for c in text):
+                raise ValueError(
+                    f"{item!r} is not an authserv-id (a host name such as mx.example.org)"
+                )
             return item.strip().lower()
 
         return _each(v, check)
@@ -496,7 +502,9 @@ class RelayConfig(_Section):
             try:
                 return str(ipaddress.ip_network(str(item).strip(), strict=False))
             except ValueError:
-                raise ValueError(f"{item!r} is not a network (e.g. 192.0.2.0/24 or 2001:db8::/32)") from None
+                raise ValueError(
+                    f"{item!r} is not a network (e.g. 192.0.2.0/24 or 2001:db8::/32)"
+                ) from None
 
         return _each(v, check)
 
@@ -578,7 +586,8 @@ class ImapAccount(_Section):
 
     @model_validator(mode="after")
     def _complete(self) -> ImapAccount:
-        given = [n for n in ("password_command", "password_env", "password") if getattr(self, n) is not None]
+        sources = ("password_command", "password_env", "password")
+        given = [n for n in sources if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError(
                 (f"[{given[1]}] " if len(given) > 1 else "")
@@ -607,7 +616,8 @@ class ImapConfig(_Section):
         for i, account in enumerate(v):
             if account.name in seen:
                 raise ValueError(
-                    f"[{i}] account name {account.name!r} is already used by accounts[{seen[account.name]}]"
+                    f"[{i}] account name {account.name!r} is already used "
+                    f"by accounts[{seen[account.name]}]"
                 )
             seen[account.name] = i
         return v
@@ -660,6 +670,8 @@ class Config(_Section):
         key = None
         if addr:
             addr = addr.strip()
+            if "<" in addr:  # "Name <addr>": the bare address is what a tracker would leak
+                addr = email.utils.parseaddr(addr)[1] or addr
             try:
                 key = _check_address(addr)
             except ValueError:
@@ -701,7 +713,8 @@ def _compose(text: str, filename: str) -> tuple[Any, dict[Path, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "YAML syntax error"
-        raise ConfigError(f"YAML syntax error: {message}", filename, mark.line + 1 if mark else None) from None
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"YAML syntax error: {message}", filename, line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", filename) from None
     except RecursionError:
@@ -733,13 +746,15 @@ def _index(
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError("a key must be plain text", filename, line, _dotted(path))
-            key = loader.construct_object(key_node)
-            if not isinstance(key, str):
-                key = str(key_node.value)
-                key_node.tag = "tag:yaml.org,2002:str"  # '1:' or 'yes:' as a key: keep the text
+            # Every key in our schema is text: '1:' or 'yes:' keep their spelling.
+            key_node.tag = "tag:yaml.org,2002:str"
+            key = key_node.value
             if key in seen:
                 raise ConfigError(
-                    f"duplicate key (first given on line {seen[key]})", filename, line, _dotted(path + (key,))
+                    f"duplicate key (first given on line {seen[key]})",
+                    filename,
+                    line,
+                    _dotted(path + (key,)),
                 )
             seen[key] = line
             lines[path + (key,)] = line
@@ -774,10 +789,15 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             current = current[part]
             path.append(part)
-        elif isinstance(current, dict) and isinstance(part, str) and not part.startswith(("[", "function")):
+        elif isinstance(current, dict) and isinstance(part, str) and not _is_tag(part):
             path.append(part)  # a missing or unknown key: name it, there is nothing below
             break
     return tuple(path)
+
+
+def _is_tag(part: str) -> bool:
+    """pydantic loc parts that name a schema step, not a key: '[key]', 'function-after[...]'."""
+    return part.startswith(("[", "function-"))
 
 
 def _known_keys(path: Path) -> list[str]:
@@ -820,7 +840,9 @@ def _line_for(path: Path, lines: dict[Path, int]) -> int | None:
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-def _error_from_pydantic(err: dict[str, Any], data: Any, lines: dict[Path, int], filename: str) -> ConfigError:
+def _error_from_pydantic(
+    err: dict[str, Any], data: Any, lines: dict[Path, int], filename: str
+) -> ConfigError:
     path = _data_path(data, tuple(err.get("loc", ())))
     message = str(err.get("msg", "invalid value"))
     for prefix in _PREFIXES:
@@ -883,11 +905,14 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"the config must be a mapping of sections (defaults:, users:, ...), got {_describe(data)}",
+            "the config must be a mapping of sections (defaults:, users:, ...), "
+            f"got {_describe(data)}",
             filename,
             lines.get((), 1),
         )
-    base_dir = os.path.dirname(os.path.abspath(filename)) if not filename.startswith("<") else os.getcwd()
+    # "<config>"-style names are not files: relative paths are then taken from the cwd.
+    in_file = not filename.startswith("<")
+    base_dir = os.path.dirname(os.path.abspath(filename)) if in_file else os.getcwd()
     try:
         cfg = Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
@@ -950,14 +975,17 @@ def describe_policies(cfg: Config) -> str:
         if user is not None:
             out.append(f"  user allow hosts: {hosts(p.user_allow_hosts)}")
             out.append(f"  user deny hosts: {hosts(p.user_deny_hosts)}")
-        out.append(f"  {'default ' if user is not None else ''}allow hosts: {hosts(p.default_allow_hosts)}")
-        out.append(f"  {'default ' if user is not None else ''}deny hosts: {hosts(p.default_deny_hosts)}")
+        level = "default " if user is not None else ""
+        out.append(f"  {level}allow hosts: {hosts(p.default_allow_hosts)}")
+        out.append(f"  {level}deny hosts: {hosts(p.default_deny_hosts)}")
         auth = (
-            "only with DKIM/DMARC pass from " + (", ".join(p.trusted_authserv_ids) or "(no trusted authserv-id!)")
+            "only with a DKIM/DMARC pass from "
+            + (", ".join(p.trusted_authserv_ids) or "(no trusted authserv-id: never)")
             if p.require_auth_for_allow
             else "without authentication"
         )
-        out.append(f"  allow senders: {hosts(p.allow_senders)}" + (f" — {auth}" if p.allow_senders else ""))
+        suffix = f" — {auth}" if p.allow_senders else ""
+        out.append(f"  allow senders: {hosts(p.allow_senders)}{suffix}")
 
     block("defaults:", cfg.policy_for(None), None)
     for addr, user in cfg.users.items():

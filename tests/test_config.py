@@ -535,3 +535,20 @@ def test_originals_may_not_be_a_cleaned_folder():
 def test_imap_account_constructible_directly():
     a = ImapAccount(name="x", host="127.0.0.1", security="none", username="u", password_env="P")
     assert a.port == 143 and a.user == "u"
+
+
+def test_policy_for_display_name_form_uses_bare_address():
+    p = parse(PRECEDENCE).policy_for("Bob <BOB@example.org>")
+    assert p.action == "rewrite" and p.recipients == ("BOB@example.org",)
+
+
+def test_non_text_keys_keep_their_spelling():
+    e = error_of("defaults: {}\n1: x\n")
+    assert (e.line, e.key) == (2, "1") and "unknown key" in e.message
+
+
+def test_merge_keys_are_understood_and_errors_still_located():
+    e = error_of("base: &b {action: strip}\n")
+    assert e.key == "base"
+    cfg = parse("users:\n  a@example.org: &u {action: rewrite}\n  b@example.org:\n    <<: *u\n    notice: false\n")
+    assert cfg.policy_for("b@example.org").action == "rewrite"
