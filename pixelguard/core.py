@@ -1,10 +1,167 @@
 """clean_message: the one pure entry point (bytes in -> bytes + findings out)."""
 from __future__ import annotations
 
-from pixelguard.model import Policy, Result
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pixelguard import message, notice
+from pixelguard.detect import detect_html
+from pixelguard.detect.vectors import Edit
+from pixelguard.headers import prepend_header
+from pixelguard.model import Finding, Policy, Result
+from pixelguard.rewrite import apply_edits
+from pixelguard.trackers import TrackerList, default_list, load_lists
+
+HEADER = "X-PixelGuard"
+# Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
+# load anything remote (bytes, case-insensitive via lower()).
+_REMOTE_HINTS = (b"http:", b"https:", b"//", b"&#", b"\\")
+
+
+@lru_cache(maxsize=32)
+def _trackers(extra: tuple[str, ...]) -> TrackerList:
+    return load_lists(list(extra)) if extra else default_list()
+
+
+@dataclass
+class _Change:
+    part: message.Part
+    body: bytes
 
 
 def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
-    """Clean one RFC 5322 message (or bare HTML document). Never raises on bad input."""
-    # Placeholder until the MIME/detection core lands: returns the message unchanged.
-    return Result(raw=raw)
+    """Clean one RFC 5322 message (CRLF or LF) or a bare HTML document.
+
+    Never raises on bad input: on failure the result carries the input unchanged and `error`.
+    A message with nothing to remove comes back byte-identical.
+    """
+    policy = policy or Policy()
+    try:
+        if _is_bare_html(raw):
+            return _clean_bare_html(raw, policy)
+        return _clean_mime(raw, policy)
+    except message.MimeError as exc:
+        return Result(raw=raw, error=str(exc))
+    except RecursionError:
+        return Result(raw=raw, error="message nested too deeply to clean")
+    except Exception as exc:  # noqa: BLE001 - the contract: never an exception to the caller
+        return Result(raw=raw, error=f"internal error: {type(exc).__name__}: {exc}"[:300])
+
+
+def _is_bare_html(raw: bytes) -> bool:
+    head = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<!--", b"<meta", b"<table", b"<div"))
+
+
+def _may_load_remote(data: bytes) -> bool:
+    low = data.lower()
+    return any(h in low for h in _REMOTE_HINTS)
+
+
+def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
+                     sender_allowed: bool, eol: str) -> tuple[str, list[Finding]]:
+    det = detect_html(text, policy, trackers, part, base, sender_allowed)
+    if not det.findings:
+        return text, []
+    edits = list(det.edits)
+    if policy.notice:
+        edits.append(Edit(*_notice_at(text, det.body_start, det.head_end),
+                          notice.html_notice(det.findings, eol)))
+    return apply_edits(text, edits), det.findings
+
+
+def _notice_at(text: str, body_start: int | None, head_end: int | None) -> tuple[int, int]:
+    if body_start is not None:
+        return body_start, body_start
+    if head_end is not None:
+        close = text.find(">", head_end)
+        if close >= 0:
+            return close + 1, close + 1
+    return 0, 0
+
+
+def _clean_bare_html(raw: bytes, policy: Policy) -> Result:
+    trackers = _trackers(policy.extra_lists)
+    codec = "utf-8"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        codec = "latin-1"
+    text = raw.decode(codec, "surrogateescape")
+    eol = "\r\n" if "\r\n" in text[:4096] else "\n"
+    new_text, findings = _clean_html_text(text, policy, trackers, "1", None, False, eol)
+    if not findings:
+        return Result(raw=raw)
+    return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
+
+
+def _clean_mime(raw: bytes, policy: Policy) -> Result:
+    root = message.parse(raw)
+    html_leaves = [p for p in root.leaves() if p.content_type == "text/html"]
+    if not html_leaves:
+        return Result(raw=raw)
+    trackers = _trackers(policy.extra_lists)
+    allowed = _sender_allowed(root, policy)
+    findings: list[Finding] = []
+    changes: list[_Change] = []
+    changed_html: list[message.Part] = []
+    for part in html_leaves:
+        data = message.decode_body(raw, part)
+        base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
+        if base is None and not _may_load_remote(data):
+            continue
+        codec = message.pick_codec(part, data)
+        text = data.decode(codec, "surrogateescape")
+        eol = message.body_line_ending(raw, part).decode()
+        new_text, found = _clean_html_text(
+            text, policy, trackers, part.path, str(base).strip() if base else None, allowed, eol
+        )
+        if not found:
+            continue
+        findings.extend(found)
+        new_data = new_text.encode(codec, "surrogateescape")
+        changes.append(_Change(part, message.encode_body(new_data, part, eol.encode())))
+        changed_html.append(part)
+    if not findings:
+        return Result(raw=raw)
+    if policy.notice:
+        changes.extend(_text_alternatives(raw, changed_html, findings))
+    out = raw
+    for ch in sorted(changes, key=lambda c: c.part.body_start, reverse=True):
+        out = out[: ch.part.body_start] + ch.body + out[ch.part.body_end :]
+    out = prepend_header(out, HEADER, notice.header_value(findings))
+    return Result(raw=out, findings=findings)
+
+
+def _sender_allowed(root: message.Part, policy: Policy) -> bool:
+    if not policy.allow_senders:
+        return False
+    from pixelguard.auth import sender_allowed
+
+    allowed, _reason = sender_allowed(root.headers, policy)
+    return allowed
+
+
+def _text_alternatives(raw: bytes, changed: list[message.Part], findings: list[Finding]) -> list[_Change]:
+    """A notice line at the top of each text/plain alternative of a changed HTML part."""
+    out: list[_Change] = []
+    seen: set[int] = set()
+    for html_part in changed:
+        node = html_part.parent
+        while node is not None and node.content_type != "multipart/alternative":
+            node = node.parent
+        if node is None:
+            continue
+        for sibling in node.children:
+            if sibling.content_type != "text/plain" or id(sibling) in seen or sibling.children:
+                continue
+            seen.add(id(sibling))
+            try:
+                data = message.decode_body(raw, sibling)
+            except message.MimeError:
+                continue
+            codec = message.pick_codec(sibling, data)
+            eol = message.body_line_ending(raw, sibling).decode()
+            line = notice.text_notice(findings, eol).encode(codec, "replace")
+            out.append(_Change(sibling, message.encode_body(line + data, sibling, eol.encode())))
+    return out

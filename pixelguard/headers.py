@@ -21,9 +21,23 @@ def prepend_header(raw: bytes, name: str, value: str) -> bytes:
 
     Every existing byte is kept; the value must be ASCII without line breaks.
     """
+    eol = line_ending(raw)
     value = " ".join(value.split())
-    line = f"{name}: {value}".encode("ascii", "replace") + line_ending(raw)
-    return line + raw
+    return _fold(f"{name}: {value}", eol) + raw
+
+
+def _fold(line: str, eol: bytes, width: int = 78) -> bytes:
+    """Fold a header line at spaces so no line is longer than `width` where avoidable."""
+    out: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        if current and len(current) + 1 + len(word) > width:
+            out.append(current)
+            current = " " + word
+        else:
+            current = f"{current} {word}" if current else word
+    out.append(current)
+    return eol.join(x.encode("ascii", "replace") for x in out) + eol
 
 
 def mark_error(raw: bytes, error: str) -> bytes:

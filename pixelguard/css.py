@@ -1,0 +1,240 @@
+"""CSS reading with tinycss2: where a stylesheet or a style attribute loads remote resources,
+and which declarations hide, size or reveal an element.
+
+Every position returned is a character offset into the CSS text exactly as given, so callers
+can splice the original source. tinycss2 reports (line, column) on its newline-normalised
+copy; `_Positions` maps those back.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import tinycss2
+import tinycss2.ast as ast
+
+# Functions whose bare string arguments are URLs too (image-set("a.png" 1x)).
+_IMAGE_SET = {"image-set", "-webkit-image-set"}
+_FORWARD_SELECTORS = (
+    "outlookmessageheader", "gmail_quote", "moz-cite-prefix", "wordsection1",
+    "divrplyfwdmsg", "yahoo_quoted", "applemailsignature", "ms-outlook",
+)
+
+
+@dataclass(frozen=True)
+class CssRef:
+    """One remote-capable reference inside CSS."""
+
+    url: str  # the URL as written (CSS escapes already decoded by tinycss2)
+    start: int  # span of the whole url(...) / string token in the CSS text
+    end: int
+    context: str  # "declaration", "@import", "@font-face"
+    prop: str  # property name ("background-image"), or "" for @import
+    selector: str  # selector text of the enclosing rule ("" for inline styles)
+    media: tuple[str, ...] = ()  # enclosing @media / @supports preludes, lower-cased
+
+
+@dataclass(frozen=True)
+class Declaration:
+    name: str  # lower-case property name
+    value: str  # serialized value, lower-case, without !important
+    important: bool
+
+
+@dataclass
+class StyleRule:
+    selector: str  # lower-case selector text
+    declarations: list[Declaration]
+    media: tuple[str, ...]
+
+
+@dataclass
+class StyleSheet:
+    refs: list[CssRef] = field(default_factory=list)
+    rules: list[StyleRule] = field(default_factory=list)
+
+
+class _Positions:
+    """Maps tinycss2 (line, column) to offsets in the original text (CRLF, CR, FF = newline)."""
+
+    def __init__(self, text: str) -> None:
+        starts = [0]
+        i, n = 0, len(text)
+        find_any = _next_newline
+        while True:
+            j = find_any(text, i)
+            if j < 0:
+                break
+            step = 2 if text.startswith("\r\n", j) else 1
+            i = j + step
+            starts.append(i)
+            if i >= n:
+                break
+        self.starts = starts
+
+    def offset(self, node: ast.Node) -> int:
+        line = min(max(node.source_line, 1), len(self.starts))
+        return self.starts[line - 1] + node.source_column - 1
+
+
+def _next_newline(text: str, i: int) -> int:
+    best = -1
+    for ch in ("\n", "\r", "\f"):
+        j = text.find(ch, i)
+        if j >= 0 and (best < 0 or j < best):
+            best = j
+    return best
+
+
+def _token_end(text: str, start: int) -> int:
+    """End offset of the url(...) function/token or string starting at `start`."""
+    n = len(text)
+    i = start
+    if text[i : i + 1] in ("'", '"'):
+        return _string_end(text, i)
+    # url( ... ) or image-set-like: skip to the matching ')' honouring strings and escapes.
+    i = text.find("(", i)
+    if i < 0:
+        return n
+    i += 1
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in ("'", '"'):
+            i = _string_end(text, i)
+            continue
+        if c == ")":
+            return i + 1
+        i += 1
+    return n
+
+
+def _string_end(text: str, i: int) -> int:
+    quote, n = text[i], len(text)
+    i += 1
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == quote or c == "\n":
+            return i + 1
+        i += 1
+    return n
+
+
+def _walk_values(tokens, pos: _Positions, text: str, out: list[tuple[str, int, int]]) -> None:
+    """Collect (url, start, end) for url() tokens and image-set strings in a value."""
+    for tok in tokens:
+        if tok.type == "url":
+            start = pos.offset(tok)
+            out.append((tok.value, start, _token_end(text, start)))
+        elif tok.type == "function":
+            name = tok.lower_name
+            if name == "url":
+                strings = [a for a in tok.arguments if a.type == "string"]
+                if strings:
+                    start = pos.offset(tok)
+                    out.append((strings[0].value, start, _token_end(text, start)))
+                continue
+            if name in _IMAGE_SET:
+                for a in tok.arguments:
+                    if a.type == "string":
+                        start = pos.offset(a)
+                        out.append((a.value, start, _string_end(text, start)))
+            _walk_values(tok.arguments, pos, text, out)
+        elif tok.type in ("() block", "[] block", "{} block"):
+            _walk_values(tok.content, pos, text, out)
+
+
+def _declarations(nodes) -> list[ast.Declaration]:
+    return [n for n in nodes if n.type == "declaration"]
+
+
+def _decl_value(d: ast.Declaration) -> Declaration:
+    value = tinycss2.serialize(d.value).strip().lower()
+    return Declaration(d.lower_name, value, d.important)
+
+
+def parse_inline(text: str) -> tuple[list[Declaration], list[CssRef]]:
+    """Declarations and remote references of a style="" attribute value."""
+    pos = _Positions(text)
+    nodes = tinycss2.parse_blocks_contents(text, skip_comments=True, skip_whitespace=True)
+    decls: list[Declaration] = []
+    refs: list[CssRef] = []
+    for d in _declarations(nodes):
+        decls.append(_decl_value(d))
+        found: list[tuple[str, int, int]] = []
+        _walk_values(d.value, pos, text, found)
+        refs.extend(CssRef(u, s, e, "declaration", d.lower_name, "") for u, s, e in found)
+    return decls, refs
+
+
+def parse_stylesheet(text: str) -> StyleSheet:
+    """Rules (for hide/reveal reasoning) and remote references of a <style> block."""
+    pos = _Positions(text)
+    sheet = StyleSheet()
+    nodes = tinycss2.parse_stylesheet(text, skip_comments=True, skip_whitespace=True)
+    _walk_rules(nodes, (), pos, text, sheet, depth=0)
+    return sheet
+
+
+def _walk_rules(nodes, media: tuple[str, ...], pos, text, sheet: StyleSheet, depth: int) -> None:
+    if depth > 32:  # deeper nesting than any real mail; refuse to recurse further
+        return
+    for node in nodes:
+        if node.type == "qualified-rule":
+            selector = tinycss2.serialize(node.prelude).strip().lower()
+            body = tinycss2.parse_blocks_contents(node.content, skip_comments=True, skip_whitespace=True)
+            decls = _declarations(body)
+            sheet.rules.append(StyleRule(selector, [_decl_value(d) for d in decls], media))
+            for d in decls:
+                found: list[tuple[str, int, int]] = []
+                _walk_values(d.value, pos, text, found)
+                sheet.refs.extend(
+                    CssRef(u, s, e, "declaration", d.lower_name, selector, media) for u, s, e in found
+                )
+            # CSS nesting: nested qualified rules inside the block.
+            nested = [n for n in body if n.type in ("qualified-rule", "at-rule")]
+            if nested:
+                _walk_rules(nested, media, pos, text, sheet, depth + 1)
+        elif node.type == "at-rule":
+            kw = node.lower_at_keyword
+            prelude = tinycss2.serialize(node.prelude).strip().lower()
+            if kw == "import":
+                found: list[tuple[str, int, int]] = []
+                for tok in node.prelude:
+                    if tok.type == "string":
+                        start = pos.offset(tok)
+                        found.append((tok.value, start, _string_end(text, start)))
+                        break
+                    if tok.type in ("url", "function"):
+                        _walk_values([tok], pos, text, found)
+                        break
+                sheet.refs.extend(CssRef(u, s, e, "@import", "", "", media) for u, s, e in found)
+            elif kw == "font-face" and node.content is not None:
+                body = tinycss2.parse_blocks_contents(node.content, skip_comments=True, skip_whitespace=True)
+                for d in _declarations(body):
+                    found = []
+                    _walk_values(d.value, pos, text, found)
+                    sheet.refs.extend(
+                        CssRef(u, s, e, "@font-face", d.lower_name, "@font-face", media)
+                        for u, s, e in found
+                    )
+            elif node.content is not None:
+                # @media, @supports, @document, @layer, @container...: rules inside
+                inner = tinycss2.parse_rule_list(node.content, skip_comments=True, skip_whitespace=True)
+                _walk_rules(inner, media + (f"@{kw} {prelude}",), pos, text, sheet, depth + 1)
+
+
+def is_forward_detection_selector(selector: str) -> bool:
+    """Selectors that only match once the mail is forwarded/replied (Outlook, Gmail quotes)."""
+    s = selector.lower()
+    # Outlook.com prefixes the classes of a forwarded mail with "x_".
+    return any(marker in s for marker in _FORWARD_SELECTORS) or s.startswith(("div.x_", ".x_"))
+
+
+def is_print_media(media: tuple[str, ...]) -> bool:
+    return any(m.startswith("@media") and "print" in m and "not print" not in m for m in media)

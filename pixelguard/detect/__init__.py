@@ -1,0 +1,94 @@
+"""Detection: one HTML document in, the trackers it loads (with the edits that remove them) out."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from pixelguard import css
+from pixelguard.detect.leak import find_leak
+from pixelguard.detect.rules import RULE_IDS, RULES, Signals
+from pixelguard.detect.shape import has_token, open_shape, spacer_name
+from pixelguard.detect.vectors import Edit, Resource, extract
+from pixelguard.detect.visibility import Visibility, box, tiny_reason
+from pixelguard.htmlscan import scan
+from pixelguard.model import Finding, Policy
+from pixelguard.trackers import TrackerList
+from pixelguard.urls import host_of
+
+__all__ = ["Detection", "detect_html", "RULE_IDS"]
+
+SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
+
+
+@dataclass
+class Detection:
+    findings: list[Finding]
+    edits: list[Edit]  # for the policy's action, possibly overlapping
+    body_start: int | None
+    head_end: int | None
+
+
+def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
+                base: str | None = None, sender_allowed: bool = False) -> Detection:
+    """Find every tracker in one HTML document."""
+    doc = scan(text)
+    sheets = []
+    rules: list[css.StyleRule] = []
+    for block in doc.styles:
+        sheet = css.parse_stylesheet(text[block.start:block.end])
+        sheets.append((block, sheet))
+        rules.extend(sheet.rules)
+    inline: dict[int, list[css.Declaration]] = {}
+    resources = extract(doc, base, inline, sheets)
+    vis = Visibility(doc, rules, inline)
+    repeats = Counter(r.url for r in resources)
+
+    findings: list[Finding] = []
+    edits: list[Edit] = []
+    for res in resources:
+        signals = _signals(res, vis, policy, trackers, repeats[res.url])
+        if signals.host_verdict == "allow":
+            continue
+        for rule_id, fn in RULES:
+            if sender_allowed and rule_id != "deny-list":
+                continue
+            reason = fn(res, signals)
+            if reason:
+                vendor = signals.known.vendor if signals.known else trackers.vendor_for_host(signals.host)
+                findings.append(Finding(res.url, rule_id, vendor, res.where, part, reason))
+                edits.extend(res.rewrite if policy.action == "rewrite" else res.strip)
+                break
+    return Detection(findings, edits, doc.body_start, doc.head_end)
+
+
+def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerList,
+             repeats: int) -> Signals:
+    el = res.element
+    url = res.url
+    host = host_of(url)
+    tiny = None
+    unsized = False
+    if el is not None and res.kind in ("image", "background", "media"):
+        w, h = box(el, vis.decls(el))
+        tiny = tiny_reason(w, h)
+        unsized = res.kind == "image" and w is None and h is None
+    hidden = vis.state(el)
+    known = trackers.match(url)
+    token = has_token(url)
+    leak = find_leak(url, policy.recipients)
+    spacer = (
+        known is None and leak is None and not token
+        and (repeats >= SPACER_REPEATS or spacer_name(url))
+    )
+    ref = res.css_ref
+    print_or_forward = None
+    if ref is not None and el is None:
+        if css.is_print_media(ref.media):
+            print_or_forward = "when the mail is printed"
+        elif css.is_forward_detection_selector(ref.selector):
+            print_or_forward = "when the mail is forwarded or replied to"
+    return Signals(
+        host=host, tiny=tiny, unsized=unsized, hidden=hidden, known=known,
+        shape=open_shape(url), token=token, leak=leak, host_verdict=policy.host_verdict(host),
+        spacer=spacer, print_or_forward=print_or_forward,
+    )

@@ -1,0 +1,104 @@
+"""URL shapes: generic open-tracking endpoints and personalised (per-recipient) tokens."""
+from __future__ import annotations
+
+import math
+from urllib.parse import parse_qsl, urlsplit
+
+# A path segment naming an open-tracking endpoint when followed by an opaque token or as a
+# file stem (open.gif, pixel.png, open.aspx).
+_OPEN_WORDS = frozenset(
+    "open opens opened openrate opentrack pixel pixels beacon track tracking trk tracker "
+    "imp impression impressions wf".split()
+)
+# Short segments used by ESPs as "/o/<token>" (Mailgun), "/e/o/" (Customer.io), "/tr/op/",
+# "/q/<token>" (SparkPost), "/ss/o/" (SendGrid): only with a token after them.
+_SHORT_OPEN = frozenset("o op e q t oo ol".split())
+_OPEN_QUERY_VALUES = frozenset("open opened email_open emailopen".split())
+_OPEN_QUERY_KEYS = frozenset("open opened openrate".split())
+_HOST_LABELS = frozenset(
+    "open opens pixel pixels track tracking trk tracker beacon opentrack mailtrack".split()
+)
+_IMAGE_EXT = (".gif", ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".svg", ".aspx", ".php", ".asp", ".jsp")
+_SPACER_STEMS = frozenset("spacer blank transparent clear shim space trans spc s".split())
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.lower().split("/") if s]
+
+
+def looks_like_token(s: str) -> bool:
+    """An opaque, high-entropy string of 16+ characters (a per-message/recipient id)."""
+    if len(s) < 16:
+        return False
+    stem = s.rsplit(".", 1)[0] if "." in s[-6:] else s
+    if len(stem) < 16:
+        return False
+    alnum = sum(c.isalnum() for c in stem)
+    if alnum < 0.8 * len(stem):
+        return False
+    has_digit = any(c.isdigit() for c in stem)
+    has_alpha = any(c.isalpha() for c in stem)
+    if not (has_digit and has_alpha):
+        return False
+    counts: dict[str, int] = {}
+    for c in stem:
+        counts[c] = counts.get(c, 0) + 1
+    n = len(stem)
+    entropy = -sum(k / n * math.log2(k / n) for k in counts.values())
+    return entropy >= 3.3
+
+
+def has_token(url: str) -> bool:
+    """Any path segment or query value looks like a personalised token."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    for seg in parts.path.split("/"):
+        if looks_like_token(seg):
+            return True
+    for _, value in parse_qsl(parts.query, keep_blank_values=True):
+        if looks_like_token(value):
+            return True
+    return False
+
+
+def open_shape(url: str) -> str | None:
+    """Describe the generic open-tracking shape of the URL, or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    segs = _segments(parts.path)
+    for i, seg in enumerate(segs):
+        stem, _, ext = seg.partition(".")
+        if seg in _OPEN_WORDS and (i + 1 < len(segs) or parts.query):
+            return f"open-tracking path /{seg}/"
+        if ext and stem in _OPEN_WORDS and ("." + ext) in _IMAGE_EXT:
+            return f"open-tracking file {seg}"
+        if seg in _SHORT_OPEN and i + 1 < len(segs) and looks_like_token(segs[i + 1]) \
+                and "." not in segs[-1][-6:]:
+            return f"open-tracking path /{seg}/<token>"
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() in _OPEN_QUERY_KEYS or value.lower() in _OPEN_QUERY_VALUES:
+            return f"open-tracking query {key}={value}"[:80]
+    first = host.split(".", 1)[0]
+    if first in _HOST_LABELS and host.count(".") >= 1:
+        return f"open-tracking host {host}"
+    return None
+
+
+def spacer_name(url: str) -> bool:
+    """The file is named like a layout spacer (spacer.gif, blank.png, clear.gif)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.query:
+        return False
+    segs = _segments(parts.path)
+    if not segs:
+        return False
+    stem, _, ext = segs[-1].rpartition(".")
+    return bool(ext) and ext in ("gif", "png") and stem in _SPACER_STEMS

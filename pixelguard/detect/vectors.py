@@ -1,0 +1,209 @@
+"""Every place an HTML mail can make a client load something remote, as Resources that carry
+the exact source edits that would neutralise them (for strip and for rewrite)."""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from pixelguard import css
+from pixelguard.htmlscan import Document, Element
+from pixelguard.urls import resolve
+
+# 1x1 transparent GIF: what `rewrite` puts where a tracking image was, so layout stays.
+INERT_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+CSS_INERT = "none"  # replaces url(...) in CSS: valid where an image is expected, inert elsewhere
+
+_IMAGE_TAGS = {"img", "image"}
+_SRC_TAGS = {"iframe", "frame", "embed", "audio", "video", "source", "track", "script", "bgsound"}
+_LINK_RELS = {"stylesheet", "preload", "prefetch", "prerender", "icon", "import", "modulepreload",
+              "apple-touch-icon", "manifest"}
+_SVG_TAGS = {"image", "use", "feimage"}
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+@dataclass(frozen=True)
+class Edit:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Resource:
+    url: str  # absolute http(s)
+    where: str  # "img[src]", "td[background]", "style@import", ...
+    kind: str  # image | background | css | stylesheet | import | font | media
+    element: Element | None  # the element it belongs to (None for <style> rules)
+    strip: list[Edit]
+    rewrite: list[Edit]
+    css_ref: css.CssRef | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _remove_attr(doc: Document, el: Element, name: str) -> Edit:
+    a = el.attr(name)
+    assert a is not None
+    start = a.start
+    if start > 0 and doc.text[start - 1] in " \t\r\n":
+        start -= 1
+    return Edit(start, a.end, "")
+
+
+def _label(el: Element, attr: str) -> str:
+    if el.tag.startswith("v:"):
+        return f"vml {el.tag}[{attr}]"
+    prefix = "mso " if el.in_mso else ""
+    return f"{prefix}{el.tag}[{attr}]"
+
+
+def _srcset_urls(value: str) -> list[str]:
+    """URLs of a srcset attribute (WHATWG candidate parsing, simplified, linear)."""
+    urls: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and (value[i].isspace() or value[i] == ","):
+            i += 1
+        j = i
+        while j < n and not value[j].isspace():
+            j += 1
+        url = value[i:j]
+        if url.endswith(","):
+            url = url.rstrip(",")
+            i = j
+        else:
+            k = value.find(",", j)
+            i = n if k < 0 else k + 1
+        if url:
+            urls.append(url)
+    return urls
+
+
+def decode_with_map(raw: str) -> tuple[str, list[int]]:
+    """HTML-decode an attribute value, with a map from decoded offsets to raw offsets."""
+    if "&" not in raw:
+        return raw, list(range(len(raw) + 1))
+    out: list[str] = []
+    pos: list[int] = []
+    i = 0
+    for m in _CHARREF.finditer(raw):
+        for k in range(i, m.start()):
+            out.append(raw[k])
+            pos.append(k)
+        repl = html.unescape(m.group(0))
+        for ch in repl:
+            out.append(ch)
+            pos.append(m.start())
+        i = m.end()
+    for k in range(i, len(raw)):
+        out.append(raw[k])
+        pos.append(k)
+    pos.append(len(raw))
+    return "".join(out), pos
+
+
+def extract(doc: Document, base: str | None, inline_css: dict[int, list[css.Declaration]],
+            sheets: list[tuple[css.StyleBlock, css.StyleSheet]] | None = None) -> list[Resource]:
+    """All remote resources of the document. Fills `inline_css` (element index -> declarations)."""
+    base = doc.base_href or base
+    out: list[Resource] = []
+    for el in doc.elements:
+        _element_resources(doc, el, base, inline_css, out)
+    for block, sheet in sheets or ():
+        for ref in sheet.refs:
+            url = resolve(ref.url, base)
+            if url is None:
+                continue
+            kind, where = _css_kind(ref)
+            span = Edit(block.start + ref.start, block.start + ref.end, CSS_INERT)
+            out.append(Resource(url, ("mso " if block.in_mso else "") + where, kind, None,
+                                [span], [span], css_ref=ref))
+    return out
+
+
+def _css_kind(ref: css.CssRef) -> tuple[str, str]:
+    if ref.context == "@import":
+        return "import", "style@import"
+    if ref.context == "@font-face":
+        return "font", "style@font-face"
+    return "css", f"style {ref.prop} url()"
+
+
+def _element_resources(doc: Document, el: Element, base: str | None,
+                       inline_css: dict[int, list[css.Declaration]], out: list[Resource]) -> None:
+    tag = el.tag
+    add = out.append
+
+    def attr_url(name: str) -> str | None:
+        a = el.attr(name)
+        return resolve(a.value, base) if a is not None else None
+
+    if tag in _IMAGE_TAGS or (tag == "input" and el.get("type").lower() == "image"):
+        url = attr_url("src")
+        if url:
+            a = el.attr("src")
+            add(Resource(url, _label(el, "src"), "image", el,
+                         [Edit(el.start, el.end, "")], [Edit(a.vstart, a.vend, INERT_IMAGE)]))
+        for name in ("lowsrc", "dynsrc"):
+            url = attr_url(name)
+            if url:
+                e = _remove_attr(doc, el, name)
+                add(Resource(url, _label(el, name), "image", el, [e], [e]))
+    if tag in _IMAGE_TAGS or tag == "source":
+        a = el.attr("srcset")
+        if a is not None:
+            e = _remove_attr(doc, el, "srcset")
+            for raw in _srcset_urls(a.value):
+                url = resolve(raw, base)
+                if url:
+                    add(Resource(url, _label(el, "srcset"), "image", el, [e], [e]))
+    if tag in _SRC_TAGS:
+        url = attr_url("src")
+        if url:
+            e = _remove_attr(doc, el, "src")
+            add(Resource(url, _label(el, "src"), "media", el, [e], [e]))
+    if tag == "video":
+        url = attr_url("poster")
+        if url:
+            e = _remove_attr(doc, el, "poster")
+            add(Resource(url, _label(el, "poster"), "image", el, [e], [e]))
+    if tag in ("object", "applet"):
+        url = attr_url("data")
+        if url:
+            e = _remove_attr(doc, el, "data")
+            add(Resource(url, _label(el, "data"), "media", el, [e], [e]))
+    if tag == "link":
+        rels = set(el.get("rel").lower().split())
+        url = attr_url("href")
+        if url and rels & _LINK_RELS:
+            kind = "stylesheet" if "stylesheet" in rels or "import" in rels else "media"
+            e = Edit(el.start, el.end, "")
+            add(Resource(url, _label(el, "href"), kind, el, [e], [e]))
+    if tag in _SVG_TAGS:
+        for name in ("href", "xlink:href"):
+            url = attr_url(name)
+            if url:
+                e = _remove_attr(doc, el, name)
+                add(Resource(url, _label(el, name), "image", el, [e], [e]))
+    if tag.startswith("v:"):
+        for name in ("src", "href", "o:href"):
+            url = attr_url(name)
+            if url:
+                e = _remove_attr(doc, el, name)
+                add(Resource(url, _label(el, name), "image", el, [e], [e]))
+    url = attr_url("background")
+    if url:
+        e = _remove_attr(doc, el, "background")
+        add(Resource(url, _label(el, "background"), "background", el, [e], [e]))
+    style = el.attr("style")
+    if style is not None and style.value.strip():
+        raw = el.raw_values.get("style", "")
+        text, posmap = decode_with_map(raw)
+        decls, refs = css.parse_inline(text)
+        inline_css[el.index] = decls
+        for ref in refs:
+            url = resolve(ref.url, base)
+            if url is None:
+                continue
+            e = Edit(style.vstart + posmap[ref.start], style.vstart + posmap[ref.end], CSS_INERT)
+            add(Resource(url, _label(el, "style"), "background", el, [e], [e], css_ref=ref))

@@ -1,0 +1,273 @@
+"""Is an element tiny, hidden, or hidden-but-revealable? CSS semantics for mail HTML.
+
+Hidden means "hidden by its own inline style, an ancestor's, or a top-level stylesheet rule".
+Responsive mail hides mobile-only content inline and reveals it from a media query, so a hidden
+element is only *never shown* when no stylesheet rule can reveal it (or its hiding ancestor).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pixelguard.css import Declaration, StyleRule
+from pixelguard.htmlscan import Document, Element
+
+_LENGTH = re.compile(r"([+-]?[0-9]*\.?[0-9]+)\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
+_UNIT_PX = {"px": 1.0, "pt": 4 / 3, "em": 16.0, "rem": 16.0, "ex": 8.0, "ch": 8.0,
+            "cm": 37.8, "mm": 3.78, "in": 96.0, "pc": 16.0, "q": 0.945}
+LARGE = float("inf")  # a relative size (%, vw, auto-fill): treated as "not tiny"
+TINY_MAX = 3.0  # both sides at most this many px: a pixel, not a picture
+OFFSCREEN_PX = -500.0
+
+_REVEAL_PROPS = ("display", "visibility", "opacity", "max-height", "height", "max-width",
+                 "width", "overflow", "position", "left", "top")
+
+
+def length_px(value: str) -> float | None:
+    """Pixels for an HTML/CSS length; LARGE for relative ones; None when absent/auto."""
+    v = value.strip().lower()
+    if not v or v in ("auto", "initial", "inherit", "unset", "none", "fit-content"):
+        return None
+    m = _LENGTH.fullmatch(v)
+    if m:
+        return float(m.group(1)) * _UNIT_PX[m.group(2) or "px"]
+    if v.endswith(("%", "vw", "vh", "vmin", "vmax")) or "calc(" in v:
+        return LARGE
+    return None
+
+
+def _last(decls: list[Declaration], name: str) -> Declaration | None:
+    """The declaration that wins for `name` (!important beats later normal ones)."""
+    win = None
+    for d in decls:
+        if d.name == name and (win is None or d.important or not win.important):
+            win = d
+    return win
+
+
+def box(el: Element, decls: list[Declaration]) -> tuple[float | None, float | None]:
+    """Upper bounds (px) of the rendered width and height; None when not stated."""
+    out: list[float | None] = []
+    for side in ("width", "height"):
+        size = None
+        d = _last(decls, side)
+        if d is not None:
+            size = length_px(d.value)
+        if size is None:
+            size = length_px(el.get(side))
+        cap = _last(decls, "max-" + side)
+        if cap is not None:
+            limit = length_px(cap.value)
+            if limit is not None and (size is None or limit < size):
+                size = limit
+        out.append(size)
+    return out[0], out[1]
+
+
+def tiny_reason(w: float | None, h: float | None) -> str | None:
+    """Why a box of this size cannot show a picture, or None."""
+    if w is not None and w <= 0 or h is not None and h <= 0:
+        return f"zero-sized ({_fmt(w)}x{_fmt(h)})"
+    if w is not None and h is not None and w <= TINY_MAX and h <= TINY_MAX:
+        return f"{_fmt(w)}x{_fmt(h)} px"
+    if (w is not None and w <= 1 and h is None) or (h is not None and h <= 1 and w is None):
+        return f"{_fmt(w)}x{_fmt(h)} px"
+    return None
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "?"
+    if v == LARGE:
+        return "%"
+    return str(int(v)) if v == int(v) else f"{v:g}"
+
+
+@dataclass(frozen=True)
+class Hiding:
+    reason: str  # "display:none"
+    props: tuple[str, ...]  # properties a stylesheet rule must set to undo it
+    important: bool  # hidden with !important inline: no stylesheet rule can undo it
+
+
+def hiding(el: Element, decls: list[Declaration]) -> Hiding | None:
+    """How this element's own inline style (or hidden attribute) hides it, or None."""
+    d = _last(decls, "display")
+    if d is not None and d.value == "none":
+        return Hiding("display:none", ("display",), d.important)
+    d = _last(decls, "visibility")
+    if d is not None and d.value in ("hidden", "collapse"):
+        return Hiding("visibility:hidden", ("visibility",), d.important)
+    d = _last(decls, "opacity")
+    if d is not None:
+        try:
+            if float(d.value.rstrip("%")) <= 0.01:
+                return Hiding("opacity:0", ("opacity",), d.important)
+        except ValueError:
+            pass
+    overflow = _last(decls, "overflow")
+    if overflow is not None and overflow.value in ("hidden", "clip"):
+        for prop in ("max-height", "height", "max-width", "width"):
+            d = _last(decls, prop)
+            if d is not None and length_px(d.value) == 0:
+                return Hiding(f"{prop}:0 with overflow:hidden", (prop, "overflow"), d.important)
+    pos = _last(decls, "position")
+    if pos is not None and pos.value in ("absolute", "fixed"):
+        for prop in ("left", "top"):
+            d = _last(decls, prop)
+            if d is not None:
+                v = length_px(d.value)
+                if v is not None and v != LARGE and v <= OFFSCREEN_PX:
+                    return Hiding(f"off-screen ({prop}:{d.value})", ("position", prop), d.important)
+    if el.attr("hidden") is not None:
+        return Hiding("hidden attribute", ("display",), False)
+    return None
+
+
+@dataclass(frozen=True)
+class _Compound:
+    tag: str | None
+    id: str | None
+    classes: frozenset[str]
+    exact: bool  # no parts we cannot evaluate (attribute selectors, pseudo-classes)
+
+
+_COMPOUND_PART = re.compile(r"([.#]?)(-?[_a-zA-Z0-9\\-]+|\*)|(\[[^\]]*\]|::?[a-zA-Z-]+(\([^)]*\))?)")
+
+
+def _last_compound(selector: str) -> _Compound:
+    s = selector.strip()
+    for comb in (">", "+", "~"):
+        s = s.replace(comb, " ")
+    last = s.split()[-1] if s.split() else ""
+    tag = ident = None
+    classes: set[str] = set()
+    exact = True
+    pos = 0
+    while pos < len(last):
+        m = _COMPOUND_PART.match(last, pos)
+        if not m or m.end() == pos:
+            exact = False
+            break
+        if m.group(3):
+            exact = False
+        else:
+            kind, name = m.group(1), m.group(2).lower()
+            if kind == ".":
+                classes.add(name)
+            elif kind == "#":
+                ident = name
+            elif name != "*":
+                tag = name
+        pos = m.end()
+    return _Compound(tag, ident, frozenset(classes), exact)
+
+
+def _matches(c: _Compound, el: Element) -> bool:
+    if c.tag is not None and c.tag != el.tag:
+        return False
+    if c.id is not None and c.id != el.get("id").lower():
+        return False
+    return c.classes <= el.classes
+
+
+@dataclass(frozen=True)
+class _Reveal:
+    compound: _Compound
+    props: frozenset[str]  # properties this rule sets to a showing value
+    important: bool
+
+
+class Visibility:
+    """Per-document hide/reveal facts, computed once in element order (linear)."""
+
+    def __init__(self, doc: Document, rules: list[StyleRule], inline: dict[int, list[Declaration]]):
+        self.doc = doc
+        self.inline = inline
+        reveal: list[_Reveal] = []
+        hide: list[tuple[_Compound, Hiding]] = []
+        for rule in rules:
+            shows = frozenset(d.name for d in rule.declarations
+                              if d.name in _REVEAL_PROPS and not _hides_value(d.name, d.value))
+            important = any(d.important for d in rule.declarations if d.name in shows)
+            disp = _last(rule.declarations, "display")
+            for sel in rule.selector.split(","):
+                if not sel.strip():
+                    continue
+                comp = _last_compound(sel)
+                if shows:
+                    reveal.append(_Reveal(comp, shows, important))
+                if not rule.media and comp.exact and (comp.classes or comp.id) \
+                        and disp is not None and disp.value == "none":
+                    hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
+                                              ("display",), False)))
+        self._reveal = reveal
+        self._hide = hide
+        # state per element: None = shown, ("never", reason) or ("revealable", reason)
+        self._state: list[tuple[str, str] | None] = []
+        for el in doc.elements:
+            self._state.append(self._compute(el))
+
+    def decls(self, el: Element) -> list[Declaration]:
+        return self.inline.get(el.index, [])
+
+    def _own_hiding(self, el: Element) -> Hiding | None:
+        found = hiding(el, self.decls(el))
+        if found is None:
+            for comp, how in self._hide:
+                if _matches(comp, el):
+                    return how
+        return found
+
+    def _revealable(self, el: Element, how: Hiding) -> bool:
+        if how.important:
+            return False  # inline !important beats every stylesheet rule
+        inline = not how.reason.startswith("display:none from") and how.reason != "hidden attribute"
+        for r in self._reveal:
+            if inline and not r.important:
+                continue  # inline style beats a normal stylesheet declaration
+            if r.props.intersection(how.props) and _matches(r.compound, el):
+                return True
+        return False
+
+    def _compute(self, el: Element) -> tuple[str, str] | None:
+        inherited = self._state[el.parent] if el.parent >= 0 else None
+        if inherited is not None and inherited[0] == "never":
+            return inherited
+        how = self._own_hiding(el)
+        if how is None:
+            return inherited
+        if self._revealable(el, how):
+            return inherited or ("revealable", f"{how.reason} on <{el.tag}>, undone by a stylesheet rule")
+        return ("never", f"{how.reason} on <{el.tag}>")
+
+    def state(self, el: Element | None) -> tuple[str, str] | None:
+        """None (shown), ("never", reason) or ("revealable", reason)."""
+        if el is None:
+            return None
+        return self._state[el.index]
+
+    def mso_only(self, el: Element | None) -> bool:
+        """Hidden only in Outlook (mso-hide:all on it or an ancestor): shown elsewhere."""
+        while el is not None:
+            d = _last(self.decls(el), "mso-hide")
+            if d is not None and d.value == "all":
+                return True
+            el = self.doc.elements[el.parent] if el.parent >= 0 else None
+        return False
+
+
+def _hides_value(prop: str, value: str) -> bool:
+    if prop == "display":
+        return value == "none"
+    if prop == "visibility":
+        return value in ("hidden", "collapse")
+    if prop == "opacity":
+        return value in ("0", "0.0", "0%")
+    if prop in ("max-height", "height", "max-width", "width", "font-size"):
+        return length_px(value) == 0
+    if prop == "overflow":
+        return value in ("hidden", "clip")
+    if prop == "mso-hide":
+        return True
+    return False

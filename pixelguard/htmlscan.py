@@ -1,0 +1,222 @@
+"""One linear pass over an HTML document with the stdlib tokenizer, recording what detection
+needs and where it sits in the source: every start tag with its attribute spans, its parent,
+every <style> block's text span, <base href>, and the markup inside Outlook conditional
+comments (parsed as HTML too, since Outlook renders it).
+
+Nothing here re-serialises HTML: offsets point into the text as the sender wrote it.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+# Same shape as the stdlib tokenizer's own (tolerant) attribute pattern; no nested quantifiers.
+_ATTR = re.compile(
+    r"((?<=['\"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|\"[^\"]*\"|(?!['\"])[^>\s]*))?(?:\s|/(?!>))*"
+)
+_TAGNAME = re.compile(r"<([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*")
+
+VOID = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+# Start tags that implicitly close an open element of the listed kinds (enough of the HTML
+# tree-building rules to keep ancestors right in table-heavy mail).
+_CLOSES = {
+    "td": ("td", "th"), "th": ("td", "th"), "tr": ("tr", "td", "th"),
+    "li": ("li",), "p": ("p",), "option": ("option",), "dt": ("dt", "dd"), "dd": ("dt", "dd"),
+}
+_SCOPE = {"td": "tr", "th": "tr", "tr": "table", "li": "ul", "dt": "dl", "dd": "dl"}
+MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
+
+
+@dataclass
+class Attr:
+    name: str  # lower-case
+    value: str  # entities decoded
+    start: int  # span of the whole attribute (name=value) in the document
+    end: int
+    vstart: int  # span of the raw value text, without quotes (== end when no value)
+    vend: int
+
+
+@dataclass
+class Element:
+    index: int
+    tag: str  # lower-case, may contain ':' (v:fill)
+    start: int  # span of the start tag
+    end: int
+    attrs: list[Attr]
+    parent: int  # index of the parent element, -1 at top
+    in_mso: bool  # inside an Outlook conditional comment
+    raw_values: dict[str, str] = field(default_factory=dict)  # attr name -> raw value text
+
+    def attr(self, name: str) -> Attr | None:
+        for a in self.attrs:
+            if a.name == name:
+                return a
+        return None
+
+    def get(self, name: str, default: str = "") -> str:
+        a = self.attr(name)
+        return a.value if a is not None else default
+
+    @property
+    def classes(self) -> frozenset[str]:
+        return frozenset(self.get("class").lower().split())
+
+
+@dataclass
+class StyleBlock:
+    start: int  # span of the CSS text between <style> and </style>
+    end: int
+    element: int  # index of the <style> element
+    in_mso: bool
+
+
+@dataclass
+class Document:
+    text: str
+    elements: list[Element] = field(default_factory=list)
+    styles: list[StyleBlock] = field(default_factory=list)
+    base_href: str | None = None
+    body_start: int | None = None  # offset just after <body ...>
+    head_end: int | None = None  # offset of </head>
+
+
+def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str, str]]:
+    m = _TAGNAME.match(tag_text)
+    if not m:
+        return "", [], {}
+    tag = m.group(1).lower()
+    attrs: list[Attr] = []
+    raw: dict[str, str] = {}
+    k = m.end()
+    n = len(tag_text)
+    while k < n:
+        am = _ATTR.match(tag_text, k)
+        if not am or am.end() == k:
+            break
+        name = am.group(1).lower()
+        value_raw = am.group(3)
+        if value_raw is None:
+            vstart = vend = am.end(1)
+            value = ""
+        else:
+            vstart, vend = am.span(3)
+            if value_raw[:1] in ("'", '"') and value_raw[-1:] == value_raw[:1] and len(value_raw) >= 2:
+                vstart, vend = vstart + 1, vend - 1
+            value = html.unescape(tag_text[vstart:vend])
+        end = am.end(3) if value_raw is not None else am.end(1)
+        if name not in raw:  # HTML: the first of duplicate attributes wins
+            attrs.append(Attr(name, value, offset + am.start(1), offset + end, offset + vstart, offset + vend))
+            raw[name] = tag_text[vstart:vend]
+        k = am.end()
+    return tag, attrs, raw
+
+
+class _Scanner(HTMLParser):
+    def __init__(self, doc: Document, base: int, in_mso: bool, parent: int) -> None:
+        super().__init__(convert_charrefs=True)
+        self.doc = doc
+        self.base = base
+        self.in_mso = in_mso
+        self.stack: list[int] = [parent] if parent >= 0 else []
+        self._line_starts: list[int] = [0]
+        self._style_open: tuple[int, int] | None = None
+
+    def run(self, text: str) -> None:
+        starts = self._line_starts
+        i = text.find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = text.find("\n", i + 1)
+        self.feed(text)
+        self.close()
+
+    def _offset(self) -> int:
+        line, col = self.getpos()
+        return self._line_starts[line - 1] + col
+
+    # -- tokens -------------------------------------------------------------------------
+    def handle_starttag(self, tag: str, attrs_unused) -> None:
+        self._start(self.get_starttag_text() or "", self_closing=False)
+
+    def handle_startendtag(self, tag: str, attrs_unused) -> None:
+        self._start(self.get_starttag_text() or "", self_closing=True)
+
+    def _start(self, tag_text: str, self_closing: bool) -> None:
+        local = self._offset()
+        start = self.base + local
+        name, attrs, raw = _parse_attrs(tag_text, start)
+        if not name:
+            return
+        self._implicit_close(name)
+        doc = self.doc
+        el = Element(
+            index=len(doc.elements), tag=name, start=start, end=start + len(tag_text), attrs=attrs,
+            parent=self.stack[-1] if self.stack else -1, in_mso=self.in_mso, raw_values=raw,
+        )
+        doc.elements.append(el)
+        if name == "base" and doc.base_href is None and el.attr("href") is not None:
+            doc.base_href = el.get("href").strip()
+        elif name == "body" and doc.body_start is None:
+            doc.body_start = el.end
+        elif name == "style" and not self_closing:
+            self._style_open = (el.end, el.index)
+        if name not in VOID and not self_closing and not name.startswith(("o:", "w:")):
+            if len(self.stack) < MAX_DEPTH:
+                self.stack.append(el.index)
+
+    def _implicit_close(self, name: str) -> None:
+        closes = _CLOSES.get(name)
+        if not closes or not self.stack:
+            return
+        scope = _SCOPE.get(name)
+        elements = self.doc.elements
+        for depth in range(len(self.stack) - 1, -1, -1):
+            tag = elements[self.stack[depth]].tag
+            if tag in closes:
+                del self.stack[depth:]
+                return
+            if tag == scope or tag == "table":
+                return
+
+    def handle_endtag(self, tag: str) -> None:
+        tag = tag.lower()
+        doc = self.doc
+        if tag == "style" and self._style_open is not None:
+            css_start, idx = self._style_open
+            doc.styles.append(StyleBlock(css_start, self.base + self._offset(), idx, self.in_mso))
+            self._style_open = None
+        elif tag == "head" and doc.head_end is None:
+            doc.head_end = self.base + self._offset()
+        for depth in range(len(self.stack) - 1, -1, -1):
+            if doc.elements[self.stack[depth]].tag == tag:
+                del self.stack[depth:]
+                return
+
+    def handle_comment(self, data: str) -> None:
+        # <!--[if mso]> ... <![endif]-->: Outlook renders the markup inside.
+        if data[:3].lower() == "[if":
+            close = data.find("]>")
+            if close < 0:
+                return
+            inner_start = close + 2
+            inner_end = data.rfind("<![endif]")
+            if inner_end < inner_start:
+                inner_end = len(data)
+            comment_start = self.base + self._offset() + 4  # after "<!--"
+            nested = _Scanner(
+                self.doc, comment_start + inner_start, True, self.stack[-1] if self.stack else -1
+            )
+            nested.run(data[inner_start:inner_end])
+
+
+def scan(text: str) -> Document:
+    """Scan an HTML document. Never raises for malformed markup."""
+    doc = Document(text)
+    _Scanner(doc, 0, False, -1).run(text)
+    doc.styles.sort(key=lambda s: s.start)
+    return doc

@@ -1,0 +1,72 @@
+"""URLs as a mail client would resolve them."""
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit
+
+_STRIP = str.maketrans("", "", "\t\r\n")
+REMOTE_SCHEMES = ("http", "https")
+
+
+def resolve(raw: str, base: str | None = None) -> str | None:
+    """The absolute http(s) URL a client would fetch for `raw`, or None when it loads nothing
+    remote (cid:, data:, about:, relative without a base, javascript:, ...).
+
+    `raw` has its HTML entities / CSS escapes decoded already. Tab/CR/LF are removed and
+    leading/trailing whitespace (and C0 controls) stripped, as browsers do.
+    """
+    url = raw.translate(_STRIP).strip(" \x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f"
+                                      "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c"
+                                      "\x1d\x1e\x1f")
+    if not url:
+        return None
+    url = url.replace("\\", "/") if url[:6].lower().startswith(("http:", "https:", "//")) else url
+    if url.startswith("//"):
+        url = "https:" + url
+    scheme = _scheme(url)
+    if scheme is None:
+        if base is None:
+            return None
+        base_abs = resolve(base)
+        if base_abs is None:
+            return None
+        try:
+            url = urljoin(base_abs, url)
+        except ValueError:
+            return None
+        scheme = _scheme(url)
+    if scheme not in REMOTE_SCHEMES:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return url
+
+
+def _scheme(url: str) -> str | None:
+    colon = url.find(":")
+    if colon <= 0:
+        return None
+    scheme = url[:colon]
+    if not scheme[0].isalpha() or not all(c.isalnum() or c in "+-." for c in scheme):
+        return None
+    return scheme.lower()
+
+
+def host_of(url: str) -> str:
+    """Lower-case host of an absolute URL ('' when there is none)."""
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+def path_and_query(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return parts.path + ("?" + parts.query if parts.query else "")
