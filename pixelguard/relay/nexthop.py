@@ -1,0 +1,304 @@
+"""Next hops behind one interface: SMTP (aiosmtplib), LMTP (our client) and Maildir.
+
+A `Transaction` carries one copy of a message to the next hop: `begin` (connect, greet,
+MAIL), `rcpt` per recipient, `data` once, then `finish` (QUIT) or `abort` (drop the
+connection, so nothing half-sent is delivered). Every method returns the next hop's own
+Reply and never raises for a network or protocol failure: those become 451 replies.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from pixelguard.relay import maildir
+from pixelguard.relay.lmtp_client import LMTPClient, LMTPError
+from pixelguard.relay.reply import Reply, temp_failure
+
+
+@dataclass(frozen=True)
+class MailFrom:
+    """What the next hop needs from the client's MAIL command."""
+
+    sender: str  # "" for the null sender
+    smtputf8: bool = False
+    body_8bit: bool = False
+
+
+def passed_on(code: int, text: str) -> Reply:
+    """The next hop's reply as we hand it to our client.
+
+    4xx and 5xx go through unchanged except 421, which would tell *our* client that *we*
+    are closing; anything that is not a final 2xx/4xx/5xx reply becomes a 451.
+    """
+    if code == 421:
+        return temp_failure("4.4.2", f"next hop is closing: {text}")
+    if 200 <= code < 300 or 400 <= code < 600:
+        return Reply(code, text)
+    return temp_failure("4.4.2", f"unexpected reply from next hop: {code} {text}")
+
+
+def _address(addr: str, smtputf8: bool) -> bytes:
+    return b"<" + addr.encode("utf-8" if smtputf8 else "ascii") + b">"
+
+
+def _ensure_final_crlf(content: bytes) -> bytes:
+    return content if content.endswith(b"\n") else content + b"\r\n"
+
+
+class Transaction(ABC):
+    @abstractmethod
+    async def begin(self, mail: MailFrom) -> Reply: ...
+
+    @abstractmethod
+    async def rcpt(self, address: str) -> Reply: ...
+
+    @abstractmethod
+    async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
+        """One reply per recipient accepted by rcpt(), in the same order."""
+
+    async def finish(self) -> None:
+        """End politely (QUIT) after data()."""
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection without delivering anything not yet confirmed."""
+
+
+class NextHop(ABC):
+    url: str
+
+    @abstractmethod
+    def transaction(self) -> Transaction: ...
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    host: str
+    port: int
+    timeout: float
+    helo_name: str
+    starttls: bool = False
+    verify: bool = True
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+class SMTPNextHop(NextHop):
+    def __init__(self, settings: SMTPSettings) -> None:
+        self.settings = settings
+        self.url = f"smtp://{settings.host}:{settings.port}"
+
+    def transaction(self) -> Transaction:
+        return SMTPTransaction(self.settings)
+
+
+class SMTPTransaction(Transaction):
+    def __init__(self, s: SMTPSettings) -> None:
+        self.s = s
+        self.smtp: aiosmtplib.SMTP | None = None
+        self.smtputf8 = False
+
+    async def begin(self, mail: MailFrom) -> Reply:
+        s = self.s
+        self.smtputf8 = mail.smtputf8
+        self.smtp = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            timeout=s.timeout,
+            local_hostname=s.helo_name,
+            start_tls=s.starttls,
+            validate_certs=s.verify,
+            cert_bundle=s.ca_file,
+            username=s.username,
+            password=s.password,
+        )
+        try:
+            await self.smtp.connect()
+        except Exception as exc:  # noqa: BLE001 - every way of failing to get a session is a 4xx
+            self.abort()
+            return self._failure(exc, connecting=True)
+        options: list[bytes] = []
+        if mail.body_8bit and self.smtp.supports_extension("8bitmime"):
+            options.append(b"BODY=8BITMIME")
+        if mail.smtputf8:
+            options.append(b"SMTPUTF8")
+        return await self._command(b"MAIL", b"FROM:" + _address(mail.sender, mail.smtputf8), *options)
+
+    async def rcpt(self, address: str) -> Reply:
+        return await self._command(b"RCPT", b"TO:" + _address(address, self.smtputf8))
+
+    async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
+        if self.smtp is None:
+            return [temp_failure("4.4.2", "next hop connection lost")] * len(recipients)
+        try:
+            response = await self.smtp.data(_ensure_final_crlf(content))
+            reply = passed_on(response.code, response.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            reply = passed_on(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001
+            self.abort()
+            reply = self._failure(exc)
+        return [reply] * len(recipients)
+
+    async def finish(self) -> None:
+        if self.smtp is not None and self.smtp.is_connected:
+            with contextlib.suppress(Exception):  # the message is delivered; QUIT is courtesy
+                await self.smtp.quit(timeout=min(self.s.timeout, 10))
+        self.abort()
+
+    def abort(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+
+    async def _command(self, *args: bytes) -> Reply:
+        if self.smtp is None or not self.smtp.is_connected:
+            return temp_failure("4.4.2", "next hop connection lost")
+        try:
+            response = await self.smtp.execute_command(*args)
+        except Exception as exc:  # noqa: BLE001
+            self.abort()
+            return self._failure(exc)
+        return passed_on(response.code, response.message)
+
+    def _failure(self, exc: Exception, connecting: bool = False) -> Reply:
+        where = f"next hop {self.s.host}:{self.s.port}"
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            return temp_failure("4.7.0", f"{where} refused our login: {exc.code} {exc.message}")
+        if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+            return temp_failure("4.4.2", f"{where} timed out")
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            # A greeting/EHLO/STARTTLS refusal is about the session, not this message.
+            return temp_failure("4.4.2", f"{where} refused the session: {exc.code} {exc.message}")
+        if isinstance(exc, (ssl.SSLError, aiosmtplib.SMTPNotSupported)):
+            return temp_failure("4.7.0", f"{where} TLS failed: {exc}")
+        if connecting or isinstance(exc, aiosmtplib.SMTPConnectError):
+            return temp_failure("4.4.1", f"{where} unreachable: {exc}")
+        if isinstance(exc, (aiosmtplib.SMTPServerDisconnected, ConnectionError)):
+            return temp_failure("4.4.2", f"{where} closed the connection")
+        if isinstance(exc, UnicodeEncodeError):
+            return Reply(553, "5.6.7 non-ASCII address without SMTPUTF8")
+        return temp_failure("4.4.2", f"{where} failed: {exc.__class__.__name__}: {exc}")
+
+
+# --------------------------------------------------------------------------- LMTP
+
+
+class LMTPNextHop(NextHop):
+    def __init__(self, host: str | None, port: int | None, path: str | None, timeout: float, helo_name: str):
+        self.host, self.port, self.path = host, port, path
+        self.timeout = timeout
+        self.helo_name = helo_name
+        self.url = f"lmtp:{path}" if path else f"lmtp://{host}:{port}"
+
+    def transaction(self) -> Transaction:
+        return LMTPTransaction(self)
+
+
+class LMTPTransaction(Transaction):
+    def __init__(self, hop: LMTPNextHop) -> None:
+        self.hop = hop
+        self.client = LMTPClient(hop.timeout)
+        self.smtputf8 = False
+        self.dead: Reply | None = None
+
+    async def begin(self, mail: MailFrom) -> Reply:
+        self.smtputf8 = mail.smtputf8
+        try:
+            greeting = await self.client.connect(self.hop.host, self.hop.port, self.hop.path)
+            if not greeting.ok:
+                return self._kill(temp_failure("4.4.2", f"next hop refused the session: {greeting.line()}"))
+            lhlo = await self.client.lhlo(self.hop.helo_name)
+            if not lhlo.ok:
+                return self._kill(temp_failure("4.4.2", f"next hop refused LHLO: {lhlo.line()}"))
+        except LMTPError as exc:
+            return self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))
+        options = []
+        if mail.body_8bit and "8BITMIME" in self.client.extensions:
+            options.append(b"BODY=8BITMIME")
+        if mail.smtputf8:
+            options.append(b"SMTPUTF8")
+        return await self._command(b" ".join([b"MAIL FROM:" + _address(mail.sender, mail.smtputf8), *options]))
+
+    async def rcpt(self, address: str) -> Reply:
+        return await self._command(b"RCPT TO:" + _address(address, self.smtputf8))
+
+    async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
+        if self.dead is not None:
+            return [self.dead] * len(recipients)
+        try:
+            replies = await self.client.data(content, len(recipients))
+        except LMTPError as exc:
+            return [self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))] * len(recipients)
+        if len(replies) == 1 and len(recipients) != 1:  # DATA itself refused
+            replies = replies * len(recipients)
+        return [passed_on(r.code, r.text) for r in replies]
+
+    async def finish(self) -> None:
+        if self.dead is None:
+            await self.client.quit()
+        self.client.close()
+
+    def abort(self) -> None:
+        self.client.close()
+
+    async def _command(self, line: bytes) -> Reply:
+        if self.dead is not None:
+            return self.dead
+        try:
+            reply = await self.client.command(line)
+        except LMTPError as exc:
+            return self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))
+        return passed_on(reply.code, reply.text)
+
+    def _kill(self, reply: Reply) -> Reply:
+        self.dead = reply
+        self.client.close()
+        return reply
+
+
+# --------------------------------------------------------------------------- Maildir
+
+
+class MaildirNextHop(NextHop):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.url = f"maildir:{path}"
+
+    def transaction(self) -> Transaction:
+        return MaildirTransaction(self.path)
+
+
+class MaildirTransaction(Transaction):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sender = ""
+
+    async def begin(self, mail: MailFrom) -> Reply:
+        self.sender = mail.sender
+        try:
+            await asyncio.to_thread(maildir.ensure_maildir, self.path)
+        except OSError as exc:
+            return temp_failure("4.3.0", f"cannot use Maildir {self.path}: {exc.strerror or exc}")
+        return Reply(250, "2.1.0 OK")
+
+    async def rcpt(self, address: str) -> Reply:
+        return Reply(250, "2.1.5 OK")
+
+    async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
+        replies = []
+        for rcpt in recipients:
+            try:
+                name = await asyncio.to_thread(maildir.deliver, self.path, content, rcpt, self.sender)
+                replies.append(Reply(250, f"2.0.0 delivered to maildir as {name}"))
+            except OSError as exc:
+                replies.append(temp_failure("4.3.0", f"cannot write to Maildir {self.path}: {exc.strerror or exc}"))
+        return replies
