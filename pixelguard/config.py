@@ -556,6 +556,13 @@ class ImapAccount(_Section):
             raise ValueError("must not be empty")
         return v.strip()
 
+    @field_validator("password_command", "password_env", mode="after")
+    @classmethod
+    def _source_not_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
     @field_validator("host", mode="after")
     @classmethod
     def _host(cls, v: str) -> str:
@@ -702,8 +709,9 @@ Path = tuple[Any, ...]
 
 def _compose(text: str, filename: str) -> tuple[Any, dict[Path, int]]:
     """Parse YAML into plain data plus a map from key path to 1-based line."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # checks for unprintable characters right away
         node = loader.get_single_node()
         if node is None:
             return None, {}
@@ -715,12 +723,18 @@ def _compose(text: str, filename: str) -> tuple[Any, dict[Path, int]]:
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "YAML syntax error"
         line = mark.line + 1 if mark else None
         raise ConfigError(f"YAML syntax error: {message}", filename, line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError(
+            f"character #x{exc.character:04x} is not allowed in YAML", filename, line
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", filename) from None
     except RecursionError:
         raise ConfigError("the YAML nests too deeply", filename) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 

@@ -7,6 +7,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixelguard.config import (
     Config,
@@ -552,3 +555,51 @@ def test_merge_keys_are_understood_and_errors_still_located():
     assert e.key == "base"
     cfg = parse("users:\n  a@example.org: &u {action: rewrite}\n  b@example.org:\n    <<: *u\n    notice: false\n")
     assert cfg.policy_for("b@example.org").action == "rewrite"
+
+
+def test_control_character_gives_a_line():
+    e = error_of("defaults:\n  action: st\x00rip\n")
+    assert (e.file, e.line) == ("pg.yaml", 2)
+
+
+def test_python_tags_are_refused():
+    e = error_of("defaults:\n  action: !!python/object/apply:os.system [echo]\n")
+    assert e.line == 2
+
+
+def test_empty_password_source_is_an_error():
+    e = error_of(ACCOUNT.format(host="imap.example.org", security="tls").replace("PW", "''"))
+    assert (e.line, e.key) == (7, "imap.accounts[0].password_env")
+
+
+_yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20))
+_yaml_values = st.recursive(
+    _yaml_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=10,
+)
+_keys = st.sampled_from(["defaults", "users", "lists", "auth", "relay", "imap", "action", "hosts",
+                         "allow", "deny", "accounts", "listen", "max_size", "bob@example.org"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keys, _yaml_values | st.dictionaries(_keys, _yaml_values, max_size=3), max_size=4))
+def test_any_yaml_document_gives_config_or_config_error(doc):
+    text = yaml.safe_dump(doc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parse_config(text, "pg.yaml")
+        except ConfigError as e:
+            assert e.file == "pg.yaml" and e.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_config_or_config_error(text):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parse_config(text, "pg.yaml")
+        except ConfigError:
+            pass
