@@ -161,9 +161,10 @@ def decode_body(raw: bytes, part: Part) -> bytes:
     cte = part.cte
     if cte == "base64":
         compact = b"".join(body.split())
-        compact += b"=" * (-len(compact) % 4)
+        if len(compact) % 4 == 2 or len(compact) % 4 == 3:
+            compact += b"=" * (-len(compact) % 4)  # missing padding: common and harmless
         try:
-            return base64.b64decode(compact, validate=False)
+            return base64.b64decode(compact, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise MimeError(f"part {part.path}: broken base64 ({exc})") from None
     if cte == "quoted-printable":

@@ -1,0 +1,33 @@
+"""Shared test helpers: read fixtures, decode the HTML of a cleaned message."""
+from __future__ import annotations
+
+import email
+import email.policy
+import pathlib
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+BOB = "bob@example.org"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def html_texts(raw: bytes) -> list[str]:
+    """Decoded text of every text/html part (including inside attached messages)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    out = []
+    for part in msg.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True) or b""
+            charset = part.get_content_charset() or "utf-8"
+            try:
+                out.append(payload.decode(charset, "replace"))
+            except LookupError:
+                out.append(payload.decode("utf-8", "replace"))
+    return out
+
+
+def plain_texts(raw: bytes) -> list[str]:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    return [p.get_content() for p in msg.walk() if p.get_content_type() == "text/plain"]
