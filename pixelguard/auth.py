@@ -233,6 +233,14 @@ def sender_allowed(
         return False, f"sender not trusted: headers could not be checked ({type(exc).__name__})"
 
 
+def _sender_matches(addr: str, domain: str, entry: str) -> bool:
+    """An allow entry is a whole address, or a domain covering its subdomains."""
+    entry = entry.strip().lower()
+    if "@" in entry.lstrip("@"):
+        return entry == addr
+    return host_matches(domain, entry.lstrip("@").rstrip("."))
+
+
 def _sender_allowed(
     headers: Message, policy: Policy, own_dkim_domains: frozenset[str] | set[str]
 ) -> tuple[bool, str]:
@@ -242,18 +250,9 @@ def _sender_allowed(
     if addr is None:
         return False, f"sender not trusted: {why}"
     domain = addr.rpartition("@")[2]
-    entry = next(
-        (
-            e
-            for e in policy.allow_senders
-            if (e == addr if "@" in e else host_matches(domain, e.lower()))
-        ),
-        None,
-    )
+    entry = next((e for e in policy.allow_senders if _sender_matches(addr, domain, e)), None)
     if entry is None:
         return False, f"sender {addr} is not on the allow list"
-    if not policy.require_auth_for_allow:
-        return True, f"sender {addr} is allowed ({entry}); authentication not required"
 
     trusted = {t.lower() for t in policy.trusted_authserv_ids}
     parsed: list[AuthResult] = []
@@ -268,8 +267,11 @@ def _sender_allowed(
     passes, fails = _verdicts(parsed, trusted, domain)
     own = sorted(d for d in own_dkim_domains if _aligned(d, domain))
     passes += [f"pixelguard's own DKIM check (d={d})" for d in own]
+    # A trusted fail says From is forged: it voids the allow even when auth is not required.
     if fails:
         return False, f"sender {addr} is allowed ({entry}) but authentication failed: {fails[0]}"
+    if not policy.require_auth_for_allow:
+        return True, f"sender {addr} is allowed ({entry}); authentication not required"
     if passes:
         return True, f"sender {addr} is allowed ({entry}) and authenticated: {passes[0]}"
     if not trusted and not own_dkim_domains:

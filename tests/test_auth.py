@@ -250,3 +250,16 @@ def test_sender_allowed_never_raises_on_odd_from(value):
     m["Authentication-Results"] = f"{TRUSTED}; dkim=pass header.d=shop.example"
     ok, reason = sender_allowed(m, POLICY)
     assert isinstance(ok, bool) and reason
+
+
+def test_trusted_fail_voids_even_when_auth_not_required():
+    p = Policy(allow_senders=("shop.example",), trusted_authserv_ids=(TRUSTED,), require_auth_for_allow=False)
+    assert not allowed(FROM_SHOP, f"Authentication-Results: {TRUSTED}; dmarc=fail header.from=shop.example", policy=p)
+    assert allowed(FROM_SHOP, "Authentication-Results: other.example; dmarc=fail header.from=shop.example", policy=p)
+
+
+def test_hand_built_policy_entries_compare_case_insensitively():
+    p = Policy(allow_senders=("@Shop.Example", "Friend@Mail.example"), require_auth_for_allow=False)
+    assert allowed(FROM_SHOP, policy=p)
+    assert allowed("From: friend@mail.example", policy=p)
+    assert not allowed("From: x@mail.example", policy=p)
