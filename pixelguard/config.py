@@ -355,11 +355,6 @@ class AllowConfig(_Section):
     hosts: list[str] = Field(default_factory=list)  # resource hosts never flagged (and subdomains)
     senders: list[str] = Field(default_factory=list)  # From address or domain; needs authentication
 
-    @field_validator("hosts", mode="after")
-    @classmethod
-    def _hosts(cls, v: list[str]) -> list[str]:
-        return _dedupe(v)
-
     @field_validator("hosts", mode="before")
     @classmethod
     def _hosts_each(cls, v: Any) -> Any:
