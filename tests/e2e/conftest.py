@@ -60,3 +60,99 @@ def mailbox(dovecot, request) -> Mailbox:
     prefix = "".join(c for c in request.node.name if c.isalnum())[:20] or "user"
     user = dovecot.new_user(prefix)
     return Mailbox(dovecot, user, dovecot.password(user))
+
+
+# -- pixelguard imap helpers -------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures"
+PASSWORD_ENV = "PIXELGUARD_TEST_IMAP_PASSWORD"
+
+
+@pytest.fixture(scope="session")
+def dovecot_with():
+    """Factory: a Dovecot advertising only the given IMAP capabilities (one per set, cached).
+
+    e.g. dovecot_with("IMAP4rev1 SASL-IR LITERAL+ IDLE UIDPLUS") is a server without MOVE.
+    """
+    _require_dovecot()
+    servers: dict[str, Dovecot] = {}
+
+    def make(capabilities: str) -> Dovecot:
+        if capabilities not in servers:
+            servers[capabilities] = Dovecot(capabilities=capabilities).start()
+        return servers[capabilities]
+
+    try:
+        yield make
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def imap_account(mailbox: Mailbox, name: str = "test", **overrides) -> dict:
+    """A config entry for imap.accounts pointing at `mailbox` (password from PASSWORD_ENV)."""
+    entry = {
+        "name": name,
+        "host": "127.0.0.1",
+        "port": mailbox.server.imap_port,
+        "security": "none",
+        "username": mailbox.user,
+        "password_env": PASSWORD_ENV,
+        "folders": ["INBOX"],
+    }
+    entry.update(overrides)
+    return entry
+
+
+@pytest.fixture
+def imap_config(tmp_path):
+    """Callable: write a config file with the given imap.accounts entries; returns its path."""
+    import yaml
+
+    def write(*accounts: dict, name: str = "pixelguard.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump({"imap": {"accounts": list(accounts)}}))
+        return str(path)
+
+    return write
+
+
+def run_imap(config: str, *args: str, password: str = "secret", env: dict | None = None,
+             timeout: float = 120):
+    """`python -m pixelguard imap --config CONFIG ARGS...` as a subprocess; CompletedProcess."""
+    import subprocess
+
+    full_env = {k: v for k, v in os.environ.items() if k != "PIXELGUARD_TEST_CRASH_AT"}
+    full_env.update({PASSWORD_ENV: password, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "pixelguard", "imap", "--config", config, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def snapshot(client, folder: str = "INBOX") -> dict[int, dict]:
+    """UID -> {flags, date, raw} of every message in `folder` (read-only, nothing marked seen)."""
+    if not client.folder_exists(folder):
+        return {}
+    client.normalise_times = False  # keep INTERNALDATE's own timezone for exact comparisons
+    client.select_folder(folder, readonly=True)
+    uids = client.search("ALL")
+    if not uids:
+        return {}
+    data = client.fetch(uids, ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"])
+    return {
+        uid: {
+            "flags": set(item[b"FLAGS"]),
+            "date": item[b"INTERNALDATE"],
+            "raw": item[b"BODY[]"],
+        }
+        for uid, item in data.items()
+    }

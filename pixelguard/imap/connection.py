@@ -1,0 +1,195 @@
+"""Connecting and logging in to one account; errors that a person can act on; no secret leaks.
+
+Every failure leaves this module as an AccountError whose text names the account, the
+server and what to do, and never contains the password (it is redacted from anything
+the server or a library says, just in case).
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import ssl
+import subprocess
+from dataclasses import dataclass
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from pixelguard.config import ImapAccount
+
+TIMEOUT = 60.0  # seconds for connect and for each command; IDLE waits use their own timeouts
+
+# Exit codes a cron job or systemd unit can act on (documented in docs/imap.md).
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # some messages or folders failed or were refused; the rest was done
+EXIT_USAGE = 2  # bad arguments or config file
+EXIT_AUTH = 3  # login, password source or TLS verification failed: needs a person
+EXIT_TEMPFAIL = 75  # server unreachable or connection lost: try again later (EX_TEMPFAIL)
+
+
+class AccountError(Exception):
+    """One account could not be processed. str() is one line for people; `exit_code` says how bad."""
+
+    exit_code = EXIT_PARTIAL
+
+
+class AuthError(AccountError):
+    exit_code = EXIT_AUTH
+
+
+class UnreachableError(AccountError):
+    exit_code = EXIT_TEMPFAIL
+
+
+class RefusedError(AccountError):
+    """The server lacks something pixelguard needs to keep every message safe."""
+
+    exit_code = EXIT_PARTIAL
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every secret replaced by '***'."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _where(account: ImapAccount) -> str:
+    return f"account {account.name!r} ({account.username} at {account.host}:{account.port})"
+
+
+def resolve_password(account: ImapAccount) -> str:
+    """The account's password from password_command, password_env or the literal value."""
+    if account.password_command is not None:
+        try:
+            # Run through the shell like isync's PassCmd / msmtp's passwordeval: the config
+            # owner writes this line; its output is the password, its stderr goes to the user.
+            proc = subprocess.run(
+                account.password_command,
+                shell=True,
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            raise AuthError(f"{_where(account)}: password_command did not finish within 60 s") from None
+        if proc.returncode != 0:
+            raise AuthError(
+                f"{_where(account)}: password_command failed with exit status {proc.returncode}"
+            )
+        lines = proc.stdout.decode("utf-8", "replace").splitlines()
+        if not lines or not lines[0]:
+            raise AuthError(f"{_where(account)}: password_command printed no password")
+        return lines[0]
+    if account.password_env is not None:
+        value = os.environ.get(account.password_env)
+        if not value:
+            raise AuthError(
+                f"{_where(account)}: environment variable {account.password_env} "
+                "(password_env) is not set or empty"
+            )
+        return value
+    if account.password:
+        return account.password
+    raise AuthError(f"{_where(account)}: no password configured")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _tls_context(account: ImapAccount) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=account.ca_file)
+    if not account.verify_tls:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@dataclass
+class Session:
+    """A logged-in connection plus what we learnt about the server."""
+
+    client: IMAPClient
+    account: ImapAccount
+    secrets: tuple[str, ...]
+
+    def has(self, capability: str) -> bool:
+        return self.client.has_capability(capability)
+
+    def error(self, what: str, exc: BaseException | str) -> str:
+        """One line: account, what failed, and the (redacted) reason."""
+        return redact(f"{_where(self.account)}: {what}: {_reason(exc)}", self.secrets)
+
+    def logout(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # the connection may already be gone; nothing to save
+            try:
+                self.client.shutdown()
+            except Exception:
+                pass
+
+
+def _reason(exc: BaseException | str) -> str:
+    if isinstance(exc, str):
+        return exc
+    text = str(exc)
+    if isinstance(exc, bytes):
+        text = exc.decode("utf-8", "replace")
+    if text.startswith("b'") or text.startswith('b"'):
+        text = text[2:-1]
+    text = " ".join(text.split())
+    return text or type(exc).__name__
+
+
+def connect(account: ImapAccount) -> Session:
+    """Connect, secure the connection as configured, and log in. Raises AccountError."""
+    if account.security == "none" and not is_loopback(account.host):
+        raise RefusedError(
+            f"{_where(account)}: security 'none' is only allowed for loopback hosts"
+        )
+    password = resolve_password(account)
+    secrets = (password,)
+    where = _where(account)
+    try:
+        client = IMAPClient(
+            account.host,
+            port=account.port,
+            ssl=account.security == "tls",
+            ssl_context=_tls_context(account) if account.security == "tls" else None,
+            timeout=TIMEOUT,
+        )
+    except ssl.SSLCertVerificationError as exc:
+        raise AuthError(redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)) from None
+    except (OSError, IMAPClientError) as exc:
+        raise UnreachableError(redact(f"{where}: cannot connect: {_reason(exc)}", secrets)) from None
+    session = Session(client, account, secrets)
+    try:
+        if account.security == "starttls":
+            if not client.has_capability("STARTTLS"):
+                raise RefusedError(f"{where}: security is starttls but the server does not offer STARTTLS")
+            client.starttls(_tls_context(account))
+        client.login(account.username, password)
+    except LoginError as exc:
+        session.logout()
+        raise AuthError(
+            redact(f"{where}: login failed: {_reason(exc)} (check username and password)", secrets)
+        ) from None
+    except ssl.SSLCertVerificationError as exc:
+        session.logout()
+        raise AuthError(redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)) from None
+    except AccountError:
+        session.logout()
+        raise
+    except (OSError, socket.timeout, IMAPClientError) as exc:
+        session.logout()
+        raise UnreachableError(redact(f"{where}: connection failed: {_reason(exc)}", secrets)) from None
+    return session

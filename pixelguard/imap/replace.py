@@ -1,0 +1,216 @@
+"""Replacing a message safely: APPEND the cleaned copy, confirm it, only then retire the original.
+
+Order of operations, and what a crash at each point leaves behind:
+
+1. APPEND the cleaned copy (original flags minus \\Recent, its INTERNALDATE, `$PixelGuarded`,
+   and an `X-PixelGuard-Original: sha256=<hex>` header naming the original's bytes).
+   Crash here: original + copy. The next run finds the copy by that header
+   (`copy_index`) and only retires the original.
+2. Confirm the copy: by its APPENDUID (UIDPLUS), else by a SEARCH on the digest header.
+3. Retire the original: UID MOVE to the originals folder; or, without MOVE, UID COPY +
+   \\Deleted + UID EXPUNGE of that UID alone; or, with `originals: delete`, \\Deleted +
+   UID EXPUNGE. Crash here: original (maybe \\Deleted, maybe also copied) + copy; the
+   next run retires it again, checking the originals folder first so it is not copied twice.
+
+Without UIDPLUS, expunging one message alone is impossible (a plain EXPUNGE also removes
+whatever else the user marked \\Deleted), so replacing is refused unless MOVE to an
+originals folder is available.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+from imapclient import IMAPClient
+
+from pixelguard.headers import prepend_header
+from pixelguard.imap.connection import AccountError, RefusedError
+from pixelguard.imap.work import KEYWORD, seqset
+
+DIGEST_HEADER = "X-PixelGuard-Original"
+CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"  # test hook: after-append | after-move | before-expunge
+
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
+_DIGEST_VALUE = re.compile(rb"sha256=([0-9a-f]{64})", re.IGNORECASE)
+
+
+def crash_point(step: str) -> None:
+    """Kill this process (SIGKILL, no cleanup) when the test hook names this step."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def digest(raw: bytes) -> str:
+    """The value of the digest header for an original message: 'sha256=<hex>'."""
+    return "sha256=" + hashlib.sha256(raw).hexdigest()
+
+
+def cleaned_copy(cleaned: bytes, original_digest: str) -> bytes:
+    return prepend_header(cleaned, DIGEST_HEADER, original_digest)
+
+
+def append_flags(flags: Sequence[bytes]) -> list[bytes]:
+    """The original's flags for APPEND: without \\Recent (servers refuse it), plus the keyword."""
+    out = [f for f in flags if f.lower() != b"\\recent" and f.lower() != KEYWORD.lower().encode()]
+    return out + [KEYWORD.encode()]
+
+
+def _digests_in(header_block: bytes) -> list[str]:
+    return ["sha256=" + m.group(1).decode().lower() for m in _DIGEST_VALUE.finditer(header_block)]
+
+
+def _header_digests(client: IMAPClient, uids: Sequence[int]) -> dict[int, list[str]]:
+    if not uids:
+        return {}
+    field = f"BODY.PEEK[HEADER.FIELDS ({DIGEST_HEADER.upper()})]"
+    data = client.fetch(list(uids), [field])
+    key = f"BODY[HEADER.FIELDS ({DIGEST_HEADER.upper()})]".encode()
+    return {uid: _digests_in(item.get(key, b"")) for uid, item in data.items()}
+
+
+def copy_index(client: IMAPClient, above_uid: int) -> Counter[str]:
+    """Digests named by cleaned copies with a UID above `above_uid` in the selected folder.
+
+    A copy always gets a higher UID than its original, so this finds the copies that a
+    crashed run appended for any message still waiting at or above `above_uid`.
+    """
+    uids = client.search(
+        ["UID", f"{above_uid + 1}:*", "KEYWORD", KEYWORD, "HEADER", DIGEST_HEADER, "sha256="]
+    )
+    uids = [u for u in uids if u > above_uid]  # "N:*" also matches the last UID when it is < N
+    index: Counter[str] = Counter()
+    for found in _header_digests(client, uids).values():
+        index.update(found[:1])
+    return index
+
+
+@dataclass
+class Appended:
+    original_uid: int
+    digest: str
+    copy_uid: int | None  # from APPENDUID; None until confirmed by search
+
+
+class Replacer:
+    """Appends cleaned copies and retires originals in one selected folder."""
+
+    def __init__(self, client: IMAPClient, folder: str, uidvalidity: int, uidnext: int,
+                 originals: str, where: str) -> None:
+        self.client = client
+        self.folder = folder
+        self.uidvalidity = uidvalidity
+        self.floor = uidnext  # every copy appended from now on has a UID >= floor
+        self.originals = originals  # folder name, or "delete"
+        self.where = where
+        self.uidplus = client.has_capability("UIDPLUS")
+        self.move_ok = client.has_capability("MOVE")
+
+    # -- preconditions -------------------------------------------------------------------
+    def check_can_replace(self) -> None:
+        """Refuse (before anything is appended) when an original could not be retired safely."""
+        if self.uidplus:
+            return
+        if self.originals != "delete" and self.move_ok:
+            return
+        raise RefusedError(
+            f"{self.where}: the server lacks UIDPLUS"
+            + ("" if self.originals == "delete" else " and MOVE")
+            + ", so an original cannot be removed without also expunging other messages "
+            "marked \\Deleted; nothing was replaced in this folder"
+            + (" (an originals folder with MOVE would work)" if self.originals == "delete" and self.move_ok else "")
+        )
+
+    # -- step 1 and 2 ---------------------------------------------------------------------
+    def append(self, uid: int, cleaned: bytes, original_digest: str, flags: Sequence[bytes],
+               internaldate: datetime | None) -> Appended:
+        response = self.client.append(
+            self.folder, cleaned_copy(cleaned, original_digest), append_flags(flags), internaldate
+        )
+        crash_point("after-append")
+        copy_uid = None
+        match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())
+        if self.uidplus and match:
+            if int(match.group(1)) != self.uidvalidity:
+                raise AccountError(
+                    f"{self.where}: UIDVALIDITY of {self.folder!r} changed during the run; "
+                    "stopping this folder (the next run starts afresh, nothing is lost)"
+                )
+            copy_uid = int(match.group(2))
+        return Appended(uid, original_digest, copy_uid)
+
+    def confirm(self, appended: Sequence[Appended]) -> list[Appended]:
+        """The appended copies that are verifiably in the folder (digest header checked)."""
+        ok: list[Appended] = []
+        by_uid = [a for a in appended if a.copy_uid is not None]
+        found = _header_digests(self.client, [a.copy_uid for a in by_uid])  # type: ignore[misc]
+        for a in by_uid:
+            if a.digest in found.get(a.copy_uid, []):  # type: ignore[arg-type]
+                ok.append(a)
+        rest = [a for a in appended if a.copy_uid is None]
+        if rest:
+            self.client.noop()  # let the session see the appended messages before SEARCH
+        for a in rest:
+            uids = self.client.search(
+                ["UID", f"{self.floor}:*", "KEYWORD", KEYWORD, "HEADER", DIGEST_HEADER, a.digest]
+            )
+            uids = sorted(u for u in uids if u >= self.floor)
+            if uids:
+                a.copy_uid = uids[0]
+                ok.append(a)
+        if ok:
+            self.floor = max(self.floor, max(a.copy_uid for a in ok) + 1)  # type: ignore[type-var]
+        return ok
+
+    # -- step 3 ---------------------------------------------------------------------------
+    def retire(self, uids: Sequence[int], recovered_raws: dict[int, bytes] | None = None) -> None:
+        """Move `uids` to the originals folder (or delete them), touching no other message.
+
+        `recovered_raws` maps leftovers from a crashed run to their bytes; without MOVE, one
+        already copied to the originals folder is only deleted, not copied again.
+        """
+        if not uids:
+            return
+        if self.originals != "delete" and self.move_ok:
+            self.client.move(seqset(uids), self.originals)
+            crash_point("after-move")
+            return
+        self.check_can_replace()
+        if self.originals == "delete":
+            delete = list(uids)
+        else:
+            already = self._in_originals(recovered_raws or {})
+            to_copy = [u for u in uids if u not in already]
+            if to_copy:
+                self.client.copy(seqset(to_copy), self.originals)
+            crash_point("after-move")
+            delete = list(uids)
+        self.client.add_flags(seqset(delete), [b"\\Deleted"], silent=True)
+        crash_point("before-expunge")
+        self.client.uid_expunge(seqset(delete))
+
+    def _in_originals(self, raws: dict[int, bytes]) -> set[int]:
+        """Which leftover originals already have a byte-identical copy in the originals folder."""
+        if not raws:
+            return set()
+        present: set[int] = set()
+        self.client.select_folder(self.originals, readonly=True)
+        try:
+            for uid, raw in raws.items():
+                same_size = self.client.search(["LARGER", str(len(raw) - 1), "SMALLER", str(len(raw) + 1)])
+                bodies = self.client.fetch(same_size, ["BODY.PEEK[]"]) if same_size else {}
+                if any(item.get(b"BODY[]") == raw for item in bodies.values()):
+                    present.add(uid)
+        finally:
+            info = self.client.select_folder(self.folder)
+        if int(info[b"UIDVALIDITY"]) != self.uidvalidity:
+            raise AccountError(
+                f"{self.where}: UIDVALIDITY of {self.folder!r} changed during the run; "
+                "stopping this folder (the next run starts afresh, nothing is lost)"
+            )
+        return present

@@ -1,0 +1,125 @@
+"""Finding work cheaply: which messages still need a look, and which of them hold HTML.
+
+State lives on the server: a message pixelguard has dealt with carries the `$PixelGuarded`
+keyword, so a re-scan is one UID SEARCH. BODYSTRUCTURE tells which of the rest have a
+text/html part (only those are downloaded); FETCHes go in batches of UIDs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Iterator, Sequence
+
+from imapclient import IMAPClient
+
+KEYWORD = "$PixelGuarded"
+META_BATCH = 500  # UIDs per BODYSTRUCTURE/FLAGS fetch
+BODY_BATCH_BYTES = 8_000_000  # download at most this much message text per FETCH
+BODY_BATCH_COUNT = 100
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One message without the keyword, as described by FLAGS/INTERNALDATE/BODYSTRUCTURE."""
+
+    uid: int
+    flags: tuple[bytes, ...]
+    internaldate: datetime | None
+    size: int
+    html: bool
+
+
+def seqset(uids: Iterable[int]) -> str:
+    """A compact IMAP sequence set ("1:5,9,12:13") for the given UIDs."""
+    out: list[str] = []
+    ordered = sorted(set(uids))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def has_html(body) -> bool:
+    """True when a BODYSTRUCTURE contains a text/html part anywhere (also in attached messages).
+
+    Anything we cannot read counts as HTML: downloading one message too many is cheap,
+    skipping a tracker is not.
+    """
+    try:
+        if body.is_multipart:
+            return any(has_html(part) for part in body[0])
+        mtype = body[0].lower() if isinstance(body[0], bytes) else b""
+        subtype = body[1].lower() if isinstance(body[1], bytes) else b""
+        if mtype == b"text" and subtype == b"html":
+            return True
+        if mtype == b"message" and subtype in (b"rfc822", b"global") and len(body) > 8:
+            return has_html(body[8])
+        return False
+    except (AttributeError, IndexError, TypeError):
+        return True
+
+
+def find_unmarked(client: IMAPClient) -> list[int]:
+    """UIDs in the selected folder without the keyword, oldest first."""
+    return sorted(client.search(["UNKEYWORD", KEYWORD]))
+
+
+def describe(client: IMAPClient, uids: Sequence[int]) -> list[Candidate]:
+    """FLAGS, INTERNALDATE, size and has-HTML of `uids` (one FETCH). Vanished UIDs are left out."""
+    if not uids:
+        return []
+    # A list, not a sequence-set string: imapclient 4.1 turns a string into int() for its
+    # unsolicited-response filter and raises ValueError on "1:5".
+    data = client.fetch(list(uids), ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE"])
+    out = []
+    for uid in uids:
+        item = data.get(uid)
+        if item is None:  # expunged by someone else meanwhile
+            continue
+        out.append(
+            Candidate(
+                uid=uid,
+                flags=tuple(item.get(b"FLAGS", ())),
+                internaldate=item.get(b"INTERNALDATE"),
+                size=int(item.get(b"RFC822.SIZE", 0)),
+                html=has_html(item[b"BODYSTRUCTURE"]) if b"BODYSTRUCTURE" in item else True,
+            )
+        )
+    return out
+
+
+def body_batches(cands: Sequence[Candidate]) -> Iterator[list[Candidate]]:
+    """Groups of candidates small enough to download with one FETCH."""
+    group: list[Candidate] = []
+    size = 0
+    for cand in cands:
+        if group and (size + cand.size > BODY_BATCH_BYTES or len(group) >= BODY_BATCH_COUNT):
+            yield group
+            group, size = [], 0
+        group.append(cand)
+        size += cand.size
+    if group:
+        yield group
+
+
+def fetch_bodies(client: IMAPClient, cands: Sequence[Candidate]) -> dict[int, bytes]:
+    """The full text of each candidate, without setting \\Seen (BODY.PEEK)."""
+    if not cands:
+        return {}
+    data = client.fetch([c.uid for c in cands], ["BODY.PEEK[]"])
+    return {uid: item[b"BODY[]"] for uid, item in data.items() if b"BODY[]" in item}
+
+
+def mark(client: IMAPClient, uids: Sequence[int]) -> None:
+    """Add the keyword to `uids` (nothing to remove, or no HTML)."""
+    if uids:
+        client.add_flags(seqset(uids), [KEYWORD], silent=True)
