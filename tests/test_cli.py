@@ -1,0 +1,105 @@
+"""The pipe-filter commands, run as a user would run them (a real subprocess)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from support import FIXTURES, fixture
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pixelguard", *args], input=stdin,
+                          capture_output=True, timeout=120)
+
+
+def test_clean_from_stdin_writes_the_cleaned_message() -> None:
+    raw = fixture("size-attr-1x1.eml")
+    proc = run("clean", "-", stdin=raw)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(b"X-PixelGuard: removed=1;")
+    assert b"media.mailer.example/p/a.gif" not in proc.stdout
+
+
+def test_clean_action_rewrite_and_verbose_report() -> None:
+    proc = run("clean", "--action", "rewrite", "-v", str(FIXTURES / "size-attr-1x1.eml"))
+    assert proc.returncode == 0
+    assert b'src="data:image/gif;base64,' in proc.stdout
+    assert b"size" in proc.stderr and b"media.mailer.example/p/a.gif" in proc.stderr
+
+
+def test_clean_passes_an_unparseable_message_through_with_a_warning() -> None:
+    raw = fixture("bad-not-a-message.eml")
+    proc = run("clean", stdin=raw)
+    assert proc.returncode == 0
+    assert proc.stdout == raw
+    assert b"warning" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_clean_missing_file_is_a_clear_error() -> None:
+    proc = run("clean", "/nonexistent/mail.eml")
+    assert proc.returncode == 2
+    assert b"cannot read /nonexistent/mail.eml" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_scan_json_shape() -> None:
+    proc = run("scan", "--json", str(FIXTURES / "leak-sha256.eml"), str(FIXTURES / "negative-content.eml"))
+    assert proc.returncode == 0, proc.stderr
+    first, second = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert first["file"].endswith("leak-sha256.eml")
+    (tracker,) = first["trackers"]
+    assert set(tracker) == {"url", "rule", "vendor", "where", "part", "reason"}
+    assert tracker["rule"] == "recipient-leak"
+    assert second["trackers"] == []
+
+
+def test_scan_uses_the_user_option_for_leaks() -> None:
+    # the leak is of bob's address: as carol, the image is a plain content image
+    proc = run("scan", "--json", "--user", "carol@example.org", str(FIXTURES / "leak-plain.eml"))
+    assert json.loads(proc.stdout)["trackers"] == []
+
+
+def test_bad_config_names_file_line_and_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text("defaults:\n  action: strip\n  notice: maybe\n")
+    proc = run("clean", "--config", str(cfg), str(FIXTURES / "size-attr-1x1.eml"))
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert f"{cfg}:3" in err and "notice" in err and "Traceback" not in err
+
+
+def test_check_config_prints_each_users_policy(tmp_path: Path) -> None:
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text("users:\n  bob@example.org:\n    deny: {hosts: [creepy.example]}\n")
+    proc = run("check-config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert b"bob@example.org" in proc.stdout and b"creepy.example" in proc.stdout
+
+
+def test_deny_and_allow_hosts_from_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text(
+        "users:\n  bob@example.org:\n    deny: {hosts: [cdn.shop.example]}\n"
+        "    allow: {hosts: [mailer.example]}\n"
+    )
+    proc = run("scan", "--json", "--config", str(cfg), str(FIXTURES / "size-attr-1x1.eml"))
+    trackers = json.loads(proc.stdout)["trackers"]
+    assert [(t["rule"], t["url"]) for t in trackers] == [("deny-list", "https://cdn.shop.example/hero.jpg")]
+
+
+def test_scan_over_the_shared_corpus_has_no_traceback() -> None:
+    files = sorted(str(p) for p in CORPUS.rglob("*") if p.suffix in (".eml", ".html") or p.parent.name.startswith(("easy-ham", "hard-ham")))
+    files = [f for f in files if Path(f).is_file()]
+    if not files:
+        import pytest
+
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    proc = run("scan", "--json", *files)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert b"Traceback" not in proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == len(files)
+    assert all("error" not in json.loads(line) or json.loads(line)["error"] for line in lines)
