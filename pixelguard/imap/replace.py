@@ -22,7 +22,6 @@ import hashlib
 import os
 import re
 import signal
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
@@ -74,8 +73,8 @@ def _header_digests(client: IMAPClient, uids: Sequence[int]) -> dict[int, list[s
     return {uid: _digests_in(item.get(key, b"")) for uid, item in data.items()}
 
 
-def copy_index(client: IMAPClient, above_uid: int) -> Counter[str]:
-    """Digests named by cleaned copies with a UID above `above_uid` in the selected folder.
+def copy_index(client: IMAPClient, above_uid: int) -> dict[str, list[int]]:
+    """Digest -> UIDs of the cleaned copies above `above_uid` in the selected folder.
 
     A copy always gets a higher UID than its original, so this finds the copies that a
     crashed run appended for any message still waiting at or above `above_uid`.
@@ -84,9 +83,10 @@ def copy_index(client: IMAPClient, above_uid: int) -> Counter[str]:
         ["UID", f"{above_uid + 1}:*", "KEYWORD", KEYWORD, "HEADER", DIGEST_HEADER, "sha256="]
     )
     uids = [u for u in uids if u > above_uid]  # "N:*" also matches the last UID when it is < N
-    index: Counter[str] = Counter()
-    for found in _header_digests(client, uids).values():
-        index.update(found[:1])
+    index: dict[str, list[int]] = {}
+    for uid, found in sorted(_header_digests(client, uids).items()):
+        if found:
+            index.setdefault(found[0], []).append(uid)
     return index
 
 

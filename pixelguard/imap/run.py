@@ -70,11 +70,6 @@ def _take_copy(index: dict[str, list[int]], d: str, uid: int) -> int | None:
     return None
 
 
-def _build_index(session: Session, first_uid: int) -> dict[str, list[int]]:
-    counts = copy_index(session.client, first_uid)
-    return {d: list(uids) for d, uids in counts.items()}
-
-
 def clean_folder(session: Session, folder: str, policy: Policy, opts: Options,
                  progress: Progress, originals: str) -> Stats:
     """Clean every message without the keyword in one folder; returns what was done."""
@@ -109,7 +104,7 @@ def clean_folder(session: Session, folder: str, policy: Policy, opts: Options,
     replacer = Replacer(c, folder, uidvalidity, int(info.get(b"UIDNEXT", uids[-1] + 1)),
                         originals, f"account {session.account.name!r}")
     # Cleaned copies left behind by a crashed run (found by their digest header).
-    index = _build_index(session, uids[0])
+    index = copy_index(c, uids[0])
     for batch in chunks(uids, META_BATCH):
         cands = describe(c, batch)
         delta = Stats(scanned=len(cands))
@@ -220,6 +215,10 @@ def clean_account(account: ImapAccount, config: Config, opts: Options,
     except (OSError, IMAPClientAbortError) as exc:
         progress.finish()
         result.failures.append(UnreachableError(session.error("connection lost", exc)))
+    except Exception as exc:  # a bug must not stop the other accounts; the server state is safe
+        progress.finish()
+        log.debug("internal error", exc_info=True)
+        result.failures.append(AccountError(session.error("internal error (please report)", exc)))
     finally:
         session.logout()
     return result
