@@ -40,6 +40,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
         rules.extend(sheet.rules)
     inline: dict[int, list[css.Declaration]] = {}
     resources = extract(doc, base, inline, sheets)
+    resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
     vis = Visibility(doc, rules, inline)
     repeats = Counter(r.url for r in resources)
 
