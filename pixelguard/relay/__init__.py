@@ -108,6 +108,7 @@ def build_settings(relay) -> Settings:
         max_connections=relay.max_connections,
         tls_context=tls_context,
         auth_users=auth_users,
+        metrics=_hostport(relay.metrics) if relay.metrics else None,
         hostname=socket.gethostname(),
     )
 
@@ -186,18 +187,10 @@ async def _serve(server: RelayServer, config) -> int:
         await loop.run_in_executor(None, cleaner.start)
         await server.start()
     except OSError as exc:
-        print(f"pixelguard relay: cannot listen on {relay.listen}: {exc.strerror or exc}", file=sys.stderr)
+        what = f"listen on {relay.listen}" if server.port is None else f"serve metrics on {relay.metrics}"
+        print(f"pixelguard relay: cannot {what}: {exc.strerror or exc}", file=sys.stderr)
         cleaner.close()
         return 1
-    if relay.metrics:
-        host, port = _hostport(relay.metrics)
-        try:
-            server.metrics.serve(host, port)
-        except OSError as exc:
-            print(f"pixelguard relay: cannot serve metrics on {relay.metrics}: {exc}", file=sys.stderr)
-            await server.shutdown(0)
-            cleaner.close()
-            return 1
     hop = server.handler.next_hop.url
     mode = "pass-through (NOT cleaning)" if not cleaner.enabled else f"cleaning with {cleaner.workers or 'thread'} workers"
     log.info(
@@ -215,7 +208,6 @@ async def _serve(server: RelayServer, config) -> int:
     await stop.wait()
     log.info("shutting down: finishing transactions in flight")
     clean = await server.shutdown(grace=min(relay.timeout, 60.0))
-    server.metrics.close()
     await loop.run_in_executor(None, cleaner.close)
     log.info("stopped%s", "" if clean else " (some sessions were cut off after the grace period)")
     return 0

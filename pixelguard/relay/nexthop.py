@@ -122,7 +122,12 @@ class SMTPTransaction(Transaction):
             password=s.password,
         )
         try:
-            await self.smtp.connect()
+            await self.smtp.connect()  # greeting, and STARTTLS / AUTH when configured
+            if self.smtp.is_ehlo_or_helo_needed:
+                try:
+                    await self.smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await self.smtp.helo()
         except Exception as exc:  # noqa: BLE001 - every way of failing to get a session is a 4xx
             self.abort()
             return self._failure(exc, connecting=True)

@@ -50,6 +50,7 @@ class Settings:
     max_connections: int = 100
     tls_context: ssl.SSLContext | None = None
     auth_users: dict[str, str] | None = None  # user -> password
+    metrics: tuple[str, int] | None = None  # where to serve Prometheus metrics
     hostname: str = field(default_factory=socket.gethostname)
 
 
@@ -394,6 +395,7 @@ class RelayServer:
         self.handler = RelayHandler(settings, next_hop, cleaner, policy_for, self.metrics)
         self.connections: set[_RelayProtocolMixin] = set()
         self.port: int | None = None
+        self.metrics_port: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._accepting = True
 
@@ -462,6 +464,12 @@ class RelayServer:
             self._protocol, host=self.settings.host, port=self.settings.port, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.settings.metrics is not None:
+            try:
+                self.metrics_port = self.metrics.serve(*self.settings.metrics)
+            except OSError:
+                self._server.close()
+                raise
 
     async def shutdown(self, grace: float = 60.0) -> bool:
         """Stop listening, let transactions in flight finish (up to `grace` s), then close.
@@ -484,6 +492,7 @@ class RelayServer:
             await asyncio.wait(list(self.handler.background), timeout=15)
         if self._server is not None:
             await self._server.wait_closed()
+        self.metrics.close()
         return clean
 
 
@@ -538,4 +547,5 @@ class RelayThread:
         self.loop.call_soon_threadsafe(self._stop.set)
         assert self._thread is not None
         self._thread.join(30)
+        self.loop = None  # stopped: a second stop() is a no-op
         return clean
