@@ -126,6 +126,8 @@ IMPRECISE = {
 
 # MTB rules that need a hand translation (regex hosts, partial host names, real regexes).
 # Each maps to a list of (host, path, match) triples; vendor and precision follow the rule.
+# Unanchored ".+" becomes a "wildcard" (linear matcher) or a class that stops at "/", so no
+# shipped regex can be made to rescan the URL once per occurrence of its first literal.
 MANUAL: dict[str, list[tuple[str, str, str]]] = {
     "mkt[0-9]+.com/open": [("mkt#.com", "/open", "prefix")],
     "/eos/v1/[a-z0-9_]+": [("", r"/eos/v1/\w", "regex")],
@@ -137,7 +139,7 @@ MANUAL: dict[str, list[tuple[str, str, str]]] = {
             "sellercentral.amazon.de", "sellercentral.amazon.co.jp", "sellercentral.amazon.in",
             "sellercentral.amazon.ca", "sellercentral.amazon.com.mx",
             "sellercentral.amazon.com.au")],
-    "/CI0/.+/.+=[0-9][0-9][0-9]": [("", r"/ci0/[^/?#]+/[^=#]*=[0-9]{3}", "regex")],
+    "/CI0/.+/.+=[0-9][0-9][0-9]": [("", r"/ci0/[^/?#]+/[^/?#]*=[0-9]{3}", "regex")],
     "autopilotmail[0-9]?.io": [("autopilotmail.io", "", ""), ("autopilotmail#.io", "", "")],
     "cdn.us1.exponea.com/.+/open": [("cdn.us1.exponea.com", r"^/[^?#]*/open", "regex")],
     "cmail[0-9][0-9]?.com/t/": [("cmail#.com", "/t/", "prefix")],
@@ -150,7 +152,7 @@ MANUAL: dict[str, list[tuple[str, str, str]]] = {
     "clk.messaging.go.com/c/[0-9][0-9]/bcasts/[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]/view": [
         ("clk.messaging.go.com", r"^/c/[0-9]{2}/bcasts/[0-9]{10}/view", "regex")],
     "r.doorkeeper.jp/.+.png": [("r.doorkeeper.jp", r"\.png", "regex")],
-    "/mo/.+.gif": [("", r"/mo/[^?#]+\.gif", "regex")],
+    "/mo/.+.gif": [("", "/mo/*.gif", "wildcard")],
     "/O/[a-z0-9_]+/[a-z0-9_]+": [("", r"/o/\w+/\w", "regex")],
     "fssdev.com/t/\\?[po]": [("fssdev.com", r"^/t/\?[po]", "regex")],
     "gmreg[0-9].net": [("gmreg#.net", "", "")],
@@ -183,21 +185,21 @@ MANUAL: dict[str, list[tuple[str, str, str]]] = {
         ("", r"/a/[0-9]{4}/open/[0-9]{4}/[0-9]{6,7}/", "regex")],
     "survey[0-9]?.medallia.+/\\?[a-z0-9_]+&invite-opened=yes": [
         ("", r"/\?\w+&invite-opened=yes", "regex")],
-    "/p/[cu]p/.+/o.gif": [("", r"/p/[cu]p/[^?#]+/o\.gif", "regex")],
+    "/p/[cu]p/.+/o.gif": [("", "/p/cp/*/o.gif", "wildcard"), ("", "/p/up/*/o.gif", "wildcard")],
     "/campaign/track-email/[0-9][0-9][0-9][0-9][0-9][0-9]__[0-9][0-9][0-9]__[0-9][0-9][0-9][0-9][0-9][0-9][0-9]__[0-9][0-9][0-9]": [
         ("", r"/campaign/track-email/[0-9]{6}__[0-9]{3}__[0-9]{7}__[0-9]{3}", "regex")],
     "/emailprefs/images/[a-z0-9_]+/[0-9]+/": [("", r"/emailprefs/images/\w+/[0-9]+/", "regex")],
     "newegg.com/mr/.+.gif": [("newegg.com", r"^/mr/[^?#]+\.gif", "regex")],
     "/transactional/track/.+\\?signature=": [
-        ("", r"/transactional/track/[^?#]+\?signature=", "regex")],
-    "/\\?x[ou]l=.+&(amp;)?eih=": [("", r"/\?x[ou]l=[^#]*&(?:amp;)?eih=", "regex")],
+        ("", "/transactional/track/*?signature=", "wildcard")],
+    "/\\?x[ou]l=.+&(amp;)?eih=": [("", "/?xol=*eih=", "wildcard"), ("", "/?xul=*eih=", "wildcard")],
     # Optimove's and beehiiv's rules are the same URL shape (SendGrid's "ss/o … ho.gif"
     # open pixel under a branded domain); merged into one entry, see REVIEW.md.
     "/ss/o/[a-zA-Z0-9_.-]+/[a-z0-9][a-z0-9][a-z0-9]/[a-zA-Z0-9_]+/ho.gif": [
         ("", r"/ss/o/[\w.-]+/[a-z0-9]{3}/[\w.-]+/ho\.gif", "regex")],
     "/ss/o/[a-zA-Z0-9_.]+/[a-z0-9][a-z0-9][a-z0-9]/[a-zA-Z0-9_.-]+/ho.gif": [],
     "vpdae.com/open/[0-9][0-9][0-9][0-9].gif": [("vpdae.com", r"^/open/[0-9]{4}\.gif", "regex")],
-    "/open/.+/image.gif": [("", r"/open/[^?#]+/image\.gif", "regex")],
+    "/open/.+/image.gif": [("", "/open/*/image.gif", "wildcard")],
     "track.smtpsendmail.com/[0-9][0-9][0-9][0-9][0-9][0-9]?[0-9]?/o": [
         ("track.smtpsendmail.com", r"^/[0-9]{5,7}/o", "regex")],
     "/img/[a-z0-9_.]+/[a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_].gif": [
@@ -206,13 +208,13 @@ MANUAL: dict[str, list[tuple[str, str, str]]] = {
         ("welcome.michaelcassel.com", r"^/r/[^?#]+/open/1", "regex")],
     "/[a-z][a-z]/op/": [("", r"/[a-z]{2}/op/", "regex")],
     "/t/[a-zA-Z0-9_]+/[a-zA-Z0-9_]": [("", r"/t/\w+/\w", "regex")],
-    "/q/.+~~/": [("", r"/q/[^?#]+~~/", "regex")],
+    "/q/.+~~/": [("", r"/q/[^/?#]+~~/", "regex")],  # the token is one segment
     "palomaimages.washingtonpost.com/pr2/.+-beacon-[0-9]-[0-9]-[0-9][0-9]?-[0-9]": [
         ("palomaimages.washingtonpost.com", r"^/pr2/[^?#]+-beacon-[0-9]-[0-9]-[0-9]{1,2}-[0-9]",
          "regex")],
     "/v1/.+/[0-9].gif\\?emailMd5Lower=": [
-        ("", r"/v1/[^?#]+/[0-9]\.gif\?emailmd5lower=", "regex")],
-    "/public/o/.+/t.gif": [("", r"/public/o/[^?#]+/t\.gif", "regex")],
+        ("", "/v1/*.gif?emailmd5lower=", "wildcard")],
+    "/public/o/.+/t.gif": [("", "/public/o/*/t.gif", "wildcard")],
     "links[0-9]?.m.myunidays.com": [("links.m.myunidays.com", "", ""),
                                    ("links#.m.myunidays.com", "", "")],
     "vinted.[a-z][a-z]/crm/email_track\\?crm_email_id=": [
@@ -267,6 +269,11 @@ OWN = [
      "Marketing Cloud (ExactTarget) open pixel (cl.s7.exct.net/open.aspx?…)"),
     ("Substack", "substackcdn.com", "/open", "prefix", True,
      "Substack's open pixel (eotrx.substackcdn.com/open?…); images live under /image/"),
+    ("Substack", "substack.com", "/api/v1/email/open", "prefix", True,
+     "Substack's own open pixel (mailgun.substack.com/api/v1/email/open?token=…)"),
+    *[("Zoho Campaigns", f"maillist-manage.{tld}", r"^/click/[\w-]+/open\.gif", "regex", True,
+       "Zoho Campaigns open pixel (…maillist-manage.TLD/click/ID/open.gif)")
+      for tld in ("com", "in", "eu", "com.au", "jp")],
     ("Campaign Monitor", "createsend#.com", "/t/", "prefix", True,
      "Campaign Monitor open pixel path (/t/…/o.gif); its content images are under /ti/, /ei/"),
 ]

@@ -51,6 +51,8 @@ class Glob:
     parts: tuple[re.Pattern[str], ...]
     last_at_end: re.Pattern[str] | None  # the last part, anchored at the end ("…|")
     left_anchored: bool
+    literal: str = ""  # the longest plain run of characters any match contains
+
 
     def match(self, subject: str, pos: int = 0) -> bool:
         parts = self.parts
@@ -72,13 +74,16 @@ class Glob:
         return True
 
 
-def _part_regex(text: str) -> str:
-    return "".join(_SEPARATOR if ch == "^" else re.escape(ch) for ch in text)
+def _part_regex(text: str, separators: bool) -> str:
+    return "".join(_SEPARATOR if (ch == "^" and separators) else re.escape(ch) for ch in text)
 
 
-def compile_glob(pattern: str, left_anchored: bool) -> Glob:
-    """Compile an ABP pattern body (already lower-case, anchors stripped by the caller)."""
-    right_anchored = pattern.endswith("|")
+def compile_glob(pattern: str, left_anchored: bool, separators: bool = True) -> Glob:
+    """Compile an ABP pattern body (lower-case, "||"/"|" at the start stripped by the caller).
+
+    With separators=False ("wildcard" entries of our JSON format) only "*" is special.
+    """
+    right_anchored = separators and pattern.endswith("|")
     if right_anchored:
         pattern = pattern[:-1]
     raw_parts = pattern.split("*")
@@ -87,9 +92,12 @@ def compile_glob(pattern: str, left_anchored: bool) -> Glob:
     if raw_parts and raw_parts[-1] == "":
         right_anchored = False
     texts = [p for p in raw_parts if p]
-    parts = tuple(re.compile(_part_regex(t)) for t in texts)
-    last_at_end = re.compile(_part_regex(texts[-1]) + r"\Z") if (right_anchored and texts) else None
-    return Glob(parts, last_at_end, left_anchored and bool(texts))
+    parts = tuple(re.compile(_part_regex(t, separators)) for t in texts)
+    last_at_end = (re.compile(_part_regex(texts[-1], separators) + r"\Z")
+                   if (right_anchored and texts) else None)
+    chunks = [c for t in texts for c in (t.split("^") if separators else [t])]
+    literal = max(chunks, key=len) if chunks else ""
+    return Glob(parts, last_at_end, left_anchored and bool(texts), literal)
 
 
 @dataclass(frozen=True)

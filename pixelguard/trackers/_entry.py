@@ -9,7 +9,7 @@ try:  # the stdlib's own regex parser; used only to vet regexes before we compil
 except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-KINDS = ("prefix", "contains", "regex", "abp")
+KINDS = ("prefix", "contains", "wildcard", "regex", "abp")
 
 # A host entry may contain "#" for "a run of digits" (createsend#.com covers createsend1.com,
 # createsend25.com). Lookups collapse the URL host's digit runs the same way.
@@ -45,8 +45,9 @@ class Entry:
       "#" stands for a run of digits.
     path: what the rule looks for in the URL's path+query ("" = any path: a host-only entry).
       kind "prefix": path+query starts with it; "contains": occurs anywhere in path+query;
-      "regex": a (vetted, linear) regex searched in path+query; "abp": an Adblock Plus pattern
-      (host-anchored rules: the part after the host; others: the whole URL).
+      "wildcard": like contains, "*" standing for any run of characters; "regex": a vetted
+      regex searched in path+query; "abp": an Adblock Plus pattern (host-anchored rules: the
+      part after the host; others: the whole URL).
     precise: a match alone proves tracking (fires on any image size); False: only tiny/hidden.
     """
 
@@ -83,7 +84,7 @@ def normalize_host(raw: str) -> str:
 def display_pattern(host: str, path: str, kind: str) -> str:
     if kind == "regex":
         return f"{host} ~{path}" if host else f"~{path}"
-    if kind == "contains":
+    if kind in ("contains", "wildcard"):
         return f"{host}/…{path}" if host else f"…{path}"
     return f"{host}{path}"
 
@@ -120,6 +121,17 @@ def _vet(tree, inside_repeat: bool) -> str | None:  # type: ignore[no-untyped-de
             if problem:
                 return problem
     return None
+
+
+def required_literal(pattern: str) -> str:
+    """The longest run of plain characters every match of `pattern` contains (lower-case)."""
+    best = run = ""
+    for op, av in _sre_parse.parse(pattern, re.IGNORECASE):
+        if op == _sre_parse.LITERAL:
+            run += chr(av)
+            continue
+        best, run = max(best, run, key=len), ""
+    return max(best, run, key=len).lower()
 
 
 def check_regex(pattern: str) -> str | None:

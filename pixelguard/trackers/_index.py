@@ -1,9 +1,9 @@
-"""TrackerList: entries indexed by host suffix, path-only rules folded into one regex each.
+"""TrackerList: entries indexed by host suffix; path-only entries indexed by 3-grams.
 
 match() costs one dict lookup per label of the URL's host (twice: literal and with digit
-runs collapsed to "#"), the few entries stored under those keys, and one combined regex
-search per group of path-only rules. No regex has nested quantifiers, so all of it is linear
-in the URL's length.
+runs collapsed to "#"), the few entries stored under those keys, one set of the URL's
+3-grams, and the few path-only entries filed under 3-grams the URL contains. No regex has
+nested quantifiers; wildcards use a leftmost-first matcher; all of it is linear in practice.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Callable
 
-from pixelguard.trackers._abp import AbpRule, Glob
-from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits
+from pixelguard.trackers._abp import AbpRule, Glob, compile_glob
+from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits, required_literal
 
 _SCHEMES = ("http://", "https://")
 
@@ -61,81 +61,75 @@ class _Rule:
     test: Callable[[_Url], bool] | None  # None: host-only (the host alone decides)
 
 
-def _path_test(entry: Entry) -> Callable[[_Url], bool] | None:
+def _path_test(entry: Entry) -> tuple[Callable[[_Url], bool] | None, str]:
+    """How to test a JSON entry on a URL, and a literal any matching URL contains."""
     path = entry.path
     if not path:
-        return None
+        return None, ""
     if entry.kind == "prefix":
-        return lambda u: u.path_query.startswith(path)
+        return (lambda u: u.path_query.startswith(path)), path
     if entry.kind == "contains":
-        return lambda u: path in u.path_query
+        return (lambda u: path in u.path_query), path
+    if entry.kind == "wildcard":
+        glob = compile_glob(path, left_anchored=False, separators=False)
+        return (lambda u: glob.match(u.path_query)), glob.literal
     rx = re.compile(path, re.IGNORECASE)
-    return lambda u: rx.search(u.path_query) is not None
+    return (lambda u: rx.search(u.path_query) is not None), required_literal(path)
 
 
-def _regex_source(entry: Entry) -> str:
-    if entry.kind == "prefix":
-        return r"\A" + re.escape(entry.path)
-    if entry.kind == "contains":
-        return re.escape(entry.path)
-    return entry.path
+def _abp_test(rule: AbpRule) -> tuple[Callable[[_Url], bool] | None, str]:
+    glob = rule.glob
+    if rule.entry.host:
+        return (None, "") if glob is None else ((lambda u: glob.match(u.after_host)), "")
+    if rule.regex is not None:
+        rx = re.compile(rule.regex, re.IGNORECASE)
+        return (lambda u: rx.search(u.full) is not None), required_literal(rule.regex)
+    assert glob is not None
+    if rule.label_anchored:
+        return (lambda u: _glob_at_labels(glob, u)), glob.literal
+    return (lambda u: glob.match(u.full)), glob.literal
 
 
-class _Combined:
-    """Many path-only rules searched with one regex; the named group tells which one hit."""
+def _glob_at_labels(glob: Glob, url: _Url) -> bool:
+    subject = url.host + url.after_host
+    starts = [0] + [i + 1 for i, ch in enumerate(url.host) if ch == "."]
+    return any(glob.match(subject, s) for s in starts)
 
-    def __init__(self, rules: list[tuple[Entry, str]], subject: str) -> None:
-        self.entries = [e for e, _ in rules]
-        self.subject = subject
-        self.regex = (re.compile("|".join(f"(?P<r{i}>{src})" for i, (_, src) in enumerate(rules)),
-                                 re.IGNORECASE) if rules else None)
 
-    def find(self, url: _Url) -> Entry | None:
-        if self.regex is None:
-            return None
-        m = self.regex.search(getattr(url, self.subject))
-        return self.entries[int(m.lastgroup[1:])] if m and m.lastgroup else None
+_GRAM = 3  # path-only rules are filed under the first 3 characters of a literal they need
 
 
 class _Index:
-    """One set of rules (the blocking ones, or the "@@" exceptions)."""
+    """One set of rules (the blocking ones, or the "@@" exceptions).
+
+    Rules with a host live in dicts keyed by host suffix. Rules without one are filed under
+    a 3-character piece of a literal every match must contain; a URL only tries the rules
+    filed under 3-grams it actually contains, so most URLs try none.
+    """
 
     def __init__(self) -> None:
         self.by_host: dict[str, list[_Rule]] = {}
         self.by_digit_host: dict[str, list[_Rule]] = {}
-        self._pending: dict[tuple[bool, str], list[tuple[Entry, str]]] = {}
-        self.globs: list[tuple[Entry, Glob, bool]] = []  # whole-URL ABP patterns
-        self.combined: list[_Combined] = []
+        self.by_gram: dict[str, list[_Rule]] = {}
+        self.always: list[_Rule] = []  # path-only rules with no usable literal (rare)
 
     def add_entry(self, entry: Entry) -> None:
-        if entry.host:
-            self._add_host(_Rule(entry, _path_test(entry)))
-        else:
-            self._pending.setdefault((entry.precise, "path_query"), []).append(
-                (entry, _regex_source(entry)))
+        self._add(_Rule(entry, None), *_path_test(entry))
 
     def add_abp(self, rule: AbpRule) -> None:
-        entry = rule.entry
-        if entry.host:
-            glob = rule.glob
-            test = None if glob is None else (lambda u, g=glob: g.match(u.after_host))
-            self._add_host(_Rule(entry, test))
-        elif rule.regex is not None:
-            self._pending.setdefault((entry.precise, "full"), []).append((entry, rule.regex))
-        elif rule.glob is not None:
-            self.globs.append((entry, rule.glob, rule.label_anchored))
+        self._add(_Rule(rule.entry, None), *_abp_test(rule))
 
-    def _add_host(self, rule: _Rule) -> None:
+    def _add(self, rule: _Rule, test: Callable[[_Url], bool] | None, literal: str) -> None:
+        rule = _Rule(rule.entry, test)
         host = rule.entry.host
-        table = self.by_digit_host if "#" in host else self.by_host
-        key = collapse_digits(host) if "#" in host else host
-        table.setdefault(key, []).append(rule)
-
-    def freeze(self) -> None:
-        # Precise groups first: match() stops at the first precise hit.
-        order = sorted(self._pending.items(), key=lambda kv: (not kv[0][0], kv[0][1]))
-        self.combined = [_Combined(rules, subject) for (_, subject), rules in order]
-        self._pending = {}
+        if host:
+            table = self.by_digit_host if "#" in host else self.by_host
+            key = collapse_digits(host) if "#" in host else host
+            table.setdefault(key, []).append(rule)
+        elif len(literal) >= _GRAM:
+            self.by_gram.setdefault(literal[:_GRAM], []).append(rule)
+        else:
+            self.always.append(rule)
 
     def host_rules(self, host: str) -> Iterable[_Rule]:
         """Rules for `host` and each of its parent domains, most specific first."""
@@ -147,37 +141,31 @@ class _Index:
             if use_digits:
                 yield from self.by_digit_host.get(collapse_digits(suffix), ())
 
+    def _pathless_rules(self, url: _Url) -> Iterable[_Rule]:
+        yield from self.always
+        if not self.by_gram:
+            return
+        full = url.full
+        grams = {full[i:i + _GRAM] for i in range(len(full) - _GRAM + 1)}
+        keys = self.by_gram.keys()
+        for gram in (grams & keys) if len(grams) < len(keys) else (keys & grams):
+            yield from self.by_gram[gram]
+
     def find(self, url: _Url) -> Entry | None:
         """The best entry for `url`: a precise one if any, else a host-only/imprecise one."""
         fallback: Entry | None = None
-        for rule in self.host_rules(url.host):
-            if rule.test is None or rule.test(url):
-                if rule.entry.precise:
-                    return rule.entry
-                fallback = fallback or rule.entry
-        for combined in self.combined:
-            found = combined.find(url)
-            if found is not None:
-                if found.precise:
-                    return found
-                fallback = fallback or found
-        for entry, glob, by_label in self.globs:
-            if _glob_hits(glob, by_label, url):
-                return entry  # ABP rules are all precise
+        for rules in (self.host_rules(url.host), self._pathless_rules(url)):
+            for rule in rules:
+                if rule.test is None or rule.test(url):
+                    if rule.entry.precise:
+                        return rule.entry
+                    fallback = fallback or rule.entry
         return fallback
 
     def vendor_for_host(self, host: str) -> str | None:
         for rule in self.host_rules(host):
             return rule.entry.vendor
         return None
-
-
-def _glob_hits(glob: Glob, by_label: bool, url: _Url) -> bool:
-    if not by_label:
-        return glob.match(url.full)
-    subject = url.host + url.after_host
-    starts = [0] + [i + 1 for i, ch in enumerate(url.host) if ch == "."]
-    return any(glob.match(subject, s) for s in starts)
 
 
 class TrackerList:
@@ -194,8 +182,6 @@ class TrackerList:
         for rule in abp_rules:
             (self._allow if rule.entry.exception else self._block).add_abp(rule)
             collected.append(rule.entry)
-        self._block.freeze()
-        self._allow.freeze()
         self.entries = tuple(collected)
         self._has_exceptions = any(e.exception for e in collected)
 

@@ -8,7 +8,9 @@
 
 A file may also be a bare JSON array of entries. Keys of an entry:
   vendor (required) · host ("" = any host; a suffix, "#" = a run of digits) · path ("" = host-only)
-  · match: "prefix" (default; path+query starts with path) | "contains" | "regex"
+  · match: "prefix" (default; path+query starts with path) | "contains" (anywhere in it)
+    | "wildcard" (contains, "*" = any run of characters) | "regex" (searched in path+query;
+    no nested quantifiers, back-references or look-arounds)
   · precise (default: true when path is set) · source (default: the file's path)
   · note, upstream (free text: why the entry exists, the upstream rule it came from).
 """
@@ -97,8 +99,8 @@ def entry_from_dict(raw: Any, file: str, line: int, default_source: str) -> Entr
     if host_raw.strip() and not host:
         raise fail(f"invalid host {host_raw!r}")
     kind = raw.get("match", "prefix")
-    if kind not in ("prefix", "contains", "regex"):
-        raise fail(f"'match' must be prefix, contains or regex, not {kind!r}")
+    if kind not in ("prefix", "contains", "wildcard", "regex"):
+        raise fail(f"'match' must be prefix, contains, wildcard or regex, not {kind!r}")
     path = raw.get("path", "")
     if kind == "regex" and path:
         problem = check_regex(path)
@@ -108,7 +110,7 @@ def entry_from_dict(raw: Any, file: str, line: int, default_source: str) -> Entr
         path = path.lower()
     if kind == "prefix" and path and not path.startswith("/"):
         raise fail(f"a prefix path must start with '/': {path!r}")
-    if not host and not path:
+    if not host and not path.strip("*"):
         raise fail("an entry needs a host, a path or both")
     precise = raw.get("precise", bool(path))
     if not isinstance(precise, bool):
