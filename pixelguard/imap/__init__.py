@@ -101,7 +101,8 @@ def main(argv: Sequence[str]) -> int:
         accounts = [a for a in accounts if a.name in args.account]
     if shard:
         accounts = [a for a in accounts if in_shard(a.name, *shard)]
-        log.info("shard %d/%d: %d account(s)", shard[0], shard[1], len(accounts))
+        log.info("shard %d/%d: %d account(s): %s", shard[0], shard[1], len(accounts),
+                 ", ".join(a.name for a in accounts) or "none")
         if not accounts:
             return EXIT_OK
 

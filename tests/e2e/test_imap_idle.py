@@ -1,0 +1,96 @@
+"""Long-running modes: --idle cleans new mail within seconds; --every keeps going; both stop on SIGTERM."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import PASSWORD_ENV, ROOT, fixture_bytes, imap_account, snapshot
+from test_imap_backlog import KEYWORD, TRACKER_URL, message_id
+
+NEW_MAIL_DEADLINE = 10.0  # seconds; IDLE should take well under one
+
+
+def wait_until(predicate, timeout: float, what: str):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)  # polling interval of the condition wait
+
+
+def start_imap(config: str, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "PIXELGUARD_TEST_CRASH_AT"}
+    env[PASSWORD_ENV] = "secret"
+    return subprocess.Popen(
+        [sys.executable, "-m", "pixelguard", "imap", "--config", config, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )
+
+
+def stop(proc: subprocess.Popen) -> tuple[int, str, str]:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"did not stop on SIGTERM\n{err}")
+    return proc.returncode, out, err
+
+
+def cleaned(client, mid: str):
+    """The cleaned message with Message-ID `mid` in INBOX, once there is exactly one and it is clean."""
+    msgs = [m for m in snapshot(client).values() if message_id(m["raw"]) == mid]
+    if len(msgs) == 1 and KEYWORD in msgs[0]["flags"] and TRACKER_URL not in msgs[0]["raw"]:
+        return msgs[0]
+    return None
+
+
+def test_idle_cleans_a_message_appended_by_another_client_within_seconds(mailbox, imap_config):
+    watcher = mailbox.client()
+    first = fixture_bytes("imap-tracker-single-part.eml")
+    watcher.append("INBOX", first)
+    proc = start_imap(imap_config(imap_account(mailbox)), "--idle", "--full-check", "10m")
+    try:
+        # The initial pass cleans the backlog; after that only IDLE can notice new mail
+        # (the next full check is 10 minutes away).
+        wait_until(lambda: cleaned(watcher, message_id(first)), 30, "the initial pass")
+        other = mailbox.client()
+        new = fixture_bytes("imap-tracker-newsletter.eml")
+        other.append("INBOX", new, flags=[b"\\Flagged"])
+        other.logout()
+        appended_at = time.monotonic()
+        msg = wait_until(lambda: cleaned(watcher, message_id(new)), NEW_MAIL_DEADLINE,
+                         "IDLE to clean the new message")
+        assert time.monotonic() - appended_at < NEW_MAIL_DEADLINE
+        assert b"\\Flagged" in msg["flags"]
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0, err
+    assert "2 cleaned" in out, out
+    watcher.logout()
+
+
+def test_every_runs_passes_until_stopped(mailbox, imap_config):
+    watcher = mailbox.client()
+    first = fixture_bytes("imap-tracker-single-part.eml")
+    watcher.append("INBOX", first)
+    proc = start_imap(imap_config(imap_account(mailbox)), "--every", "1s")
+    try:
+        wait_until(lambda: cleaned(watcher, message_id(first)), 30, "the first pass")
+        # Mail arriving after the first pass is cleaned by a later one.
+        new = fixture_bytes("imap-tracker-newsletter.eml")
+        watcher.append("INBOX", new)
+        wait_until(lambda: cleaned(watcher, message_id(new)), NEW_MAIL_DEADLINE, "a later pass")
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0, err
+    assert "2 cleaned" in out, out
+    watcher.logout()
