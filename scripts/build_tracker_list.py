@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pixelguard.trackers._entry import check_regex, collapse_digits  # noqa: E402
-from pixelguard.trackers._jsonlist import dump_json_list  # noqa: E402
+from pixelguard.trackers._entry import check_regex, collapse_digits
+from pixelguard.trackers._jsonlist import dump_json_list
 
 OUT = ROOT / "pixelguard" / "trackers" / "trackers.json"
 MTB = "mailtrackerblocker@8a8c43c"

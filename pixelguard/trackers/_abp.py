@@ -132,7 +132,7 @@ def _options_apply_to_mail(options: str, where: str) -> bool:
             return False
         if name in _HARMLESS:
             continue
-        bare = name[1:] if name.startswith("~") else name
+        bare = name.removeprefix("~")
         if bare in _MAIL_TYPES or bare in _OTHER_TYPES:
             if not name.startswith("~"):
                 positive.add(bare)
@@ -188,9 +188,9 @@ def parse_abp_line(line: str, file: str, lineno: int) -> AbpRule | None:
         m = _HOST_CHARS.match(rest)
         host_text = m.group(0) if m else ""
         after = rest[len(host_text):]
+        if not host_text and not rest.startswith("*"):
+            raise TrackerListError(file, lineno, f"'||' without a host in {text!r}")
         if not host_text or (after.startswith("*") and "." not in host_text):
-            if not rest.strip("*^|."):
-                raise TrackerListError(file, lineno, f"'||' without a host in {text!r}")
             return AbpRule(entry(listed, "", rest, "abp", True), glob=compile_glob(rest, True),
                            label_anchored=True)
         host = normalize_host(host_text)
@@ -206,7 +206,7 @@ def parse_abp_line(line: str, file: str, lineno: int) -> AbpRule | None:
     left_anchored = lower.startswith("|")
     if left_anchored:
         lower = lower[1:]
-        if lower.startswith("http://") or lower.startswith("https://"):
+        if lower.startswith(("http://", "https://")):
             tail = lower.split("://", 1)[1]
             m = _HOST_CHARS.match(tail)
             if m and m.end() < len(tail) and tail[m.end()] in "/^:":

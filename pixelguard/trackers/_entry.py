@@ -69,8 +69,7 @@ def collapse_digits(host: str) -> str:
 def normalize_host(raw: str) -> str:
     """Lower-case a host entry, drop a leading "*." or "." and a trailing "."; "" if invalid."""
     host = raw.strip().lower()
-    if host.startswith("*."):
-        host = host[2:]
+    host = host.removeprefix("*.")
     host = host.strip(".")
     if not host:
         return ""

@@ -8,9 +8,8 @@ nested quantifiers; wildcards use a leftmost-first matcher; all of it is linear 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable
 
 from pixelguard.trackers._abp import AbpRule, Glob, compile_glob
 from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits, required_literal
