@@ -70,6 +70,13 @@ DROP = {
         "any nine letters before '?id=' (case-insensitive): hits ordinary content URLs",
     "mail..+.pl/o/":
         "host wildcard over all of .pl; '/o/' alone is too generic to keep without the host",
+    # Generic shapes: on a visible image they prove nothing, on a tiny one the size and
+    # url-shape rules fire anyway, and the vendor they would name is a guess.
+    "/1.gif": "any image named 1.gif; spacers and numbered content images",
+    "/open.gif": "a file name, not an endpoint; names Zoho for every open.gif",
+    ".png1": "a substring of any file name (image.png1x…)",
+    "/O/[a-z0-9_]+/[a-z0-9_]+": "any /o/x/y path (Epsilon)",
+    "/t/[a-zA-Z0-9_]+/[a-zA-Z0-9_]": "any /t/x/y path, e.g. /t/images/logo.png (Sendy)",
 }
 
 # Host-only entries whose host serves nothing but tracking: a match is proof on its own, so they
@@ -103,15 +110,10 @@ for _stem, _words in _HUBSPOT_WORDS.items():
 # also occurs on content (ads, images named 1.gif, generic short paths). They fire only on
 # tiny/hidden elements.
 IMPRECISE = {
-    "/1.gif": "any image named 1.gif; often a real spacer or a numbered content image",
-    "/open.gif": "a file name, not an endpoint; 'open' is also an ordinary word in image names",
-    ".png1": "a substring that can occur in any file name (image.png1x…)",
     "/banman.asp\\?": "an ad server: serves visible banner ads as well as impressions",
     "/imp\\?s=[0-9][0-9][0-9][0-9][0-9][0-9]": "LiveIntent serves its visible ads from /imp",
     "/stripe/image\\?cs_": "Jeeng/PowerInbox ad stripes are visible ads",
-    "/O/[a-z0-9_]+/[a-z0-9_]+": "any /o/x/y path",
     "/mo/.+.gif": "any .gif under /mo/",
-    "/t/[a-zA-Z0-9_]+/[a-zA-Z0-9_]": "any /t/x/y path (e.g. /t/images/logo.png)",
     "/[a-z][a-z]/op/": "any two-letter segment before /op/",
     "/img/[a-z0-9_.]+/[a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_].gif":
         "any 8-character .gif under /img/ (e.g. /img/icons/facebook.gif)",
@@ -153,7 +155,6 @@ MANUAL: dict[str, list[tuple[str, str, str]]] = {
         ("clk.messaging.go.com", r"^/c/[0-9]{2}/bcasts/[0-9]{10}/view", "regex")],
     "r.doorkeeper.jp/.+.png": [("r.doorkeeper.jp", r"\.png", "regex")],
     "/mo/.+.gif": [("", "/mo/*.gif", "wildcard")],
-    "/O/[a-z0-9_]+/[a-z0-9_]+": [("", r"/o/\w+/\w", "regex")],
     "fssdev.com/t/\\?[po]": [("fssdev.com", r"^/t/\?[po]", "regex")],
     "gmreg[0-9].net": [("gmreg#.net", "", "")],
     "govdelivery.com(:[0-9]+)?/track": [("govdelivery.com", "/track", "prefix")],
@@ -207,7 +208,6 @@ MANUAL: dict[str, list[tuple[str, str, str]]] = {
     "welcome.michaelcassel.com/r/.+/open/1": [
         ("welcome.michaelcassel.com", r"^/r/[^?#]+/open/1", "regex")],
     "/[a-z][a-z]/op/": [("", r"/[a-z]{2}/op/", "regex")],
-    "/t/[a-zA-Z0-9_]+/[a-zA-Z0-9_]": [("", r"/t/\w+/\w", "regex")],
     "/q/.+~~/": [("", r"/q/[^/?#]+~~/", "regex")],  # the token is one segment
     "palomaimages.washingtonpost.com/pr2/.+-beacon-[0-9]-[0-9]-[0-9][0-9]?-[0-9]": [
         ("palomaimages.washingtonpost.com", r"^/pr2/[^?#]+-beacon-[0-9]-[0-9]-[0-9]{1,2}-[0-9]",
