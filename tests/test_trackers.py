@@ -130,6 +130,16 @@ def test_content_images_are_never_precise_matches(url):
     assert hit is None or not hit.precise, hit
 
 
+@pytest.mark.parametrize("url", [
+    "https://media.mailer.example/m/open.gif",
+    "https://cdn.example/t/images/logo.png",
+    "https://cdn.example/o/abc/def.png",
+    "https://cdn.example/gallery/1.gif",
+])
+def test_generic_shapes_are_left_to_the_size_and_url_shape_rules(url):
+    assert default_list().match(url) is None
+
+
 def test_esp_content_cdn_is_host_only_and_named():
     hit = default_list().match("https://mcusercontent.com/abc/images/hero.jpg")
     assert hit == TrackerMatch("Mailchimp", False, "mcusercontent.com", "pixelguard")
