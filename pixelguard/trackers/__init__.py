@@ -6,7 +6,8 @@
 
 Precise entries name a path that only ever serves tracking (fire on any image size);
 host-only/imprecise entries fire only on tiny or hidden elements (the detector decides).
-Sources and licences of the shipped data: NOTICE.md; review decisions: REVIEW.md.
+Sources and licences of the shipped data: NOTICE.md; review decisions: REVIEW.md;
+the two formats user lists may use: FORMAT.md.
 """
 from __future__ import annotations
 
