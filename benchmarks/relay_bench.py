@@ -1,0 +1,187 @@
+"""Relay throughput and latency: cleaning relay vs the same relay with cleaning switched off.
+
+    .venv/bin/python benchmarks/relay_bench.py [--messages 400] [--concurrency 1,8,32]
+
+Everything is real and on this machine: the load generator (aiosmtplib clients), the relay
+(`pixelguard relay` as its own process, default worker pool), and a next hop (an aiosmtpd
+sink in its own process that accepts and discards). Messages are real-sized newsletters:
+the HTML files of shared/corpus/omnivore (read at run time, never copied into the project),
+each wrapped as a text/html message with one extra 1x1 open pixel.
+
+Not a timed test: run it by hand, paste the table into benchmarks/RELAY.md.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus" / "omnivore"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def newsletters() -> list[bytes]:
+    files = sorted(CORPUS.glob("*.html"))
+    if not files:
+        raise SystemExit(f"no newsletters found in {CORPUS}")
+    out = []
+    for i, path in enumerate(files):
+        html = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        pixel = f'<img src="https://click.news.example/open/{i}.gif?u=bench" width="1" height="1">\r\n'.encode()
+        head = (
+            f"From: news@shop.example\r\nTo: alice@example.org\r\nSubject: bench {path.stem}\r\n"
+            f"Message-ID: <bench{i}@shop.example>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        ).encode()
+        out.append(head + html + b"\r\n" + pixel)
+    return out
+
+
+# --------------------------------------------------------------------------- the sink
+
+
+def run_sink(port: int) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    class BigLines(SMTP):
+        line_length_limit = 1 << 20
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 2.0.0 Ok: discarded"
+
+    class C(Controller):
+        def factory(self):
+            return BigLines(self.handler, **self.SMTP_kwargs)
+
+    controller = C(Sink(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True, decode_data=False)
+    controller.start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes our stdin
+    finally:
+        controller.stop()
+
+
+# --------------------------------------------------------------------------- the load
+
+
+async def load(port: int, messages: list[bytes], total: int, concurrency: int) -> tuple[float, list[float], int]:
+    import aiosmtplib
+
+    latencies: list[float] = []
+    failures = 0
+    counter = iter(range(total))
+
+    async def client() -> None:
+        nonlocal failures
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=120, local_hostname="bench", start_tls=False)
+        await smtp.connect()
+        try:
+            for n in counter:
+                raw = messages[n % len(messages)]
+                t0 = time.perf_counter()
+                try:
+                    await smtp.sendmail("news@shop.example", ["alice@example.org"], raw)
+                except aiosmtplib.SMTPException:
+                    failures += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            await smtp.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies, failures
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"relay exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(100).startswith(b"220"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("relay did not start")
+
+
+def bench_mode(clean: bool, sink_port: int, messages: list[bytes], total: int, concurrency: int) -> dict:
+    port = free_port()
+    args = [sys.executable, "-m", "pixelguard", "relay", "--listen", f"127.0.0.1:{port}",
+            "--next-hop", f"smtp://127.0.0.1:{sink_port}", "--log-level", "WARNING"]
+    if not clean:
+        args.append("--pass-through")
+    relay = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(port, relay)
+        asyncio.run(load(port, messages, min(total, 4 * concurrency), concurrency))  # warm-up
+        elapsed, lat, failures = asyncio.run(load(port, messages, total, concurrency))
+    finally:
+        relay.terminate()
+        relay.wait(60)
+    lat.sort()
+    return {
+        "mode": "cleaning" if clean else "pass-through",
+        "concurrency": concurrency,
+        "messages": len(lat),
+        "failures": failures,
+        "msgs_per_s": len(lat) / elapsed,
+        "p50_ms": statistics.median(lat) * 1000,
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=400, help="messages per run (default 400)")
+    parser.add_argument("--concurrency", default="1,8,32", help="client counts, comma separated")
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        run_sink(args.sink)
+        return
+    messages = newsletters()
+    sizes = sorted(len(m) for m in messages)
+    print(f"{len(messages)} newsletters, {sizes[0] // 1000}-{sizes[-1] // 1000} kB "
+          f"(median {statistics.median(sizes) / 1000:.0f} kB); {os.cpu_count()} cores")
+    sink_port = free_port()
+    sink = subprocess.Popen([sys.executable, __file__, "--sink", str(sink_port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+    rows = []
+    try:
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            for clean in (False, True):
+                rows.append(bench_mode(clean, sink_port, messages, args.messages, concurrency))
+    finally:
+        assert sink.stdin is not None
+        sink.stdin.close()
+        sink.wait(30)
+    print("| clients | mode | msgs/s | p50 ms | p99 ms | failures | cleaning / pass-through |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        base = next(r for r in rows if r["concurrency"] == row["concurrency"] and r["mode"] == "pass-through")
+        ratio = row["msgs_per_s"] / base["msgs_per_s"]
+        print(f"| {row['concurrency']} | {row['mode']} | {row['msgs_per_s']:.0f} | {row['p50_ms']:.1f} | "
+              f"{row['p99_ms']:.1f} | {row['failures']} | {ratio:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
