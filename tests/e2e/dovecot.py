@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 DEFAULT_PASSWORD = "secret"
 
@@ -59,7 +60,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 instance_name = pixelguard-test-{imap_port}
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
@@ -88,7 +89,8 @@ service imap-login {{
     port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 {login_chroot}
 }}
@@ -117,21 +119,42 @@ protocol lmtp {{
 class Dovecot:
     """One Dovecot instance under a private root directory.
 
-    Attributes once started: `root`, `imap_port`, `lmtp_port`, `lmtp_socket`, `host`.
+    Attributes once started: `root`, `imap_port`, `lmtp_port`, `lmtp_socket`, `host`;
+    with tls=True also `imaps_port` (implicit TLS), STARTTLS on `imap_port`, and `ca_file`.
     `capabilities`, when given, replaces the advertised IMAP capability list
     (`imap_capability`), to test clients against a server that lacks e.g. MOVE or UIDPLUS.
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, capabilities: str | None = None) -> None:
+    def __init__(self, capabilities: str | None = None, tls: bool = False) -> None:
         self.capabilities = capabilities
+        self.tls = tls
         self.root: Path | None = None
         self.imap_port = 0
+        self.imaps_port = 0  # only with tls=True
         self.lmtp_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._users: dict[str, str] = {}
         self._counter = itertools.count(1)
+
+    @property
+    def ca_file(self) -> str:
+        """With tls=True: the self-signed certificate (CN localhost, IP 127.0.0.1) to trust."""
+        assert self.root is not None and self.tls
+        return str(self.root / "tls" / "cert.pem")
+
+    def _make_certificate(self) -> str:
+        assert self.root is not None
+        tls = self.root / "tls"
+        tls.mkdir()
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
+            check=True, capture_output=True,
+        )
+        return f"ssl = yes\nssl_cert = <{tls / 'cert.pem'}\nssl_key = <{tls / 'key.pem'}"
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> "Dovecot":
@@ -154,27 +177,38 @@ class Dovecot:
                 f"default_internal_group = {me}\nfirst_valid_uid = 1"
             )
             login_chroot = anvil_chroot = "  chroot ="
-        self.imap_port, self.lmtp_port = free_port(), free_port()
-        while self.lmtp_port == self.imap_port:
-            self.lmtp_port = free_port()
+        ports: set[int] = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        self.imap_port, self.lmtp_port, self.imaps_port = sorted(ports)
+        if not self.tls:
+            self.imaps_port = 0
+        ssl_conf = self._make_certificate() if self.tls else "ssl = no"
         capability = f"imap_capability = {self.capabilities}" if self.capabilities else ""
         (self.root / "dovecot.conf").write_text(
             _CONF.format(
                 root=self.root,
                 imap_port=self.imap_port,
+                imaps_port=self.imaps_port,
                 lmtp_port=self.lmtp_port,
+                ssl=ssl_conf,
                 identity=identity,
                 capability=capability,
                 login_chroot=login_chroot,
                 anvil_chroot=anvil_chroot,
             )
         )
-        self.proc = subprocess.Popen(
-            [binary, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "stderr.log", "wb"),
-            start_new_session=True,
-        )
+        return self._launch(binary, timeout)
+
+    def _launch(self, binary: str, timeout: float) -> "Dovecot":
+        assert self.root is not None
+        with open(self.root / "stderr.log", "ab") as err:
+            self.proc = subprocess.Popen(
+                [binary, "-F", "-c", str(self.root / "dovecot.conf")],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         try:
             _wait_for_greeting(self.imap_port, b"* OK", deadline)
@@ -184,7 +218,19 @@ class Dovecot:
             raise RuntimeError(f"{exc}\n{self.log_tail()}") from None
         return self
 
-    def stop(self) -> None:
+    def restart(self, down: Callable[[], None] | None = None, timeout: float = 15.0) -> "Dovecot":
+        """Stop the server and start it again on the same ports with the same mailboxes.
+
+        `down`, if given, runs while the server is stopped (e.g. to observe a client coping).
+        """
+        self._terminate()
+        if down is not None:
+            down()
+        binary = dovecot_binary()
+        assert binary is not None
+        return self._launch(binary, timeout)
+
+    def _terminate(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -193,6 +239,9 @@ class Dovecot:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def stop(self) -> None:
+        self._terminate()
         if self.root is not None and not os.environ.get("PIXELGUARD_KEEP_DOVECOT"):
             shutil.rmtree(self.root, ignore_errors=True)
 
