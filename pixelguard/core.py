@@ -49,8 +49,9 @@ def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
 
 
 def _is_bare_html(raw: bytes) -> bool:
-    head = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return head.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<!--", b"<meta", b"<table", b"<div"))
+    """A document that starts with markup (no RFC 5322 header can start with '<')."""
+    head = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"<")
 
 
 def _may_load_remote(data: bytes) -> bool:
@@ -97,7 +98,10 @@ def _clean_bare_html(raw: bytes, policy: Policy) -> Result:
 
 def _clean_mime(raw: bytes, policy: Policy) -> Result:
     root = message.parse(raw)
-    html_leaves = [p for p in root.leaves() if p.content_type == "text/html"]
+    # RFC 2045 6.4: a part with an unknown transfer encoding is treated as opaque data and
+    # not rendered, so it cannot load anything: leave it alone.
+    html_leaves = [p for p in root.leaves()
+                   if p.content_type == "text/html" and p.cte in message.KNOWN_CTE]
     if not html_leaves:
         return Result(raw=raw)
     trackers = _trackers(policy.extra_lists)

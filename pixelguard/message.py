@@ -19,6 +19,9 @@ MAX_DEPTH = 30  # nesting deeper than this is not descended into (the part passe
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 
 
+KNOWN_CTE = frozenset({"7bit", "8bit", "binary", "", "base64", "quoted-printable"})
+
+
 class MimeError(ValueError):
     """The bytes are not a message we can safely edit."""
 
@@ -169,9 +172,7 @@ def decode_body(raw: bytes, part: Part) -> bytes:
             raise MimeError(f"part {part.path}: broken base64 ({exc})") from None
     if cte == "quoted-printable":
         return quopri.decodestring(body)
-    if cte in ("7bit", "8bit", "binary", ""):
-        return body
-    raise MimeError(f"part {part.path}: unknown transfer encoding {cte!r}")
+    return body
 
 
 def encode_body(data: bytes, part: Part, eol: bytes) -> bytes:

@@ -93,7 +93,7 @@ HEADS = {
 }
 STYLE = {
     "vector-style-import": ("@import of a remote stylesheet", '<style>@import url("https://fonts.partner.example/css?family=Foo");\np{color:red}</style>'),
-    "vector-style-font-face": ("@font-face with a personalised token", f"<style>@font-face {{ font-family: T; src: url(https://fonts.partner.example/f/{TOKEN}.woff) format('woff'); }}</style>"),
+    "vector-style-font-face": ("@font-face with a personalised token", f"<style>@font-face {{ font-family: T; src: url(https://fonts.partner.example/f/shop.woff?r={TOKEN}) format('woff'); }}</style>"),
     "vector-style-print": ("@media print background", "<style>@media print { body { background-image: url('https://print.partner.example/p.gif?m=42'); } }</style>"),
     "vector-style-dark": ("prefers-color-scheme with a tracker", f"<style>@media (prefers-color-scheme: dark) {{ .logo {{ background-image: url(https://news.shop.example/open/{TOKEN}); }} }}</style>"),
     "vector-style-forward": ("forward-detection selector", "<style>div.OutlookMessageHeader, blockquote .gmail_quote { background-image: url('https://fwd.partner.example/f.gif'); }</style>"),

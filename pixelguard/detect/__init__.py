@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pixelguard import css
 from pixelguard.detect.leak import find_leak
 from pixelguard.detect.rules import RULE_IDS, RULES, Signals
-from pixelguard.detect.shape import has_token, open_shape, spacer_name
+from pixelguard.detect.shape import has_token, open_shape, query_has_token, spacer_name
 from pixelguard.detect.vectors import Edit, Resource, extract
 from pixelguard.detect.visibility import Visibility, box, tiny_reason
 from pixelguard.htmlscan import scan
@@ -90,6 +90,6 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
             print_or_forward = "when the mail is forwarded or replied to"
     return Signals(
         host=host, tiny=tiny, unsized=unsized, hidden=hidden, known=known,
-        shape=open_shape(url), token=token, leak=leak, host_verdict=policy.host_verdict(host),
+        shape=open_shape(url), token=token, query_token=token and query_has_token(url), leak=leak, host_verdict=policy.host_verdict(host),
         spacer=spacer, print_or_forward=print_or_forward,
     )

@@ -22,6 +22,7 @@ class Signals:
     known: TrackerMatch | None  # shipped or user list entry that matches the URL
     shape: str | None  # generic open-tracking URL shape
     token: bool  # an opaque per-message/per-recipient token in the URL
+    query_token: bool  # such a token in the query string
     leak: str | None  # how the URL carries the recipient's address
     host_verdict: str | None  # "allow" | "deny" | None from the user's lists
     spacer: bool  # repeated, token-less or spacer-named: a layout spacer
@@ -75,7 +76,7 @@ def known_tracker(res: Resource, s: Signals) -> str | None:
 @rule("url-shape")
 def url_shape(res: Resource, s: Signals) -> str | None:
     """A generic open-tracking URL on a tiny, hidden or unsized element (never alone)."""
-    if not s.shape:
+    if not s.shape or s.spacer:
         return None
     if s.tiny or s.hidden or s.unsized:
         what = s.tiny or (s.hidden and s.hidden[1]) or "no size given"
@@ -108,8 +109,8 @@ def css_remote(res: Resource, s: Signals) -> str | None:
         return "remote stylesheet (loads on open, shows nothing by itself)"
     if s.print_or_forward:
         return f"CSS load that fires only {s.print_or_forward}"
-    if res.kind == "font" and (s.token or s.shape):
-        return "web font URL with a personalised token"
+    if res.kind == "font" and s.query_token:
+        return "web font URL with a personalised token in its query"
     return None
 
 

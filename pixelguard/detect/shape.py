@@ -26,11 +26,15 @@ def _segments(path: str) -> list[str]:
     return [s for s in path.lower().split("/") if s]
 
 
+_SEPARATORS = str.maketrans("-_.~+", "     ")
+
+
 def looks_like_token(s: str) -> bool:
-    """An opaque, high-entropy string of 16+ characters (a per-message/recipient id)."""
+    """An opaque, high-entropy run of 16+ characters (a per-message/recipient id); words
+    joined by dashes ("dm-sans-v10-latin-regular") are names, not tokens."""
     if len(s) < 16:
         return False
-    stem = s.rsplit(".", 1)[0] if "." in s[-6:] else s
+    stem = max(s.translate(_SEPARATORS).split() or [""], key=len)
     if len(stem) < 16:
         return False
     alnum = sum(c.isalnum() for c in stem)
@@ -61,6 +65,14 @@ def has_token(url: str) -> bool:
         if looks_like_token(value):
             return True
     return False
+
+
+def query_has_token(url: str) -> bool:
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return False
+    return any(looks_like_token(v) for _, v in parse_qsl(query, keep_blank_values=True))
 
 
 def open_shape(url: str) -> str | None:
