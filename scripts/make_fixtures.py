@@ -178,6 +178,12 @@ def main() -> None:
         (OUT / f"{name}.eml").write_text(html_mail(name, subject, "", head))
     for name, data in mime_fixtures().items():
         (OUT / f"{name}.eml").write_bytes(data)
+    for verdict in ("pass", "fail"):
+        auth = (f"Authentication-Results: mx.example.org; dkim={verdict} header.d=shop.example "
+                f"header.s=s1; dmarc={verdict} header.from=shop.example\n")
+        name = f"allow-sender-dkim-{verdict}"
+        (OUT / f"{name}.eml").write_text(html_mail(name, f"allowed sender, DKIM {verdict}",
+                                                   SIMPLE["size-attr-1x1"][1], extra_headers=auth))
     (OUT / "bare-document.html").write_text(
         f"<!DOCTYPE html><html><body>{CONTENT}<img src=\"https://media.mailer.example/bare.gif\" width=\"1\" height=\"1\"></body></html>\n")
 

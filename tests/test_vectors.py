@@ -117,3 +117,38 @@ def test_conditional_comment_markup_outside_the_tracker_is_kept() -> None:
     assert "<!--[if gte mso 9]>" in html and "<![endif]-->" in html
     assert '<v:fill type="tile" color="#ffffff"/>' in html
 
+
+
+def _sender_policy(**kw) -> Policy:
+    return Policy(recipients=(BOB,), allow_senders=("shop.example",),
+                  trusted_authserv_ids=("mx.example.org",), **kw)
+
+
+def test_allowed_sender_with_trusted_dkim_pass_is_left_alone() -> None:
+    raw = fixture("allow-sender-dkim-pass.eml")
+    result = clean_message(raw, _sender_policy())
+    assert result.findings == [] and result.raw == raw
+
+
+def test_allowed_sender_with_dkim_fail_is_still_cleaned() -> None:
+    result = clean_message(fixture("allow-sender-dkim-fail.eml"), _sender_policy())
+    assert [f.rule for f in result.findings] == ["size"]
+
+
+def test_allowed_sender_from_an_untrusted_authserv_id_is_still_cleaned() -> None:
+    raw = fixture("allow-sender-dkim-pass.eml").replace(b"mx.example.org;", b"mx.attacker.example;")
+    result = clean_message(raw, Policy(recipients=(BOB,), allow_senders=("shop.example",),
+                                       trusted_authserv_ids=("mx.example.org",)))
+    assert [f.rule for f in result.findings] == ["size"]
+
+
+def test_allowed_sender_does_not_override_a_deny_list() -> None:
+    raw = fixture("allow-sender-dkim-pass.eml")
+    result = clean_message(raw, _sender_policy(user_deny_hosts=("cdn.shop.example",)))
+    assert [f.rule for f in result.findings] == ["deny-list"]
+
+
+def test_allowed_host_is_left_alone() -> None:
+    raw = fixture("size-attr-1x1.eml")
+    result = clean_message(raw, Policy(recipients=(BOB,), user_allow_hosts=("mailer.example",)))
+    assert result.findings == [] and result.raw == raw
