@@ -7,7 +7,7 @@ copy; `_Positions` maps those back.
 """
 from __future__ import annotations
 
-import bisect
+import re
 from dataclasses import dataclass, field
 
 import tinycss2
@@ -54,36 +54,18 @@ class StyleSheet:
     rules: list[StyleRule] = field(default_factory=list)
 
 
+_NEWLINE = re.compile(r"\r\n|[\r\n\f]")
+
+
 class _Positions:
     """Maps tinycss2 (line, column) to offsets in the original text (CRLF, CR, FF = newline)."""
 
     def __init__(self, text: str) -> None:
-        starts = [0]
-        i, n = 0, len(text)
-        find_any = _next_newline
-        while True:
-            j = find_any(text, i)
-            if j < 0:
-                break
-            step = 2 if text.startswith("\r\n", j) else 1
-            i = j + step
-            starts.append(i)
-            if i >= n:
-                break
-        self.starts = starts
+        self.starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
 
     def offset(self, node: ast.Node) -> int:
         line = min(max(node.source_line, 1), len(self.starts))
         return self.starts[line - 1] + node.source_column - 1
-
-
-def _next_newline(text: str, i: int) -> int:
-    best = -1
-    for ch in ("\n", "\r", "\f"):
-        j = text.find(ch, i)
-        if j >= 0 and (best < 0 or j < best):
-            best = j
-    return best
 
 
 def _token_end(text: str, start: int) -> int:
@@ -94,34 +76,27 @@ def _token_end(text: str, start: int) -> int:
         return _string_end(text, i)
     # url( ... ) or image-set-like: skip to the matching ')' honouring strings and escapes.
     i = text.find("(", i)
-    if i < 0:
-        return n
-    i += 1
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c in ("'", '"'):
-            i = _string_end(text, i)
-            continue
-        if c == ")":
-            return i + 1
-        i += 1
-    return n
+    return n if i < 0 else _scan_to(text, i + 1, ")", strings=True)
 
 
 def _string_end(text: str, i: int) -> int:
-    quote, n = text[i], len(text)
-    i += 1
+    return _scan_to(text, i + 1, text[i] + "\n", strings=False)
+
+
+def _scan_to(text: str, i: int, stops: str, strings: bool) -> int:
+    """Offset just past the first of `stops` from i, skipping backslash escapes and, when
+    `strings`, quoted strings."""
+    n = len(text)
     while i < n:
         c = text[i]
         if c == "\\":
             i += 2
-            continue
-        if c == quote or c == "\n":
+        elif strings and c in ("'", '"'):
+            i = _string_end(text, i)
+        elif c in stops:
             return i + 1
-        i += 1
+        else:
+            i += 1
     return n
 
 

@@ -247,15 +247,6 @@ class Visibility:
             return None
         return self._state[el.index]
 
-    def mso_only(self, el: Element | None) -> bool:
-        """Hidden only in Outlook (mso-hide:all on it or an ancestor): shown elsewhere."""
-        while el is not None:
-            d = _last(self.decls(el), "mso-hide")
-            if d is not None and d.value == "all":
-                return True
-            el = self.doc.elements[el.parent] if el.parent >= 0 else None
-        return False
-
 
 def _hides_value(prop: str, value: str) -> bool:
     if prop == "display":
