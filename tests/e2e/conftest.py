@@ -89,6 +89,18 @@ def dovecot_with():
             server.stop()
 
 
+@pytest.fixture(scope="session")
+def tls_dovecot():
+    """A Dovecot with a self-signed certificate: implicit TLS on `imaps_port`, STARTTLS on
+    `imap_port`; trust it with `ca_file`."""
+    _require_dovecot()
+    server = Dovecot(tls=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def imap_account(mailbox: Mailbox, name: str = "test", **overrides) -> dict:
     """A config entry for imap.accounts pointing at `mailbox` (password from PASSWORD_ENV)."""
     entry = {

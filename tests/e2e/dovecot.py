@@ -231,13 +231,21 @@ class Dovecot:
         return self._launch(binary, timeout)
 
     def _terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # Mail processes serving open connections can outlive a foreground master; end them
+        # too (they share its process group), as a real server shutdown would.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self.proc = None
 
     def stop(self) -> None:

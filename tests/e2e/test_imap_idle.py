@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import PASSWORD_ENV, ROOT, fixture_bytes, imap_account, snapshot
 from test_imap_backlog import KEYWORD, TRACKER_URL, message_id
 
@@ -94,3 +96,63 @@ def test_every_runs_passes_until_stopped(mailbox, imap_config):
     assert code == 0, err
     assert "2 cleaned" in out, out
     watcher.logout()
+
+
+class StderrLog:
+    """Collects a running process's stderr lines in a thread, so tests can wait on them."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.mark.parametrize("mode", [["--every", "1s"], ["--idle", "--full-check", "1s"]], ids=["every", "idle"])
+def test_survives_a_server_restart_and_keeps_cleaning(imap_config, mode):
+    from conftest import Mailbox, _require_dovecot
+    from dovecot import Dovecot
+
+    _require_dovecot()
+    with Dovecot() as server:  # private: this test stops and restarts it
+        user = server.new_user("restart")
+        mailbox = Mailbox(server, user, server.password(user))
+        c = mailbox.client()
+        first = fixture_bytes("imap-tracker-single-part.eml")
+        c.append("INBOX", first)
+        c.logout()
+        proc = start_imap(imap_config(imap_account(mailbox)), *mode)
+        err = StderrLog(proc)
+        try:
+            watcher = mailbox.client()
+            wait_until(lambda: cleaned(watcher, message_id(first)), 30, "the first pass")
+            watcher.logout()
+
+            def while_down():
+                wait_until(lambda: "cannot connect" in err.text() or "connection lost" in err.text(),
+                           30, "pixelguard to notice the server is gone")
+
+            server.restart(down=while_down)
+            other = mailbox.client()
+            new = fixture_bytes("imap-tracker-newsletter.eml")
+            other.append("INBOX", new)
+            wait_until(lambda: cleaned(other, message_id(new)), 30, "a pass after reconnecting")
+            other.logout()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError("did not stop on SIGTERM")
+        assert proc.returncode == 0, err.text()
+        assert proc.stdout.read().count("cleaned") == 1  # one summary line
