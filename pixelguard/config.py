@@ -965,7 +965,22 @@ def load_config(path: str | None) -> Config:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError("not valid UTF-8 text", path, line) from None
-    return parse_config(text, path)
+    cfg = parse_config(text, path)
+    _check_lists(cfg)
+    return cfg
+
+
+def _check_lists(cfg: Config) -> None:
+    """Load the extra tracker lists once now, so a broken list is a config error at start-up
+    (naming the list file and line) rather than a surprise on the first message."""
+    if not cfg.lists:
+        return
+    from pixelguard.trackers import TrackerListError, load_lists
+
+    try:
+        load_lists(list(cfg.lists))
+    except TrackerListError as exc:
+        raise ConfigError(exc.message, exc.file, exc.line or None, "lists") from None
 
 
 def describe_policies(cfg: Config) -> str:
