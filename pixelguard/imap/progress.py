@@ -47,8 +47,8 @@ class Progress:
         if total and self.tty:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=label, unit="msg", file=sys.stderr, leave=False,
-                             dynamic_ncols=True)
+            self._bar = tqdm(total=total, desc=label, unit="msg", file=sys.stderr, dynamic_ncols=True,
+                             postfix={"cleaned": 0, "trackers": 0})
         elif total:
             log.info("%s: %d messages to look at", label, total)
 

@@ -95,12 +95,12 @@ def clean_folder(session: Session, folder: str, policy: Policy, opts: Options,
                 )
             )
     uids = find_unmarked(c)
+    if uids and not opts.dry_run and originals != "delete" and not c.folder_exists(originals):
+        c.create_folder(originals)
+        log.info("%s: created folder %r for originals", session.account.name, originals)
     progress.start(label, len(uids))
     if not uids:
         return progress.finish()
-    if not opts.dry_run and originals != "delete" and not c.folder_exists(originals):
-        c.create_folder(originals)
-        log.info("%s: created folder %r for originals", session.account.name, originals)
     replacer = Replacer(c, folder, uidvalidity, int(info.get(b"UIDNEXT", uids[-1] + 1)),
                         originals, f"account {session.account.name!r}")
     # Cleaned copies left behind by a crashed run (found by their digest header).

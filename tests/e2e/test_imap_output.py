@@ -1,0 +1,74 @@
+"""What a person sees: a progress bar on a terminal, plain log lines otherwise, warnings."""
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+from conftest import PASSWORD_ENV, ROOT, imap_account, run_imap
+from test_imap_backlog import seed
+
+
+def test_progress_bar_on_a_terminal(mailbox, imap_config):
+    c = mailbox.client()
+    seed(c)
+    c.logout()
+    config = imap_config(imap_account(mailbox))
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120x24 terminal
+    env = {**os.environ, PASSWORD_ENV: mailbox.password}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pixelguard", "imap", "--config", config, "--once"],
+        stdout=subprocess.PIPE, stderr=follower, env=env, cwd=ROOT, text=True,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out, _ = proc.communicate(timeout=60)
+    os.close(leader)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+
+    assert proc.returncode == 0, terminal
+    assert "test/INBOX" in terminal and "msg" in terminal and "\r" in terminal, terminal  # a redrawn bar
+    assert "cleaned=" in terminal and "trackers=" in terminal, terminal
+    assert "2 cleaned" in out
+
+
+def test_plain_logs_when_not_a_terminal(mailbox, imap_config):
+    c = mailbox.client()
+    seed(c)
+    c.logout()
+
+    run = run_imap(imap_config(imap_account(mailbox)), "--once")
+
+    assert run.returncode == 0, run.stderr
+    assert "\r" not in run.stderr
+    assert "test/INBOX: 4 messages to look at" in run.stderr
+    assert "test/INBOX: 4 scanned, 2 cleaned, 2 trackers removed" in run.stderr
+    assert run.stdout.startswith("pixelguard imap: 1 account(s): 4 scanned, 2 cleaned")
+
+
+def test_literal_password_works_with_a_warning_that_does_not_show_it(dovecot, imap_config):
+    from conftest import Mailbox
+
+    secret = "Lit3ral-Passw0rd-Sentinel"
+    user = dovecot.add_user(f"literal-{os.getpid()}@example.org", secret)
+    account = imap_account(Mailbox(dovecot, user, secret), password=secret)
+    del account["password_env"]
+
+    run = run_imap(imap_config(account), "--once", "--verbose", password="unused")
+
+    assert run.returncode == 0, run.stderr
+    assert "literal password" in run.stderr
+    assert secret not in run.stderr + run.stdout
