@@ -171,6 +171,7 @@ def connect(account: ImapAccount) -> Session:
         raise AuthError(redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)) from None
     except (OSError, IMAPClientError) as exc:
         raise UnreachableError(redact(f"{where}: cannot connect: {_reason(exc)}", secrets)) from None
+    client.normalise_times = False  # keep each INTERNALDATE's own offset for the APPEND
     session = Session(client, account, secrets)
     try:
         if account.security == "starttls":

@@ -95,6 +95,7 @@ class Appended:
     original_uid: int
     digest: str
     copy_uid: int | None  # from APPENDUID; None until confirmed by search
+    flags: tuple[bytes, ...] = ()  # the original's flags as copied
 
 
 class Replacer:
@@ -142,7 +143,7 @@ class Replacer:
                     "stopping this folder (the next run starts afresh, nothing is lost)"
                 )
             copy_uid = int(match.group(2))
-        return Appended(uid, original_digest, copy_uid)
+        return Appended(uid, original_digest, copy_uid, tuple(flags))
 
     def confirm(self, appended: Sequence[Appended]) -> list[Appended]:
         """The appended copies that are verifiably in the folder (digest header checked)."""
@@ -166,6 +167,17 @@ class Replacer:
         if ok:
             self.floor = max(self.floor, max(a.copy_uid for a in ok) + 1)  # type: ignore[type-var]
         return ok
+
+    def sync_flags(self, confirmed: Sequence[Appended]) -> None:
+        """Carry over flag changes another client made to an original while its copy was made
+        (e.g. the user read it meanwhile), just before the original is retired."""
+        if not confirmed:
+            return
+        now = self.client.fetch([a.original_uid for a in confirmed], ["FLAGS"])
+        for a in confirmed:
+            flags = now.get(a.original_uid, {}).get(b"FLAGS")
+            if flags is not None and set(append_flags(flags)) != set(append_flags(a.flags)):
+                self.client.set_flags([a.copy_uid], append_flags(flags), silent=True)
 
     # -- step 3 ---------------------------------------------------------------------------
     def retire(self, uids: Sequence[int], recovered_raws: dict[int, bytes] | None = None) -> None:

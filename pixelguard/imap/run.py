@@ -183,6 +183,7 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
             log.error("%s UID %d: the cleaned copy could not be confirmed; original kept",
                       label, a.original_uid)
             delta.errors += 1
+    replacer.sync_flags(confirmed)
     replacer.retire([a.original_uid for a in confirmed] + list(recovered), recovered)
     delta.cleaned += len(confirmed)
     delta.trackers += sum(trackers[a.original_uid] for a in confirmed)

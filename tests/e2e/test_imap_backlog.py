@@ -66,6 +66,7 @@ def test_once_cleans_backlog_keeping_flags_dates_and_originals(mailbox, imap_con
         new = after[mid]
         assert new["flags"] == old["flags"] | {KEYWORD}, mid
         assert new["date"] == old["date"], mid
+        assert new["date"].utcoffset() == old["date"].utcoffset(), mid  # same instant *and* zone
         if mid in TRACKED:
             assert TRACKER_URL in old["raw"]
             assert TRACKER_URL not in new["raw"], mid
