@@ -9,7 +9,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+import signal
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -39,6 +40,26 @@ def clean_or_mark(raw: bytes, policy: Policy) -> Cleaned:
     return Cleaned(result.raw, list(result.findings), None)
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _detach() -> None:
+    """Worker initializer: leave the relay's process group and session.
+
+    A terminal's Ctrl-C or a kill of the whole group is meant for the relay, which drains
+    its sessions and then stops the workers itself; a worker killed first would send the
+    messages in flight on uncleaned. (systemd: KillMode=mixed, see docs/systemd.)
+    The worker was started with these signals blocked (see Cleaner._submit): one sent to
+    the group while it booted is pending; ignoring them discards it before unblocking.
+    """
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    os.setsid()
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)  # the pool's own terminate() must still work
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
 def _warm_up() -> int:
     clean_message(b"Subject: warm-up\r\n\r\n<p>x</p>\r\n", Policy())
     return os.getpid()
@@ -61,26 +82,37 @@ class Cleaner:
         if self.workers == 0:
             return None  # the loop's default thread pool
         if self._pool is None:
-            # forkserver: never fork a process that runs threads (the loop, pool managers).
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            # spawn: never fork a process that runs threads (the loop, pool managers), and the
+            # workers are our own children (a forkserver killed by a group signal breaks the pool).
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_detach)
         return self._pool
 
     def start(self) -> None:
         """Start the worker processes now, so the first message does not pay for it."""
         if not self.enabled or self.workers == 0:
             return
+        for future in [self._submit(_warm_up) for _ in range(self.workers)]:
+            future.result(timeout=120)
+
+    def _submit(self, fn, *args) -> Future:
+        """pool.submit with SIGTERM/SIGINT blocked: a worker it spawns inherits the mask,
+        so a group signal cannot kill it before _detach() has moved it out of the group."""
         pool = self._executor()
         assert pool is not None
-        for future in [pool.submit(_warm_up) for _ in range(self.workers)]:
-            future.result(timeout=120)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            return pool.submit(fn, *args)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     async def clean(self, raw: bytes, policy: Policy) -> Cleaned:
         if not self.enabled:
             return Cleaned(raw)
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), clean_or_mark, raw, policy)
+            if self.workers == 0:
+                return await asyncio.to_thread(clean_or_mark, raw, policy)
+            return await asyncio.wrap_future(self._submit(clean_or_mark, raw, policy))
         except BrokenProcessPool:
             log.error("cleaning worker died; message forwarded uncleaned, pool restarted")
             broken, self._pool = self._pool, None

@@ -133,6 +133,8 @@ class RelayHandler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if server.pg_closing:
             return "421 4.3.2 pixelguard relay shutting down"
+        # aiosmtpd ends a transaction on its own after e.g. a 552 (too big): drop its next hops.
+        self.drop_message(server)
         sender = "" if address == "<>" else address
         try:
             sender.encode("utf-8")

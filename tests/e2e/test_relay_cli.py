@@ -27,6 +27,7 @@ def _greets(port: int) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the relay binds
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -97,3 +98,35 @@ def test_relay_refuses_unsafe_or_wrong_settings_with_exit_2(tmp_path, args, mess
                           env={**os.environ, "HOME": str(tmp_path)}, check=False)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
+
+
+def test_sigterm_to_the_whole_process_group_lets_the_transaction_in_flight_finish_cleaned(tmp_path):
+    """As systemd's default (control-group) kill or a terminal's Ctrl-C does: every process,
+    cleaning workers included, gets the signal; the message in flight is still cleaned."""
+    import smtplib
+
+    port = free_port()
+    box = tmp_path / "box"
+    env = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME"}
+    proc = subprocess.Popen(PIXELGUARD + ["relay", "--listen", f"127.0.0.1:{port}", "--next-hop", f"maildir:{box}"],
+                            env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: _greets(port) or proc.poll() is not None, 60, "the relay to listen")
+        client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        client.ehlo()
+        assert client.mail("news@shop.example")[0] == 250
+        assert client.rcpt("alice@example.org")[0] == 250
+        os.killpg(proc.pid, signal.SIGTERM)
+        wait_for(lambda: not _greets(port), 30, "the listener to close")
+        assert client.data(tracker_message())[0] == 250
+        assert client.getreply()[0] == 421  # then told the relay is going away
+        client.close()
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    (stored,) = list((box / "new").iterdir())
+    assert is_cleaned(stored.read_bytes()), err
+    assert "clean_error" not in err
