@@ -11,6 +11,7 @@ import asyncio
 import email
 import email.policy
 import smtplib
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,16 @@ class Received:
 class _BigLineSMTP(SMTP):
     line_length_limit = 1 << 20  # a next hop that, like Postfix and Dovecot, takes long lines
 
+    async def smtp_DATA(self, arg):
+        hop = self.event_handler
+        if not hop.cut_data_after_lines or not self.envelope.rcpt_tos:
+            return await super().smtp_DATA(arg)
+        # Take the first lines of the message, then drop the connection in the middle of it.
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        for _ in range(hop.cut_data_after_lines):
+            await self._reader.readuntil(b"\r\n")
+        self.transport.abort()
+
 
 class NextHopServer:
     """A real aiosmtpd SMTP server on a loopback port, with switches for the fault cases.
@@ -89,6 +100,8 @@ class NextHopServer:
     data_reply: reply line to answer DATA with (instead of storing)
     close_in_data: drop the connection after DATA instead of replying
     data_delay: seconds to wait before storing and answering 250 (cancelled if the client leaves)
+    cut_data_after_lines: drop the connection after reading this many lines of the message
+    mail_reply: reply line to refuse MAIL FROM with
     """
 
     def __init__(self, port: int | None = None, **smtp_kwargs) -> None:
@@ -99,6 +112,8 @@ class NextHopServer:
         self.data_reply: str | None = None
         self.close_in_data = False
         self.data_delay = 0.0
+        self.cut_data_after_lines = 0
+        self.mail_reply: str | None = None
         self.url = f"smtp://127.0.0.1:{self.port}"
         self._controller: Controller | None = None
 
@@ -107,8 +122,17 @@ class NextHopServer:
         self.data_reply = None
         self.close_in_data = False
         self.data_delay = 0.0
+        self.cut_data_after_lines = 0
+        self.mail_reply = None
 
     # aiosmtpd hooks
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.rcpt_replies:
             return self.rcpt_replies[address]
@@ -146,6 +170,20 @@ class NextHopServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+class SilentServer:
+    """Accepts TCP connections (kernel backlog) and never says a word: a hung next hop."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def auth_users(users: dict[str, str]):

@@ -449,3 +449,55 @@ def test_message_ids_survive(next_hop, relay_factory):
     relay = relay_factory(relay_config(next_hop.url))
     send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<keep@x>"))
     assert message_id(next_hop.received[0].content) == "<keep@x>"
+
+
+def test_next_hop_dropping_the_connection_in_the_middle_of_the_message_defers(next_hop, relay_factory):
+    relay = relay_factory(relay_config(next_hop.url))
+    next_hop.cut_data_after_lines = 3
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(extra="<p>x</p>\r\n" * 50))
+    assert out.data[0] == 451, out
+    assert next_hop.received == []
+    next_hop.heal()
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message())
+    assert out.data[0] == 250
+    assert len(next_hop.received) == 1
+
+
+def test_next_hop_that_never_answers_defers_within_the_timeout(relay_factory):
+    from relay_harness import SilentServer
+
+    silent = SilentServer()
+    try:
+        relay = relay_factory(relay_config(silent.url, timeout=1))
+        out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(), timeout=15)
+        assert out.rcpt["alice@example.org"][0] == 451, out
+        assert b"timed out" in out.rcpt["alice@example.org"][1]
+    finally:
+        silent.close()
+
+
+def test_next_hop_refusing_the_sender_is_passed_on_to_each_recipient(next_hop, relay_factory):
+    relay = relay_factory(relay_config(next_hop.url))
+    next_hop.mail_reply = "553 5.7.1 sender rejected"
+    out = send(relay.port, "spam@bad.example", ["alice@example.org"], tracker_message())
+    assert out.rcpt["alice@example.org"] == (553, b"5.7.1 sender rejected")
+    next_hop.mail_reply = "451 4.7.1 greylisted"
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message())
+    assert out.rcpt["alice@example.org"] == (451, b"4.7.1 greylisted")
+    assert next_hop.received == []
+
+
+def test_relay_listens_on_ipv6_loopback(next_hop, relay_factory):
+    if not socket.has_ipv6:
+        pytest.skip("NO IPV6 on this machine")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("NO IPV6 LOOPBACK (::1) on this machine")
+    config = relay_config(next_hop.url).replace('"127.0.0.1:0"', '"[::1]:0"')
+    relay = relay_factory(config)
+    with smtplib.SMTP("::1", relay.port, timeout=10) as client:
+        client.ehlo()
+        client.sendmail("news@shop.example", ["alice@example.org"], tracker_message())
+    assert is_cleaned(next_hop.received[0].content)
