@@ -183,7 +183,12 @@ class RelayHandler:
         group = state.groups.get(key)
         if group is None:
             tx = self.next_hop.transaction()
-            group = Group(key, tx, await tx.begin(state.mail))
+            try:
+                opened = await tx.begin(state.mail)
+            except BaseException:  # cancelled (client gone) or a bug: close what was opened
+                tx.abort()
+                raise
+            group = Group(key, tx, opened)
             state.groups[key] = group
         if not group.opened.ok:
             return group.opened
@@ -375,7 +380,22 @@ class RelaySMTP(_RelayProtocolMixin, SMTP):
 
 
 class RelayLMTP(_RelayProtocolMixin, LMTP):
-    pass
+    # aiosmtpd answers these after DATA once; LMTP owes one reply per recipient.
+    _DATA_ERRORS = ("552 Error: Too much mail data", "500 Line too long")
+    pg_data_recipients = 0
+
+    async def smtp_DATA(self, arg):
+        self.pg_data_recipients = len(self.envelope.rcpt_tos) if self.envelope else 0
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.pg_data_recipients = 0
+
+    async def push(self, status):
+        if self.pg_data_recipients > 1 and isinstance(status, str) and status.startswith(self._DATA_ERRORS):
+            for _ in range(self.pg_data_recipients - 1):
+                await super().push(status)
+        await super().push(status)
 
 
 # ------------------------------------------------------------------------------ server

@@ -501,3 +501,11 @@ def test_relay_listens_on_ipv6_loopback(next_hop, relay_factory):
         client.ehlo()
         client.sendmail("news@shop.example", ["alice@example.org"], tracker_message())
     assert is_cleaned(next_hop.received[0].content)
+
+
+def test_lmtp_listener_answers_a_too_big_message_once_per_recipient(next_hop, relay_factory):
+    relay = relay_factory(relay_config(next_hop.url, extra_relay="  protocol: lmtp\n  max_size: 2000\n"))
+    rcpts = ["alice@example.org", "carol@example.org"]
+    out = send(relay.port, "news@shop.example", rcpts, tracker_message(extra="x" * 3000), lmtp=True)
+    assert [c for c, _ in out.data_replies] == [552, 552], out
+    assert next_hop.received == []
