@@ -406,9 +406,71 @@ class UserConfig(_Section):
     deny: DenyConfig = Field(default_factory=DenyConfig)
 
 
+def _default_authserv_id() -> str:
+    """This machine's host name, or "pixelguard" when it is not usable as an authserv-id."""
+    import socket
+
+    try:
+        return _check_hostname(socket.gethostname(), "authserv-id")
+    except (OSError, ValueError):
+        return "pixelguard"
+
+
+class ArcConfig(_Section):
+    """`auth.arc`: ARC-seal the messages pixelguard changed (RFC 8617) with this key.
+
+    The public key must be published at `<selector>._domainkey.<domain>` as for DKIM.
+    """
+
+    domain: str  # d= of the seal
+    selector: str  # s= of the seal
+    key_file: str  # RSA private key, PEM; relative paths are taken from the config's directory
+
+    @field_validator("domain", "selector", mode="before")
+    @classmethod
+    def _names(cls, v: Any, info: ValidationInfo) -> Any:
+        return _check_hostname(v, info.field_name or "name") if isinstance(v, str) else v
+
+    @field_validator("key_file", mode="after")
+    @classmethod
+    def _key(cls, v: str, info: ValidationInfo) -> str:
+        from pixelguard.arc_seal import SealError, load_private_key
+
+        path = _resolve_path(v, info)
+        try:
+            with open(path, "rb") as fh:
+                load_private_key(fh.read(1_000_000))
+        except FileNotFoundError:
+            raise ValueError(f"no such key file: {path}") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read the key file {path}: {exc.strerror or exc}") from None
+        except SealError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        return path
+
+
 class AuthConfig(_Section):
     trusted_authserv_ids: list[str] = Field(default_factory=list)
     require_for_allow: bool = True
+    # pixelguard's own Authentication-Results headers carry this id; incoming ones that
+    # claim it are removed (RFC 8601 section 5)
+    authserv_id: str = Field(default_factory=_default_authserv_id)
+    verify_dkim: bool = True  # verify DKIM on the original bytes and record the result
+    arc: ArcConfig | None = None  # ARC-seal changed messages (needs verify_dkim)
+
+    @field_validator("authserv_id", mode="before")
+    @classmethod
+    def _own_id(cls, v: Any) -> Any:
+        return _check_hostname(v, "authserv-id") if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _arc_needs_results(self) -> AuthConfig:
+        if self.arc is not None and not self.verify_dkim:
+            raise ValueError(
+                "[verify_dkim] auth.arc needs verify_dkim: true "
+                "(the seal vouches for pixelguard's own DKIM results)"
+            )
+        return self
 
     @field_validator("trusted_authserv_ids", mode="before")
     @classmethod

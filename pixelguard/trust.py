@@ -1,0 +1,142 @@
+"""Authentication around the pure core, for the adapters (relay, IMAP, CLI).
+
+The core decides whether an allow-listed sender counts from the message's
+Authentication-Results headers whose authserv-id the policy trusts (pixelguard/auth.py).
+This module makes pixelguard's own DKIM check one of them, and seals what it changed:
+
+    prepared = trust.prepare(raw, cfg)                 # DNS: run it off the event loop
+    result = clean_message(prepared.raw, prepared.policy(cfg.policy_for(rcpt)))
+    out = trust.finish(result.raw, cfg, changed=result.changed)
+
+- `prepare` verifies DKIM (and any incoming ARC chain) on the bytes exactly as received,
+  removes incoming Authentication-Results headers that claim our authserv-id (anyone can
+  write one; RFC 8601 section 5), and prepends our own with the result.
+- `Prepared.policy(p)` is `p` also trusting our authserv-id, so a DKIM pass aligned with
+  From honours `allow.senders` and a DKIM fail voids it, exactly like a trusted upstream
+  header. (Trusting it is safe only because `prepare` removed any forged copy: give the
+  core `prepared.raw`, never the original, together with that policy.)
+- `finish` ARC-seals the cleaned message when `auth.arc` is configured and the message
+  was changed (an unchanged message keeps a valid DKIM signature; it needs no seal).
+
+How each adapter calls it:
+- relay: once per message, inside the executor job that cleans it (relay/cleaning.py's
+  clean_or_mark), never on the event loop: DNS may take up to dkim_verify.DNS_BUDGET
+  seconds. Recipients share one `prepare`; each policy goes through `prepared.policy`.
+- IMAP: per fetched message, before cleaning; APPEND the output of `finish`. Messages with
+  nothing to remove are left as they are (only the keyword), so nothing is added to them.
+- CLI `clean`/`scan`: the same three calls on the input; `scan` needs only `prepare`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from pixelguard import arc_seal, dkim_verify
+from pixelguard.auth import parse_authentication_results
+from pixelguard.config import Config
+from pixelguard.dkim_verify import DkimOutcome, DnsFunc
+from pixelguard.headers import header_end, prepend_header
+from pixelguard.model import Policy
+
+__all__ = ["Prepared", "drop_own_results", "finish", "prepare"]
+
+log = logging.getLogger("pixelguard.trust")
+
+AR = "Authentication-Results"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The message to hand the core, and what pixelguard's own check found."""
+
+    raw: bytes  # the input without forged headers of our authserv-id, plus our own header
+    authserv_id: str
+    outcome: DkimOutcome | None  # None when verification is off (auth.verify_dkim: false)
+
+    @property
+    def verified_dkim_domains(self) -> frozenset[str]:
+        """d= domains whose signature pixelguard verified itself."""
+        return self.outcome.passing_domains if self.outcome else frozenset()
+
+    def policy(self, policy: Policy) -> Policy:
+        """`policy`, also trusting the Authentication-Results header pixelguard wrote."""
+        if self.outcome is None or self.authserv_id in policy.trusted_authserv_ids:
+            return policy
+        ids = policy.trusted_authserv_ids + (self.authserv_id,)
+        return dataclasses.replace(policy, trusted_authserv_ids=ids)
+
+
+def prepare(raw: bytes, cfg: Config, dnsfunc: DnsFunc | None = None) -> Prepared:
+    """Verify DKIM on `raw` as received and record the result. Does DNS; never raises."""
+    auth = cfg.auth
+    try:
+        cleaned = drop_own_results(raw, auth.authserv_id)
+    except Exception as exc:  # noqa: BLE001 - defensive: never lose a message over a header
+        log.warning("could not scan the header for forged results: %s", type(exc).__name__)
+        cleaned = raw
+    if not auth.verify_dkim:
+        return Prepared(cleaned, auth.authserv_id, None)
+    outcome = dkim_verify.verify(raw, dnsfunc)
+    value = dkim_verify.authentication_results_header(outcome, auth.authserv_id)
+    return Prepared(prepend_header(cleaned, AR, value), auth.authserv_id, outcome)
+
+
+def finish(cleaned: bytes, cfg: Config, *, changed: bool) -> bytes:
+    """The message to deliver: ARC-sealed when auth.arc is set and the message changed."""
+    arc = cfg.auth.arc
+    if arc is None or not changed:
+        return cleaned
+    try:
+        with open(arc.key_file, "rb") as fh:  # read per message: a rotated key needs no restart
+            key = fh.read(1_000_000)
+    except OSError as exc:
+        log.error("ARC seal skipped: cannot read %s: %s", arc.key_file, exc.strerror or exc)
+        return cleaned
+    return arc_seal.seal(
+        cleaned,
+        domain=arc.domain,
+        selector=arc.selector,
+        private_key=key,
+        authserv_id=cfg.auth.authserv_id,
+    )
+
+
+def drop_own_results(raw: bytes, authserv_id: str) -> bytes:
+    """`raw` without the Authentication-Results fields that claim `authserv_id`.
+
+    Every other byte is kept. One linear pass over the header block.
+    """
+    own = authserv_id.strip().lower()
+    end = header_end(raw)
+    head = raw[:end]
+    if AR.lower().encode() not in head.lower():
+        return raw
+    fields: list[tuple[int, int]] = []  # (start, end) of each field, continuation lines included
+    pos = 0
+    while pos < end:
+        nl = head.find(b"\n", pos)
+        stop = end if nl < 0 else nl + 1
+        if head[pos : pos + 1] in (b" ", b"\t") and fields:
+            fields[-1] = (fields[-1][0], stop)
+        else:
+            fields.append((pos, stop))
+        pos = stop
+    drop: list[tuple[int, int]] = []
+    for start, stop in fields:
+        name, colon, value = head[start:stop].partition(b":")
+        if not colon or name.strip().lower() != AR.lower().encode():
+            continue
+        parsed = parse_authentication_results(value.decode("latin-1"))
+        if parsed is not None and parsed.authserv_id == own:
+            drop.append((start, stop))
+    if not drop:
+        return raw
+    log.info("removed %d incoming %s header(s) claiming our id %s", len(drop), AR, own)
+    out = bytearray()
+    last = 0
+    for start, stop in drop:
+        out += raw[last:start]
+        last = stop
+    out += raw[last:]
+    return bytes(out)
