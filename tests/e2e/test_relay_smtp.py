@@ -509,3 +509,21 @@ def test_lmtp_listener_answers_a_too_big_message_once_per_recipient(next_hop, re
     out = send(relay.port, "news@shop.example", rcpts, tracker_message(extra="x" * 3000), lmtp=True)
     assert [c for c, _ in out.data_replies] == [552, 552], out
     assert next_hop.received == []
+
+
+def test_concurrent_clients_each_message_delivered_exactly_once_and_cleaned(next_hop, relay_factory):
+    from concurrent.futures import ThreadPoolExecutor
+
+    relay = relay_factory(relay_config(next_hop.url))
+
+    def client(n: int) -> int:
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=60) as c:
+            for i in range(5):  # sendmail raises unless the relay answered 250
+                c.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid=f"<c{n}-{i}@x>"))
+        return 5
+
+    with ThreadPoolExecutor(16) as pool:
+        assert sum(pool.map(client, range(16))) == 80
+    ids = [message_id(r.content) for r in next_hop.received]
+    assert len(ids) == 80 and len(set(ids)) == 80
+    assert all(is_cleaned(r.content) for r in next_hop.received)
