@@ -221,7 +221,10 @@ class RelayHandler:
         finally:
             server.pg_busy = False
         elapsed = time.monotonic() - started
-        self._record(state, envelope, replies, cleaned, elapsed)
+        try:
+            self._record(state, envelope, replies, cleaned, elapsed)
+        except Exception:
+            log.exception("recording message id=%s failed", state.id)
         if self.lmtp:
             for reply in replies[:-1]:
                 await server.push(reply.line())
