@@ -464,7 +464,15 @@ class AuthConfig(_Section):
         return _check_hostname(v, "authserv-id") if isinstance(v, str) else v
 
     @model_validator(mode="after")
-    def _arc_needs_results(self) -> AuthConfig:
+    def _consistent(self) -> AuthConfig:
+        if self.authserv_id in self.trusted_authserv_ids:
+            raise ValueError(
+                f"[trusted_authserv_ids] {self.authserv_id!r} is also pixelguard's own "
+                "auth.authserv_id (which defaults to this machine's host name); pixelguard "
+                "removes incoming Authentication-Results headers carrying its own id "
+                "(RFC 8601 section 5), so give it one of its own, e.g. "
+                f"authserv_id: pixelguard.{self.authserv_id}"
+            )
         if self.arc is not None and not self.verify_dkim:
             raise ValueError(
                 "[verify_dkim] auth.arc needs verify_dkim: true "

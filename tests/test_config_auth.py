@@ -158,3 +158,20 @@ def test_auth_section_keeps_its_earlier_keys():
     policy = cfg.policy_for("bob@example.org")
     assert policy.trusted_authserv_ids == ("mx.example.org",)
     assert policy.require_auth_for_allow is False
+
+
+def test_own_authserv_id_cannot_also_be_trusted():
+    # pixelguard strips incoming headers of its own id: trusting that id would lose them
+    text = "auth:\n  authserv_id: mx.example.org\n  trusted_authserv_ids: [mx.example.org]\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "pg.yaml")
+    err = info.value
+    assert (err.line, err.key) == (3, "auth.trusted_authserv_ids")
+    assert "authserv_id: pixelguard.mx.example.org" in err.message
+
+
+def test_default_authserv_id_colliding_with_a_trusted_id_is_explained(monkeypatch):
+    monkeypatch.setattr(socket, "gethostname", lambda: "mail.example.org")
+    with pytest.raises(ConfigError) as info:
+        parse_config("auth:\n  trusted_authserv_ids: [mail.example.org]\n", "pg.yaml")
+    assert "defaults to this machine's host name" in info.value.message
