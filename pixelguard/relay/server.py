@@ -269,10 +269,24 @@ class RelayHandler:
             task.add_done_callback(self.background.discard)
 
     def drop_message(self, server) -> None:
+        """End a transaction that never reached DATA (RSET, new MAIL, client gone)."""
         state: MessageState | None = getattr(server, "pg_message", None)
         server.pg_message = None
-        if state is not None:
-            state.abort()
+        if state is None:
+            return
+        state.abort()
+        if state.refused:  # e.g. the next hop is down: the admin must see it in the log
+            outcome = "deferred" if any(r.temporary for _a, r in state.refused) else "rejected"
+            self.metrics.messages.labels(outcome=outcome).inc()
+            log.info(
+                logfmt(
+                    msg="message",
+                    id=state.id,
+                    outcome=outcome,
+                    sender=f"<{state.mail.sender}>",
+                    refused="; ".join(f"{a}: {r.line()}" for a, r in state.refused),
+                )
+            )
 
     def _record(self, state, envelope, replies: list[Reply], cleaned: list[Cleaned], elapsed: float) -> None:
         findings = [f for c in cleaned for f in c.findings]

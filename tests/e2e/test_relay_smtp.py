@@ -122,10 +122,14 @@ def test_size_limit_is_announced_in_ehlo_and_enforced(next_hop, relay_factory):
 # ---------------------------------------------------------------------------- faults
 
 
-def test_next_hop_down_defers_each_recipient_then_retry_delivers_once(relay_factory):
+def test_next_hop_down_defers_each_recipient_then_retry_delivers_once(relay_factory, caplog):
     hop = NextHopServer()  # not started: nothing listens on its port
     relay = relay_factory(relay_config(hop.url))
-    out = send(relay.port, "news@shop.example", ["alice@example.org", "carol@example.org"], tracker_message())
+    with caplog.at_level(logging.INFO, logger="pixelguard.relay"):
+        out = send(relay.port, "news@shop.example", ["alice@example.org", "carol@example.org"], tracker_message())
+        wait_for(lambda: any("outcome=deferred" in r.getMessage() for r in caplog.records), 10, "the log line")
+    (line,) = [r.getMessage() for r in caplog.records if "outcome=deferred" in r.getMessage()]
+    assert "refused=\"alice@example.org: 451 4.4.1" in line
     assert [c for c, _ in out.rcpt.values()] == [451, 451], out
     assert b"4.4.1" in out.rcpt["alice@example.org"][1]
     assert out.data is None
