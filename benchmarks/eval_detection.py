@@ -35,15 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pixelguard import clean_message, css, message  # noqa: E402
-from pixelguard.cli_filter import policy_for  # noqa: E402
-from pixelguard.config import Config  # noqa: E402
-from pixelguard.core import _is_bare_html  # noqa: E402
-from pixelguard.detect.shape import has_token, open_shape, spacer_name  # noqa: E402
-from pixelguard.detect.vectors import extract  # noqa: E402
-from pixelguard.detect.visibility import Visibility, box, tiny_reason  # noqa: E402
-from pixelguard.htmlscan import scan  # noqa: E402
-from pixelguard.trackers import default_list  # noqa: E402
+from pixelguard import clean_message, css, message
+from pixelguard.cli_filter import policy_for
+from pixelguard.config import Config
+from pixelguard.core import _is_bare_html
+from pixelguard.detect.shape import has_token, open_shape, spacer_name
+from pixelguard.detect.vectors import extract
+from pixelguard.detect.visibility import Visibility, box, tiny_reason
+from pixelguard.htmlscan import scan
+from pixelguard.trackers import default_list
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 DEFAULT_LABELS = ROOT / "benchmarks" / "labels" / "shared_corpus.jsonl"
@@ -422,7 +422,7 @@ def _describe(j: Judged, why: str) -> dict:
 
 
 def print_report(report: Report, s: dict, out=sys.stdout) -> None:
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p = lambda *a: print(*a, file=out)
     p(f"files: {s['files']}   remote resources: {s['resources']}   "
       f"labelled: {s['labelled']}   unlabelled: {s['unlabelled']}   stale labels: {s['stale_labels']}")
     p(f"tracker recall: {s['trackers_caught']}/{s['trackers']} = {s['recall']:.4f}")

@@ -444,3 +444,26 @@ def test_nested_quantifiers_are_refused(pattern):
 @pytest.mark.parametrize("pattern", [r"/t/\w+/\w", r"^/[bc]to/", r"/q/[^/?#]+~~/", r"a{2,3}b?"])
 def test_linear_regexes_are_accepted(pattern):
     assert check_regex(pattern) is None
+
+
+# --- entries added from the labelled corpus (benchmarks/EVAL.md) ------------------------------
+
+@pytest.mark.parametrize("url, vendor", [
+    ("https://open.convertkit-mail4.com/r8und5ew3vioh27r27rs0", "ConvertKit"),
+    ("https://open.convertkit-mail2.com/d0uo2xqod0a5fm76qdtm", "ConvertKit"),
+    ("https://acme.my.salesforce.com/servlet/servlet.ImageServer?oid=00D41&esid=018Wj00", "Salesforce"),
+    ("http://www.twelvehorses.com/mm/MarkRead?m=1&c=2&w=3&h=abc", "Twelvehorses"),
+])
+def test_corpus_pixels_have_precise_entries(url, vendor):
+    hit = default_list().match(url)
+    assert hit is not None and hit.precise and hit.vendor == vendor
+
+
+@pytest.mark.parametrize("url", [
+    "https://embed.filekitcdn.com/e/hQ3qu8vsrj2BCeYu74inyE/rpC2AvbLhnwfoudQ8Wz8G5?w=800",
+    "https://acme.my.salesforce.com/servlet/servlet.ImageServer?id=0151&oid=00D41",
+    "https://www.convertkit-mail4.com/images/logo.png",
+])
+def test_content_next_to_those_pixels_is_not_precise(url):
+    hit = default_list().match(url)
+    assert hit is None or not hit.precise

@@ -8,8 +8,12 @@ from urllib.parse import parse_qsl, urlsplit
 # file stem (open.gif, pixel.png, open.aspx).
 _OPEN_WORDS = frozenset(
     "open opens opened openrate opentrack pixel pixels beacon track tracking trk tracker "
-    "imp impression impressions wf".split()
+    "imp impression impressions wf trackurl markread readreceipt".split()
 )
+# Page-view counters: only as a script loaded as an image (pv.asp, pageview.php), never as a
+# folder or a picture file ("/pv/…", "pv.png" are ordinary content names).
+_COUNTER_STEMS = frozenset("pv pageview".split())
+_SCRIPT_EXT = (".aspx", ".php", ".asp", ".jsp", ".cgi")
 # Short segments used by ESPs as "/o/<token>" (Mailgun), "/e/o/" (Customer.io), "/tr/op/",
 # "/q/<token>" (SparkPost), "/ss/o/" (SendGrid): only with a token after them.
 _SHORT_OPEN = frozenset("o op e q t oo ol".split())
@@ -89,6 +93,8 @@ def open_shape(url: str) -> str | None:
             return f"open-tracking path /{seg}/"
         if ext and stem in _OPEN_WORDS and ("." + ext) in _IMAGE_EXT:
             return f"open-tracking file {seg}"
+        if ext and stem in _COUNTER_STEMS and ("." + ext) in _SCRIPT_EXT:
+            return f"page-view counter script {seg}"
         if seg in _SHORT_OPEN and i + 1 < len(segs) and looks_like_token(segs[i + 1]) \
                 and "." not in segs[-1][-6:]:
             return f"open-tracking path /{seg}/<token>"
