@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pixelguard import message, notice
+from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.detect import detect_html
 from pixelguard.detect.vectors import Edit
 from pixelguard.headers import prepend_header
@@ -33,15 +34,19 @@ def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
     """Clean one RFC 5322 message (CRLF or LF) or a bare HTML document.
 
     Never raises on bad input: on failure the result carries the input unchanged and `error`.
-    A message with nothing to remove comes back byte-identical.
+    A message with nothing to remove comes back byte-identical; one whose HTML could not all be
+    checked (a part over `policy.max_html_bytes`) says so in `skipped` and in its header.
     """
     policy = policy or Policy()
+    deadline = Deadline(policy.time_budget)
     try:
         if _is_bare_html(raw):
-            return _clean_bare_html(raw, policy)
-        return _clean_mime(raw, policy)
+            return _clean_bare_html(raw, policy, deadline)
+        return _clean_mime(raw, policy, deadline)
     except message.MimeError as exc:
         return Result(raw=raw, error=str(exc))
+    except BudgetExceeded:
+        return Result(raw=raw, error=f"time budget of {policy.time_budget:g} s exceeded")
     except RecursionError:
         return Result(raw=raw, error="message nested too deeply to clean")
     except Exception as exc:  # noqa: BLE001 - the contract: never an exception to the caller
@@ -60,8 +65,8 @@ def _may_load_remote(data: bytes) -> bool:
 
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
-                     sender_allowed: bool, eol: str) -> tuple[str, list[Finding]]:
-    det = detect_html(text, policy, trackers, part, base, sender_allowed)
+                     sender_allowed: bool, eol: str, deadline: Deadline) -> tuple[str, list[Finding]]:
+    det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline)
     if not det.findings:
         return text, []
     edits = list(det.edits)
@@ -81,7 +86,9 @@ def _notice_at(text: str, body_start: int | None, head_end: int | None) -> tuple
     return 0, 0
 
 
-def _clean_bare_html(raw: bytes, policy: Policy) -> Result:
+def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
+    if len(raw) > policy.max_html_bytes:
+        return Result(raw=raw, skipped=[f"document larger than {policy.max_html_bytes} bytes"])
     trackers = _trackers(policy.extra_lists)
     codec = "utf-8"
     try:
@@ -90,13 +97,13 @@ def _clean_bare_html(raw: bytes, policy: Policy) -> Result:
         codec = "latin-1"
     text = raw.decode(codec, "surrogateescape")
     eol = "\r\n" if "\r\n" in text[:4096] else "\n"
-    new_text, findings = _clean_html_text(text, policy, trackers, "1", None, False, eol)
+    new_text, findings = _clean_html_text(text, policy, trackers, "1", None, False, eol, deadline)
     if not findings:
         return Result(raw=raw)
     return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
 
 
-def _clean_mime(raw: bytes, policy: Policy) -> Result:
+def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     root = message.parse(raw)
     # RFC 2045 6.4: a part with an unknown transfer encoding is treated as opaque data and
     # not rendered, so it cannot load anything: leave it alone.
@@ -109,8 +116,12 @@ def _clean_mime(raw: bytes, policy: Policy) -> Result:
     findings: list[Finding] = []
     changes: list[_Change] = []
     changed_html: list[message.Part] = []
+    skipped: list[str] = []
     for part in html_leaves:
         data = message.decode_body(raw, part)
+        if len(data) > policy.max_html_bytes:
+            skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
+            continue
         base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
         if base is None and not _may_load_remote(data):
             continue
@@ -118,7 +129,8 @@ def _clean_mime(raw: bytes, policy: Policy) -> Result:
         text = data.decode(codec, "surrogateescape")
         eol = message.body_line_ending(raw, part).decode()
         new_text, found = _clean_html_text(
-            text, policy, trackers, part.path, str(base).strip() if base else None, allowed, eol
+            text, policy, trackers, part.path, str(base).strip() if base else None, allowed, eol,
+            deadline,
         )
         if not found:
             continue
@@ -127,14 +139,18 @@ def _clean_mime(raw: bytes, policy: Policy) -> Result:
         changes.append(_Change(part, message.encode_body(new_data, part, eol.encode())))
         changed_html.append(part)
     if not findings:
+        if skipped:
+            return Result(raw=prepend_header(raw, HEADER, "skipped; " + "; ".join(skipped)),
+                          skipped=skipped)
         return Result(raw=raw)
     if policy.notice:
         changes.extend(_text_alternatives(raw, changed_html, findings))
     out = raw
     for ch in sorted(changes, key=lambda c: c.part.body_start, reverse=True):
         out = out[: ch.part.body_start] + ch.body + out[ch.part.body_end :]
-    out = prepend_header(out, HEADER, notice.header_value(findings))
-    return Result(raw=out, findings=findings)
+    value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
+    out = prepend_header(out, HEADER, value)
+    return Result(raw=out, findings=findings, skipped=skipped)
 
 
 def _sender_allowed(root: message.Part, policy: Policy) -> bool:

@@ -40,6 +40,7 @@ class Result:
     raw: bytes
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    skipped: list[str] = field(default_factory=list)  # parts left unchecked (e.g. over a size limit)
 
     @property
     def changed(self) -> bool:
@@ -71,6 +72,8 @@ class Policy:
     trusted_authserv_ids: tuple[str, ...] = ()
     require_auth_for_allow: bool = True
     extra_lists: tuple[str, ...] = ()  # paths of extra tracker lists (our format or Adblock Plus)
+    max_html_bytes: int = 16 * 1024 * 1024  # larger HTML parts pass through unchecked (and say so)
+    time_budget: float = 20.0  # seconds of cleaning per message; past it the message passes unchanged
 
     def host_verdict(self, host: str) -> Literal["allow", "deny"] | None:
         """'allow', 'deny' or None for a resource host, by the precedence rules above."""

@@ -5,6 +5,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from pixelguard import css
+from pixelguard.budget import Deadline
 from pixelguard.detect.leak import find_leak
 from pixelguard.detect.rules import RULE_IDS, RULES, Signals
 from pixelguard.detect.shape import has_token, open_shape, query_has_token, spacer_name
@@ -29,12 +30,16 @@ class Detection:
 
 
 def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
-                base: str | None = None, sender_allowed: bool = False) -> Detection:
-    """Find every tracker in one HTML document."""
+                base: str | None = None, sender_allowed: bool = False,
+                deadline: Deadline | None = None) -> Detection:
+    """Find every tracker in one HTML document. Raises BudgetExceeded past the deadline."""
+    deadline = deadline or Deadline(policy.time_budget)
     doc = scan(text)
+    deadline.check()
     sheets = []
     rules: list[css.StyleRule] = []
     for block in doc.styles:
+        deadline.check()
         sheet = css.parse_stylesheet(text[block.start:block.end])
         sheets.append((block, sheet))
         rules.extend(sheet.rules)
@@ -46,7 +51,9 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
 
     findings: list[Finding] = []
     edits: list[Edit] = []
-    for res in resources:
+    for n, res in enumerate(resources):
+        if n % 64 == 0:
+            deadline.check()
         signals = _signals(res, vis, policy, trackers, repeats[res.url])
         if signals.host_verdict == "allow":
             continue

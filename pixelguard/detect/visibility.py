@@ -171,6 +171,39 @@ def _matches(c: _Compound, el: Element) -> bool:
     return c.classes <= el.classes
 
 
+class _Index:
+    """Compounds filed under the most selective thing they name (an id, else a class, else a
+    tag), so an element only meets the rules that could match it: linear in practice even
+    with thousands of stylesheet rules."""
+
+    def __init__(self, items: list) -> None:
+        self.by_id: dict[str, list] = {}
+        self.by_class: dict[str, list] = {}
+        self.by_tag: dict[str, list] = {}
+        self.generic: list = []
+        for comp, value in items:
+            if comp.id:
+                self.by_id.setdefault(comp.id, []).append((comp, value))
+            elif comp.classes:
+                self.by_class.setdefault(min(comp.classes), []).append((comp, value))
+            elif comp.tag:
+                self.by_tag.setdefault(comp.tag, []).append((comp, value))
+            else:
+                self.generic.append((comp, value))
+        # Rules naming nothing (`*`, `[x]`) match every element: a few of them are checked
+        # as they are; a hostile flood of them is cut to a bounded number.
+        del self.generic[64:]
+
+    def candidates(self, el: Element):
+        ident = el.get("id").lower()
+        if ident and ident in self.by_id:
+            yield from self.by_id[ident]
+        for cls in el.classes:
+            yield from self.by_class.get(cls, ())
+        yield from self.by_tag.get(el.tag, ())
+        yield from self.generic
+
+
 @dataclass(frozen=True)
 class _Reveal:
     compound: _Compound
@@ -201,8 +234,8 @@ class Visibility:
                         and disp is not None and disp.value == "none":
                     hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
                                               ("display",), False)))
-        self._reveal = reveal
-        self._hide = hide
+        self._reveal = _Index([(r.compound, r) for r in reveal])
+        self._hide = _Index(hide)
         # state per element: None = shown, ("never", reason) or ("revealable", reason)
         self._state: list[tuple[str, str] | None] = []
         for el in doc.elements:
@@ -214,7 +247,7 @@ class Visibility:
     def _own_hiding(self, el: Element) -> Hiding | None:
         found = hiding(el, self.decls(el))
         if found is None:
-            for comp, how in self._hide:
+            for comp, how in self._hide.candidates(el):
                 if _matches(comp, el):
                     return how
         return found
@@ -223,7 +256,7 @@ class Visibility:
         if how.important:
             return False  # inline !important beats every stylesheet rule
         inline = not how.reason.startswith("display:none from") and how.reason != "hidden attribute"
-        for r in self._reveal:
+        for _, r in self._reveal.candidates(el):
             if inline and not r.important:
                 continue  # inline style beats a normal stylesheet declaration
             if r.props.intersection(how.props) and _matches(r.compound, el):
