@@ -46,17 +46,30 @@ class AccountResult:
 
 
 def server_folder_name(session: Session, name: str) -> str:
-    """A configured folder path ('a/b') in the server's own hierarchy delimiter."""
-    if "/" not in name:
-        return name
+    """Our originals folder path ('a/b') as this server names it: its hierarchy delimiter,
+    under its personal namespace prefix (e.g. 'INBOX.a.b' on Courier or Cyrus)."""
+    c = session.client
+    prefix, delim = "", "/"
     try:
-        listing = session.client.list_folders("", "")
-        delim = listing[0][1] if listing else b"/"
+        if c.has_capability("NAMESPACE"):
+            personal = c.namespace().personal
+            if personal:
+                prefix, delim = personal[0][0] or "", personal[0][1] or "/"
+        else:
+            listing = c.list_folders("", "")
+            delim = (listing[0][1] if listing else None) or "/"
+    except IMAPClientAbortError:
+        raise
     except IMAPClientError:
-        delim = b"/"
+        pass
     if isinstance(delim, bytes):
         delim = delim.decode()
-    return name.replace("/", delim) if delim and delim != "/" else name
+    if isinstance(prefix, bytes):
+        prefix = prefix.decode()
+    name = name.replace("/", delim)
+    if prefix and not name.startswith(prefix):
+        name = prefix + name
+    return name
 
 
 def _take_copy(index: dict[str, list[int]], d: str, uid: int) -> int | None:
@@ -107,14 +120,14 @@ def clean_folder(session: Session, folder: str, policy: Policy, opts: Options,
     index = copy_index(c, uids[0])
     for batch in chunks(uids, META_BATCH):
         cands = describe(c, batch)
-        delta = Stats(scanned=len(cands))
         no_html = [x.uid for x in cands if not x.html]
         if not opts.dry_run:
             mark(c, no_html)
-        delta.marked += len(no_html)
+        progress.update(Stats(scanned=len(no_html), marked=len(no_html)))
         for group in body_batches([x for x in cands if x.html]):
+            delta = Stats(scanned=len(group))
             _clean_group(session, group, policy, opts, replacer, index, delta, label)
-        progress.update(delta)
+            progress.update(delta)
     return progress.finish()
 
 

@@ -70,17 +70,19 @@ PASSWORD_ENV = "PIXELGUARD_TEST_IMAP_PASSWORD"
 
 @pytest.fixture(scope="session")
 def dovecot_with():
-    """Factory: a Dovecot advertising only the given IMAP capabilities (one per set, cached).
+    """Factory: a Dovecot with other settings (one per set, cached for the session).
 
-    e.g. dovecot_with("IMAP4rev1 SASL-IR LITERAL+ IDLE UIDPLUS") is a server without MOVE.
+    e.g. dovecot_with("IMAP4rev1 SASL-IR LITERAL+ IDLE UIDPLUS") is a server without MOVE;
+    dovecot_with(separator=".", prefix="INBOX.") has a Courier/Cyrus-like namespace.
     """
     _require_dovecot()
     servers: dict[str, Dovecot] = {}
 
-    def make(capabilities: str) -> Dovecot:
-        if capabilities not in servers:
-            servers[capabilities] = Dovecot(capabilities=capabilities).start()
-        return servers[capabilities]
+    def make(capabilities: str | None = None, **kw) -> Dovecot:
+        key = repr((capabilities, sorted(kw.items())))
+        if key not in servers:
+            servers[key] = Dovecot(capabilities=capabilities, **kw).start()
+        return servers[key]
 
     try:
         yield make

@@ -79,7 +79,8 @@ userdb {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {separator}
+  prefix = {prefix}
 }}
 plugin {{
   quota = maildir:User quota
@@ -128,13 +129,17 @@ class Dovecot:
     with tls=True also `imaps_port` (implicit TLS), STARTTLS on `imap_port`, and `ca_file`.
     `capabilities`, when given, replaces the advertised IMAP capability list
     (`imap_capability`), to test clients against a server that lacks e.g. MOVE or UIDPLUS.
+    `separator` and `prefix` shape the personal namespace (e.g. "." and "INBOX.").
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, capabilities: str | None = None, tls: bool = False) -> None:
+    def __init__(self, capabilities: str | None = None, tls: bool = False,
+                 separator: str = "/", prefix: str = "") -> None:
         self.capabilities = capabilities
         self.tls = tls
+        self.separator = separator  # hierarchy delimiter of the personal namespace
+        self.prefix = prefix  # e.g. "INBOX." for a Courier/Cyrus-like layout
         self.root: Path | None = None
         self.imap_port = 0
         self.imaps_port = 0  # only with tls=True
@@ -197,6 +202,8 @@ class Dovecot:
                 imaps_port=self.imaps_port,
                 lmtp_port=self.lmtp_port,
                 ssl=ssl_conf,
+                separator=self.separator,
+                prefix=self.prefix,
                 identity=identity,
                 capability=capability,
                 login_chroot=login_chroot,

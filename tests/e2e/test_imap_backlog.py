@@ -136,3 +136,20 @@ def test_dry_run_reports_and_changes_nothing(mailbox, imap_config):
         assert after[uid]["flags"] - {RECENT} == before[uid]["flags"] - {RECENT}
     assert not c.folder_exists(ORIGINALS)
     c.logout()
+
+
+def test_originals_folder_follows_the_servers_namespace(dovecot_with, imap_config):
+    from conftest import Mailbox
+
+    server = dovecot_with(separator=".", prefix="INBOX.")  # Courier/Cyrus-like layout
+    user = server.new_user("ns")
+    mailbox = Mailbox(server, user, server.password(user))
+    c = mailbox.client()
+    seed(c)
+
+    run = run_imap(imap_config(imap_account(mailbox)), "--once")
+
+    assert run.returncode == 0, run.stderr
+    assert set(by_message_id(snapshot(c, "INBOX.pixelguard.originals"))) == TRACKED
+    assert all(TRACKER_URL not in m["raw"] for m in snapshot(c).values())
+    c.logout()
