@@ -75,7 +75,7 @@ def test_postfix_defers_while_relay_is_down_and_delivers_exactly_once_after(
     user = dovecot.new_user("later")
     # nothing listens on the filter port yet: Postfix must keep the mail and retry
     submit(postfix, postfix.front_port, [user], tmp_path, "<pf2@shop.example>")
-    wait_for(lambda: f"to=<{user}>" in postfix.log_tail(400) and "status=deferred" in postfix.log_tail(400),
+    wait_for(lambda: any(f"to=<{user}>" in ln and "status=deferred" in ln for ln in postfix.log_tail(400).splitlines()),
              30, "postfix to defer")
     assert inbox(dovecot, user) == []
     relay_factory(relay_yaml(postfix.filter_port, f"smtp://127.0.0.1:{postfix.reinject_port}"))
