@@ -6,7 +6,7 @@ This module makes pixelguard's own DKIM check one of them, and seals what it cha
 
     prepared = trust.prepare(raw, cfg)                 # DNS: run it off the event loop
     result = clean_message(prepared.raw, prepared.policy(cfg.policy_for(rcpt)))
-    out = trust.finish(result.raw, cfg, changed=result.changed)
+    out = trust.finish(prepared, result.raw, cfg)      # what to deliver
 
 - `prepare` verifies DKIM (and any incoming ARC chain) on the bytes exactly as received,
   removes incoming Authentication-Results headers that claim our authserv-id (anyone can
@@ -15,16 +15,20 @@ This module makes pixelguard's own DKIM check one of them, and seals what it cha
   From honours `allow.senders` and a DKIM fail voids it, exactly like a trusted upstream
   header. (Trusting it is safe only because `prepare` removed any forged copy: give the
   core `prepared.raw`, never the original, together with that policy.)
-- `finish` ARC-seals the cleaned message when `auth.arc` is configured and the message
-  was changed (an unchanged message keeps a valid DKIM signature; it needs no seal).
+- `finish` gives back the original bytes, exactly, when the core changed nothing (no
+  findings, or an error: mark it with headers.mark_error as before) — so "nothing to remove
+  means byte-identical" still holds end to end, and the sender's DKIM signature, still
+  valid, speaks for itself. A changed message keeps our Authentication-Results header and
+  is ARC-sealed when `auth.arc` is configured.
 
 How each adapter calls it:
 - relay: once per message, inside the executor job that cleans it (relay/cleaning.py's
   clean_or_mark), never on the event loop: DNS may take up to dkim_verify.DNS_BUDGET
   seconds. Recipients share one `prepare`; each policy goes through `prepared.policy`.
 - IMAP: per fetched message, before cleaning; APPEND the output of `finish`. Messages with
-  nothing to remove are left as they are (only the keyword), so nothing is added to them.
-- CLI `clean`/`scan`: the same three calls on the input; `scan` needs only `prepare`.
+  nothing to remove are left as they are (only the keyword).
+- CLI `clean`/`scan`: the same three calls on the input; `scan` needs only `prepare` and
+  `clean_message`. A bare HTML document (no header) passes through `prepare` unchanged.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 from pixelguard import arc_seal, dkim_verify
 from pixelguard.auth import parse_authentication_results
 from pixelguard.config import Config
+from pixelguard.core import _is_bare_html
 from pixelguard.dkim_verify import DkimOutcome, DnsFunc
 from pixelguard.headers import header_end, prepend_header
 from pixelguard.model import Policy
@@ -51,8 +56,9 @@ class Prepared:
     """The message to hand the core, and what pixelguard's own check found."""
 
     raw: bytes  # the input without forged headers of our authserv-id, plus our own header
+    original: bytes  # the input as received
     authserv_id: str
-    outcome: DkimOutcome | None  # None when verification is off (auth.verify_dkim: false)
+    outcome: DkimOutcome | None  # None when not verified (verify_dkim: false, bare HTML)
 
     @property
     def verified_dkim_domains(self) -> frozenset[str]:
@@ -70,22 +76,30 @@ class Prepared:
 def prepare(raw: bytes, cfg: Config, dnsfunc: DnsFunc | None = None) -> Prepared:
     """Verify DKIM on `raw` as received and record the result. Does DNS; never raises."""
     auth = cfg.auth
+    if _is_bare_html(raw):  # no header to hold a result, nothing signed
+        return Prepared(raw, raw, auth.authserv_id, None)
     try:
         cleaned = drop_own_results(raw, auth.authserv_id)
     except Exception as exc:  # noqa: BLE001 - defensive: never lose a message over a header
         log.warning("could not scan the header for forged results: %s", type(exc).__name__)
         cleaned = raw
     if not auth.verify_dkim:
-        return Prepared(cleaned, auth.authserv_id, None)
+        return Prepared(cleaned, raw, auth.authserv_id, None)
     outcome = dkim_verify.verify(raw, dnsfunc)
     value = dkim_verify.authentication_results_header(outcome, auth.authserv_id)
-    return Prepared(prepend_header(cleaned, AR, value), auth.authserv_id, outcome)
+    return Prepared(prepend_header(cleaned, AR, value), raw, auth.authserv_id, outcome)
 
 
-def finish(cleaned: bytes, cfg: Config, *, changed: bool) -> bytes:
-    """The message to deliver: ARC-sealed when auth.arc is set and the message changed."""
+def finish(prepared: Prepared, cleaned: bytes, cfg: Config) -> bytes:
+    """The message to deliver, given the core's output for `prepared.raw`.
+
+    Unchanged by the core: the original bytes. Changed: the cleaned bytes (with our
+    Authentication-Results header), ARC-sealed when auth.arc is configured. Never raises.
+    """
+    if cleaned == prepared.raw:
+        return prepared.original
     arc = cfg.auth.arc
-    if arc is None or not changed:
+    if arc is None:
         return cleaned
     try:
         with open(arc.key_file, "rb") as fh:  # read per message: a rotated key needs no restart

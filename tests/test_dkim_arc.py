@@ -393,7 +393,7 @@ def test_cleaning_breaks_the_senders_dkim_and_the_arc_seal_vouches_for_it(keys, 
     prepared = trust.prepare(raw, arc_cfg, dns)
     result = clean_message(prepared.raw, prepared.policy(policy))
     assert tracker_removed(result)
-    out = trust.finish(result.raw, arc_cfg, changed=result.changed)
+    out = trust.finish(prepared, result.raw, arc_cfg)
     # the body changed: the sender's signature no longer verifies downstream...
     assert not dkim.verify(out, dnsfunc=dns)
     # ...but our ARC set does, and carries the DKIM pass we saw before the change
@@ -406,15 +406,15 @@ def test_cleaning_breaks_the_senders_dkim_and_the_arc_seal_vouches_for_it(keys, 
 
 
 def test_tampering_after_the_seal_breaks_it(keys, dns, arc_cfg):
-    _, result = clean_via_trust(message(), dns, arc_cfg, Policy())
-    out = trust.finish(result.raw, arc_cfg, changed=result.changed)
+    prepared, result = clean_via_trust(message(), dns, arc_cfg, Policy())
+    out = trust.finish(prepared, result.raw, arc_cfg)
     assert dkim.arc_verify(out, dnsfunc=dns)[0] == dkim.CV_Pass
     assert dkim.arc_verify(out.replace(b"Hello Bob", b"Hello Eve"), dnsfunc=dns)[0] == dkim.CV_Fail
 
 
 def test_lf_message_seal_verifies(dns, arc_cfg):
-    _, result = clean_via_trust(message(eol=b"\n"), dns, arc_cfg, Policy())
-    out = trust.finish(result.raw, arc_cfg, changed=result.changed)
+    prepared, result = clean_via_trust(message(eol=b"\n"), dns, arc_cfg, Policy())
+    out = trust.finish(prepared, result.raw, arc_cfg)
     assert b"\r\n" not in out
     assert dkim.arc_verify(out, dnsfunc=dns)[0] == dkim.CV_Pass
 
@@ -427,16 +427,17 @@ def test_seal_extends_an_incoming_chain(keys, dns, arc_cfg):
     raw = b"".join(upstream) + raw
     prepared, result = clean_via_trust(raw, dns, arc_cfg, Policy())
     assert prepared.outcome.arc == "pass"
-    out = trust.finish(result.raw, arc_cfg, changed=result.changed)
+    out = trust.finish(prepared, result.raw, arc_cfg)
     cv, results, reason = dkim.arc_verify(out, dnsfunc=dns)
     assert cv == dkim.CV_Pass, reason
     assert [r["instance"] for r in results] == [2, 1] and results[0]["cv"] == b"pass"
 
 
-def test_unchanged_message_is_not_sealed(keys, dns, arc_cfg):
-    prepared, result = clean_via_trust(signed(message(), keys["shop"][0]), dns, arc_cfg)
+def test_unchanged_message_is_delivered_as_received_without_seal(keys, dns, arc_cfg):
+    raw = signed(message(), keys["shop"][0])
+    prepared, result = clean_via_trust(raw, dns, arc_cfg)
     assert not result.changed
-    assert trust.finish(result.raw, arc_cfg, changed=result.changed) == prepared.raw
+    assert trust.finish(prepared, result.raw, arc_cfg) is raw  # the original, byte for byte
 
 
 def test_seal_without_our_results_header_adds_nothing(keys, caplog):
@@ -464,7 +465,60 @@ def test_seal_accepts_a_key_file_with_crlf_lines(keys, dns):
 
 def test_finish_with_a_vanished_key_file_returns_the_message(dns, arc_cfg, caplog):
     Path(arc_cfg.auth.arc.key_file).unlink()
-    _, result = clean_via_trust(message(), dns, arc_cfg, Policy())
+    prepared, result = clean_via_trust(message(), dns, arc_cfg, Policy())
+    assert result.changed
     with caplog.at_level(logging.ERROR, logger="pixelguard.trust"):
-        assert trust.finish(result.raw, arc_cfg, changed=True) == result.raw
+        assert trust.finish(prepared, result.raw, arc_cfg) == result.raw
     assert "cannot read" in caplog.text
+
+
+def test_changed_message_without_arc_keeps_our_results_header(dns):
+    prepared, result = clean_via_trust(message(), dns)
+    out = trust.finish(prepared, result.raw, config())
+    assert out == result.raw and f"\r\nAuthentication-Results: {OUR_ID}; dkim=none".encode() in out
+    assert tracker_removed(result)
+
+
+def test_message_the_core_cannot_parse_comes_back_as_received(dns):
+    raw = b"From: a@shop.example\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n"
+    prepared, result = clean_via_trust(raw, dns)
+    assert trust.finish(prepared, result.raw, config()) is raw
+
+
+def test_bare_html_document_is_not_given_a_header(dns):
+    raw = b'<html><body><img src="https://t.mailer.example/o/1.gif" width="1" height="1"></body></html>'
+    prepared = trust.prepare(raw, config(), dns)
+    assert prepared.raw is raw and prepared.outcome is None
+    result = clean_message(prepared.raw, prepared.policy(Policy()))
+    assert result.findings and trust.finish(prepared, result.raw, config()) == result.raw
+
+
+def test_default_lookup_maps_dns_answers(monkeypatch):
+    import dns.exception
+    import dns.resolver
+
+    def fake(outcome):
+        def resolve(qname, rdtype, **kw):
+            assert qname == "s1._domainkey.shop.example." and kw["lifetime"] <= 5
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return resolve
+
+    monkeypatch.setattr(dns.resolver, "resolve", fake(dns.resolver.NXDOMAIN()))
+    assert dkim_verify.dns_txt(b"s1._domainkey.shop.example.") is None  # no key: permerror
+    for failure in (dns.exception.Timeout(), dns.resolver.NoNameservers()):
+        monkeypatch.setattr(dns.resolver, "resolve", fake(failure))
+        with pytest.raises(dns.exception.DNSException):  # raised: temperror
+            dkim_verify.dns_txt(b"s1._domainkey.shop.example.")
+
+
+def test_default_lookup_failure_is_temperror_through_verify(keys, monkeypatch):
+    import dns.resolver
+
+    def servfail(qname, rdtype, **kw):
+        raise dns.resolver.NoNameservers()
+
+    monkeypatch.setattr(dns.resolver, "resolve", servfail)
+    (sig,) = verify(signed(message(), keys["shop"][0])).signatures
+    assert sig.result == "temperror"
