@@ -153,10 +153,10 @@ class Postfix:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        from relay_harness import wait_for
+        from relay_harness import greets, wait_for
 
         try:
-            wait_for(lambda: self._greets(self.front_port) and self._greets(self.reinject_port) or self._died(),
+            wait_for(lambda: greets(self.front_port) and greets(self.reinject_port) or self._died(),
                      max(0.1, deadline - time.monotonic()), "postfix to listen")
             if self._died():
                 raise RuntimeError("postfix exited")
@@ -168,16 +168,6 @@ class Postfix:
 
     def _died(self) -> bool:
         return self.proc is None or self.proc.poll() is not None
-
-    @staticmethod
-    def _greets(port: int) -> bool:
-        import socket
-
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                return s.recv(100).startswith(b"220")
-        except OSError:
-            return False
 
     def flush(self) -> None:
         """Retry deferred mail now (postqueue -f)."""

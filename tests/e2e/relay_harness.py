@@ -56,6 +56,27 @@ def message_id(raw: bytes) -> str | None:
     return msg["Message-ID"]
 
 
+def greets(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server on the port answers with an SMTP/LMTP 220 greeting."""
+    try:
+        with socket.create_connection((host, port), timeout=2) as s:
+            return s.recv(100).startswith(b"220")
+    except OSError:
+        return False
+
+
+def inbox(dovecot, user: str) -> list[bytes]:
+    """Every message in the user's Dovecot INBOX, read over IMAP."""
+    client = dovecot.client(user)
+    try:
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search("ALL")
+        data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
+        return [data[u][b"BODY[]"] for u in uids]
+    finally:
+        client.logout()
+
+
 def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
     """Poll `condition()` until truthy (returned) or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -10,19 +10,11 @@ from pathlib import Path
 
 import pytest
 from dovecot import free_port
-from relay_harness import is_cleaned, swaks, tracker_message, wait_for
+from relay_harness import greets, is_cleaned, swaks, tracker_message, wait_for
 
 pytestmark = pytest.mark.e2e
 
 PIXELGUARD = [sys.executable, "-m", "pixelguard"]
-
-
-def _greets(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            return s.recv(100).startswith(b"220")
-    except OSError:
-        return False
 
 
 def _port_free(port: int) -> bool:
@@ -53,7 +45,7 @@ def test_relay_without_config_listens_on_loopback_and_writes_cleaned_mail_to_a_m
         pytest.skip("PORT 10025 IS BUSY on this machine: the no-config default cannot be tested here")
     proc = _start([], tmp_path)
     try:
-        wait_for(lambda: _greets(10025) or proc.poll() is not None, 60, "the relay to listen on 10025")
+        wait_for(lambda: greets(10025) or proc.poll() is not None, 60, "the relay to listen on 10025")
         assert proc.poll() is None, proc.stderr.read()
         done = swaks(10025, "--from", "news@shop.example", "--to", "alice@example.org",
                      data=tracker_message(), tmp=tmp_path)
@@ -75,7 +67,7 @@ def test_relay_next_hop_and_listen_options(tmp_path):
     box = tmp_path / "box"
     proc = _start(["--listen", f"127.0.0.1:{port}", "--next-hop", f"maildir:{box}"], tmp_path)
     try:
-        wait_for(lambda: _greets(port) or proc.poll() is not None, 60, "the relay to listen")
+        wait_for(lambda: greets(port) or proc.poll() is not None, 60, "the relay to listen")
         done = swaks(port, "--from", "<>", "--to", "alice@example.org", data=tracker_message(), tmp=tmp_path)
         assert done.returncode == 0, done.stdout
     finally:
@@ -111,13 +103,13 @@ def test_sigterm_to_the_whole_process_group_lets_the_transaction_in_flight_finis
     proc = subprocess.Popen(PIXELGUARD + ["relay", "--listen", f"127.0.0.1:{port}", "--next-hop", f"maildir:{box}"],
                             env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        wait_for(lambda: _greets(port) or proc.poll() is not None, 60, "the relay to listen")
+        wait_for(lambda: greets(port) or proc.poll() is not None, 60, "the relay to listen")
         client = smtplib.SMTP("127.0.0.1", port, timeout=30)
         client.ehlo()
         assert client.mail("news@shop.example")[0] == 250
         assert client.rcpt("alice@example.org")[0] == 250
         os.killpg(proc.pid, signal.SIGTERM)
-        wait_for(lambda: not _greets(port), 30, "the listener to close")
+        wait_for(lambda: not greets(port), 30, "the listener to close")
         assert client.data(tracker_message())[0] == 250
         assert client.getreply()[0] == 421  # then told the relay is going away
         client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from relay_harness import (  # noqa: F401 - fixtures
     cleaner_fixture,
+    inbox,
     is_cleaned,
     relay_config,
     relay_factory_fixture,
@@ -14,24 +15,13 @@ from relay_harness import (  # noqa: F401 - fixtures
 pytestmark = pytest.mark.e2e
 
 
-def fetch_all(dovecot, user: str) -> list[bytes]:
-    client = dovecot.client(user)
-    try:
-        client.select_folder("INBOX", readonly=True)
-        uids = client.search("ALL")
-        data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
-        return [data[u][b"BODY[]"] for u in uids]
-    finally:
-        client.logout()
-
-
 @pytest.mark.parametrize("via", ["tcp", "socket"])
 def test_relay_delivers_cleaned_mail_into_dovecot_over_lmtp(dovecot, mailbox, relay_factory, via):
     hop = f"lmtp://127.0.0.1:{dovecot.lmtp_port}" if via == "tcp" else f"lmtp:{dovecot.lmtp_socket}"
     relay = relay_factory(relay_config(hop))
     out = send(relay.port, "news@shop.example", [mailbox.user], tracker_message(to=mailbox.user))
     assert out.data[0] == 250, out
-    (stored,) = fetch_all(dovecot, mailbox.user)
+    (stored,) = inbox(dovecot, mailbox.user)
     assert is_cleaned(stored)
 
 
@@ -41,7 +31,7 @@ def test_unknown_dovecot_user_is_refused_at_rcpt_and_others_delivered(dovecot, m
     out = send(relay.port, "news@shop.example", [ghost, mailbox.user], tracker_message())
     assert out.rcpt[ghost][0] == 550, out
     assert out.rcpt[mailbox.user][0] == 250 and out.data[0] == 250
-    assert len(fetch_all(dovecot, mailbox.user)) == 1
+    assert len(inbox(dovecot, mailbox.user)) == 1
 
 
 def test_lmtp_to_lmtp_gives_each_recipient_dovecots_own_answer(dovecot, mailbox, relay_factory):
@@ -55,9 +45,9 @@ def test_lmtp_to_lmtp_gives_each_recipient_dovecots_own_answer(dovecot, mailbox,
     codes = [c for c, _ in out.data_replies]
     assert codes[0] == 250, out
     assert codes[1] in (452, 552) and b"uota" in out.data_replies[1][1], out
-    (stored,) = fetch_all(dovecot, mailbox.user)
+    (stored,) = inbox(dovecot, mailbox.user)
     assert is_cleaned(stored)
-    assert fetch_all(dovecot, full) == []
+    assert inbox(dovecot, full) == []
 
 
 def test_smtp_listener_reports_a_partial_quota_failure_without_claiming_success(dovecot, mailbox, relay_factory):
@@ -66,4 +56,4 @@ def test_smtp_listener_reports_a_partial_quota_failure_without_claiming_success(
     big = tracker_message(extra="<p>" + "offer " * 400 + "</p>\r\n")
     out = send(relay.port, "news@shop.example", [mailbox.user, full], big)
     assert out.data[0] in (451, 552), out  # never 250: the full mailbox did not get it
-    assert len(fetch_all(dovecot, mailbox.user)) == 1
+    assert len(inbox(dovecot, mailbox.user)) == 1

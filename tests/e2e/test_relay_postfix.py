@@ -9,6 +9,7 @@ from postfix import Postfix, postfix_binary
 from relay_harness import (  # noqa: F401 - fixtures
     TRACKER_URL,
     cleaner_fixture,
+    inbox,
     is_cleaned,
     relay_factory_fixture,
     swaks,
@@ -29,17 +30,6 @@ def postfix(dovecot):
     server = Postfix(lmtp_port=dovecot.lmtp_port).start()
     yield server
     server.stop()
-
-
-def inbox(dovecot, user: str) -> list[bytes]:
-    client = dovecot.client(user)
-    try:
-        client.select_folder("INBOX", readonly=True)
-        uids = client.search("ALL")
-        data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
-        return [data[u][b"BODY[]"] for u in uids]
-    finally:
-        client.logout()
 
 
 def relay_yaml(listen_port: int, next_hop: str, protocol: str = "smtp", users: str = "") -> str:
