@@ -30,7 +30,8 @@ def cleaned(*args: str) -> bytes:
 def run_report(config: str, *args: str, password: str) -> subprocess.CompletedProcess:
     env = {**os.environ, PASSWORD_ENV: password}
     return subprocess.run([sys.executable, "-m", "pixelguard", "report", "--config", config, *args],
-                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+                          check=False, capture_output=True, text=True, env=env, timeout=120,
+                          cwd=ROOT)
 
 
 def test_report_reads_an_imap_folder_read_only(mailbox, imap_config):
