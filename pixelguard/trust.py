@@ -4,9 +4,9 @@ The core decides whether an allow-listed sender counts from the message's
 Authentication-Results headers whose authserv-id the policy trusts (pixelguard/auth.py).
 This module makes pixelguard's own DKIM check one of them, and seals what it changed:
 
-    prepared = trust.prepare(raw, cfg)                 # DNS: run it off the event loop
+    prepared = trust.prepare(raw, cfg.auth)            # DNS: run it off the event loop
     result = clean_message(prepared.raw, prepared.policy(cfg.policy_for(rcpt)))
-    out = trust.finish(prepared, result.raw, cfg)      # what to deliver
+    out = trust.finish(prepared, result.raw, cfg.auth)  # what to deliver
 
 - `prepare` verifies DKIM (and any incoming ARC chain) on the bytes exactly as received,
   removes incoming Authentication-Results headers that claim our authserv-id (anyone can
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from pixelguard import arc_seal, dkim_verify
 from pixelguard.auth import parse_authentication_results
-from pixelguard.config import Config
+from pixelguard.config import AuthConfig
 from pixelguard.core import _is_bare_html
 from pixelguard.dkim_verify import DkimOutcome, DnsFunc
 from pixelguard.headers import header_end, prepend_header
@@ -73,9 +73,8 @@ class Prepared:
         return dataclasses.replace(policy, trusted_authserv_ids=ids)
 
 
-def prepare(raw: bytes, cfg: Config, dnsfunc: DnsFunc | None = None) -> Prepared:
+def prepare(raw: bytes, auth: AuthConfig, dnsfunc: DnsFunc | None = None) -> Prepared:
     """Verify DKIM on `raw` as received and record the result. Does DNS; never raises."""
-    auth = cfg.auth
     if _is_bare_html(raw):  # no header to hold a result, nothing signed
         return Prepared(raw, raw, auth.authserv_id, None)
     try:
@@ -90,7 +89,7 @@ def prepare(raw: bytes, cfg: Config, dnsfunc: DnsFunc | None = None) -> Prepared
     return Prepared(prepend_header(cleaned, AR, value), raw, auth.authserv_id, outcome)
 
 
-def finish(prepared: Prepared, cleaned: bytes, cfg: Config) -> bytes:
+def finish(prepared: Prepared, cleaned: bytes, auth: AuthConfig) -> bytes:
     """The message to deliver, given the core's output for `prepared.raw`.
 
     Unchanged by the core: the original bytes. Changed: the cleaned bytes (with our
@@ -98,7 +97,7 @@ def finish(prepared: Prepared, cleaned: bytes, cfg: Config) -> bytes:
     """
     if cleaned == prepared.raw:
         return prepared.original
-    arc = cfg.auth.arc
+    arc = auth.arc
     if arc is None:
         return cleaned
     try:
@@ -112,7 +111,7 @@ def finish(prepared: Prepared, cleaned: bytes, cfg: Config) -> bytes:
         domain=arc.domain,
         selector=arc.selector,
         private_key=key,
-        authserv_id=cfg.auth.authserv_id,
+        authserv_id=auth.authserv_id,
     )
 
 

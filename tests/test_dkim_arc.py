@@ -102,7 +102,7 @@ ALLOW_SHOP = Policy(recipients=("bob@example.org",), allow_senders=("shop.exampl
 
 def clean_via_trust(raw: bytes, dns, cfg: Config | None = None, policy: Policy = ALLOW_SHOP):
     cfg = cfg or config()
-    prepared = trust.prepare(raw, cfg, dns)
+    prepared = trust.prepare(raw, cfg.auth, dns)
     result = clean_message(prepared.raw, prepared.policy(policy))
     return prepared, result
 
@@ -265,7 +265,7 @@ def test_results_header_without_signature_says_none():
 
 def test_prepare_prepends_our_result_and_keeps_every_original_byte(keys, dns):
     raw = signed(message(), keys["shop"][0])
-    prepared = trust.prepare(raw, config(), dns)
+    prepared = trust.prepare(raw, config().auth, dns)
     assert prepared.raw.startswith(f"Authentication-Results: {OUR_ID}; dkim=pass".encode())
     assert prepared.raw.endswith(raw)
     assert prepared.verified_dkim_domains == {"shop.example"}
@@ -277,7 +277,7 @@ def test_prepare_removes_forged_results_claiming_our_id(keys, dns):
     forged = f"Authentication-Results: {OUR_ID.upper()}; dkim=pass\r\n header.d=shop.example\r\n"
     upstream = f"Authentication-Results: {UPSTREAM_ID}; spf=pass smtp.mailfrom=shop.example\r\n"
     raw = message(extra=forged + upstream)
-    prepared = trust.prepare(raw, config(), dns)
+    prepared = trust.prepare(raw, config().auth, dns)
     ours, rest = prepared.raw.split(b"\r\n", 1)
     assert ours == f"Authentication-Results: {OUR_ID}; dkim=none; arc=none".encode()
     assert rest == raw.replace(forged.encode(), b"")  # the forged field gone, nothing else
@@ -292,7 +292,7 @@ def test_prepare_without_verification_adds_nothing_and_trusts_nothing_new(keys, 
     cfg = config("  verify_dkim: false\n")
     raw = signed(message(), keys["shop"][0])
     dns.asked.clear()
-    prepared = trust.prepare(raw, cfg, dns)
+    prepared = trust.prepare(raw, cfg.auth, dns)
     assert prepared.raw == raw and prepared.outcome is None and dns.asked == []
     assert prepared.policy(ALLOW_SHOP) == ALLOW_SHOP
 
@@ -312,7 +312,7 @@ def test_signed_allowed_sender_is_honoured(keys, dns):
 def test_own_dkim_domains_hook_gives_the_same_answer(keys, dns):
     # the alternative wiring: the verified domains go straight to auth.sender_allowed
     raw = signed(message(), keys["shop"][0])
-    prepared = trust.prepare(raw, config(), dns)
+    prepared = trust.prepare(raw, config().auth, dns)
     headers = email.message_from_bytes(raw, policy=email.policy.compat32)
     ok, reason = sender_allowed(headers, ALLOW_SHOP, own_dkim_domains=prepared.verified_dkim_domains)
     assert ok and "own DKIM check" in reason
@@ -390,10 +390,10 @@ def test_cleaning_breaks_the_senders_dkim_and_the_arc_seal_vouches_for_it(keys, 
     raw = signed(message(), keys["shop"][0])
     assert dkim.verify(raw, dnsfunc=dns)
     policy = Policy(recipients=("bob@example.org",))  # shop.example is not allowed here
-    prepared = trust.prepare(raw, arc_cfg, dns)
+    prepared = trust.prepare(raw, arc_cfg.auth, dns)
     result = clean_message(prepared.raw, prepared.policy(policy))
     assert tracker_removed(result)
-    out = trust.finish(prepared, result.raw, arc_cfg)
+    out = trust.finish(prepared, result.raw, arc_cfg.auth)
     # the body changed: the sender's signature no longer verifies downstream...
     assert not dkim.verify(out, dnsfunc=dns)
     # ...but our ARC set does, and carries the DKIM pass we saw before the change
@@ -407,14 +407,14 @@ def test_cleaning_breaks_the_senders_dkim_and_the_arc_seal_vouches_for_it(keys, 
 
 def test_tampering_after_the_seal_breaks_it(keys, dns, arc_cfg):
     prepared, result = clean_via_trust(message(), dns, arc_cfg, Policy())
-    out = trust.finish(prepared, result.raw, arc_cfg)
+    out = trust.finish(prepared, result.raw, arc_cfg.auth)
     assert dkim.arc_verify(out, dnsfunc=dns)[0] == dkim.CV_Pass
     assert dkim.arc_verify(out.replace(b"Hello Bob", b"Hello Eve"), dnsfunc=dns)[0] == dkim.CV_Fail
 
 
 def test_lf_message_seal_verifies(dns, arc_cfg):
     prepared, result = clean_via_trust(message(eol=b"\n"), dns, arc_cfg, Policy())
-    out = trust.finish(prepared, result.raw, arc_cfg)
+    out = trust.finish(prepared, result.raw, arc_cfg.auth)
     assert b"\r\n" not in out
     assert dkim.arc_verify(out, dnsfunc=dns)[0] == dkim.CV_Pass
 
@@ -427,7 +427,7 @@ def test_seal_extends_an_incoming_chain(keys, dns, arc_cfg):
     raw = b"".join(upstream) + raw
     prepared, result = clean_via_trust(raw, dns, arc_cfg, Policy())
     assert prepared.outcome.arc == "pass"
-    out = trust.finish(prepared, result.raw, arc_cfg)
+    out = trust.finish(prepared, result.raw, arc_cfg.auth)
     cv, results, reason = dkim.arc_verify(out, dnsfunc=dns)
     assert cv == dkim.CV_Pass, reason
     assert [r["instance"] for r in results] == [2, 1] and results[0]["cv"] == b"pass"
@@ -437,7 +437,7 @@ def test_unchanged_message_is_delivered_as_received_without_seal(keys, dns, arc_
     raw = signed(message(), keys["shop"][0])
     prepared, result = clean_via_trust(raw, dns, arc_cfg)
     assert not result.changed
-    assert trust.finish(prepared, result.raw, arc_cfg) is raw  # the original, byte for byte
+    assert trust.finish(prepared, result.raw, arc_cfg.auth) is raw  # the original, byte for byte
 
 
 def test_seal_without_our_results_header_adds_nothing(keys, caplog):
@@ -468,13 +468,13 @@ def test_finish_with_a_vanished_key_file_returns_the_message(dns, arc_cfg, caplo
     prepared, result = clean_via_trust(message(), dns, arc_cfg, Policy())
     assert result.changed
     with caplog.at_level(logging.ERROR, logger="pixelguard.trust"):
-        assert trust.finish(prepared, result.raw, arc_cfg) == result.raw
+        assert trust.finish(prepared, result.raw, arc_cfg.auth) == result.raw
     assert "cannot read" in caplog.text
 
 
 def test_changed_message_without_arc_keeps_our_results_header(dns):
     prepared, result = clean_via_trust(message(), dns)
-    out = trust.finish(prepared, result.raw, config())
+    out = trust.finish(prepared, result.raw, config().auth)
     assert out == result.raw and f"\r\nAuthentication-Results: {OUR_ID}; dkim=none".encode() in out
     assert tracker_removed(result)
 
@@ -482,15 +482,15 @@ def test_changed_message_without_arc_keeps_our_results_header(dns):
 def test_message_the_core_cannot_parse_comes_back_as_received(dns):
     raw = b"From: a@shop.example\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n"
     prepared, result = clean_via_trust(raw, dns)
-    assert trust.finish(prepared, result.raw, config()) is raw
+    assert trust.finish(prepared, result.raw, config().auth) is raw
 
 
 def test_bare_html_document_is_not_given_a_header(dns):
     raw = b'<html><body><img src="https://t.mailer.example/o/1.gif" width="1" height="1"></body></html>'
-    prepared = trust.prepare(raw, config(), dns)
+    prepared = trust.prepare(raw, config().auth, dns)
     assert prepared.raw is raw and prepared.outcome is None
     result = clean_message(prepared.raw, prepared.policy(Policy()))
-    assert result.findings and trust.finish(prepared, result.raw, config()) == result.raw
+    assert result.findings and trust.finish(prepared, result.raw, config().auth) == result.raw
 
 
 def test_default_lookup_maps_dns_answers(monkeypatch):
@@ -522,3 +522,13 @@ def test_default_lookup_failure_is_temperror_through_verify(keys, monkeypatch):
     monkeypatch.setattr(dns.resolver, "resolve", servfail)
     (sig,) = verify(signed(message(), keys["shop"][0])).signatures
     assert sig.result == "temperror"
+
+
+def test_auth_config_and_prepared_message_cross_to_a_worker_process(keys, dns):
+    # the relay cleans in a spawn process pool: what it ships there must pickle
+    import pickle
+
+    cfg = config()
+    prepared = trust.prepare(signed(message(), keys["shop"][0]), cfg.auth, dns)
+    again = pickle.loads(pickle.dumps((cfg.auth, prepared)))
+    assert again == (cfg.auth, prepared)
