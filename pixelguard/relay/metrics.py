@@ -1,7 +1,7 @@
 """Prometheus metrics of the relay, served on `relay.metrics` (host:port) when it is set."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from pixelguard.model import Finding
 
@@ -50,6 +50,11 @@ class Metrics:
             "pixelguard_relay_connections_refused",
             "Client connections refused, by reason (network, limit, shutdown)",
             ["reason"],
+            registry=self.registry,
+        )
+        self.connections = Gauge(
+            "pixelguard_relay_connections",
+            "Client sessions open now",
             registry=self.registry,
         )
         self._server = None

@@ -349,10 +349,12 @@ class _RelayProtocolMixin:
         if not hasattr(self, "pg_counted"):
             self.pg_counted = True
             self.pg_server.connections.add(self)
+            self.pg_server.metrics.connections.set(len(self.pg_server.connections))
         super().connection_made(transport)  # type: ignore[misc]
 
     def connection_lost(self, error) -> None:
         self.pg_server.connections.discard(self)
+        self.pg_server.metrics.connections.set(len(self.pg_server.connections))
         self.pg_server.handler.drop_message(self)
         super().connection_lost(error)  # type: ignore[misc]
 

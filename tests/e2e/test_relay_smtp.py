@@ -327,6 +327,10 @@ def test_metrics_endpoint_counts_messages_trackers_and_next_hop_errors(next_hop,
     assert 'pixelguard_relay_nexthop_errors_total{reply="4xx",stage="data"} 1.0' in text
     assert "pixelguard_relay_message_seconds_count 2.0" in text
     assert "pixelguard_relay_trackers_removed_total{" in text
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as open_session:
+        open_session.noop()
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+    assert "pixelguard_relay_connections 1.0" in text
 
 
 def test_graceful_shutdown_finishes_the_transaction_in_flight(next_hop, relay_factory):
