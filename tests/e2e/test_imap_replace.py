@@ -1,8 +1,15 @@
 """The replace steps in-process against Dovecot, where a subprocess cannot reach the timing."""
 from __future__ import annotations
 
-from pixelguard.imap.replace import Replacer, digest
+import pytest
 from test_imap_backlog import KEYWORD, fixture_bytes
+
+from pixelguard.config import ImapAccount
+from pixelguard.imap.connection import RefusedError, connect
+from pixelguard.imap.progress import Progress
+from pixelguard.imap.replace import Replacer, digest
+from pixelguard.imap.run import Options, clean_folder
+from pixelguard.model import Policy
 
 
 def test_flags_changed_by_another_client_during_the_copy_reach_the_copy(mailbox):
@@ -39,4 +46,35 @@ def test_confirm_rejects_a_copy_whose_digest_header_does_not_match(mailbox):
     appended.digest = digest(b"some other message")  # what we would expect for another original
 
     assert replacer.confirm([appended]) == []
+    c.logout()
+
+
+def _session(mailbox, monkeypatch):
+    monkeypatch.setenv("PIXELGUARD_TEST_IMAP_PASSWORD", mailbox.password)
+    account = ImapAccount(name="t", host="127.0.0.1", port=mailbox.server.imap_port, security="none",
+                          username=mailbox.user, password_env="PIXELGUARD_TEST_IMAP_PASSWORD")
+    return connect(account)
+
+
+def test_folder_without_custom_keywords_is_refused_before_anything_changes(mailbox, monkeypatch):
+    c = mailbox.client()
+    c.append("INBOX", fixture_bytes("imap-tracker-newsletter.eml"))
+    session = _session(mailbox, monkeypatch)
+    real_select = session.client.select_folder
+
+    def select_without_keywords(folder, readonly=False):
+        info = real_select(folder, readonly)
+        info[b"PERMANENTFLAGS"] = tuple(f for f in info[b"PERMANENTFLAGS"] if f != b"\\*")
+        return info  # what a server that cannot store custom keywords answers
+
+    monkeypatch.setattr(session.client, "select_folder", select_without_keywords)
+
+    with pytest.raises(RefusedError, match=r"does not allow the \$PixelGuarded keyword"):
+        clean_folder(session, "INBOX", Policy(), Options(), Progress(tty=False), "delete")
+
+    c.select_folder("INBOX")
+    (uid,) = c.search("ALL")
+    assert b"127.0.0.1/open" in c.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
+    assert KEYWORD not in c.fetch([uid], ["FLAGS"])[uid][b"FLAGS"]
+    session.logout()
     c.logout()
