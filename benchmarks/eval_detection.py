@@ -38,7 +38,11 @@ sys.path.insert(0, str(ROOT))
 from pixelguard import clean_message, css, message
 from pixelguard.cli_filter import policy_for
 from pixelguard.config import Config
-from pixelguard.core import _is_bare_html
+
+try:
+    from pixelguard.core import is_bare_html
+except ImportError:  # the core before it made this public
+    from pixelguard.core import _is_bare_html as is_bare_html
 from pixelguard.detect.shape import has_token, open_shape, spacer_name
 from pixelguard.detect.vectors import extract
 from pixelguard.detect.visibility import Visibility, box, tiny_reason
@@ -112,7 +116,7 @@ def corpus_files(corpus: Path) -> list[str]:
 
 def html_parts(raw: bytes) -> list[tuple[str, str, str | None]]:
     """(part path, decoded HTML text, base URL) for every HTML part clean_message would clean."""
-    if _is_bare_html(raw):
+    if is_bare_html(raw):
         try:
             return [("1", raw.decode("utf-8"), None)]
         except UnicodeDecodeError:
