@@ -96,15 +96,32 @@ def _clean(cfg, args) -> int:
     except OSError as exc:
         print(f"pixelguard: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    result = clean_message(raw, policy_for(cfg, args.user, raw, args.action))
+    out, result = clean_with_trust(raw, cfg, policy_for(cfg, args.user, raw, args.action))
     if result.error:
         print(f"pixelguard: warning: {args.file}: passed through unchanged: {result.error}",
               file=sys.stderr)
-    sys.stdout.buffer.write(result.raw)
+    sys.stdout.buffer.write(out)
     sys.stdout.buffer.flush()
     if args.verbose:
         _print_table(args.file, result, sys.stderr)
     return 0
+
+
+def clean_with_trust(raw: bytes, cfg, policy: Policy) -> tuple[bytes, Result]:
+    """Clean one message, verifying DKIM first (and ARC-sealing after) when that can matter:
+    the recipient allows some senders, or an ARC key is configured. Returns the bytes to
+    deliver and the core's result; on a core error, the original bytes."""
+    auth = cfg.auth
+    if not (auth.verify_dkim and (policy.allow_senders or auth.arc)):
+        result = clean_message(raw, policy)
+        return result.raw, result
+    from pixelguard import trust
+
+    prepared = trust.prepare(raw, auth)
+    result = clean_message(prepared.raw, prepared.policy(policy))
+    if result.error:
+        return raw, result
+    return trust.finish(prepared, result.raw, auth), result
 
 
 def _scan(cfg, args) -> int:

@@ -40,7 +40,7 @@ def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
     policy = policy or Policy()
     deadline = Deadline(policy.time_budget)
     try:
-        if _is_bare_html(raw):
+        if is_bare_html(raw):
             return _clean_bare_html(raw, policy, deadline)
         return _clean_mime(raw, policy, deadline)
     except message.MimeError as exc:
@@ -53,7 +53,7 @@ def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
         return Result(raw=raw, error=f"internal error: {type(exc).__name__}: {exc}"[:300])
 
 
-def _is_bare_html(raw: bytes) -> bool:
+def is_bare_html(raw: bytes) -> bool:
     """A document that starts with markup (no RFC 5322 header can start with '<')."""
     head = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     return head.startswith(b"<")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pixelguard import arc_seal, dkim_verify
 from pixelguard.auth import parse_authentication_results
 from pixelguard.config import AuthConfig
-from pixelguard.core import _is_bare_html
+from pixelguard.core import is_bare_html
 from pixelguard.dkim_verify import DkimOutcome, DnsFunc
 from pixelguard.headers import header_end, prepend_header
 from pixelguard.model import Policy
@@ -75,7 +75,7 @@ class Prepared:
 
 def prepare(raw: bytes, auth: AuthConfig, dnsfunc: DnsFunc | None = None) -> Prepared:
     """Verify DKIM on `raw` as received and record the result. Does DNS; never raises."""
-    if _is_bare_html(raw):  # no header to hold a result, nothing signed
+    if is_bare_html(raw):  # no header to hold a result, nothing signed
         return Prepared(raw, raw, auth.authserv_id, None)
     try:
         cleaned = drop_own_results(raw, auth.authserv_id)

@@ -103,3 +103,18 @@ def test_scan_over_the_shared_corpus_has_no_traceback() -> None:
     lines = proc.stdout.decode().splitlines()
     assert len(lines) == len(files)
     assert all("error" not in json.loads(line) or json.loads(line)["error"] for line in lines)
+
+
+def test_clean_drops_a_forged_result_of_our_own_authserv_id(tmp_path: Path) -> None:
+    # An allowed sender whose "pass" claims to come from pixelguard itself: forged, so the
+    # mail is cleaned, and the forged header is replaced by pixelguard's own verdict.
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text("defaults:\n  allow: {senders: [shop.example]}\n"
+                   "auth:\n  authserv_id: pg.example.org\n  trusted_authserv_ids: [mx.example.org]\n")
+    raw = fixture("allow-sender-dkim-pass.eml").replace(b"mx.example.org;", b"pg.example.org;")
+    proc = run("clean", "--config", str(cfg), stdin=raw)
+    assert proc.returncode == 0, proc.stderr
+    head = proc.stdout.split(b"\n\n", 1)[0]
+    assert head.startswith(b"X-PixelGuard: removed=1;")
+    assert b"pg.example.org; dkim=pass" not in head
+    assert b"Authentication-Results: pg.example.org" in head
