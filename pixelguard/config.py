@@ -698,6 +698,18 @@ class ImapConfig(_Section):
         return next((a for a in self.accounts if a.name == name), None)
 
 
+class LimitsConfig(_Section):
+    """Resource limits for cleaning one message (none of them loses mail)."""
+
+    max_html_size: int = 16 * 1024 * 1024  # larger HTML parts pass through unchecked, with a header
+    time_budget: float = Field(default=20.0, gt=0)  # seconds per message; past it: unchanged + error
+
+    @field_validator("max_html_size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> int:
+        return parse_size(v)
+
+
 class Config(_Section):
     """The whole config file, validated. `policy_for(addr)` gives one recipient's Policy."""
 
@@ -707,6 +719,7 @@ class Config(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     relay: RelayConfig = Field(default_factory=RelayConfig)
     imap: ImapConfig = Field(default_factory=ImapConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     @field_validator("users", mode="before")
     @classmethod
@@ -762,6 +775,8 @@ class Config(_Section):
             trusted_authserv_ids=tuple(self.auth.trusted_authserv_ids),
             require_auth_for_allow=self.auth.require_for_allow,
             extra_lists=tuple(self.lists),
+            max_html_bytes=self.limits.max_html_size,
+            time_budget=self.limits.time_budget,
         )
 
 

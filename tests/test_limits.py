@@ -38,3 +38,19 @@ def test_deep_nesting_does_not_raise() -> None:
     result = clean_message(raw, dataclasses.replace(Policy(), time_budget=60.0))
     assert result.error is None
     assert [f.rule for f in result.findings] == ["size"]
+
+
+def test_limits_come_from_the_config(tmp_path) -> None:
+    from pixelguard.config import ConfigError, load_config
+
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text("limits:\n  max_html_size: 2KiB\n  time_budget: 3\n")
+    policy = load_config(str(cfg)).policy_for("bob@example.org")
+    assert (policy.max_html_bytes, policy.time_budget) == (2048, 3.0)
+    cfg.write_text("limits:\n  time_budget: -1\n")
+    try:
+        load_config(str(cfg))
+    except ConfigError as exc:
+        assert exc.line == 2 and "time_budget" in str(exc)
+    else:
+        raise AssertionError("a negative time budget was accepted")
