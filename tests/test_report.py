@@ -155,3 +155,12 @@ def test_missing_path_and_unknown_account_exit_2(tmp_path, capsys):
     cfg.write_text("defaults: {action: strip}\n")
     assert cli_main(["report", "--imap", "work", "--config", str(cfg)]) == 2
     assert "no IMAP account named 'work'" in capsys.readouterr().err
+
+
+def test_maildir_written_by_the_relay(tmp_path, capsys):
+    from pixelguard.relay.maildir import deliver
+
+    box = str(tmp_path / "relay-Maildir")
+    for raw in MESSAGES:  # as the relay's maildir: next hop stores them (LF, Delivered-To first)
+        deliver(box, raw, "bob@example.org", "sender@example.net")
+    check_summary(run_json(capsys, box))
