@@ -61,6 +61,10 @@ class Transaction(ABC):
     async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
         """One reply per recipient accepted by rcpt(), in the same order."""
 
+    def reusable(self) -> bool:
+        """True when data() delivered and the connection can carry the next begin()."""
+        return False
+
     async def finish(self) -> None:
         """End politely (QUIT) after data()."""
         self.abort()
@@ -106,10 +110,17 @@ class SMTPTransaction(Transaction):
         self.s = s
         self.smtp: aiosmtplib.SMTP | None = None
         self.smtputf8 = False
+        self.delivered = False
 
     async def begin(self, mail: MailFrom) -> Reply:
-        s = self.s
         self.smtputf8 = mail.smtputf8
+        self.delivered = False
+        if self.smtp is not None and self.smtp.is_connected:  # kept from the previous message
+            reply = await self._mail(mail)
+            if self.smtp.is_connected:
+                return reply
+            # it went stale while idle (closed, or 421): start over on a fresh connection
+        s = self.s
         self.smtp = aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port,
@@ -131,6 +142,10 @@ class SMTPTransaction(Transaction):
         except Exception as exc:  # noqa: BLE001 - every way of failing to get a session is a 4xx
             self.abort()
             return self._failure(exc, connecting=True)
+        return await self._mail(mail)
+
+    async def _mail(self, mail: MailFrom) -> Reply:
+        assert self.smtp is not None
         options: list[bytes] = []
         if mail.body_8bit and self.smtp.supports_extension("8bitmime"):
             options.append(b"BODY=8BITMIME")
@@ -147,12 +162,18 @@ class SMTPTransaction(Transaction):
         try:
             response = await self.smtp.data(_ensure_final_crlf(content))
             reply = passed_on(response.code, response.message)
+            self.delivered = reply.ok
         except aiosmtplib.SMTPResponseException as exc:
+            if exc.code == 421:
+                self.abort()
             reply = passed_on(exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001
             self.abort()
             reply = self._failure(exc)
         return [reply] * len(recipients)
+
+    def reusable(self) -> bool:
+        return self.delivered and self.smtp is not None and self.smtp.is_connected
 
     async def finish(self) -> None:
         if self.smtp is not None and self.smtp.is_connected:
@@ -172,6 +193,8 @@ class SMTPTransaction(Transaction):
         except Exception as exc:  # noqa: BLE001
             self.abort()
             return self._failure(exc)
+        if response.code == 421:  # the next hop is closing this connection
+            self.abort()
         return passed_on(response.code, response.message)
 
     def _failure(self, exc: Exception, connecting: bool = False) -> Reply:
@@ -213,10 +236,20 @@ class LMTPTransaction(Transaction):
         self.hop = hop
         self.client = LMTPClient(hop.timeout)
         self.smtputf8 = False
+        self.open = False
+        self.delivered = False
         self.dead: Reply | None = None
 
     async def begin(self, mail: MailFrom) -> Reply:
         self.smtputf8 = mail.smtputf8
+        self.delivered = False
+        if self.open and self.dead is None:  # kept from the previous message
+            reply = await self._mail(mail)
+            if self.dead is None:
+                return reply
+            self.dead = None  # it went stale while idle: start over on a fresh connection
+            self.client = LMTPClient(self.hop.timeout)
+        self.open = True
         try:
             greeting = await self.client.connect(self.hop.host, self.hop.port, self.hop.path)
             if not greeting.ok:
@@ -226,6 +259,9 @@ class LMTPTransaction(Transaction):
                 return self._kill(temp_failure("4.4.2", f"next hop refused LHLO: {lhlo.line()}"))
         except LMTPError as exc:
             return self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))
+        return await self._mail(mail)
+
+    async def _mail(self, mail: MailFrom) -> Reply:
         options = []
         if mail.body_8bit and "8BITMIME" in self.client.extensions:
             options.append(b"BODY=8BITMIME")
@@ -245,7 +281,11 @@ class LMTPTransaction(Transaction):
             return [self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))] * len(recipients)
         if len(replies) == 1 and len(recipients) != 1:  # DATA itself refused
             replies = replies * len(recipients)
+        self.delivered = all(r.ok for r in replies)
         return [passed_on(r.code, r.text) for r in replies]
+
+    def reusable(self) -> bool:
+        return self.delivered and self.dead is None
 
     async def finish(self) -> None:
         if self.dead is None:
@@ -262,6 +302,8 @@ class LMTPTransaction(Transaction):
             reply = await self.client.command(line)
         except LMTPError as exc:
             return self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))
+        if reply.code == 421:
+            return self._kill(passed_on(reply.code, reply.text))
         return passed_on(reply.code, reply.text)
 
     def _kill(self, reply: Reply) -> Reply:
@@ -297,6 +339,9 @@ class MaildirTransaction(Transaction):
 
     async def rcpt(self, address: str) -> Reply:
         return Reply(250, "2.1.5 OK")
+
+    def reusable(self) -> bool:
+        return True
 
     async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
         replies = []

@@ -35,6 +35,8 @@ log = logging.getLogger("pixelguard.relay")
 # Real mail has lines far over RFC 5322's 998 bytes; aiosmtpd's default (1001) would answer
 # them with a *permanent* 500. Bounded anyway: a line is buffered whole while it is read.
 LINE_LENGTH_LIMIT = 1 << 20
+# Next-hop connections one client session keeps between its messages (one per policy group).
+SPARE_CONNECTIONS = 2
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ class RelayHandler:
             return "553 5.6.7 non-ASCII address needs SMTPUTF8"
         server.pg_busy = True
         try:
-            reply = await self._rcpt(state, address)
+            reply = await self._rcpt(server, state, address)
         except Exception:
             log.exception("RCPT failed id=%s", state.id)
             reply = internal_error(state.id)
@@ -178,11 +180,11 @@ class RelayHandler:
             self.metrics.nexthop_errors.labels(stage="rcpt", reply=f"{reply.code // 100}xx").inc()
         return reply.line()
 
-    async def _rcpt(self, state: MessageState, address: str) -> Reply:
+    async def _rcpt(self, server, state: MessageState, address: str) -> Reply:
         key = dataclasses.replace(self.policy_for(address), recipients=())
         group = state.groups.get(key)
         if group is None:
-            tx = self.next_hop.transaction()
+            tx = server.pg_spare.pop() if server.pg_spare else self.next_hop.transaction()
             try:
                 opened = await tx.begin(state.mail)
             except BaseException:  # cancelled (client gone) or a bug: close what was opened
@@ -217,7 +219,7 @@ class RelayHandler:
             replies = [internal_error(state.id)] * len(state.accepted)
             cleaned = []
         else:
-            self._finish(state)
+            self._finish(server, state)
         finally:
             server.pg_busy = False
         elapsed = time.monotonic() - started
@@ -261,12 +263,29 @@ class RelayHandler:
         replies = [by_group[id(group)][i] for group, i in state.accepted]
         return replies, [c for _r, c in results if c is not None]
 
-    def _finish(self, state: MessageState) -> None:
-        """QUIT the next hops in the background: our client need not wait for it."""
+    def _finish(self, server, state: MessageState) -> None:
+        """Keep a next-hop connection that just delivered for this client's next message;
+        QUIT the others in the background (our client need not wait for that)."""
         for group in state.groups.values():
-            task = asyncio.get_running_loop().create_task(group.tx.finish())
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+            if group.tx.reusable() and self._keeps(server):
+                server.pg_spare.append(group.tx)
+            else:
+                self._spawn(group.tx.finish())
+
+    @staticmethod
+    def _keeps(server) -> bool:
+        return server.transport is not None and not server.pg_closing and len(server.pg_spare) < SPARE_CONNECTIONS
+
+    def release_spares(self, server) -> None:
+        """The client session ended: QUIT the next-hop connections it kept."""
+        spares, server.pg_spare = server.pg_spare, []
+        for tx in spares:
+            self._spawn(tx.finish())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     def drop_message(self, server) -> None:
         """End a transaction that never reached DATA (RSET, new MAIL, client gone)."""
@@ -344,6 +363,7 @@ class _RelayProtocolMixin:
         self.pg_message: MessageState | None = None
         self.pg_busy = False
         self.pg_closing = False
+        self.pg_spare: list[Transaction] = []  # next-hop connections kept for the next message
 
     def connection_made(self, transport) -> None:
         if not hasattr(self, "pg_counted"):
@@ -356,6 +376,7 @@ class _RelayProtocolMixin:
         self.pg_server.connections.discard(self)
         self.pg_server.metrics.connections.set(len(self.pg_server.connections))
         self.pg_server.handler.drop_message(self)
+        self.pg_server.handler.release_spares(self)
         super().connection_lost(error)  # type: ignore[misc]
 
     async def _handle_client(self) -> None:

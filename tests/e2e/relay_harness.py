@@ -103,6 +103,10 @@ class Received:
 class _BigLineSMTP(SMTP):
     line_length_limit = 1 << 20  # a next hop that, like Postfix and Dovecot, takes long lines
 
+    async def smtp_EHLO(self, arg):
+        self.event_handler.sessions += 1  # one EHLO per connection from the relay
+        await super().smtp_EHLO(arg)
+
     async def smtp_DATA(self, arg):
         hop = self.event_handler
         if not hop.cut_data_after_lines or not self.envelope.rcpt_tos:
@@ -135,6 +139,7 @@ class NextHopServer:
         self.data_delay = 0.0
         self.cut_data_after_lines = 0
         self.mail_reply: str | None = None
+        self.sessions = 0
         self.url = f"smtp://127.0.0.1:{self.port}"
         self._controller: Controller | None = None
 

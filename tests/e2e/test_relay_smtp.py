@@ -535,3 +535,26 @@ def test_concurrent_clients_each_message_delivered_exactly_once_and_cleaned(next
     ids = [message_id(r.content) for r in next_hop.received]
     assert len(ids) == 80 and len(set(ids)) == 80
     assert all(is_cleaned(r.content) for r in next_hop.received)
+
+
+def test_one_client_session_keeps_one_next_hop_connection(next_hop, relay_factory):
+    relay = relay_factory(relay_config(next_hop.url))
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
+        for i in range(3):
+            client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid=f"<k{i}@x>"))
+    assert [message_id(r.content) for r in next_hop.received] == ["<k0@x>", "<k1@x>", "<k2@x>"]
+    assert all(is_cleaned(r.content) for r in next_hop.received)
+    assert next_hop.sessions == 1
+
+
+def test_a_kept_next_hop_connection_that_went_stale_is_replaced(next_hop, relay_factory):
+    relay = relay_factory(relay_config(next_hop.url))
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
+        client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<s1@x>"))
+        (session,) = relay.server.connections
+        assert len(session.pg_spare) == 1  # kept before the 250 was sent
+        next_hop.stop()  # drops every connection, including the one the relay kept
+        next_hop.start()
+        client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<s2@x>"))
+    assert [message_id(r.content) for r in next_hop.received] == ["<s1@x>", "<s2@x>"]
+    assert next_hop.sessions == 2
