@@ -558,3 +558,24 @@ def test_a_kept_next_hop_connection_that_went_stale_is_replaced(next_hop, relay_
         client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<s2@x>"))
     assert [message_id(r.content) for r in next_hop.received] == ["<s1@x>", "<s2@x>"]
     assert next_hop.sessions == 2
+
+
+def test_a_crashed_cleaning_worker_costs_cleaning_not_mail(next_hop, relay_factory):
+    import os
+    import signal as signals
+
+    own = Cleaner(workers=1)
+    own.start()
+    try:
+        relay = relay_factory(relay_config(next_hop.url), cleaner=own)
+        (worker,) = list(own._pool._processes.values())
+        os.kill(worker.pid, signals.SIGKILL)
+        wait_for(lambda: own._pool._broken, 10, "the pool to notice its dead worker")
+        out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w1@x>"))
+        assert out.data[0] == 250
+        assert next_hop.received[0].content.startswith(b"X-PixelGuard: error; cleaning worker crashed")
+        out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w2@x>"))
+        assert out.data[0] == 250
+        assert is_cleaned(next_hop.received[1].content)  # a fresh pool cleans again
+    finally:
+        own.close()
