@@ -24,7 +24,7 @@ from email.policy import compat32
 from pathlib import Path
 
 HEADER = "X-PixelGuard"
-UNKNOWN_VENDOR = "(vendor not named)"
+UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
 UNKNOWN_SENDER = "(no sender)"
 UNKNOWN_MONTH = "unknown"
 _PARSER = BytesHeaderParser(policy=compat32)
@@ -86,11 +86,26 @@ def parse_stamp(value: str) -> Stamp | None:
     return Stamp(removed, vendors, rules)
 
 
+def org_domain(host: str) -> str:
+    """The organisation's domain of a mail host: news.shop.example -> shop.example, and
+    bounce.shop.co.uk -> shop.co.uk (per-message VERP and ESP subdomains fold into one).
+    A heuristic for the common two-part country suffixes, not the Public Suffix List."""
+    labels = [x for x in host.strip(".").split(".") if x]
+    if len(labels) <= 2:
+        return ".".join(labels)
+    keep = 3 if len(labels[-1]) == 2 and (len(labels[-2]) <= 3 or labels[-2] in _SLD_WORDS) else 2
+    return ".".join(labels[-keep:])
+
+
+_SLD_WORDS = frozenset(["gouv", "govt", "ltd", "plc", "school", "nhs", "police"])
+
+
 def sender_domain(from_value: str | None) -> str:
     addrs = email.utils.getaddresses([from_value or ""])
     for _, addr in addrs:
         if "@" in addr:
-            return addr.rpartition("@")[2].strip().strip(">").lower() or UNKNOWN_SENDER
+            host = addr.rpartition("@")[2].strip().strip(">").lower()
+            return org_domain(host) or UNKNOWN_SENDER
     return UNKNOWN_SENDER
 
 
@@ -287,11 +302,17 @@ def render(report: Report, top: int) -> str:
     hidden = len(report.senders()) - top
     if hidden > 0:
         lines.append(f"  … and {hidden} more sender domains (--top, or --json for all)")
-    lines += ["", "By month (messages per sender domain and vendor)",
+    lines += ["", f"By month (messages per sender domain and vendor, top {top} a month)",
               f"  {'month':<8} {'sender domain':<32} {'vendor':<24} {'messages':>8}"]
-    for row in report.as_dict()["by_month"]:
-        lines.append(f"  {row['month']:<8} {row['domain'][:32]:<32} {row['vendor'][:24]:<24} "
-                     f"{row['messages']:>8}")
+    rows_by_month: dict[str, list[dict]] = defaultdict(list)
+    for row in report.as_dict()["by_month"]:  # sorted by month, then most messages
+        rows_by_month[row["month"]].append(row)
+    for month, rows in rows_by_month.items():
+        for row in rows[:top]:
+            lines.append(f"  {month:<8} {row['domain'][:32]:<32} {row['vendor'][:24]:<24} "
+                         f"{row['messages']:>8}")
+        if len(rows) > top:
+            lines.append(f"  {month:<8} … and {len(rows) - top} more rows")
     return "\n".join(lines) + "\n"
 
 

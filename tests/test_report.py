@@ -34,7 +34,7 @@ def cleaned(sender: str, date: str, *imgs: str) -> bytes:
 # once in April; club.example once; one message had nothing to remove; one could not be cleaned.
 MESSAGES = [
     cleaned("news@shop.example", "Tue, 03 Mar 2026 10:00:00 +0000", SENDGRID),
-    cleaned("offers@Shop.Example", "Wed, 18 Mar 2026 23:30:00 -0300", SENDGRID, MAILCHIMP),
+    cleaned("offers@News.Shop.Example", "Wed, 18 Mar 2026 23:30:00 -0300", SENDGRID, MAILCHIMP),
     cleaned("news@shop.example", "Thu, 02 Apr 2026 08:00:00 +0000", MAILCHIMP),
     cleaned("hi@club.example", "Fri, 03 Apr 2026 08:00:00 +0000", MAILCHIMP, PLAIN),
     cleaned("friend@example.net", "Fri, 03 Apr 2026 09:00:00 +0000", PLAIN),
@@ -108,10 +108,33 @@ def test_text_table_names_top_senders_and_months(tmp_path, capsys):
     assert any(line.split()[:4] == ["2026-03", "shop.example", "SendGrid", "2"] for line in lines)
 
 
+def test_top_limits_senders_and_rows_per_month(tmp_path, capsys):
+    for i, raw in enumerate(MESSAGES):
+        (tmp_path / f"{i:02d}.eml").write_bytes(raw)
+    assert cli_main(["report", "--top", "1", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "… and 1 more sender domains" in out
+    assert "2026-03  … and 1 more rows" in out and "2026-04  … and 1 more rows" in out
+
+
 def test_empty_maildir_says_so(tmp_path, capsys):
     mailbox.Maildir(str(tmp_path / "Mail"), create=True)
     assert cli_main(["report", str(tmp_path / "Mail")]) == 0
     assert "No message carries a pixelguard report" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("host, org", [
+    ("shop.example", "shop.example"),
+    ("news.shop.example", "shop.example"),
+    ("a1b2.reply.bounce.shop.example", "shop.example"),
+    ("mail.shop.co.uk", "shop.co.uk"),
+    ("e.brand.com.au", "brand.com.au"),
+    ("em.brand.de", "brand.de"),
+])
+def test_sender_subdomains_fold_into_the_organisation_domain(host, org):
+    from pixelguard.report import org_domain
+
+    assert org_domain(host) == org
 
 
 def test_folded_header_and_quoted_vendors_with_commas():
@@ -132,7 +155,7 @@ def test_a_stamp_without_vendors_counts_under_an_unnamed_vendor():
     head = b"X-PixelGuard: removed=2; rules=size\r\nFrom: a@b.example\r\nDate: Sun, 01 Feb 2026 00:00:00 +0000\r\n\r\n"
     report = Report()
     report.add(seen_from_headers(head))
-    assert report.as_dict()["by_vendor"] == {"(vendor not named)": 1}
+    assert report.as_dict()["by_vendor"] == {"(no vendor named)": 1}
     assert report.as_dict()["by_month"][0]["month"] == "2026-02"
 
 
