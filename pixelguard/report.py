@@ -93,11 +93,13 @@ def org_domain(host: str) -> str:
     labels = [x for x in host.strip(".").split(".") if x]
     if len(labels) <= 2:
         return ".".join(labels)
-    keep = 3 if len(labels[-1]) == 2 and (len(labels[-2]) <= 3 or labels[-2] in _SLD_WORDS) else 2
+    keep = 3 if len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
     return ".".join(labels[-keep:])
 
 
-_SLD_WORDS = frozenset(["gouv", "govt", "ltd", "plc", "school", "nhs", "police"])
+# second-level labels under two-letter country codes (co.uk, com.au, ne.jp, gob.mx, …)
+_SECOND_LEVEL = frozenset(["co", "com", "net", "org", "gov", "gob", "gouv", "edu", "ac", "ne",
+                           "or", "go", "mil", "nic", "ltd", "plc", "nhs", "sch", "info", "biz"])
 
 
 def sender_domain(from_value: str | None) -> str:

@@ -130,6 +130,8 @@ def test_empty_maildir_says_so(tmp_path, capsys):
     ("mail.shop.co.uk", "shop.co.uk"),
     ("e.brand.com.au", "brand.com.au"),
     ("em.brand.de", "brand.de"),
+    ("news.gmx.de", "gmx.de"),
+    ("mail.bbc.co.uk", "bbc.co.uk"),
 ])
 def test_sender_subdomains_fold_into_the_organisation_domain(host, org):
     from pixelguard.report import org_domain
