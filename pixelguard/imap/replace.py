@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Sequence
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from pixelguard.headers import prepend_header
 from pixelguard.imap.connection import AccountError, RefusedError
@@ -35,7 +36,7 @@ from pixelguard.imap.work import KEYWORD, seqset
 DIGEST_HEADER = "X-PixelGuard-Original"
 CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"  # test hook: after-append | after-move | before-expunge
 
-_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
 _DIGEST_VALUE = re.compile(rb"sha256=([0-9a-f]{64})", re.IGNORECASE)
 
 
@@ -90,6 +91,36 @@ def copy_index(client: IMAPClient, above_uid: int) -> dict[str, list[int]]:
     return index
 
 
+def _text(response: object) -> str:
+    """An imapclient response (bytes, str, or a list of them) as one string."""
+    if isinstance(response, (list, tuple)):
+        return " ".join(_text(r) for r in response)
+    if isinstance(response, bytes):
+        return response.decode("utf-8", "replace")
+    return str(response)
+
+
+def _expand_uid_set(text: str) -> list[int]:
+    """'5:7,9' -> [5, 6, 7, 9], in the order given (as APPENDUID lists a MULTIAPPEND's UIDs)."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition(":")
+        a, b = int(lo), int(hi or lo)
+        out.extend(range(a, b + 1) if a <= b else range(a, b - 1, -1))
+    return out
+
+
+@dataclass
+class Pending:
+    """A cleaned copy waiting to be appended."""
+
+    uid: int  # the original's
+    cleaned: bytes
+    digest: str  # the original's
+    flags: tuple[bytes, ...]
+    internaldate: datetime | None
+
+
 @dataclass
 class Appended:
     original_uid: int
@@ -128,22 +159,55 @@ class Replacer:
         )
 
     # -- step 1 and 2 ---------------------------------------------------------------------
-    def append(self, uid: int, cleaned: bytes, original_digest: str, flags: Sequence[bytes],
-               internaldate: datetime | None) -> Appended:
-        response = self.client.append(
-            self.folder, cleaned_copy(cleaned, original_digest), append_flags(flags), internaldate
-        )
-        crash_point("after-append")
-        copy_uid = None
-        match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())
-        if self.uidplus and match:
-            if int(match.group(1)) != self.uidvalidity:
-                raise AccountError(
-                    f"{self.where}: UIDVALIDITY of {self.folder!r} changed during the run; "
-                    "stopping this folder (the next run starts afresh, nothing is lost)"
+    def append(self, pending: Sequence[Pending]) -> tuple[list[Appended], list[tuple[int, str]]]:
+        """APPEND the cleaned copies: (the accepted ones, [(original UID, reason)] refused).
+
+        With MULTIAPPEND all copies of a batch go in one command (one round trip; the server
+        stores all or none, and a refusal raises IMAPClientError); otherwise one APPEND each,
+        and a refused one is skipped (its original stays).
+        """
+        if not pending:
+            return [], []
+        if len(pending) > 1 and self.client.has_capability("MULTIAPPEND"):
+            typ, data = self.client.multiappend(self.folder, [
+                {"msg": cleaned_copy(p.cleaned, p.digest), "flags": append_flags(p.flags),
+                 **({"date": p.internaldate} if p.internaldate else {})}
+                for p in pending
+            ])
+            if typ != "OK":
+                raise IMAPClientError(f"MULTIAPPEND refused: {_text(data)}")
+            crash_point("after-append")
+            uids = self._appenduids(_text(data), len(pending))
+            return [Appended(p.uid, p.digest, u, tuple(p.flags)) for p, u in zip(pending, uids)], []
+        out: list[Appended] = []
+        failed: list[tuple[int, str]] = []
+        for p in pending:
+            try:
+                response = self.client.append(
+                    self.folder, cleaned_copy(p.cleaned, p.digest), append_flags(p.flags), p.internaldate
                 )
-            copy_uid = int(match.group(2))
-        return Appended(uid, original_digest, copy_uid, tuple(flags))
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as exc:
+                failed.append((p.uid, _text(exc.args[0] if exc.args else exc)))
+                continue
+            crash_point("after-append")
+            (copy_uid,) = self._appenduids(_text(response), 1)
+            out.append(Appended(p.uid, p.digest, copy_uid, tuple(p.flags)))
+        return out, failed
+
+    def _appenduids(self, response: str, count: int) -> list[int | None]:
+        """The copies' UIDs from an APPENDUID response code (UIDPLUS), else Nones."""
+        match = _APPENDUID.search(response.encode())
+        if not (self.uidplus and match):
+            return [None] * count
+        if int(match.group(1)) != self.uidvalidity:
+            raise AccountError(
+                f"{self.where}: UIDVALIDITY of {self.folder!r} changed during the run; "
+                "stopping this folder (the next run starts afresh, nothing is lost)"
+            )
+        uids = _expand_uid_set(match.group(2).decode())
+        return uids if len(uids) == count else [None] * count
 
     def confirm(self, appended: Sequence[Appended]) -> list[Appended]:
         """The appended copies that are verifiably in the folder (digest header checked)."""

@@ -17,7 +17,7 @@ from pixelguard.imap.connection import (
     connect,
 )
 from pixelguard.imap.progress import Progress, Stats
-from pixelguard.imap.replace import Appended, Replacer, copy_index, digest
+from pixelguard.imap.replace import Pending, Replacer, copy_index, digest
 from pixelguard.imap.work import (
     KEYWORD,
     META_BATCH,
@@ -135,7 +135,7 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
     c = session.client
     bodies = fetch_bodies(c, group)
     to_mark: list[int] = []
-    appended: list[Appended] = []
+    pending: list[Pending] = []
     trackers: dict[int, int] = {}
     recovered: dict[int, bytes] = {}
     for cand in group:
@@ -175,21 +175,23 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
             delta.trackers += len(result.findings)
             continue
         replacer.check_can_replace()
-        try:
-            appended.append(replacer.append(cand.uid, result.raw, d, cand.flags, cand.internaldate))
-        except IMAPClientAbortError:
-            raise
-        except IMAPClientError as exc:
-            log.error("%s", session.error(f"{label} UID {cand.uid}: cannot append the cleaned copy "
-                                          "(original kept)", exc))
-            delta.errors += 1
-            continue
+        pending.append(Pending(cand.uid, result.raw, d, cand.flags, cand.internaldate))
         trackers[cand.uid] = len(result.findings)
     delta.marked += len(to_mark)
     delta.recovered += len(recovered)
     if opts.dry_run:
         return
     mark(c, to_mark)
+    try:
+        appended, failed = replacer.append(pending)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as exc:
+        appended, failed = [], [(p.uid, str(exc)) for p in pending]
+    for uid, reason in failed:
+        log.error("%s", session.error(f"{label} UID {uid}: cannot append the cleaned copy "
+                                      "(original kept)", reason))
+        delta.errors += 1
     confirmed = replacer.confirm(appended)
     for a in appended:
         if a not in confirmed:

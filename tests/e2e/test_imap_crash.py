@@ -46,11 +46,11 @@ def _all_messages(client) -> list[bytes]:
     "server_mailbox, step, originals, leftovers",
     [
         # leftovers: originals the rerun must recognise as already replaced (by digest header)
-        ("full", "after-append", ORIGINALS, 1),  # killed after the first APPEND
-        ("full", "after-append", "delete", 1),
+        ("full", "after-append", ORIGINALS, 2),  # killed after one MULTIAPPEND of both copies
+        ("full", "after-append", "delete", 2),
         ("full", "after-move", ORIGINALS, 0),  # MOVE is atomic: the batch was complete
         ("full", "before-expunge", "delete", 2),  # both marked \Deleted, none expunged
-        ("no-move", "after-append", ORIGINALS, 1),
+        ("no-move", "after-append", ORIGINALS, 1),  # no MULTIAPPEND: killed after the first APPEND
         ("no-move", "after-move", ORIGINALS, 2),  # copied to originals, not yet deleted
         ("no-move", "before-expunge", ORIGINALS, 2),
         ("no-uidplus", "after-append", ORIGINALS, 1),

@@ -126,3 +126,21 @@ def test_shards_split_accounts_stably_without_overlap(mailbox, imap_config):
     assert set().union(*shards) == names
     assert sum(len(s) for s in shards) == len(names)  # no account in two shards
     assert _shard_members(config, "2/3") == shards[1]  # stable from run to run
+
+
+def test_full_quota_keeps_every_original_and_exits_1(dovecot, imap_config):
+    user = dovecot.new_user("full", quota="2K")  # the backlog fits; the cleaned copies do not
+    mailbox = Mailbox(dovecot, user, dovecot.password(user))
+    c = mailbox.client()
+    seed(c)
+    before = snapshot(c)
+
+    run = run_imap(imap_config(imap_account(mailbox, originals="delete")), "--once")
+
+    assert run.returncode == EXIT_PARTIAL, run.stderr
+    assert "cannot append the cleaned copy (original kept)" in run.stderr
+    assert "Quota" in run.stderr or "quota" in run.stderr
+    after = snapshot(c)
+    assert after.keys() == before.keys()
+    assert all(after[uid]["raw"] == before[uid]["raw"] for uid in before)  # nothing replaced
+    c.logout()

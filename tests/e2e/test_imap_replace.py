@@ -7,7 +7,7 @@ from test_imap_backlog import KEYWORD, fixture_bytes
 from pixelguard.config import ImapAccount
 from pixelguard.imap.connection import RefusedError, connect
 from pixelguard.imap.progress import Progress
-from pixelguard.imap.replace import Replacer, digest
+from pixelguard.imap.replace import Pending, Replacer, digest
 from pixelguard.imap.run import Options, clean_folder
 from pixelguard.model import Policy
 
@@ -21,7 +21,9 @@ def test_flags_changed_by_another_client_during_the_copy_reach_the_copy(mailbox)
     (uid,) = c.search("ALL")
     replacer = Replacer(c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]),
                         "pixelguard/originals", "test")
-    appended = replacer.append(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (b"Work",), None)
+    (appended,), failed = replacer.append(
+        [Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (b"Work",), None)])
+    assert failed == []
     (confirmed,) = replacer.confirm([appended])
     reader = mailbox.client()  # the user reads the original meanwhile
     reader.select_folder("INBOX")
@@ -42,7 +44,7 @@ def test_confirm_rejects_a_copy_whose_digest_header_does_not_match(mailbox):
     info = c.select_folder("INBOX")
     (uid,) = c.search("ALL")
     replacer = Replacer(c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), "delete", "test")
-    appended = replacer.append(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (), None)
+    (appended,), _ = replacer.append([Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (), None)])
     appended.digest = digest(b"some other message")  # what we would expect for another original
 
     assert replacer.confirm([appended]) == []
