@@ -197,6 +197,13 @@ class _Scanner(HTMLParser):
                 del self.stack[depth:]
                 return
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        # HTML, not SGML: "<![" outside foreign content is a bogus comment that ends at the
+        # first ">" (WHATWG). The stdlib would run a stray "<![endif]-->" on to the next "]>",
+        # swallowing <body> and every image after it.
+        j = self.rawdata.find(">", i + 3)
+        return -1 if j < 0 else j + 1
+
     def handle_comment(self, data: str) -> None:
         # <!--[if mso]> ... <![endif]-->: Outlook renders the markup inside.
         if data[:3].lower() == "[if":

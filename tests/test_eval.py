@@ -17,7 +17,7 @@ LABELS = ROOT / "benchmarks" / "labels" / "shared_corpus.jsonl"
 
 # Floors at the level reached when the labels were written (EVAL.md): 334/337 trackers,
 # 0 of 2,577 content images. A change that loses a tracker or removes a content image fails.
-MIN_RECALL = 0.99
+MIN_RECALL = 0.994
 MAX_CONTENT_REMOVED = 0
 
 

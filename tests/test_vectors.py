@@ -152,3 +152,17 @@ def test_allowed_host_is_left_alone() -> None:
     raw = fixture("size-attr-1x1.eml")
     result = clean_message(raw, Policy(recipients=(BOB,), user_allow_hosts=("mailer.example",)))
     assert result.findings == [] and result.raw == raw
+
+
+def test_stray_endif_marker_does_not_hide_the_rest_of_the_document() -> None:
+    raw = fixture("size-attr-1x1.eml").replace(b"<body>", b"<![endif]--><body>")
+    result = clean_message(raw, _policy())
+    assert [f.rule for f in result.findings] == ["size"]
+
+
+def test_vml_button_link_is_not_a_load() -> None:
+    body = (b'<!--[if mso]><v:roundrect href="https://shop.example/unsubscribe?email=bob@example.org" '
+            b'style="width:200px"><w:anchorlock/></v:roundrect><![endif]-->')
+    raw = fixture("negative-content.eml").replace(b"</body>", body + b"</body>")
+    result = clean_message(raw, _policy())
+    assert result.findings == [] and result.raw == raw

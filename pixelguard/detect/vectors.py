@@ -19,6 +19,9 @@ _SRC_TAGS = {"iframe", "frame", "embed", "audio", "video", "source", "track", "s
 _LINK_RELS = {"stylesheet", "preload", "prefetch", "prerender", "icon", "import", "modulepreload",
               "apple-touch-icon", "manifest"}
 _SVG_TAGS = {"image", "use", "feimage"}
+# On VML shapes href is the link a click follows (Outlook buttons), not a load.
+_VML_SHAPES = {"v:rect", "v:roundrect", "v:oval", "v:shape", "v:line", "v:polyline", "v:arc",
+               "v:curve", "v:group"}
 _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 
 
@@ -186,7 +189,7 @@ def _element_resources(doc: Document, el: Element, base: str | None,
                 e = _remove_attr(doc, el, name)
                 add(Resource(url, _label(el, name), "image", el, [e], [e]))
     if tag.startswith("v:"):
-        for name in ("src", "href", "o:href"):
+        for name in ("src",) if tag in _VML_SHAPES else ("src", "href"):
             url = attr_url(name)
             if url:
                 e = _remove_attr(doc, el, name)
