@@ -1,7 +1,7 @@
 """`pixelguard imap`: clean existing IMAP folders, once, on a schedule or live (IDLE).
 
     pixelguard imap --config F [--once | --every 5m | --idle] [--dry-run]
-                    [--account NAME] [--shard I/N]
+                    [--account NAME] [--shard I/N] [--jobs N]
 
 Modules: connection (login, secrets, exit codes), work (what needs a look), replace (the
 safe APPEND → confirm → retire sequence), run (one pass over an account), schedule
@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     p.add_argument("--account", metavar="NAME", action="append", help="only this account (repeatable)")
     p.add_argument("--shard", metavar="I/N", help="only the I-th of N stable shares of the accounts (1 <= I <= N)")
+    p.add_argument("--jobs", metavar="N", type=int, default=1,
+                   help="accounts cleaned at the same time with --once/--every (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and the summary")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -78,6 +80,8 @@ def main(argv: Sequence[str]) -> int:
         shard = parse_shard(args.shard) if args.shard else None
     except ValueError as exc:
         parser.error(str(exc))
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     if args.config is None:
         parser.error("--config is required: the accounts to clean are in its imap.accounts")
 
@@ -117,9 +121,9 @@ def main(argv: Sequence[str]) -> int:
                  sum(len(a.folders) for a in accounts))
         stats, failures = run_idle(accounts, config, opts, full_check, stop)
     elif interval is not None:
-        stats, failures = run_every(accounts, config, opts, Progress(), interval, stop)
+        stats, failures = run_every(accounts, config, opts, Progress(), interval, stop, args.jobs)
     else:
-        stats, failures = run_once(accounts, config, opts, Progress())
+        stats, failures = run_once(accounts, config, opts, Progress(), args.jobs)
     elapsed = time.monotonic() - started
     rate = f", {stats.scanned / elapsed:.0f} msg/s" if stats.scanned and elapsed > 0 else ""
     prefix = "dry run, nothing changed: " if args.dry_run else ""

@@ -10,7 +10,8 @@ import logging
 import re
 import threading
 import time
-from typing import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Iterator, Sequence
 
 from imapclient.exceptions import IMAPClientError
 
@@ -74,11 +75,24 @@ def _log_failures(result: AccountResult) -> None:
         log.error("error: %s", failure)
 
 
+def _clean_all(accounts: Sequence[ImapAccount], config: Config, opts: Options, progress: Progress,
+               jobs: int) -> Iterator[tuple[ImapAccount, AccountResult]]:
+    """Clean each account; with jobs > 1, that many at once (threads: the work is mostly
+    waiting for servers), each reporting in plain log lines."""
+    if jobs <= 1 or len(accounts) <= 1:
+        for account in accounts:
+            yield account, clean_account(account, config, opts, progress)
+        return
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="account") as pool:
+        futures = {pool.submit(clean_account, a, config, opts, Progress(tty=False)): a for a in accounts}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
 def run_once(accounts: Sequence[ImapAccount], config: Config, opts: Options,
-             progress: Progress) -> tuple[Stats, list[AccountError]]:
+             progress: Progress, jobs: int = 1) -> tuple[Stats, list[AccountError]]:
     stats, failures = Stats(), []
-    for account in accounts:
-        result = clean_account(account, config, opts, progress)
+    for _, result in _clean_all(accounts, config, opts, progress, jobs):
         _log_failures(result)
         stats.add(result.stats)
         failures += result.failures
@@ -86,7 +100,7 @@ def run_once(accounts: Sequence[ImapAccount], config: Config, opts: Options,
 
 
 def run_every(accounts: Sequence[ImapAccount], config: Config, opts: Options, progress: Progress,
-              interval: float, stop: threading.Event) -> tuple[Stats, list[AccountError]]:
+              interval: float, stop: threading.Event, jobs: int = 1) -> tuple[Stats, list[AccountError]]:
     """Pass over every account each `interval`; an unreachable account is retried sooner,
     with exponential backoff capped at the interval. Returns when `stop` is set."""
     total = Stats()
@@ -95,10 +109,8 @@ def run_every(accounts: Sequence[ImapAccount], config: Config, opts: Options, pr
     last_failures: dict[str, list[AccountError]] = {}
     while not stop.is_set():
         now = time.monotonic()
-        for account in accounts:
-            if stop.is_set() or due[account.name] > now:
-                continue
-            result = clean_account(account, config, opts, progress)
+        ready = [a for a in accounts if due[a.name] <= now]
+        for account, result in _clean_all(ready, config, opts, progress, jobs):
             _log_failures(result)
             total.add(result.stats)
             last_failures[account.name] = result.failures

@@ -144,3 +144,22 @@ def test_full_quota_keeps_every_original_and_exits_1(dovecot, imap_config):
     assert after.keys() == before.keys()
     assert all(after[uid]["raw"] == before[uid]["raw"] for uid in before)  # nothing replaced
     c.logout()
+
+
+def test_jobs_clean_several_accounts_at_once(dovecot, imap_config):
+    boxes = []
+    for i in range(3):
+        user = dovecot.new_user(f"jobs{i}")
+        box = Mailbox(dovecot, user, dovecot.password(user))
+        c = box.client()
+        seed(c)
+        boxes.append((box, c))
+    config = imap_config(*(imap_account(box, name=f"a{i}") for i, (box, _) in enumerate(boxes)))
+
+    run = run_imap(config, "--once", "--jobs", "3")
+
+    assert run.returncode == 0, run.stderr
+    assert "3 account(s): 12 scanned, 6 cleaned" in run.stdout, run.stdout
+    for box, c in boxes:
+        assert all(TRACKER_URL not in m["raw"] for m in snapshot(c).values())
+        c.logout()
