@@ -220,13 +220,15 @@ class Replacer:
         rest = [a for a in appended if a.copy_uid is None]
         if rest:
             self.client.noop()  # let the session see the appended messages before SEARCH
+        taken: set[int] = set()  # identical originals have copies with the same digest
         for a in rest:
             uids = self.client.search(
                 ["UID", f"{self.floor}:*", "KEYWORD", KEYWORD, "HEADER", DIGEST_HEADER, a.digest]
             )
-            uids = sorted(u for u in uids if u >= self.floor)
-            if uids:
-                a.copy_uid = uids[0]
+            free = sorted(u for u in uids if u >= self.floor and u not in taken)
+            if free:
+                a.copy_uid = free[0]
+                taken.add(free[0])
                 ok.append(a)
         if ok:
             self.floor = max(self.floor, max(a.copy_uid for a in ok) + 1)  # type: ignore[type-var]

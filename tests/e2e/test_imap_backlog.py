@@ -5,6 +5,8 @@ import hashlib
 import re
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from conftest import fixture_bytes, imap_account, run_imap, snapshot
 
 KEYWORD = b"$PixelGuarded"
@@ -152,4 +154,27 @@ def test_originals_folder_follows_the_servers_namespace(dovecot_with, imap_confi
     assert run.returncode == 0, run.stderr
     assert set(by_message_id(snapshot(c, "INBOX.pixelguard.originals"))) == TRACKED
     assert all(TRACKER_URL not in m["raw"] for m in snapshot(c).values())
+    c.logout()
+
+
+@pytest.mark.parametrize("caps", [None, "IMAP4rev1 SASL-IR LITERAL+ IDLE NAMESPACE MOVE"],
+                         ids=["full", "no-uidplus"])
+def test_identical_messages_are_each_replaced_once(dovecot, dovecot_with, imap_config, caps):
+    from conftest import Mailbox
+
+    server = dovecot if caps is None else dovecot_with(caps)
+    user = server.new_user("twins")
+    mailbox = Mailbox(server, user, server.password(user))
+    c = mailbox.client()
+    raw = fixture_bytes("imap-tracker-newsletter.eml")
+    for _ in range(2):  # the same bytes twice: the same digest
+        c.append("INBOX", raw)
+
+    run = run_imap(imap_config(imap_account(mailbox)), "--once")
+
+    assert run.returncode == 0, run.stderr
+    inbox = list(snapshot(c).values())
+    assert len(inbox) == 2
+    assert all(TRACKER_URL not in m["raw"] and KEYWORD in m["flags"] for m in inbox)
+    assert [m["raw"] for m in snapshot(c, ORIGINALS).values()] == [raw, raw]
     c.logout()
