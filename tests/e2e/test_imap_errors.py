@@ -163,3 +163,23 @@ def test_jobs_clean_several_accounts_at_once(dovecot, imap_config):
     for box, c in boxes:
         assert all(TRACKER_URL not in m["raw"] for m in snapshot(c).values())
         c.logout()
+
+
+def test_config_errors_exit_2_with_file_and_key(mailbox, imap_config):
+    config = imap_config(imap_account(mailbox, host="imap.example.org"))  # security none, not loopback
+
+    run = run_imap(config, "--once")
+
+    assert run.returncode == EXIT_USAGE
+    assert config in run.stderr and "security" in run.stderr and "loopback" in run.stderr
+    assert run.stdout == ""
+
+
+def test_config_without_accounts_is_a_usage_error(tmp_path):
+    config = tmp_path / "empty.yaml"
+    config.write_text("defaults: {action: strip}\n")
+
+    run = run_imap(str(config), "--once")
+
+    assert run.returncode == EXIT_USAGE
+    assert "no imap.accounts" in run.stderr
