@@ -18,7 +18,7 @@ import time
 import warnings
 from typing import Sequence
 
-from pixelguard.imap.connection import EXIT_OK, EXIT_USAGE
+from pixelguard.imap.connection import EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
 
 __all__ = ["main"]
 
@@ -110,12 +110,13 @@ def main(argv: Sequence[str]) -> int:
         if not accounts:
             return EXIT_OK
 
-    opts = Options(dry_run=args.dry_run)
     stop = threading.Event()
+    opts = Options(dry_run=args.dry_run, stop=stop)
     started = time.monotonic()
-    if interval is not None or args.idle:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+    # SIGTERM/Ctrl-C: finish the batch in hand (a kill would be safe too, just untidy),
+    # print the summary and exit.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     if args.idle:
         log.info("watching %d folder(s) with IDLE; stop with SIGTERM",
                  sum(len(a.folders) for a in accounts))
@@ -124,6 +125,9 @@ def main(argv: Sequence[str]) -> int:
         stats, failures = run_every(accounts, config, opts, Progress(), interval, stop, args.jobs)
     else:
         stats, failures = run_once(accounts, config, opts, Progress(), args.jobs)
+    stopped_early = stop.is_set() and interval is None and not args.idle
+    if stopped_early:
+        log.warning("stopped by a signal before the pass was complete; the next run continues")
     elapsed = time.monotonic() - started
     rate = f", {stats.scanned / elapsed:.0f} msg/s" if stats.scanned and elapsed > 0 else ""
     prefix = "dry run, nothing changed: " if args.dry_run else ""
@@ -131,4 +135,5 @@ def main(argv: Sequence[str]) -> int:
     print(f"pixelguard imap: {prefix}{len(accounts)} account(s)"
           + (f", {failed} failure(s)" if failed else "")
           + f": {stats.line()} in {elapsed:.1f} s{rate}")
-    return exit_code(failures, stats)
+    code = exit_code(failures, stats)
+    return EXIT_TEMPFAIL if stopped_early and code == EXIT_OK else code

@@ -34,16 +34,22 @@ from pixelguard.imap.connection import AccountError, RefusedError
 from pixelguard.imap.work import KEYWORD, seqset
 
 DIGEST_HEADER = "X-PixelGuard-Original"
-CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"  # test hook: after-append | after-move | before-expunge
+# Test hook: "after-append", "after-move" or "before-expunge" (SIGKILL there), or the same
+# with ":term" (SIGTERM there: a graceful stop request).
+CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
 _DIGEST_VALUE = re.compile(rb"sha256=([0-9a-f]{64})", re.IGNORECASE)
 
 
 def crash_point(step: str) -> None:
-    """Kill this process (SIGKILL, no cleanup) when the test hook names this step."""
-    if os.environ.get(CRASH_ENV) == step:
+    """Signal this process when the test hook names this step: SIGKILL (no cleanup at all),
+    or SIGTERM with ':term'."""
+    hook = os.environ.get(CRASH_ENV)
+    if hook == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    elif hook == step + ":term":
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def digest(raw: bytes) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +38,7 @@ log = logging.getLogger("pixelguard.imap")
 class Options:
     dry_run: bool = False
     report: Callable[[str], None] = print  # where dry-run lines go
+    stop: threading.Event = field(default_factory=threading.Event)  # set: end after this batch
 
 
 @dataclass
@@ -119,12 +121,16 @@ def clean_folder(session: Session, folder: str, policy: Policy, opts: Options,
     # Cleaned copies left behind by a crashed run (found by their digest header).
     index = copy_index(c, uids[0])
     for batch in chunks(uids, META_BATCH):
+        if opts.stop.is_set():  # SIGTERM: leave between batches, every message whole
+            break
         cands = describe(c, batch)
         no_html = [x.uid for x in cands if not x.html]
         if not opts.dry_run:
             mark(c, no_html)
         progress.update(Stats(scanned=len(no_html), marked=len(no_html)))
         for group in body_batches([x for x in cands if x.html]):
+            if opts.stop.is_set():
+                break
             delta = Stats(scanned=len(group))
             _clean_group(session, group, policy, opts, replacer, index, delta, label)
             progress.update(delta)

@@ -81,6 +81,8 @@ def _clean_all(accounts: Sequence[ImapAccount], config: Config, opts: Options, p
     waiting for servers), each reporting in plain log lines."""
     if jobs <= 1 or len(accounts) <= 1:
         for account in accounts:
+            if opts.stop.is_set():
+                return
             yield account, clean_account(account, config, opts, progress)
         return
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="account") as pool:

@@ -91,3 +91,32 @@ def test_kill_during_replace_then_rerun_loses_and_doubles_nothing(
         for mid in TRACKED:
             assert kept[mid]["raw"] == before[mid]["raw"]
     c.logout()
+
+
+def test_sigterm_finishes_the_batch_in_hand_and_exits_75(mailbox, imap_config):
+    from test_imap_backlog import digest_header
+
+    c = mailbox.client()
+    raw = fixture_bytes("imap-tracker-newsletter.eml")
+    count = 150  # more than one download batch (100)
+    c.multiappend("INBOX", [raw.replace(b"<imap-tracker-1@", f"<{i}-imap-tracker@".encode()) for i in range(count)])
+    config = imap_config(imap_account(mailbox))
+
+    stopped = run_imap(config, "--once", env={"PIXELGUARD_TEST_CRASH_AT": "after-append:term"})
+
+    assert stopped.returncode == 75, stopped.stderr
+    assert "stopped by a signal" in stopped.stderr
+    inbox = by_message_id(snapshot(c))  # no duplicates
+    assert len(inbox) == count
+    done = [m for m in inbox.values() if KEYWORD in m["flags"]]
+    assert len(done) == 100  # the first batch, completed: copies in, originals out
+    assert all(TRACKER_URL not in m["raw"] and digest_header(m["raw"]) for m in done)
+    assert all(TRACKER_URL in m["raw"] for m in inbox.values() if KEYWORD not in m["flags"])
+    assert len(snapshot(c, ORIGINALS)) == 100
+
+    rerun = run_imap(config, "--once")
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert "50 cleaned" in rerun.stdout and "0 recovered" in rerun.stdout
+    assert len(by_message_id(snapshot(c))) == count
+    c.logout()
