@@ -1,0 +1,327 @@
+"""Core benchmark: `clean_message` per message vs the Relay- and MailTrackerBlocker-style
+baselines, in one run, on the shared corpus and on generated newsletters; plus what each
+method flags on the corpus. Not a timed test: run by hand.
+
+    .venv/bin/python benchmarks/core_bench.py                 # timings + detection comparison
+    .venv/bin/python benchmarks/core_bench.py --profile DIR   # cProfile + pyinstrument reports
+
+Timing, per message: pixelguard = `clean_message(raw, policy)` on the whole message (MIME
+parsing and decoding included); baselines = their scan over the message's already-decoded HTML
+parts (MIME decoding *not* counted, which favours them). Each message is timed `--repeat`
+times per method, interleaved, and its median kept; the table gives the median and p99 of
+those per-message times. Corpus and generated messages are read/generated at run time.
+"""
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def pin_source() -> str:
+    """Import pixelguard from $PIXELGUARD_SRC when set (e.g. a `git archive` snapshot of a
+    commit, so a run measures one known version while the work tree changes); returns a label
+    naming the code measured."""
+    src = os.environ.get("PIXELGUARD_SRC")
+    if src:
+        sys.meta_path[:] = [f for f in sys.meta_path
+                            if not str(getattr(f, "__module__", "")).startswith("__editable__")]
+        sys.path.insert(0, src)
+        return f"pixelguard from {src}"
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "pixelguard"],
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "pixelguard (installed)"
+    return f"pixelguard work tree at {head}" + (" + uncommitted changes" if dirty else "")
+
+
+SOURCE = pin_source()
+
+from baselines import MtbStyle, RelayStyle, norm_url
+from gen_newsletter import RECIPIENT, as_message, newsletter
+
+from pixelguard import Policy, clean_message
+from pixelguard.cli_filter import recipient_of
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+SIZES = (20_000, 100_000, 1_000_000)
+SEEDS = {20_000: 20, 100_000: 10, 1_000_000: 4}  # newsletters generated per size
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """Every .eml and .html file, and the SpamAssassin messages (.txt)."""
+    files = [p for p in root.rglob("*") if p.suffix in (".eml", ".html")]
+    files += list((root / "spamassassin_publiccorpus").rglob("*.txt"))
+    return sorted(set(files))
+
+
+def html_parts(raw: bytes) -> list[str]:
+    """The decoded text/html parts, as a mail client hands them to a baseline."""
+    head = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return [raw.decode("utf-8", "replace")]
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    out = []
+    for part in msg.walk():
+        if part.get_content_type() != "text/html":
+            continue
+        data = part.get_payload(decode=True) or b""
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            out.append(data.decode(charset, "replace"))
+        except LookupError:
+            out.append(data.decode("utf-8", "replace"))
+    return out
+
+
+def policy_for(raw: bytes) -> Policy:
+    rcpt = recipient_of(raw)
+    return Policy(recipients=(rcpt,) if rcpt else ())
+
+
+def _t(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def _p99(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(0.99 * (len(xs) - 1)))]
+
+
+def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mtb: MtbStyle,
+             repeat: int) -> dict[str, list[float]]:
+    """Per-message median time (seconds) of each method, methods interleaved per repetition."""
+    out: dict[str, list[float]] = {"pixelguard": [], "mtb": [], "relay": []}
+    for raw, htmls, pol in items:
+        runs: dict[str, list[float]] = {k: [] for k in out}
+        for _ in range(repeat):
+            runs["pixelguard"].append(_t(clean_message, raw, pol))
+            runs["mtb"].append(sum(_t(mtb.clean, h) for h in htmls))
+            runs["relay"].append(sum(_t(relay.clean, h) for h in htmls))
+        for k, v in runs.items():
+            out[k].append(statistics.median(v))
+    return out
+
+
+def summarize(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    s = {k: {"n": len(v), "median_ms": statistics.median(v) * 1e3, "p99_ms": _p99(v) * 1e3,
+             "mean_ms": statistics.fmean(v) * 1e3} for k, v in times.items()}
+    pg = s["pixelguard"]
+    for k in ("mtb", "relay"):
+        s[k]["pg_median_ratio"] = pg["median_ms"] / s[k]["median_ms"] if s[k]["median_ms"] else 0
+        s[k]["pg_p99_ratio"] = pg["p99_ms"] / s[k]["p99_ms"] if s[k]["p99_ms"] else 0
+    return s
+
+
+def print_table(title: str, s: dict[str, dict[str, float]]) -> None:
+    print(f"\n### {title}\n")
+    print("| method | n | median ms | p99 ms | mean ms | pixelguard median / this | pixelguard p99 / this |")
+    print("|---|---|---|---|---|---|---|")
+    for k in ("pixelguard", "mtb", "relay"):
+        r = s[k]
+        ratio = (f"{r['pg_median_ratio']:.2f}x | {r['pg_p99_ratio']:.2f}x"
+                 if "pg_median_ratio" in r else "- | -")
+        print(f"| {k} | {r['n']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{r['mean_ms']:.2f} | {ratio} |")
+
+
+# ---------------------------------------------------------------- detection comparison
+
+def _pg_loads(result) -> list[str]:
+    return [norm_url(f.url) for f in result.findings]
+
+
+def compare_detection(corpus: list[tuple[str, bytes, list[str], Policy]], relay: RelayStyle,
+                      strict: RelayStyle, mtb: MtbStyle) -> dict:
+    """URL-level comparison per message: what each baseline flags vs pixelguard's findings."""
+    methods = {"mtb": mtb, "relay": relay, "relay-strict": strict}
+    stats = {k: Counter() for k in methods}
+    only_baseline: dict[str, list[tuple[str, str, str]]] = {k: [] for k in methods}
+    only_pg: list[tuple[str, str, str]] = []
+    pg_total = Counter()
+    for name, raw, htmls, pol in corpus:
+        if not htmls:
+            continue
+        res = clean_message(raw, pol)
+        pg = set(_pg_loads(res))
+        pg_total["findings"] += len(res.findings)
+        pg_total["messages"] += bool(res.findings)
+        for f in res.findings:
+            pg_total["rule:" + f.rule] += 1
+            pg_total["where:" + f.where.split("[")[0].split("@")[0]] += 1
+        flagged_by_any: set[str] = set()
+        for key, meth in methods.items():
+            found = [meth.detect(h) for h in htmls]
+            loads = {u for fl in found for u in fl.loads}
+            links = sum(len(fl.links) for fl in found)
+            st = stats[key]
+            st["loads_flagged"] += len(loads)
+            st["link_rewrites"] += links
+            st["messages"] += bool(loads)
+            st["both"] += len(loads & pg)
+            st["only_baseline"] += len(loads - pg)
+            st["only_pixelguard"] += len(pg - loads)
+            only_baseline[key].extend((name, u, "") for u in sorted(loads - pg))
+            flagged_by_any |= loads
+        only_pg.extend((name, f.url, f.rule) for f in res.findings
+                       if norm_url(f.url) not in flagged_by_any)
+    return {"pixelguard": dict(pg_total), "baselines": {k: dict(v) for k, v in stats.items()},
+            "only_baseline": only_baseline, "only_pixelguard": only_pg}
+
+
+def print_detection(d: dict) -> None:
+    pg = d["pixelguard"]
+    print("\n### Detection on the corpus (distinct URLs per message)\n")
+    print(f"pixelguard: {pg.get('findings', 0)} findings in {pg.get('messages', 0)} messages; "
+          + ", ".join(f"{k}={v}" for k, v in sorted(pg.items()) if ":" in k))
+    print("\n| baseline | loads flagged | messages | also by pixelguard | only baseline | "
+          "only pixelguard | link rewrites |")
+    print("|---|---|---|---|---|---|---|")
+    for k, st in d["baselines"].items():
+        print(f"| {k} | {st.get('loads_flagged', 0)} | {st.get('messages', 0)} | "
+              f"{st.get('both', 0)} | {st.get('only_baseline', 0)} | "
+              f"{st.get('only_pixelguard', 0)} | {st.get('link_rewrites', 0)} |")
+
+
+# ---------------------------------------------------------------- profiling
+
+def profile(outdir: Path, corpus: list[tuple[str, bytes, list[str], Policy]]) -> None:
+    import cProfile
+    import pstats
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    pol = Policy(recipients=(RECIPIENT,))
+    cases = {
+        "newsletter-100k": ([as_message(newsletter(100_000, s)) for s in range(1, 6)], 4),
+        "newsletter-1M": ([as_message(newsletter(1_000_000, 1))], 2),
+        "corpus": ([raw for _n, raw, _h, _p in corpus], 2),
+    }
+    clean_message(cases["newsletter-100k"][0][0], pol)  # warm-up: tracker list, imports
+    for name, (raws, reps) in cases.items():
+        pols = [pol] * len(raws) if name != "corpus" else [p for *_x, p in corpus]
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(reps):
+            for raw, p in zip(raws, pols):
+                clean_message(raw, p)
+        prof.disable()
+        with open(outdir / f"{name}.cprofile.txt", "w") as fh:
+            st = pstats.Stats(prof, stream=fh).sort_stats("tottime")
+            st.print_stats(40)
+            st.sort_stats("cumulative").print_stats(60)
+        print(f"\n### cProfile {name}: top 15 by own time ({outdir}/{name}.cprofile.txt)\n")
+        pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            print("(pyinstrument not installed: pip install -e '.[bench]')")
+            continue
+        pi = Profiler(interval=0.0005)
+        pi.start()
+        for _ in range(reps):
+            for raw, p in zip(raws, pols):
+                clean_message(raw, p)
+        pi.stop()
+        (outdir / f"{name}.pyinstrument.txt").write_text(
+            pi.output_text(unicode=False, color=False, show_all=False))
+        print(f"pyinstrument tree: {outdir}/{name}.pyinstrument.txt")
+
+
+# ---------------------------------------------------------------- main
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="clean_message vs Relay/MTB-style baselines")
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--repeat", type=int, default=3, help="timings per message and method")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    ap.add_argument("--json", type=Path, help="write all numbers here")
+    ap.add_argument("--review", type=Path, help="write the URLs only one side flags here")
+    ap.add_argument("--profile", type=Path, metavar="DIR", help="profile instead of timing")
+    ap.add_argument("--no-detect", action="store_true", help="skip the detection comparison")
+    args = ap.parse_args()
+
+    relay, strict, mtb = RelayStyle(), RelayStyle(category="EmailAggressive"), MtbStyle()
+    corpus = []
+    for p in corpus_files(args.corpus):
+        raw = p.read_bytes()
+        corpus.append((str(p.relative_to(args.corpus)), raw, html_parts(raw), policy_for(raw)))
+    if args.profile:
+        profile(args.profile, corpus)
+        return 0
+
+    print(SOURCE)
+    print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cpu(s), "
+          f"Python {platform.python_version()}; corpus: {len(corpus)} messages "
+          f"({sum(bool(h) for *_x, h, _p in corpus)} with HTML), repeat={args.repeat}")
+    results: dict = {}
+    # Warm-up: tracker list load, regex compilation caches, imports.
+    clean_message(corpus[0][1], corpus[0][3])
+    for _n, _raw, htmls, _p in corpus[:5]:
+        for h in htmls:
+            mtb.clean(h), relay.clean(h)
+
+    with_html = [(raw, h, p) for _n, raw, h, p in corpus if h]
+    sizes = [len(h.encode()) for _r, hs, _p in with_html for h in hs]
+    print(f"corpus HTML part size: median {statistics.median(sizes) / 1e3:.1f} kB, "
+          f"max {max(sizes) / 1e3:.0f} kB")
+    t = time_set(with_html, relay, mtb, args.repeat)
+    results["corpus_with_html"] = summarize(t)
+    print_table(f"corpus, messages with an HTML part (n={len(with_html)})",
+                results["corpus_with_html"])
+    no_html = [(raw, h, p) for _n, raw, h, p in corpus if not h]
+    if no_html:
+        t2 = time_set(no_html, relay, mtb, args.repeat)
+        all_t = {k: t[k] + t2[k] for k in t}
+        results["corpus_all"] = summarize(all_t)
+        print_table(f"corpus, all messages (n={len(corpus)}; baselines take 0 on text-only)",
+                    results["corpus_all"])
+
+    pol = Policy(recipients=(RECIPIENT,))
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        n = SEEDS.get(size, 3)
+        items = []
+        for seed in range(1, n + 1):
+            html = newsletter(size, seed)
+            items.append((as_message(html), [html], pol))
+        reps = max(1, min(args.repeat, 3 if size <= 100_000 else 1))
+        t = time_set(items, relay, mtb, reps)
+        results[f"newsletter_{size}"] = summarize(t)
+        print_table(f"generated newsletters, {size / 1e3:g} kB HTML (n={n} seeds, "
+                    f"median of {reps})", results[f"newsletter_{size}"])
+
+    if not args.no_detect:
+        det = compare_detection(corpus, relay, strict, mtb)
+        print_detection(det)
+        results["detection"] = {k: det[k] for k in ("pixelguard", "baselines")}
+        if args.review:
+            with open(args.review, "w") as fh:
+                for k, rows in det["only_baseline"].items():
+                    fh.write(f"## flagged by {k}, not by pixelguard ({len(rows)})\n")
+                    fh.writelines(f"{n}\t{u}\n" for n, u, _ in rows)
+                fh.write(f"## flagged by pixelguard only ({len(det['only_pixelguard'])})\n")
+                fh.writelines(f"{n}\t{r}\t{u}\n" for n, u, r in det["only_pixelguard"])
+            print(f"\nURLs flagged by one side only: {args.review}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Scaling benchmark: `clean_message` time vs input size, for normal newsletters (10 kB to
+10 MB of HTML) and for pathological inputs, to check that no input makes it superlinear.
+Not a timed test: run by hand.
+
+    .venv/bin/python benchmarks/scaling_bench.py [--only CASE,...] [--timeout 120]
+
+Every (case, size) runs in its own subprocess with a timeout, so a superlinear case cannot hang
+the run: it is reported as a timeout. Inputs are generated in the child (not timed). Each input
+carries one 1x1 open pixel after the pathological part; "pixel" says whether it was still found.
+
+Linearity: `ratio` = time per unit at the largest size / time per unit at the middle size
+(1.0 = perfectly linear; each case's sizes grow 4x or more per step, so a quadratic case shows
+~4 or more); `slope` = log-log slope between the smallest and the largest size (1 = linear).
+A case is called linear when ratio < 1.5.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+PIXEL = '<img src="https://t.example.net/o/8f14e45fceea167a5a36dedd4bea2543.gif" width="1" height="1">'
+HEAD = "<!DOCTYPE html><html><head><title>t</title></head><body><p>Hello</p>"
+TAIL = PIXEL + "</body></html>"
+
+
+def _newsletter(n: int) -> bytes:
+    from gen_newsletter import as_message, newsletter
+
+    return as_message(newsletter(n, 5))
+
+
+def _nested(n: int) -> bytes:
+    return (HEAD + "<div>" * n + "x" + "</div>" * n + TAIL).encode()
+
+
+def _nested_tables(n: int) -> bytes:
+    return (HEAD + "<table><tr><td>" * n + "x" + "</td></tr></table>" * n + TAIL).encode()
+
+
+def _unclosed(n: int) -> bytes:
+    return (HEAD + "<div><span><b>" * n + "x" + TAIL).encode()
+
+
+def _attributes(n: int) -> bytes:
+    attrs = " ".join(f'data-a{i}="v{i}"' for i in range(n))
+    return (HEAD + f'<img {attrs} src="https://cdn.example.net/a.png" width="600">' + TAIL).encode()
+
+
+def _url_inline(n: int) -> bytes:
+    return (HEAD + '<div style="background:url(https://cdn.example.net/' + "a" * n
+            + '.png)">x</div>' + TAIL).encode()
+
+
+def _url_unterminated(n: int) -> bytes:
+    return (HEAD + "<style>.a{background:url(https://cdn.example.net/" + "a" * n
+            + "</style>" + TAIL).encode()
+
+
+def _style_rules(n: int) -> bytes:
+    rules = "\n".join(
+        f".c{i} td.k{i % 50} > img, #id{i} .m{i} {{ display: {'none' if i % 2 else 'block'}"
+        f" !important; background: #fff url(https://cdn.example.net/bg{i % 100}.png); }}"
+        for i in range(n)
+    )
+    body = "".join(
+        f'<table><tr><td class="k{i}"><div class="c{i} m{i}" style="display:none">'
+        f'<img src="https://cdn.example.net/i{i}.png" width="300"></div></td></tr></table>'
+        for i in range(200)
+    )
+    return (HEAD + "<style>" + rules + "</style>" + body + TAIL).encode()
+
+
+def _rules_x_elements(n: int) -> bytes:
+    rules = "\n".join(f".c{i} {{ display: block !important; }}" for i in range(n))
+    body = "".join(f'<div class="c{i % 97} h" style="display:none"><img src="https://cdn.example.net/'
+                   f'i{i}.png" width="300"></div>' for i in range(n))
+    return (HEAD + "<style>" + rules + "</style>" + body + TAIL).encode()
+
+
+def _big_attribute(n: int) -> bytes:
+    return (HEAD + '<img alt="' + "x" * n + '" src="https://cdn.example.net/a.png" width="600">'
+            + TAIL).encode()
+
+
+def _nested_conditionals(n: int) -> bytes:
+    return (HEAD + "<!--[if mso]>" * n + '<v:fill src="https://cdn.example.net/bg.png"/>'
+            + "<![endif]-->" * n + TAIL).encode()
+
+
+def _many_conditionals(n: int) -> bytes:
+    block = ('<!--[if mso]><table><tr><td background="https://cdn.example.net/bg.png">'
+             '<v:rect><v:fill src="https://cdn.example.net/bg.png"/></v:rect></td></tr>'
+             '</table><![endif]-->')
+    return (HEAD + block * n + TAIL).encode()
+
+
+def _stray_endif(n: int) -> bytes:
+    # a downlevel-revealed closer with no later "]>": the stdlib tokenizer's marked-section scan
+    return (HEAD + "<p>text</p><![endif]-->" * n + TAIL).encode()
+
+
+def _one_line(n: int) -> bytes:
+    from gen_newsletter import newsletter
+
+    return newsletter(n, 6).replace("\n", " ").encode()
+
+
+def _cr_only(n: int) -> bytes:
+    from gen_newsletter import newsletter
+
+    return newsletter(n, 6).replace("\n", "\r").encode()
+
+
+# name: (generator, sizes, unit, what)
+CASES: dict[str, tuple] = {
+    "newsletter": (_newsletter, [10_000, 100_000, 1_000_000, 3_000_000, 10_000_000], "MB",
+                   "generated newsletter, MIME quoted-printable, 10 kB..10 MB HTML"),
+    "nested-divs": (_nested, [6_250, 25_000, 100_000], "tag", "100k nested <div>"),
+    "nested-tables": (_nested_tables, [2_000, 8_000, 32_000], "tag",
+                      "nested <table><tr><td> (3 tags per level)"),
+    "unclosed-tags": (_unclosed, [6_250, 25_000, 100_000], "tag", "never-closed inline tags"),
+    "attributes": (_attributes, [6_250, 25_000, 100_000], "attr", "100k attributes on one <img>"),
+    "url-1MB": (_url_inline, [65_536, 262_144, 1_048_576], "MB", "a 1 MB url() in a style attribute"),
+    "url-unterminated": (_url_unterminated, [65_536, 262_144, 1_048_576], "MB",
+                         "an unterminated 1 MB url( in a <style> block"),
+    "style-rules": (_style_rules, [625, 2_500, 10_000], "rule",
+                    "10k <style> rules (+200 hidden images)"),
+    "rules-x-elements": (_rules_x_elements, [250, 1_000, 4_000], "rule",
+                         "n reveal rules AND n hidden images (both grow)"),
+    "attribute-1MB": (_big_attribute, [65_536, 262_144, 1_048_576], "MB", "a 1 MB alt attribute"),
+    "nested-conditionals": (_nested_conditionals, [1_000, 4_000, 16_000], "level",
+                            "nested <!--[if mso]> (16k deep)"),
+    "many-conditionals": (_many_conditionals, [2_500, 10_000, 40_000], "comment",
+                          "40k conditional comments with VML"),
+    "stray-endif": (_stray_endif, [2_500, 10_000, 40_000], "closer",
+                    "40k stray <![endif]--> closers"),
+    "one-line-5MB": (_one_line, [312_500, 1_250_000, 5_000_000], "MB",
+                     "a 5 MB HTML document without a newline"),
+    "cr-only-5MB": (_cr_only, [312_500, 1_250_000, 5_000_000], "MB", "5 MB with CR-only line ends"),
+}
+
+
+def child(case: str, n: int) -> None:
+    from core_bench import SOURCE
+
+    from pixelguard import Policy, clean_message
+
+    raw = CASES[case][0](n)
+    pol = Policy(recipients=("reader@example.org",))
+    clean_message(HEAD.encode() + TAIL.encode(), pol)  # warm-up: tracker list, imports
+    best = math.inf
+    spent = 0.0
+    res = None
+    while spent < 1.0 and (res is None or best < 0.2):  # repeat small inputs, keep the best
+        t0 = time.perf_counter()
+        res = clean_message(raw, pol)
+        dt = time.perf_counter() - t0
+        best, spent = min(best, dt), spent + dt
+    pixel = any("8f14e45f" in f.url or "/o/" in f.url or "list-manage" in f.url
+                for f in res.findings)
+    print(json.dumps({"source": SOURCE, "bytes": len(raw), "seconds": best,
+                      "findings": len(res.findings), "error": res.error, "pixel": pixel}))
+
+
+def run(case: str, n: int, timeout: float) -> dict:
+    try:
+        proc = subprocess.run([sys.executable, __file__, "--child", case, str(n)],
+                              check=False, capture_output=True, text=True, timeout=timeout,
+                              env=os.environ.copy())
+    except subprocess.TimeoutExpired:
+        return {"timeout": True}
+    if proc.returncode != 0:
+        return {"crash": proc.stderr.strip().splitlines()[-1][:200] if proc.stderr else
+                f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _units(case: str, n: int, nbytes: int) -> float:
+    unit = CASES[case][2]
+    return nbytes / 1e6 if unit == "MB" else n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated case names")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per (case, size)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return 0
+    names = args.only.split(",") if args.only else list(CASES)
+    results: dict = {}
+    print("| case | size | input | seconds | per unit | pixel | findings |")
+    print("|---|---|---|---|---|---|---|")
+    source = None
+    for name in names:
+        _gen, sizes, unit, _what = CASES[name]
+        rows = []
+        for n in sizes:
+            r = run(name, n, args.timeout)
+            r["n"] = n
+            rows.append(r)
+            source = r.get("source", source)
+            if "seconds" in r:
+                per = r["seconds"] / _units(name, n, r["bytes"])
+                r["per_unit"] = per
+                per_s = f"{per * 1e3:.3f} ms/{unit}" if unit == "MB" else f"{per * 1e6:.2f} µs/{unit}"
+                print(f"| {name} | {n:,} | {r['bytes'] / 1e6:.2f} MB | {r['seconds']:.3f} | "
+                      f"{per_s} | {r['pixel']} | {r['findings']}{' ERR ' + r['error'] if r['error'] else ''} |",
+                      flush=True)
+            else:
+                why = (f"TIMEOUT > {args.timeout:g} s" if r.get("timeout")
+                       else f"CRASH {r['crash']}")
+                print(f"| {name} | {n:,} | - | {why} | - | - | - |", flush=True)
+                break  # larger sizes only take longer
+        ok = [r for r in rows if "per_unit" in r]
+        verdict: dict = {"rows": rows}
+        if len(ok) >= 2 and len(ok) == len(sizes):
+            mid = ok[len(ok) // 2] if len(ok) > 2 else ok[0]
+            verdict["ratio"] = ok[-1]["per_unit"] / mid["per_unit"]
+            verdict["slope"] = (math.log(ok[-1]["seconds"] / ok[0]["seconds"])
+                                / math.log(ok[-1]["n"] / ok[0]["n"]))
+            verdict["linear"] = verdict["ratio"] < 1.5
+        else:
+            verdict["linear"] = False
+        results[name] = verdict
+    print(f"\n{source}\n")
+    print("| case | what | ratio (per unit, largest / mid) | log-log slope | linear? |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        v = results[name]
+        ratio = f"{v['ratio']:.2f}" if "ratio" in v else "-"
+        slope = f"{v['slope']:.2f}" if "slope" in v else "-"
+        print(f"| {name} | {CASES[name][3]} | {ratio} | {slope} | "
+              f"{'yes' if v['linear'] else '**NO**'} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
