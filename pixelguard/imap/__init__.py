@@ -7,6 +7,7 @@ Modules: connection (login, secrets, exit codes), work (what needs a look), repl
 safe APPEND → confirm → retire sequence), run (one pass over an account), schedule
 (once / every / idle, sharding), progress (bar, logs, summary). See docs/imap.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 from pixelguard.imap.connection import EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
 
@@ -34,17 +35,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", metavar="F", help="config file with imap.accounts")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", help="one pass over every folder, then exit (default)")
-    mode.add_argument("--every", metavar="DURATION", help="a pass every DURATION (e.g. 5m), until stopped")
-    mode.add_argument("--idle", action="store_true", help="stay connected and clean new mail as it arrives (IMAP IDLE)")
-    p.add_argument("--full-check", metavar="DURATION", default="10m",
-                   help="with --idle: a full pass at least this often, in case a notification is missed (default 10m)")
-    p.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
-    p.add_argument("--account", metavar="NAME", action="append", help="only this account (repeatable)")
-    p.add_argument("--shard", metavar="I/N", help="only the I-th of N stable shares of the accounts (1 <= I <= N)")
-    p.add_argument("--jobs", metavar="N", type=int, default=1,
-                   help="accounts cleaned at the same time with --once/--every (default 1)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and the summary")
+    mode.add_argument(
+        "--once", action="store_true", help="one pass over every folder, then exit (default)"
+    )
+    mode.add_argument(
+        "--every", metavar="DURATION", help="a pass every DURATION (e.g. 5m), until stopped"
+    )
+    mode.add_argument(
+        "--idle",
+        action="store_true",
+        help="stay connected and clean new mail as it arrives (IMAP IDLE)",
+    )
+    p.add_argument(
+        "--full-check",
+        metavar="DURATION",
+        default="10m",
+        help="with --idle: a full pass at least this often, in case a notification is missed "
+        "(default 10m)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="report what would change; change nothing"
+    )
+    p.add_argument(
+        "--account", metavar="NAME", action="append", help="only this account (repeatable)"
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="only the I-th of N stable shares of the accounts (1 <= I <= N)",
+    )
+    p.add_argument(
+        "--jobs",
+        metavar="N",
+        type=int,
+        default=1,
+        help="accounts cleaned at the same time with --once/--every (default 1)",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="only warnings, errors and the summary"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -99,14 +128,22 @@ def main(argv: Sequence[str]) -> int:
         known = {a.name for a in accounts}
         unknown = [n for n in args.account if n not in known]
         if unknown:
-            print(f"pixelguard imap: no account named {', '.join(map(repr, unknown))} in {args.config} "
-                  f"(known: {', '.join(sorted(known))})", file=sys.stderr)
+            print(
+                f"pixelguard imap: no account named {', '.join(map(repr, unknown))} "
+                f"in {args.config} (known: {', '.join(sorted(known))})",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         accounts = [a for a in accounts if a.name in args.account]
     if shard:
         accounts = [a for a in accounts if in_shard(a.name, *shard)]
-        log.info("shard %d/%d: %d account(s): %s", shard[0], shard[1], len(accounts),
-                 ", ".join(a.name for a in accounts) or "none")
+        log.info(
+            "shard %d/%d: %d account(s): %s",
+            shard[0],
+            shard[1],
+            len(accounts),
+            ", ".join(a.name for a in accounts) or "none",
+        )
         if not accounts:
             return EXIT_OK
 
@@ -118,8 +155,10 @@ def main(argv: Sequence[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if args.idle:
-        log.info("watching %d folder(s) with IDLE; stop with SIGTERM",
-                 sum(len(a.folders) for a in accounts))
+        log.info(
+            "watching %d folder(s) with IDLE; stop with SIGTERM",
+            sum(len(a.folders) for a in accounts),
+        )
         stats, failures = run_idle(accounts, config, opts, full_check, stop)
     elif interval is not None:
         stats, failures = run_every(accounts, config, opts, Progress(), interval, stop, args.jobs)
@@ -132,8 +171,10 @@ def main(argv: Sequence[str]) -> int:
     rate = f", {stats.scanned / elapsed:.0f} msg/s" if stats.scanned and elapsed > 0 else ""
     prefix = "dry run, nothing changed: " if args.dry_run else ""
     failed = len({id(f) for f in failures})
-    print(f"pixelguard imap: {prefix}{len(accounts)} account(s)"
-          + (f", {failed} failure(s)" if failed else "")
-          + f": {stats.line()} in {elapsed:.1f} s{rate}")
+    print(
+        f"pixelguard imap: {prefix}{len(accounts)} account(s)"
+        + (f", {failed} failure(s)" if failed else "")
+        + f": {stats.line()} in {elapsed:.1f} s{rate}"
+    )
     code = exit_code(failures, stats)
     return EXIT_TEMPFAIL if stopped_early and code == EXIT_OK else code

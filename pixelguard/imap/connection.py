@@ -4,11 +4,12 @@ Every failure leaves this module as an AccountError whose text names the account
 server and what to do, and never contains the password (it is redacted from anything
 the server or a library says, just in case).
 """
+
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
-import socket
 import ssl
 import subprocess
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ EXIT_TEMPFAIL = 75  # server unreachable or connection lost: try again later (EX
 
 
 class AccountError(Exception):
-    """One account could not be processed. str() is one line for people; `exit_code` says how bad."""
+    """One account could not be processed: str() is one line for people, `exit_code` how bad."""
 
     exit_code = EXIT_PARTIAL
 
@@ -71,10 +72,13 @@ def resolve_password(account: ImapAccount) -> str:
                 shell=True,
                 stdout=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
+                check=False,
                 timeout=60,
             )
         except subprocess.TimeoutExpired:
-            raise AuthError(f"{_where(account)}: password_command did not finish within 60 s") from None
+            raise AuthError(
+                f"{_where(account)}: password_command did not finish within 60 s"
+            ) from None
         if proc.returncode != 0:
             raise AuthError(
                 f"{_where(account)}: password_command failed with exit status {proc.returncode}"
@@ -131,11 +135,9 @@ class Session:
     def logout(self) -> None:
         try:
             self.client.logout()
-        except Exception:  # the connection may already be gone; nothing to save
-            try:
+        except Exception:  # noqa: BLE001 - the connection may be gone already; nothing to save
+            with contextlib.suppress(Exception):
                 self.client.shutdown()
-            except Exception:
-                pass
 
 
 def _reason(exc: BaseException | str) -> str:
@@ -144,7 +146,7 @@ def _reason(exc: BaseException | str) -> str:
     text = str(exc)
     if isinstance(exc, bytes):
         text = exc.decode("utf-8", "replace")
-    if text.startswith("b'") or text.startswith('b"'):
+    if text.startswith(("b'", 'b"')):
         text = text[2:-1]
     text = " ".join(text.split())
     return text or type(exc).__name__
@@ -153,9 +155,7 @@ def _reason(exc: BaseException | str) -> str:
 def connect(account: ImapAccount) -> Session:
     """Connect, secure the connection as configured, and log in. Raises AccountError."""
     if account.security == "none" and not is_loopback(account.host):
-        raise RefusedError(
-            f"{_where(account)}: security 'none' is only allowed for loopback hosts"
-        )
+        raise RefusedError(f"{_where(account)}: security 'none' is only allowed for loopback hosts")
     password = resolve_password(account)
     secrets = (password,)
     where = _where(account)
@@ -168,15 +168,21 @@ def connect(account: ImapAccount) -> Session:
             timeout=TIMEOUT,
         )
     except ssl.SSLCertVerificationError as exc:
-        raise AuthError(redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)) from None
+        raise AuthError(
+            redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)
+        ) from None
     except (OSError, IMAPClientError) as exc:
-        raise UnreachableError(redact(f"{where}: cannot connect: {_reason(exc)}", secrets)) from None
+        raise UnreachableError(
+            redact(f"{where}: cannot connect: {_reason(exc)}", secrets)
+        ) from None
     client.normalise_times = False  # keep each INTERNALDATE's own offset for the APPEND
     session = Session(client, account, secrets)
     try:
         if account.security == "starttls":
             if not client.has_capability("STARTTLS"):
-                raise RefusedError(f"{where}: security is starttls but the server does not offer STARTTLS")
+                raise RefusedError(
+                    f"{where}: security is starttls but the server does not offer STARTTLS"
+                )
             client.starttls(_tls_context(account))
         client.login(account.username, password)
     except LoginError as exc:
@@ -186,11 +192,15 @@ def connect(account: ImapAccount) -> Session:
         ) from None
     except ssl.SSLCertVerificationError as exc:
         session.logout()
-        raise AuthError(redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)) from None
+        raise AuthError(
+            redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)
+        ) from None
     except AccountError:
         session.logout()
         raise
-    except (OSError, socket.timeout, IMAPClientError) as exc:
+    except (OSError, IMAPClientError) as exc:  # socket.timeout is an OSError
         session.logout()
-        raise UnreachableError(redact(f"{where}: connection failed: {_reason(exc)}", secrets)) from None
+        raise UnreachableError(
+            redact(f"{where}: connection failed: {_reason(exc)}", secrets)
+        ) from None
     return session

@@ -1,4 +1,5 @@
 """Counting and telling: a progress bar on a terminal, plain log lines otherwise, a summary."""
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,7 @@ class Stats:
     recovered: int = 0  # leftover originals of a crashed run retired
     errors: int = 0  # messages left untouched because of an error
 
-    def add(self, other: "Stats") -> None:
+    def add(self, other: Stats) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -43,12 +44,23 @@ class Progress:
         self._last_logged = 0
 
     def start(self, label: str, total: int) -> None:
-        self._label, self._stats, self._started, self._last_logged = label, Stats(), time.monotonic(), 0
+        self._label, self._stats, self._started, self._last_logged = (
+            label,
+            Stats(),
+            time.monotonic(),
+            0,
+        )
         if total and self.tty:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=label, unit="msg", file=sys.stderr, dynamic_ncols=True,
-                             postfix={"cleaned": 0, "trackers": 0})
+            self._bar = tqdm(
+                total=total,
+                desc=label,
+                unit="msg",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                postfix={"cleaned": 0, "trackers": 0},
+            )
         elif total:
             log.info("%s: %d messages to look at", label, total)
 

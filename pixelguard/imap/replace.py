@@ -16,15 +16,16 @@ Without UIDPLUS, expunging one message alone is impossible (a plain EXPUNGE also
 whatever else the user marked \\Deleted), so replacing is refused unless MOVE to an
 originals folder is available.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import re
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -138,8 +139,15 @@ class Appended:
 class Replacer:
     """Appends cleaned copies and retires originals in one selected folder."""
 
-    def __init__(self, client: IMAPClient, folder: str, uidvalidity: int, uidnext: int,
-                 originals: str, where: str) -> None:
+    def __init__(
+        self,
+        client: IMAPClient,
+        folder: str,
+        uidvalidity: int,
+        uidnext: int,
+        originals: str,
+        where: str,
+    ) -> None:
         self.client = client
         self.folder = folder
         self.uidvalidity = uidvalidity
@@ -161,7 +169,11 @@ class Replacer:
             + ("" if self.originals == "delete" else " and MOVE")
             + ", so an original cannot be removed without also expunging other messages "
             "marked \\Deleted; nothing was replaced in this folder"
-            + (" (an originals folder with MOVE would work)" if self.originals == "delete" and self.move_ok else "")
+            + (
+                " (an originals folder with MOVE would work)"
+                if self.originals == "delete" and self.move_ok
+                else ""
+            )
         )
 
     # -- step 1 and 2 ---------------------------------------------------------------------
@@ -175,11 +187,17 @@ class Replacer:
         if not pending:
             return [], []
         if len(pending) > 1 and self.client.has_capability("MULTIAPPEND"):
-            typ, data = self.client.multiappend(self.folder, [
-                {"msg": cleaned_copy(p.cleaned, p.digest), "flags": append_flags(p.flags),
-                 **({"date": p.internaldate} if p.internaldate else {})}
-                for p in pending
-            ])
+            typ, data = self.client.multiappend(
+                self.folder,
+                [
+                    {
+                        "msg": cleaned_copy(p.cleaned, p.digest),
+                        "flags": append_flags(p.flags),
+                        **({"date": p.internaldate} if p.internaldate else {}),
+                    }
+                    for p in pending
+                ],
+            )
             if typ != "OK":
                 raise IMAPClientError(f"MULTIAPPEND refused: {_text(data)}")
             crash_point("after-append")
@@ -190,7 +208,10 @@ class Replacer:
         for p in pending:
             try:
                 response = self.client.append(
-                    self.folder, cleaned_copy(p.cleaned, p.digest), append_flags(p.flags), p.internaldate
+                    self.folder,
+                    cleaned_copy(p.cleaned, p.digest),
+                    append_flags(p.flags),
+                    p.internaldate,
                 )
             except IMAPClientAbortError:
                 raise
@@ -286,7 +307,9 @@ class Replacer:
         self.client.select_folder(self.originals, readonly=True)
         try:
             for uid, raw in raws.items():
-                same_size = self.client.search(["LARGER", str(len(raw) - 1), "SMALLER", str(len(raw) + 1)])
+                same_size = self.client.search(
+                    ["LARGER", str(len(raw) - 1), "SMALLER", str(len(raw) + 1)]
+                )
                 bodies = self.client.fetch(same_size, ["BODY.PEEK[]"]) if same_size else {}
                 if any(item.get(b"BODY[]") == raw for item in bodies.values()):
                     present.add(uid)

@@ -1,10 +1,11 @@
 """One pass over one account: every configured folder, message batches through the core."""
+
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
@@ -85,8 +86,9 @@ def _take_copy(index: dict[str, list[int]], d: str, uid: int) -> int | None:
     return None
 
 
-def clean_folder(session: Session, folder: str, policy: Policy, opts: Options,
-                 progress: Progress, originals: str) -> Stats:
+def clean_folder(
+    session: Session, folder: str, policy: Policy, opts: Options, progress: Progress, originals: str
+) -> Stats:
     """Clean every message without the keyword in one folder; returns what was done."""
     c = session.client
     label = f"{session.account.name}/{folder}"
@@ -116,8 +118,14 @@ def clean_folder(session: Session, folder: str, policy: Policy, opts: Options,
     progress.start(label, len(uids))
     if not uids:
         return progress.finish()
-    replacer = Replacer(c, folder, uidvalidity, int(info.get(b"UIDNEXT", uids[-1] + 1)),
-                        originals, f"account {session.account.name!r}")
+    replacer = Replacer(
+        c,
+        folder,
+        uidvalidity,
+        int(info.get(b"UIDNEXT", uids[-1] + 1)),
+        originals,
+        f"account {session.account.name!r}",
+    )
     # Cleaned copies left behind by a crashed run (found by their digest header).
     index = copy_index(c, uids[0])
     for batch in chunks(uids, META_BATCH):
@@ -154,17 +162,21 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
         if copy_uid is not None:
             recovered[cand.uid] = raw
             if opts.dry_run:
-                opts.report(f"{label} UID {cand.uid}: would retire the leftover original "
-                            f"(its cleaned copy is UID {copy_uid})")
+                opts.report(
+                    f"{label} UID {cand.uid}: would retire the leftover original "
+                    f"(its cleaned copy is UID {copy_uid})"
+                )
             continue
         try:
             result = clean_message(raw, policy)
-        except Exception as exc:  # the core promises not to raise; keep the message if it does
+        except Exception as exc:  # noqa: BLE001 - the core promises not to raise; keep the message
             log.error("%s UID %d: left unchanged, the cleaner failed: %s", label, cand.uid, exc)
             delta.errors += 1
             continue
         if result.error is not None:
-            log.warning("%s UID %d: left unchanged (cannot parse: %s)", label, cand.uid, result.error)
+            log.warning(
+                "%s UID %d: left unchanged (cannot parse: %s)", label, cand.uid, result.error
+            )
             to_mark.append(cand.uid)
             continue
         if not result.findings:
@@ -175,7 +187,8 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
             opts.report(
                 f"{label} UID {cand.uid}: would remove {len(result.findings)} tracker(s)"
                 + (f" ({', '.join(vendors)})" if vendors else "")
-                + ": " + ", ".join(f"{f.url} [{f.rule}]" for f in result.findings)
+                + ": "
+                + ", ".join(f"{f.url} [{f.rule}]" for f in result.findings)
             )
             delta.cleaned += 1
             delta.trackers += len(result.findings)
@@ -195,14 +208,21 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
     except IMAPClientError as exc:
         appended, failed = [], [(p.uid, str(exc)) for p in pending]
     for uid, reason in failed:
-        log.error("%s", session.error(f"{label} UID {uid}: cannot append the cleaned copy "
-                                      "(original kept)", reason))
+        log.error(
+            "%s",
+            session.error(
+                f"{label} UID {uid}: cannot append the cleaned copy (original kept)", reason
+            ),
+        )
         delta.errors += 1
     confirmed = replacer.confirm(appended)
     for a in appended:
         if a not in confirmed:
-            log.error("%s UID %d: the cleaned copy could not be confirmed; original kept",
-                      label, a.original_uid)
+            log.error(
+                "%s UID %d: the cleaned copy could not be confirmed; original kept",
+                label,
+                a.original_uid,
+            )
             delta.errors += 1
     replacer.sync_flags(confirmed)
     replacer.retire([a.original_uid for a in confirmed] + list(recovered), recovered)
@@ -210,8 +230,9 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
     delta.trackers += sum(trackers[a.original_uid] for a in confirmed)
 
 
-def clean_account(account: ImapAccount, config: Config, opts: Options,
-                  progress: Progress) -> AccountResult:
+def clean_account(
+    account: ImapAccount, config: Config, opts: Options, progress: Progress
+) -> AccountResult:
     """Connect, clean each configured folder, log out. Never raises for one account's trouble."""
     result = AccountResult()
     try:
@@ -221,8 +242,11 @@ def clean_account(account: ImapAccount, config: Config, opts: Options,
         return result
     policy = config.policy_for(account.user)
     try:
-        originals = account.originals if account.originals == "delete" else server_folder_name(
-            session, account.originals)
+        originals = (
+            account.originals
+            if account.originals == "delete"
+            else server_folder_name(session, account.originals)
+        )
         for folder in account.folders:
             try:
                 result.stats.add(clean_folder(session, folder, policy, opts, progress, originals))
@@ -237,7 +261,7 @@ def clean_account(account: ImapAccount, config: Config, opts: Options,
     except (OSError, IMAPClientAbortError) as exc:
         progress.finish()
         result.failures.append(UnreachableError(session.error("connection lost", exc)))
-    except Exception as exc:  # a bug must not stop the other accounts; the server state is safe
+    except Exception as exc:  # a bug must not stop the other accounts (it is logged with -v)
         progress.finish()
         log.debug("internal error", exc_info=True)
         result.failures.append(AccountError(session.error("internal error (please report)", exc)))

@@ -3,6 +3,7 @@
 Accounts are independent: one account's failure never stops another's work. Nothing is
 kept locally, so `--shard I/N` can split accounts across machines with no coordination.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Iterator, Sequence
 
 from imapclient.exceptions import IMAPClientError
 
@@ -26,7 +27,13 @@ from pixelguard.imap.connection import (
     connect,
 )
 from pixelguard.imap.progress import Progress, Stats
-from pixelguard.imap.run import AccountResult, Options, clean_account, clean_folder, server_folder_name
+from pixelguard.imap.run import (
+    AccountResult,
+    Options,
+    clean_account,
+    clean_folder,
+    server_folder_name,
+)
 
 log = logging.getLogger("pixelguard.imap")
 
@@ -75,8 +82,9 @@ def _log_failures(result: AccountResult) -> None:
         log.error("error: %s", failure)
 
 
-def _clean_all(accounts: Sequence[ImapAccount], config: Config, opts: Options, progress: Progress,
-               jobs: int) -> Iterator[tuple[ImapAccount, AccountResult]]:
+def _clean_all(
+    accounts: Sequence[ImapAccount], config: Config, opts: Options, progress: Progress, jobs: int
+) -> Iterator[tuple[ImapAccount, AccountResult]]:
     """Clean each account; with jobs > 1, that many at once (threads: the work is mostly
     waiting for servers), each reporting in plain log lines."""
     if jobs <= 1 or len(accounts) <= 1:
@@ -86,13 +94,20 @@ def _clean_all(accounts: Sequence[ImapAccount], config: Config, opts: Options, p
             yield account, clean_account(account, config, opts, progress)
         return
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="account") as pool:
-        futures = {pool.submit(clean_account, a, config, opts, Progress(tty=False)): a for a in accounts}
+        futures = {
+            pool.submit(clean_account, a, config, opts, Progress(tty=False)): a for a in accounts
+        }
         for future in as_completed(futures):
             yield futures[future], future.result()
 
 
-def run_once(accounts: Sequence[ImapAccount], config: Config, opts: Options,
-             progress: Progress, jobs: int = 1) -> tuple[Stats, list[AccountError]]:
+def run_once(
+    accounts: Sequence[ImapAccount],
+    config: Config,
+    opts: Options,
+    progress: Progress,
+    jobs: int = 1,
+) -> tuple[Stats, list[AccountError]]:
     stats, failures = Stats(), []
     for _, result in _clean_all(accounts, config, opts, progress, jobs):
         _log_failures(result)
@@ -101,8 +116,15 @@ def run_once(accounts: Sequence[ImapAccount], config: Config, opts: Options,
     return stats, failures
 
 
-def run_every(accounts: Sequence[ImapAccount], config: Config, opts: Options, progress: Progress,
-              interval: float, stop: threading.Event, jobs: int = 1) -> tuple[Stats, list[AccountError]]:
+def run_every(
+    accounts: Sequence[ImapAccount],
+    config: Config,
+    opts: Options,
+    progress: Progress,
+    interval: float,
+    stop: threading.Event,
+    jobs: int = 1,
+) -> tuple[Stats, list[AccountError]]:
     """Pass over every account each `interval`; an unreachable account is retried sooner,
     with exponential backoff capped at the interval. Returns when `stop` is set."""
     total = Stats()
@@ -127,8 +149,15 @@ def run_every(accounts: Sequence[ImapAccount], config: Config, opts: Options, pr
     return total, [f for fs in last_failures.values() for f in fs]
 
 
-def _idle_folder(account: ImapAccount, folder: str, config: Config, opts: Options,
-                 full_check: float, stop: threading.Event, totals: dict) -> None:
+def _idle_folder(
+    account: ImapAccount,
+    folder: str,
+    config: Config,
+    opts: Options,
+    full_check: float,
+    stop: threading.Event,
+    totals: dict,
+) -> None:
     """Keep one folder clean: a pass, then IDLE until news or the next full check; repeat.
     Reconnects with backoff when the connection is lost."""
     policy = config.policy_for(account.user)
@@ -147,12 +176,19 @@ def _idle_folder(account: ImapAccount, folder: str, config: Config, opts: Option
             continue
         c = session.client
         try:
-            originals = account.originals if account.originals == "delete" else server_folder_name(
-                session, account.originals)
+            originals = (
+                account.originals
+                if account.originals == "delete"
+                else server_folder_name(session, account.originals)
+            )
             can_idle = c.has_capability("IDLE")
             if not can_idle:
-                log.warning("%s/%s: the server has no IDLE; checking every %.0f s instead",
-                            account.name, folder, full_check)
+                log.warning(
+                    "%s/%s: the server has no IDLE; checking every %.0f s instead",
+                    account.name,
+                    folder,
+                    full_check,
+                )
             while not stop.is_set():
                 stats = clean_folder(session, folder, policy, opts, progress, originals)
                 backoff = 0.0
@@ -191,8 +227,13 @@ def _wait_for_news(client, timeout: float, stop: threading.Event) -> bool:
     return news
 
 
-def run_idle(accounts: Sequence[ImapAccount], config: Config, opts: Options, full_check: float,
-             stop: threading.Event) -> tuple[Stats, list[AccountError]]:
+def run_idle(
+    accounts: Sequence[ImapAccount],
+    config: Config,
+    opts: Options,
+    full_check: float,
+    stop: threading.Event,
+) -> tuple[Stats, list[AccountError]]:
     """One thread and connection per (account, folder), until `stop` is set."""
     totals = {"lock": threading.Lock(), "stats": Stats()}
     threads = [

@@ -4,11 +4,12 @@ State lives on the server: a message pixelguard has dealt with carries the `$Pix
 keyword, so a re-scan is one UID SEARCH. BODYSTRUCTURE tells which of the rest have a
 text/html part (only those are downloaded); FETCHes go in batches of UIDs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Iterator, Sequence
 
 from imapclient import IMAPClient
 

@@ -9,6 +9,7 @@
 When the dovecot binary is missing the tests are skipped with a loud reason, except under
 CI=true, where a missing server is a failure (CI must run them).
 """
+
 from __future__ import annotations
 
 import os
@@ -131,8 +132,9 @@ def imap_config(tmp_path):
     return write
 
 
-def run_imap(config: str, *args: str, password: str = "secret", env: dict | None = None,
-             timeout: float = 120):
+def run_imap(
+    config: str, *args: str, password: str = "secret", env: dict | None = None, timeout: float = 120
+):
     """`python -m pixelguard imap --config CONFIG ARGS...` as a subprocess; CompletedProcess."""
     import subprocess
 

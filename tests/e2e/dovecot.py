@@ -9,6 +9,7 @@ per-user quota, stopped with SIGTERM. It never touches /etc/dovecot.
         dc.add_user("alice@example.org", "secret")
         client = dc.client("alice@example.org")
 """
+
 from __future__ import annotations
 
 import itertools
@@ -20,8 +21,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_PASSWORD = "secret"
 
@@ -134,8 +135,13 @@ class Dovecot:
 
     host = "127.0.0.1"
 
-    def __init__(self, capabilities: str | None = None, tls: bool = False,
-                 separator: str = "/", prefix: str = "") -> None:
+    def __init__(
+        self,
+        capabilities: str | None = None,
+        tls: bool = False,
+        separator: str = "/",
+        prefix: str = "",
+    ) -> None:
         self.capabilities = capabilities
         self.tls = tls
         self.separator = separator  # hierarchy delimiter of the personal namespace
@@ -159,18 +165,36 @@ class Dovecot:
         tls = self.root / "tls"
         tls.mkdir()
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                str(tls / "key.pem"),
+                "-out",
+                str(tls / "cert.pem"),
+            ],
+            check=True,
+            capture_output=True,
         )
         return f"ssl = yes\nssl_cert = <{tls / 'cert.pem'}\nssl_key = <{tls / 'key.pem'}"
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self, timeout: float = 15.0) -> "Dovecot":
+    def start(self, timeout: float = 15.0) -> Dovecot:
         binary = dovecot_binary()
         if binary is None:
-            raise FileNotFoundError("dovecot binary not found (apt-get install dovecot-imapd dovecot-lmtpd)")
+            raise FileNotFoundError(
+                "dovecot binary not found (apt-get install dovecot-imapd dovecot-lmtpd)"
+            )
         self.root = Path(tempfile.mkdtemp(prefix="pgdc", dir="/tmp"))
         self.root.chmod(0o755)  # the mail uid (nobody) must traverse it
         for sub in ("run", "state", "mail", "users"):
@@ -212,7 +236,7 @@ class Dovecot:
         )
         return self._launch(binary, timeout)
 
-    def _launch(self, binary: str, timeout: float) -> "Dovecot":
+    def _launch(self, binary: str, timeout: float) -> Dovecot:
         assert self.root is not None
         with open(self.root / "stderr.log", "ab") as err:
             self.proc = subprocess.Popen(
@@ -230,7 +254,7 @@ class Dovecot:
             raise RuntimeError(f"{exc}\n{self.log_tail()}") from None
         return self
 
-    def restart(self, down: Callable[[], None] | None = None, timeout: float = 15.0) -> "Dovecot":
+    def restart(self, down: Callable[[], None] | None = None, timeout: float = 15.0) -> Dovecot:
         """Stop the server and start it again on the same ports with the same mailboxes.
 
         `down`, if given, runs while the server is stopped (e.g. to observe a client coping).
@@ -269,7 +293,7 @@ class Dovecot:
         if self.root is not None and not os.environ.get("PIXELGUARD_KEEP_DOVECOT"):
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "Dovecot":
+    def __enter__(self) -> Dovecot:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -281,7 +305,9 @@ class Dovecot:
         assert self.root is not None
         return str(self.root / "run" / "lmtp")
 
-    def add_user(self, user: str, password: str = DEFAULT_PASSWORD, quota: str | None = None) -> str:
+    def add_user(
+        self, user: str, password: str = DEFAULT_PASSWORD, quota: str | None = None
+    ) -> str:
         """Add a passwd-file user (e.g. quota="1K" for a storage quota). Returns the user name."""
         assert self.root is not None, "start() first"
         if any(c in user + password for c in ":\n"):

@@ -1,4 +1,5 @@
 """`pixelguard imap --once` over a backlog in a real Dovecot: what changes and what must not."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +7,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from conftest import fixture_bytes, imap_account, run_imap, snapshot
 
 KEYWORD = b"$PixelGuarded"
@@ -15,13 +15,22 @@ ORIGINALS = "pixelguard/originals"
 
 # (fixture, flags, INTERNALDATE): seen/unseen, flagged, answered, custom keywords, old dates.
 BACKLOG = [
-    ("imap-tracker-newsletter.eml", [b"\\Seen", b"\\Flagged", b"Work"],
-     datetime(2015, 3, 3, 9, 15, 0, tzinfo=timezone(timedelta(hours=1)))),
-    ("imap-tracker-single-part.eml", [b"\\Answered", b"$Label1"],
-     datetime(2023, 12, 24, 23, 59, 59, tzinfo=timezone(timedelta(hours=1)))),
+    (
+        "imap-tracker-newsletter.eml",
+        [b"\\Seen", b"\\Flagged", b"Work"],
+        datetime(2015, 3, 3, 9, 15, 0, tzinfo=timezone(timedelta(hours=1))),
+    ),
+    (
+        "imap-tracker-single-part.eml",
+        [b"\\Answered", b"$Label1"],
+        datetime(2023, 12, 24, 23, 59, 59, tzinfo=timezone(timedelta(hours=1))),
+    ),
     ("imap-plain-text.eml", [b"\\Seen"], datetime(2011, 1, 12, 18, 0, 0, tzinfo=timezone.utc)),
-    ("imap-html-no-tracker.eml", [],
-     datetime(2018, 6, 1, 7, 30, 0, tzinfo=timezone(timedelta(hours=-7)))),
+    (
+        "imap-html-no-tracker.eml",
+        [],
+        datetime(2018, 6, 1, 7, 30, 0, tzinfo=timezone(timedelta(hours=-7))),
+    ),
 ]
 TRACKED = {"<imap-tracker-1@shop.example>", "<imap-tracker-2@mailer.example>"}
 TRACKER_URL = b"127.0.0.1/open"
@@ -105,15 +114,20 @@ def test_delete_mode_removes_originals_and_nothing_else(mailbox, imap_config):
     c = mailbox.client()
     seed(c)
     # A message the user marked \Deleted but has not expunged must survive our UID EXPUNGE.
-    c.append("INBOX", b"Message-ID: <user-deleted@example.org>\r\nSubject: keep\r\n\r\nx\r\n",
-             flags=[b"\\Deleted"])
+    c.append(
+        "INBOX",
+        b"Message-ID: <user-deleted@example.org>\r\nSubject: keep\r\n\r\nx\r\n",
+        flags=[b"\\Deleted"],
+    )
     config = imap_config(imap_account(mailbox, originals="delete"))
 
     run = run_imap(config, "--once")
 
     assert run.returncode == 0, run.stderr
     after = by_message_id(snapshot(c))
-    assert set(after) == {message_id(fixture_bytes(n)) for n, _, _ in BACKLOG} | {"<user-deleted@example.org>"}
+    assert set(after) == {message_id(fixture_bytes(n)) for n, _, _ in BACKLOG} | {
+        "<user-deleted@example.org>"
+    }
     assert all(TRACKER_URL not in m["raw"] for m in after.values())
     assert b"\\Deleted" in after["<user-deleted@example.org>"]["flags"]
     assert not c.folder_exists(ORIGINALS)
@@ -157,8 +171,9 @@ def test_originals_folder_follows_the_servers_namespace(dovecot_with, imap_confi
     c.logout()
 
 
-@pytest.mark.parametrize("caps", [None, "IMAP4rev1 SASL-IR LITERAL+ IDLE NAMESPACE MOVE"],
-                         ids=["full", "no-uidplus"])
+@pytest.mark.parametrize(
+    "caps", [None, "IMAP4rev1 SASL-IR LITERAL+ IDLE NAMESPACE MOVE"], ids=["full", "no-uidplus"]
+)
 def test_identical_messages_are_each_replaced_once(dovecot, dovecot_with, imap_config, caps):
     from conftest import Mailbox
 

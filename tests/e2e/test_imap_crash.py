@@ -3,6 +3,7 @@
 The test hook PIXELGUARD_TEST_CRASH_AT=<step> makes the pixelguard process SIGKILL itself
 at that step (see pixelguard/imap/replace.py).
 """
+
 from __future__ import annotations
 
 import signal
@@ -39,7 +40,9 @@ def server_mailbox(request, dovecot, dovecot_with):
 
 
 def _all_messages(client) -> list[bytes]:
-    return [m["raw"] for m in snapshot(client).values()] + [m["raw"] for m in snapshot(client, ORIGINALS).values()]
+    return [m["raw"] for m in snapshot(client).values()] + [
+        m["raw"] for m in snapshot(client, ORIGINALS).values()
+    ]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +102,10 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_75(mailbox, imap_config):
     c = mailbox.client()
     raw = fixture_bytes("imap-tracker-newsletter.eml")
     count = 150  # more than one download batch (100)
-    c.multiappend("INBOX", [raw.replace(b"<imap-tracker-1@", f"<{i}-imap-tracker@".encode()) for i in range(count)])
+    c.multiappend(
+        "INBOX",
+        [raw.replace(b"<imap-tracker-1@", f"<{i}-imap-tracker@".encode()) for i in range(count)],
+    )
     config = imap_config(imap_account(mailbox))
 
     stopped = run_imap(config, "--once", env={"PIXELGUARD_TEST_CRASH_AT": "after-append:term"})

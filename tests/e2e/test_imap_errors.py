@@ -1,4 +1,5 @@
 """Failures a cron job must see: one clear line on stderr, a meaningful exit code, no secrets."""
+
 from __future__ import annotations
 
 import pytest
@@ -166,7 +167,9 @@ def test_jobs_clean_several_accounts_at_once(dovecot, imap_config):
 
 
 def test_config_errors_exit_2_with_file_and_key(mailbox, imap_config):
-    config = imap_config(imap_account(mailbox, host="imap.example.org"))  # security none, not loopback
+    config = imap_config(
+        imap_account(mailbox, host="imap.example.org")
+    )  # security none, not loopback
 
     run = run_imap(config, "--once")
 

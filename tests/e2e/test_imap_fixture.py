@@ -1,4 +1,5 @@
 """The throwaway Dovecot itself: fresh mailboxes are empty and isolated, LMTP delivers."""
+
 from __future__ import annotations
 
 import smtplib

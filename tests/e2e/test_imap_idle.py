@@ -1,4 +1,6 @@
-"""Long-running modes: --idle cleans new mail within seconds; --every keeps going; both stop on SIGTERM."""
+"""Long-running modes: --idle cleans new mail within seconds, --every keeps going, both
+survive a server restart and stop on SIGTERM."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +10,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import PASSWORD_ENV, ROOT, fixture_bytes, imap_account, snapshot
 from test_imap_backlog import KEYWORD, TRACKER_URL, message_id
 
@@ -32,7 +33,11 @@ def start_imap(config: str, *args: str) -> subprocess.Popen:
     env[PASSWORD_ENV] = "secret"
     return subprocess.Popen(
         [sys.executable, "-m", "pixelguard", "imap", "--config", config, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -48,7 +53,7 @@ def stop(proc: subprocess.Popen) -> tuple[int, str, str]:
 
 
 def cleaned(client, mid: str):
-    """The cleaned message with Message-ID `mid` in INBOX, once there is exactly one and it is clean."""
+    """The message with Message-ID `mid` in INBOX, once there is exactly one and it is clean."""
     msgs = [m for m in snapshot(client).values() if message_id(m["raw"]) == mid]
     if len(msgs) == 1 and KEYWORD in msgs[0]["flags"] and TRACKER_URL not in msgs[0]["raw"]:
         return msgs[0]
@@ -69,8 +74,11 @@ def test_idle_cleans_a_message_appended_by_another_client_within_seconds(mailbox
         other.append("INBOX", new, flags=[b"\\Flagged"])
         other.logout()
         appended_at = time.monotonic()
-        msg = wait_until(lambda: cleaned(watcher, message_id(new)), NEW_MAIL_DEADLINE,
-                         "IDLE to clean the new message")
+        msg = wait_until(
+            lambda: cleaned(watcher, message_id(new)),
+            NEW_MAIL_DEADLINE,
+            "IDLE to clean the new message",
+        )
         assert time.monotonic() - appended_at < NEW_MAIL_DEADLINE
         assert b"\\Flagged" in msg["flags"]
     finally:
@@ -116,7 +124,9 @@ class StderrLog:
         return "".join(self.lines)
 
 
-@pytest.mark.parametrize("mode", [["--every", "1s"], ["--idle", "--full-check", "1s"]], ids=["every", "idle"])
+@pytest.mark.parametrize(
+    "mode", [["--every", "1s"], ["--idle", "--full-check", "1s"]], ids=["every", "idle"]
+)
 def test_survives_a_server_restart_and_keeps_cleaning(imap_config, mode):
     from conftest import Mailbox, _require_dovecot
     from dovecot import Dovecot
@@ -137,8 +147,11 @@ def test_survives_a_server_restart_and_keeps_cleaning(imap_config, mode):
             watcher.logout()
 
             def while_down():
-                wait_until(lambda: "cannot connect" in err.text() or "connection lost" in err.text(),
-                           30, "pixelguard to notice the server is gone")
+                wait_until(
+                    lambda: "cannot connect" in err.text() or "connection lost" in err.text(),
+                    30,
+                    "pixelguard to notice the server is gone",
+                )
 
             server.restart(down=while_down)
             other = mailbox.client()

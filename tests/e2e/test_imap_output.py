@@ -1,4 +1,5 @@
 """What a person sees: a progress bar on a terminal, plain log lines otherwise, warnings."""
+
 from __future__ import annotations
 
 import fcntl
@@ -19,11 +20,17 @@ def test_progress_bar_on_a_terminal(mailbox, imap_config):
     c.logout()
     config = imap_config(imap_account(mailbox))
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120x24 terminal
+    fcntl.ioctl(
+        follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0)
+    )  # a 120x24 terminal
     env = {**os.environ, PASSWORD_ENV: mailbox.password}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pixelguard", "imap", "--config", config, "--once"],
-        stdout=subprocess.PIPE, stderr=follower, env=env, cwd=ROOT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+        cwd=ROOT,
+        text=True,
     )
     os.close(follower)
     chunks = []
@@ -40,7 +47,9 @@ def test_progress_bar_on_a_terminal(mailbox, imap_config):
     terminal = b"".join(chunks).decode("utf-8", "replace")
 
     assert proc.returncode == 0, terminal
-    assert "test/INBOX" in terminal and "msg" in terminal and "\r" in terminal, terminal  # a redrawn bar
+    assert "test/INBOX" in terminal and "msg" in terminal and "\r" in terminal, (
+        terminal
+    )  # a redrawn bar
     assert "cleaned=" in terminal and "trackers=" in terminal, terminal
     assert "2 cleaned" in out
 

@@ -1,4 +1,5 @@
 """The replace steps in-process against Dovecot, where a subprocess cannot reach the timing."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,10 +20,12 @@ def test_flags_changed_by_another_client_during_the_copy_reach_the_copy(mailbox)
     c.append("INBOX", raw, flags=[b"Work"])
     info = c.select_folder("INBOX")
     (uid,) = c.search("ALL")
-    replacer = Replacer(c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]),
-                        "pixelguard/originals", "test")
+    replacer = Replacer(
+        c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), "pixelguard/originals", "test"
+    )
     (appended,), failed = replacer.append(
-        [Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (b"Work",), None)])
+        [Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (b"Work",), None)]
+    )
     assert failed == []
     (confirmed,) = replacer.confirm([appended])
     reader = mailbox.client()  # the user reads the original meanwhile
@@ -32,7 +35,9 @@ def test_flags_changed_by_another_client_during_the_copy_reach_the_copy(mailbox)
 
     replacer.sync_flags([confirmed])
 
-    flags = set(c.fetch([confirmed.copy_uid], ["FLAGS"])[confirmed.copy_uid][b"FLAGS"]) - {b"\\Recent"}
+    flags = set(c.fetch([confirmed.copy_uid], ["FLAGS"])[confirmed.copy_uid][b"FLAGS"]) - {
+        b"\\Recent"
+    }
     assert flags == {b"Work", b"\\Seen", b"\\Flagged", KEYWORD}
     c.logout()
 
@@ -43,8 +48,12 @@ def test_confirm_rejects_a_copy_whose_digest_header_does_not_match(mailbox):
     c.append("INBOX", raw)
     info = c.select_folder("INBOX")
     (uid,) = c.search("ALL")
-    replacer = Replacer(c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), "delete", "test")
-    (appended,), _ = replacer.append([Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (), None)])
+    replacer = Replacer(
+        c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), "delete", "test"
+    )
+    (appended,), _ = replacer.append(
+        [Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (), None)]
+    )
     appended.digest = digest(b"some other message")  # what we would expect for another original
 
     assert replacer.confirm([appended]) == []
@@ -53,8 +62,14 @@ def test_confirm_rejects_a_copy_whose_digest_header_does_not_match(mailbox):
 
 def _session(mailbox, monkeypatch):
     monkeypatch.setenv("PIXELGUARD_TEST_IMAP_PASSWORD", mailbox.password)
-    account = ImapAccount(name="t", host="127.0.0.1", port=mailbox.server.imap_port, security="none",
-                          username=mailbox.user, password_env="PIXELGUARD_TEST_IMAP_PASSWORD")
+    account = ImapAccount(
+        name="t",
+        host="127.0.0.1",
+        port=mailbox.server.imap_port,
+        security="none",
+        username=mailbox.user,
+        password_env="PIXELGUARD_TEST_IMAP_PASSWORD",
+    )
     return connect(account)
 
 

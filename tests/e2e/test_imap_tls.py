@@ -1,4 +1,5 @@
 """TLS and STARTTLS to the IMAP server: verified against a CA file, refused when untrusted."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,7 +21,9 @@ def test_cleans_over_verified_tls(tls_mailbox, imap_config, security):
     c = tls_mailbox.client()
     seed(c)
     port = server.imaps_port if security == "tls" else server.imap_port
-    config = imap_config(imap_account(tls_mailbox, security=security, port=port, ca_file=server.ca_file))
+    config = imap_config(
+        imap_account(tls_mailbox, security=security, port=port, ca_file=server.ca_file)
+    )
 
     run = run_imap(config, "--once")
 
@@ -50,7 +53,9 @@ def test_untrusted_certificate_is_refused_in_one_line(tls_mailbox, imap_config, 
 
 def test_verify_tls_false_connects_to_an_untrusted_server(tls_mailbox, imap_config):
     server = tls_mailbox.server
-    config = imap_config(imap_account(tls_mailbox, security="tls", port=server.imaps_port, verify_tls=False))
+    config = imap_config(
+        imap_account(tls_mailbox, security="tls", port=server.imaps_port, verify_tls=False)
+    )
 
     run = run_imap(config, "--once")
 
