@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -39,6 +40,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listen_port() -> int:
+    """A free loopback port below the kernel's ephemeral range, for a server that may be
+    restarted on the same port: no client socket is ever given it as its local port."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, max(low, 20001))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 def _wait_for_greeting(port: int, prefix: bytes, deadline: float) -> None:
@@ -213,7 +233,7 @@ class Dovecot:
             login_chroot = anvil_chroot = "  chroot ="
         ports: set[int] = set()
         while len(ports) < 3:
-            ports.add(free_port())
+            ports.add(listen_port())
         self.imap_port, self.lmtp_port, self.imaps_port = sorted(ports)
         if not self.tls:
             self.imaps_port = 0
