@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Remove tracking pixels from messages already in IMAP folders. Each cleaned "
         "message replaces its original only after the copy is confirmed on the server; the "
         "original goes to the account's originals folder (or is deleted, if configured).",
+        epilog="exit codes: 0 done; 1 some messages or folders failed or were refused; "
+        "2 usage or config error; 3 login, password source or TLS trust failed; "
+        "75 server unreachable, or --once stopped early (try again later). See docs/imap.md.",
     )
     p.add_argument("--config", metavar="F", help="config file with imap.accounts")
     mode = p.add_mutually_exclusive_group()
