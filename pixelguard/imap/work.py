@@ -7,11 +7,15 @@ text/html part (only those are downloaded); FETCHes go in batches of UIDs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
+log = logging.getLogger("pixelguard.imap")
 
 KEYWORD = "$PixelGuarded"
 META_BATCH = 500  # UIDs per BODYSTRUCTURE/FLAGS fetch
@@ -74,13 +78,40 @@ def find_unmarked(client: IMAPClient) -> list[int]:
     return sorted(client.search(["UNKEYWORD", KEYWORD]))
 
 
+def fetch_each(client: IMAPClient, uids: Sequence[int], items: list[str]) -> dict[int, dict]:
+    """FETCH `items` of `uids` in one command; if the server refuses that or its answer cannot
+    be parsed, one UID at a time, leaving out (with a warning) those that still fail, so one
+    broken message cannot stop a folder."""
+    if not uids:
+        return {}
+    try:
+        # A list, not a sequence-set string: imapclient 4.1 turns a string into int() for its
+        # unsolicited-response filter and raises ValueError on "1:5".
+        return client.fetch(list(uids), items)
+    except IMAPClientAbortError:
+        raise
+    except (IMAPClientError, ValueError) as exc:
+        if len(uids) == 1:
+            log.warning(
+                "UID %d: cannot FETCH %s (%s); skipped this time", uids[0], " ".join(items), exc
+            )
+            return {}
+    out: dict[int, dict] = {}
+    for uid in uids:
+        out.update(fetch_each(client, [uid], items))
+    return out
+
+
 def describe(client: IMAPClient, uids: Sequence[int]) -> list[Candidate]:
-    """FLAGS, INTERNALDATE, size and has-HTML of `uids` (one FETCH). Vanished UIDs are left out."""
+    """FLAGS, INTERNALDATE, size and has-HTML of `uids`. Vanished UIDs are left out; one whose
+    BODYSTRUCTURE cannot be had is described without it (and so counts as HTML)."""
     if not uids:
         return []
-    # A list, not a sequence-set string: imapclient 4.1 turns a string into int() for its
-    # unsolicited-response filter and raises ValueError on "1:5".
-    data = client.fetch(list(uids), ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE"])
+    basic = ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]
+    data = fetch_each(client, uids, basic + ["BODYSTRUCTURE"])
+    missing = [u for u in uids if u not in data]
+    if missing:
+        data.update(fetch_each(client, missing, basic))
     out = []
     for uid in uids:
         item = data.get(uid)
@@ -116,7 +147,7 @@ def fetch_bodies(client: IMAPClient, cands: Sequence[Candidate]) -> dict[int, by
     """The full text of each candidate, without setting \\Seen (BODY.PEEK)."""
     if not cands:
         return {}
-    data = client.fetch([c.uid for c in cands], ["BODY.PEEK[]"])
+    data = fetch_each(client, [c.uid for c in cands], ["BODY.PEEK[]"])
     return {uid: item[b"BODY[]"] for uid, item in data.items() if b"BODY[]" in item}
 
 
