@@ -8,6 +8,7 @@ copy; `_Positions` maps those back.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import tinycss2
@@ -133,8 +134,49 @@ def _decl_value(d: ast.Declaration) -> Declaration:
     return Declaration(d.lower_name, value, d.important)
 
 
-def parse_inline(text: str) -> tuple[list[Declaration], list[CssRef]]:
-    """Declarations and remote references of a style="" attribute value."""
+_NEEDS_TOKENIZER = ("url(", "\\", "/*", "image-set", "'", '"', "{", "}")
+
+
+CACHE_MAX_TEXT = 64 * 1024  # longer texts are parsed every time, not kept alive in a cache
+
+
+def parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
+    """Declarations and remote references of a style="" attribute value.
+
+    Cached by text (templates repeat the same styles): the values are immutable. Styles with
+    nothing a tokenizer is needed for (no url(), escapes, comments, strings) take a fast path.
+    """
+    return _parse_inline_cached(text) if len(text) <= 4096 else _parse_inline(text)
+
+
+@lru_cache(maxsize=8192)
+def _parse_inline_cached(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
+    return _parse_inline(text)
+
+
+def _parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
+    low = text.lower()
+    if not any(marker in low for marker in _NEEDS_TOKENIZER):
+        return tuple(_simple_declarations(low)), ()
+    decls, refs = _parse_inline_tokens(text)
+    return tuple(decls), tuple(refs)
+
+
+def _simple_declarations(low: str):
+    for chunk in low.split(";"):
+        name, colon, value = chunk.partition(":")
+        name = name.strip()
+        if not colon or not name:
+            continue
+        value = " ".join(value.split())
+        important = False
+        bang = value.rfind("!")
+        if bang >= 0 and value[bang + 1 :].strip() == "important":
+            important, value = True, value[:bang].rstrip()
+        yield Declaration(name, value, important)
+
+
+def _parse_inline_tokens(text: str) -> tuple[list[Declaration], list[CssRef]]:
     pos = _Positions(text)
     nodes = tinycss2.parse_blocks_contents(text, skip_comments=True, skip_whitespace=True)
     decls: list[Declaration] = []
@@ -148,7 +190,19 @@ def parse_inline(text: str) -> tuple[list[Declaration], list[CssRef]]:
 
 
 def parse_stylesheet(text: str) -> StyleSheet:
-    """Rules (for hide/reveal reasoning) and remote references of a <style> block."""
+    """Rules (for hide/reveal reasoning) and remote references of a <style> block.
+
+    Cached by text: mail from one template repeats the same <style> blocks. Callers must not
+    modify the result."""
+    return _parse_stylesheet_cached(text) if len(text) <= CACHE_MAX_TEXT else _parse_stylesheet(text)
+
+
+@lru_cache(maxsize=256)
+def _parse_stylesheet_cached(text: str) -> StyleSheet:
+    return _parse_stylesheet(text)
+
+
+def _parse_stylesheet(text: str) -> StyleSheet:
     pos = _Positions(text)
     sheet = StyleSheet()
     nodes = tinycss2.parse_stylesheet(text, skip_comments=True, skip_whitespace=True)

@@ -16,12 +16,13 @@ def line_ending(raw: bytes) -> bytes:
     return b"\r\n" if nl > 0 and raw[nl - 1 : nl] == b"\r" else b"\n"
 
 
-def prepend_header(raw: bytes, name: str, value: str) -> bytes:
+def prepend_header(raw: bytes, name: str, value: str, like: bytes | None = None) -> bytes:
     """Return raw with `name: value` added as the first header line (trace-header style).
 
-    Every existing byte is kept; the value must be ASCII without line breaks.
+    Every existing byte is kept; the value must be ASCII without line breaks. The line
+    ending is that of `like` (default: of raw).
     """
-    eol = line_ending(raw)
+    eol = line_ending(raw if like is None else like)
     value = " ".join(value.split())
     return _fold(f"{name}: {value}", eol) + raw
 

@@ -85,10 +85,11 @@ class Document:
     head_end: int | None = None  # offset of </head>
 
 
-def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str, str]]:
+def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str, str], int]:
+    """Tag name, attributes (with document offsets), raw values, and where the scan stopped."""
     m = _TAGNAME.match(tag_text)
     if not m:
-        return "", [], {}
+        return "", [], {}, 0
     tag = m.group(1).lower()
     attrs: list[Attr] = []
     raw: dict[str, str] = {}
@@ -113,18 +114,22 @@ def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str,
             attrs.append(Attr(name, value, offset + am.start(1), offset + end, offset + vstart, offset + vend))
             raw[name] = tag_text[vstart:vend]
         k = am.end()
-    return tag, attrs, raw
+    return tag, attrs, raw, k
 
 
 class _Scanner(HTMLParser):
     def __init__(self, doc: Document, base: int, in_mso: bool, parent: int) -> None:
-        super().__init__(convert_charrefs=True)
+        # Text between tags is never looked at, so no entity decoding of it either.
+        super().__init__(convert_charrefs=False)
         self.doc = doc
         self.base = base
         self.in_mso = in_mso
         self.stack: list[int] = [parent] if parent >= 0 else []
         self._line_starts: list[int] = [0]
         self._style_open: tuple[int, int] | None = None
+        self._shift = 0  # offset of self.rawdata[0] in the text being scanned
+        self._comment_end_key: tuple[int, int] | None = None
+        self._last_comment_end = -1
 
     def run(self, text: str) -> None:
         starts = self._line_starts
@@ -133,6 +138,7 @@ class _Scanner(HTMLParser):
             starts.append(i + 1)
             i = text.find("\n", i + 1)
         self.feed(text)
+        self._shift = len(text) - len(self.rawdata)
         self.close()
 
     def _offset(self) -> int:
@@ -140,22 +146,43 @@ class _Scanner(HTMLParser):
         return self._line_starts[line - 1] + col
 
     # -- tokens -------------------------------------------------------------------------
-    def handle_starttag(self, tag: str, attrs_unused) -> None:
-        self._start(self.get_starttag_text() or "", self_closing=False)
+    def parse_starttag(self, i: int) -> int:
+        # Replaces the stdlib's own: it would parse and unescape every attribute a second
+        # time, without the offsets we need.
+        endpos = self.check_for_whole_start_tag(i)
+        if endpos < 0:
+            return endpos
+        text = self.rawdata[i:endpos]
+        start = self.base + self._shift + i
+        name, attrs, raw, k = _parse_attrs(text, start)
+        tail = text[k:].strip()
+        if not name or tail not in (">", "/>"):
+            return endpos  # the stdlib reads such a tag as text
+        self.lasttag = name
+        self_closing = tail == "/>"
+        self._start(name, attrs, raw, start, start + len(text), self_closing)
+        if not self_closing and name in self.CDATA_CONTENT_ELEMENTS:
+            self.set_cdata_mode(name)
+        return endpos
 
-    def handle_startendtag(self, tag: str, attrs_unused) -> None:
-        self._start(self.get_starttag_text() or "", self_closing=True)
+    def parse_comment(self, i: int, report: int = 1) -> int:
+        # An unterminated "<!--" would make the stdlib search to the end of the buffer again
+        # for every one of them (quadratic; CVE-2025-6069 class). Find the last "-->" once.
+        raw = self.rawdata
+        key = (id(raw), len(raw))
+        if self._comment_end_key != key:
+            self._comment_end_key = key
+            self._last_comment_end = raw.rfind("-->")
+        if self._last_comment_end < i + 4:
+            return -1
+        return super().parse_comment(i, report)
 
-    def _start(self, tag_text: str, self_closing: bool) -> None:
-        local = self._offset()
-        start = self.base + local
-        name, attrs, raw = _parse_attrs(tag_text, start)
-        if not name:
-            return
+    def _start(self, name: str, attrs: list[Attr], raw: dict[str, str], start: int, end: int,
+               self_closing: bool) -> None:
         self._implicit_close(name)
         doc = self.doc
         el = Element(
-            index=len(doc.elements), tag=name, start=start, end=start + len(tag_text), attrs=attrs,
+            index=len(doc.elements), tag=name, start=start, end=end, attrs=attrs,
             parent=self.stack[-1] if self.stack else -1, in_mso=self.in_mso, raw_values=raw,
         )
         doc.elements.append(el)
