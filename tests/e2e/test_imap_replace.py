@@ -6,7 +6,7 @@ import pytest
 from test_imap_backlog import KEYWORD, fixture_bytes
 
 from pixelguard.config import ImapAccount
-from pixelguard.imap.connection import RefusedError, connect
+from pixelguard.imap.connection import AccountError, RefusedError, connect
 from pixelguard.imap.progress import Progress
 from pixelguard.imap.replace import Pending, Replacer, digest
 from pixelguard.imap.run import Options, clean_folder
@@ -94,4 +94,22 @@ def test_folder_without_custom_keywords_is_refused_before_anything_changes(mailb
     assert b"127.0.0.1/open" in c.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
     assert KEYWORD not in c.fetch([uid], ["FLAGS"])[uid][b"FLAGS"]
     session.logout()
+    c.logout()
+
+
+def test_appenduid_from_another_uidvalidity_stops_before_any_original_is_retired(mailbox):
+    c = mailbox.client()
+    raw = fixture_bytes("imap-tracker-newsletter.eml")
+    c.append("INBOX", raw)
+    info = c.select_folder("INBOX")
+    (uid,) = c.search("ALL")
+    stale = int(info[b"UIDVALIDITY"]) - 1  # as if the folder was recreated since SELECT
+    replacer = Replacer(c, "INBOX", stale, int(info[b"UIDNEXT"]), "delete", "test")
+
+    with pytest.raises(AccountError, match="UIDVALIDITY"):
+        replacer.append([Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (), None)])
+
+    c.noop()
+    bodies = [m[b"BODY[]"] for m in c.fetch(c.search("ALL"), ["BODY.PEEK[]"]).values()]
+    assert raw in bodies  # the original is still there (the copy too: the next run retires it)
     c.logout()
