@@ -48,9 +48,15 @@ class AccountResult:
     failures: list[AccountError] = field(default_factory=list)
 
 
+def originals_folder(session: Session) -> str:
+    """The account's `originals` setting as this server names it ('delete' stays 'delete')."""
+    name = session.account.originals
+    return name if name == "delete" else server_folder_name(session, name)
+
+
 def server_folder_name(session: Session, name: str) -> str:
-    """Our originals folder path ('a/b') as this server names it: its hierarchy delimiter,
-    under its personal namespace prefix (e.g. 'INBOX.a.b' on Courier or Cyrus)."""
+    """A folder path ('a/b') as this server names it: its hierarchy delimiter, under its
+    personal namespace prefix (e.g. 'INBOX.a.b' on Courier or Cyrus)."""
     c = session.client
     prefix, delim = "", "/"
     try:
@@ -242,11 +248,7 @@ def clean_account(
         return result
     policy = config.policy_for(account.user)
     try:
-        originals = (
-            account.originals
-            if account.originals == "delete"
-            else server_folder_name(session, account.originals)
-        )
+        originals = originals_folder(session)
         for folder in account.folders:
             try:
                 result.stats.add(clean_folder(session, folder, policy, opts, progress, originals))

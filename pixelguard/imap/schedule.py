@@ -32,7 +32,7 @@ from pixelguard.imap.run import (
     Options,
     clean_account,
     clean_folder,
-    server_folder_name,
+    originals_folder,
 )
 
 log = logging.getLogger("pixelguard.imap")
@@ -176,11 +176,7 @@ def _idle_folder(
             continue
         c = session.client
         try:
-            originals = (
-                account.originals
-                if account.originals == "delete"
-                else server_folder_name(session, account.originals)
-            )
+            originals = originals_folder(session)
             can_idle = c.has_capability("IDLE")
             if not can_idle:
                 log.warning(
@@ -197,6 +193,8 @@ def _idle_folder(
                 if not can_idle:
                     stop.wait(full_check)
                     continue
+                if _announced_during_pass(c):
+                    continue  # mail arrived while we worked: look again before idling
                 _wait_for_news(c, min(full_check, IDLE_RENEW), stop)
         except AccountError as exc:
             log.error("error: %s", exc)
@@ -214,17 +212,37 @@ def _idle_folder(
             session.logout()
 
 
+def _announced_during_pass(client) -> bool:
+    """True when the server announced new messages (EXISTS) during the pass just made.
+
+    imapclient drops such unsolicited responses from its answers, and the server does not
+    repeat them in IDLE, so without this a message arriving mid-pass would wait for the next
+    full check. imaplib keeps them per type until the next SELECT (which every pass makes).
+    """
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None) or {}
+    return bool(pending.get("EXISTS"))
+
+
 def _wait_for_news(client, timeout: float, stop: threading.Event) -> bool:
-    """IDLE until the folder reports new messages, `timeout` passes or `stop` is set."""
+    """IDLE until the folder reports new messages, `timeout` passes or `stop` is set.
+    Raises ConnectionError when the server says BYE or closes the connection."""
     client.idle()
     deadline = time.monotonic() + timeout
     news = False
     try:
         while not stop.is_set() and time.monotonic() < deadline:
             # Short checks so a stop request is noticed within a second.
-            for item in client.idle_check(timeout=min(1.0, max(0.0, deadline - time.monotonic()))):
+            wait = min(1.0, max(0.0, deadline - time.monotonic()))
+            started = time.monotonic()
+            responses = client.idle_check(timeout=wait)
+            for item in responses:
+                if item and item[0] == b"BYE":
+                    raise ConnectionError("the server ended the session (BYE)")
                 if len(item) > 1 and item[1] in (b"EXISTS", b"RECENT"):
                     news = True
+            if not responses and wait > 0.2 and time.monotonic() - started < wait / 2:
+                # Readable but no response: imapclient swallows EOF in idle_check.
+                raise ConnectionError("the server closed the connection")
             if news:
                 break
     finally:

@@ -125,7 +125,14 @@ class StderrLog:
 
 
 @pytest.mark.parametrize(
-    "mode", [["--every", "1s"], ["--idle", "--full-check", "1s"]], ids=["every", "idle"]
+    "mode",
+    [
+        ["--every", "1s"],
+        ["--idle", "--full-check", "1s"],
+        # The full check is far away: a dropped IDLE connection must be noticed by itself.
+        ["--idle", "--full-check", "10m"],
+    ],
+    ids=["every", "idle", "idle-no-full-check"],
 )
 def test_survives_a_server_restart_and_keeps_cleaning(imap_config, mode):
     from conftest import Mailbox, _require_dovecot
