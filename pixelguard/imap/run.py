@@ -28,6 +28,7 @@ from pixelguard.imap.work import (
     describe,
     fetch_bodies,
     find_unmarked,
+    forget_announced,
     mark,
 )
 from pixelguard.model import Policy
@@ -104,6 +105,7 @@ def clean_folder(
         raise
     except IMAPClientError as exc:
         raise AccountError(session.error(f"cannot open folder {folder!r}", exc)) from None
+    forget_announced(c)
     uidvalidity = int(info[b"UIDVALIDITY"])
     if not opts.dry_run:
         if not info.get(b"READ-WRITE", True):
@@ -118,6 +120,9 @@ def clean_folder(
                 )
             )
     uids = find_unmarked(c)
+    log.debug(
+        "%s: UIDVALIDITY %d, %d message(s) without %s", label, uidvalidity, len(uids), KEYWORD
+    )
     if uids and not opts.dry_run and originals != "delete" and not c.folder_exists(originals):
         c.create_folder(originals)
         log.info("%s: created folder %r for originals", session.account.name, originals)

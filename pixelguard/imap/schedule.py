@@ -34,6 +34,7 @@ from pixelguard.imap.run import (
     clean_folder,
     originals_folder,
 )
+from pixelguard.imap.work import announced_new
 
 log = logging.getLogger("pixelguard.imap")
 
@@ -193,7 +194,7 @@ def _idle_folder(
                 if not can_idle:
                     stop.wait(full_check)
                     continue
-                if _announced_during_pass(c):
+                if announced_new(c):
                     continue  # mail arrived while we worked: look again before idling
                 _wait_for_news(c, min(full_check, IDLE_RENEW), stop)
         except AccountError as exc:
@@ -210,17 +211,6 @@ def _idle_folder(
             stop.wait(backoff)
         finally:
             session.logout()
-
-
-def _announced_during_pass(client) -> bool:
-    """True when the server announced new messages (EXISTS) during the pass just made.
-
-    imapclient drops such unsolicited responses from its answers, and the server does not
-    repeat them in IDLE, so without this a message arriving mid-pass would wait for the next
-    full check. imaplib keeps them per type until the next SELECT (which every pass makes).
-    """
-    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None) or {}
-    return bool(pending.get("EXISTS"))
 
 
 def _wait_for_news(client, timeout: float, stop: threading.Event) -> bool:

@@ -73,6 +73,24 @@ def has_html(body) -> bool:
         return True
 
 
+def forget_announced(client: IMAPClient) -> None:
+    """Drop the EXISTS counts kept from SELECT, so that `announced_new` sees only later ones."""
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    if pending is not None:
+        pending.pop("EXISTS", None)
+
+
+def announced_new(client: IMAPClient) -> bool:
+    """True when the server announced new messages (EXISTS) since `forget_announced`.
+
+    imapclient drops such unsolicited responses from its answers, and a server does not
+    repeat them in IDLE, so without this a message arriving during a pass would wait for the
+    next full check. imaplib keeps them, per type, until the next SELECT.
+    """
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None) or {}
+    return bool(pending.get("EXISTS"))
+
+
 def find_unmarked(client: IMAPClient) -> list[int]:
     """UIDs in the selected folder without the keyword, oldest first."""
     return sorted(client.search(["UNKEYWORD", KEYWORD]))

@@ -176,3 +176,25 @@ def test_survives_a_server_restart_and_keeps_cleaning(imap_config, mode):
                 raise AssertionError("did not stop on SIGTERM")
         assert proc.returncode == 0, err.text()
         assert proc.stdout.read().count("cleaned") == 1  # one summary line
+
+
+def test_idle_waits_instead_of_spinning_through_passes(mailbox, imap_config):
+    watcher = mailbox.client()
+    first = fixture_bytes("imap-tracker-single-part.eml")
+    watcher.append("INBOX", first)
+    proc = start_imap(imap_config(imap_account(mailbox)), "--idle", "--full-check", "10m", "-v")
+    err = StderrLog(proc)
+    try:
+        wait_until(lambda: cleaned(watcher, message_id(first)), 30, "the initial pass")
+        new = fixture_bytes("imap-tracker-newsletter.eml")
+        watcher.append("INBOX", new)
+        wait_until(lambda: cleaned(watcher, message_id(new)), NEW_MAIL_DEADLINE, "IDLE")
+        # Each pass logs one "without $PixelGuarded" line (-v); a watcher that re-passed
+        # instead of idling would have logged dozens by now.
+        passes = err.text().count("without $PixelGuarded")
+    finally:
+        code, _, _ = stop(proc)
+    assert code == 0
+    # initial pass, one after our own appends, one for the new mail, one after its copy
+    assert passes <= 4, err.text()
+    watcher.logout()
