@@ -180,7 +180,7 @@ def connect(account: ImapAccount) -> Session:
     try:
         if account.security == "starttls":
             if not client.has_capability("STARTTLS"):
-                raise RefusedError(
+                raise AuthError(  # a person must look: misconfigured, or a downgrade attack
                     f"{where}: security is starttls but the server does not offer STARTTLS"
                 )
             client.starttls(_tls_context(account))

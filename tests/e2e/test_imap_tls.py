@@ -60,3 +60,14 @@ def test_verify_tls_false_connects_to_an_untrusted_server(tls_mailbox, imap_conf
     run = run_imap(config, "--once")
 
     assert run.returncode == 0, run.stderr
+
+
+def test_starttls_required_but_not_offered_is_refused_before_login(mailbox, imap_config):
+    # The plain session Dovecot has ssl = no: no STARTTLS in its capabilities.
+    config = imap_config(imap_account(mailbox, security="starttls"))
+
+    run = run_imap(config, "--once")
+
+    assert run.returncode == EXIT_AUTH
+    lines = [x for x in run.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "does not offer STARTTLS" in lines[0], run.stderr
