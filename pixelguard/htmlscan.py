@@ -28,6 +28,10 @@ _CLOSES = {
     "li": ("li",), "p": ("p",), "option": ("option",), "dt": ("dt", "dd"), "dd": ("dt", "dd"),
 }
 _SCOPE = {"td": "tr", "th": "tr", "tr": "table", "li": "ul", "dt": "dl", "dd": "dl"}
+_SVG_ELEMENTS = frozenset(
+    "svg g path rect circle ellipse line polyline polygon image use defs symbol text tspan "
+    "feimage filter lineargradient radialgradient stop clippath mask pattern".split()
+)
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
 
@@ -41,22 +45,46 @@ class Attr:
     vend: int
 
 
-@dataclass
 class Element:
-    index: int
-    tag: str  # lower-case, may contain ':' (v:fill)
-    start: int  # span of the start tag
-    end: int
-    attrs: list[Attr]
-    parent: int  # index of the parent element, -1 at top
-    in_mso: bool  # inside an Outlook conditional comment
-    raw_values: dict[str, str] = field(default_factory=dict)  # attr name -> raw value text
+    """A start tag. Its attributes are parsed on first use, and a lookup of an attribute
+    whose name does not even occur in the tag's text costs one substring test."""
+
+    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "_low", "_attrs",
+                 "_raw")
+
+    def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
+                 in_mso: bool) -> None:
+        self.index = index
+        self.tag = tag  # lower-case, may contain ':' (v:fill)
+        self.start = start  # span of the start tag in the document
+        self.end = start + len(text)
+        self.parent = parent  # index of the parent element, -1 at top
+        self.in_mso = in_mso  # inside an Outlook conditional comment
+        self.text = text
+        self._low = text.lower()
+        self._attrs: dict[str, Attr] | None = None
+        self._raw: dict[str, str] = {}
+
+    def _parse(self) -> dict[str, Attr]:
+        if self._attrs is None:
+            _, attrs, self._raw, _ = _parse_attrs(self.text, self.start)
+            self._attrs = {a.name: a for a in attrs}
+        return self._attrs
+
+    @property
+    def attrs(self) -> list[Attr]:
+        return list(self._parse().values())
+
+    @property
+    def raw_values(self) -> dict[str, str]:
+        """Attribute name -> value text as written (entities not decoded)."""
+        self._parse()
+        return self._raw
 
     def attr(self, name: str) -> Attr | None:
-        for a in self.attrs:
-            if a.name == name:
-                return a
-        return None
+        if name not in self._low:
+            return None
+        return self._parse().get(name)
 
     def get(self, name: str, default: str = "") -> str:
         a = self.attr(name)
@@ -64,7 +92,12 @@ class Element:
 
     @property
     def classes(self) -> frozenset[str]:
+        if "class" not in self._low:
+            return _NO_CLASSES
         return frozenset(self.get("class").lower().split())
+
+
+_NO_CLASSES: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -147,20 +180,20 @@ class _Scanner(HTMLParser):
 
     # -- tokens -------------------------------------------------------------------------
     def parse_starttag(self, i: int) -> int:
-        # Replaces the stdlib's own: it would parse and unescape every attribute a second
-        # time, without the offsets we need.
+        # Replaces the stdlib's own, which would parse and unescape every attribute of every
+        # tag; here attributes are parsed only when detection asks for them.
         endpos = self.check_for_whole_start_tag(i)
         if endpos < 0:
             return endpos
         text = self.rawdata[i:endpos]
-        start = self.base + self._shift + i
-        name, attrs, raw, k = _parse_attrs(text, start)
-        tail = text[k:].strip()
-        if not name or tail not in (">", "/>"):
-            return endpos  # the stdlib reads such a tag as text
+        m = _TAGNAME.match(text)
+        if not m:
+            return endpos
+        name = m.group(1).lower()
         self.lasttag = name
-        self_closing = tail == "/>"
-        self._start(name, attrs, raw, start, start + len(text), self_closing)
+        # "/>" closes only foreign (VML, SVG) elements; on HTML elements browsers ignore it.
+        self_closing = text.endswith("/>") and (":" in name or name in _SVG_ELEMENTS)
+        self._start(name, text, self.base + self._shift + i, self_closing)
         if not self_closing and name in self.CDATA_CONTENT_ELEMENTS:
             self.set_cdata_mode(name)
         return endpos
@@ -177,14 +210,11 @@ class _Scanner(HTMLParser):
             return -1
         return super().parse_comment(i, report)
 
-    def _start(self, name: str, attrs: list[Attr], raw: dict[str, str], start: int, end: int,
-               self_closing: bool) -> None:
+    def _start(self, name: str, text: str, start: int, self_closing: bool) -> None:
         self._implicit_close(name)
         doc = self.doc
-        el = Element(
-            index=len(doc.elements), tag=name, start=start, end=end, attrs=attrs,
-            parent=self.stack[-1] if self.stack else -1, in_mso=self.in_mso, raw_values=raw,
-        )
+        el = Element(len(doc.elements), name, start, text,
+                     self.stack[-1] if self.stack else -1, self.in_mso)
         doc.elements.append(el)
         if name == "base" and doc.base_href is None and el.attr("href") is not None:
             doc.base_href = el.get("href").strip()
