@@ -83,7 +83,11 @@ def test_unknown_account_is_a_usage_error(mailbox, imap_config):
     assert "nope" in run.stderr and "test" in run.stderr
 
 
-@pytest.mark.parametrize("args", [["--every", "soon"], ["--shard", "3/2"], ["--once", "--idle"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--every", "soon"], ["--shard", "3/2"], ["--once", "--idle"], ["--jobs", "0"]],
+    ids=["bad-duration", "bad-shard", "two-modes", "no-jobs"],
+)
 def test_bad_arguments_are_usage_errors(mailbox, imap_config, args):
     run = run_imap(imap_config(imap_account(mailbox)), *args)
 
