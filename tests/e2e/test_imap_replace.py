@@ -12,20 +12,24 @@ from pixelguard.imap.replace import Pending, Replacer, digest
 from pixelguard.imap.run import Options, clean_folder
 from pixelguard.model import Policy
 
+CLEANED = b"Subject: cleaned\r\n\r\nclean\r\n"
 
-def test_flags_changed_by_another_client_during_the_copy_reach_the_copy(mailbox):
+
+def one_message(mailbox, flags=(), uidvalidity_shift=0):
+    """(client, raw, uid, Replacer) for a mailbox holding one tracked message in INBOX."""
     c = mailbox.client()
-    c.normalise_times = False
     raw = fixture_bytes("imap-tracker-newsletter.eml")
-    c.append("INBOX", raw, flags=[b"Work"])
+    c.append("INBOX", raw, flags=list(flags))
     info = c.select_folder("INBOX")
     (uid,) = c.search("ALL")
-    replacer = Replacer(
-        c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), "pixelguard/originals", "test"
-    )
-    (appended,), failed = replacer.append(
-        [Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (b"Work",), None)]
-    )
+    uidvalidity = int(info[b"UIDVALIDITY"]) + uidvalidity_shift
+    replacer = Replacer(c, "INBOX", uidvalidity, int(info[b"UIDNEXT"]), "delete", "test")
+    return c, raw, uid, replacer
+
+
+def test_flags_changed_by_another_client_during_the_copy_reach_the_copy(mailbox):
+    c, raw, uid, replacer = one_message(mailbox, flags=[b"Work"])
+    (appended,), failed = replacer.append([Pending(uid, CLEANED, digest(raw), (b"Work",), None)])
     assert failed == []
     (confirmed,) = replacer.confirm([appended])
     reader = mailbox.client()  # the user reads the original meanwhile
@@ -43,17 +47,8 @@ def test_flags_changed_by_another_client_during_the_copy_reach_the_copy(mailbox)
 
 
 def test_confirm_rejects_a_copy_whose_digest_header_does_not_match(mailbox):
-    c = mailbox.client()
-    raw = fixture_bytes("imap-tracker-newsletter.eml")
-    c.append("INBOX", raw)
-    info = c.select_folder("INBOX")
-    (uid,) = c.search("ALL")
-    replacer = Replacer(
-        c, "INBOX", int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), "delete", "test"
-    )
-    (appended,), _ = replacer.append(
-        [Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (), None)]
-    )
+    c, raw, uid, replacer = one_message(mailbox)
+    (appended,), _ = replacer.append([Pending(uid, CLEANED, digest(raw), (), None)])
     appended.digest = digest(b"some other message")  # what we would expect for another original
 
     assert replacer.confirm([appended]) == []
@@ -98,16 +93,11 @@ def test_folder_without_custom_keywords_is_refused_before_anything_changes(mailb
 
 
 def test_appenduid_from_another_uidvalidity_stops_before_any_original_is_retired(mailbox):
-    c = mailbox.client()
-    raw = fixture_bytes("imap-tracker-newsletter.eml")
-    c.append("INBOX", raw)
-    info = c.select_folder("INBOX")
-    (uid,) = c.search("ALL")
-    stale = int(info[b"UIDVALIDITY"]) - 1  # as if the folder was recreated since SELECT
-    replacer = Replacer(c, "INBOX", stale, int(info[b"UIDNEXT"]), "delete", "test")
+    # A stale UIDVALIDITY: as if the folder had been recreated since our SELECT.
+    c, raw, uid, replacer = one_message(mailbox, uidvalidity_shift=-1)
 
     with pytest.raises(AccountError, match="UIDVALIDITY"):
-        replacer.append([Pending(uid, b"Subject: cleaned\r\n\r\nclean\r\n", digest(raw), (), None)])
+        replacer.append([Pending(uid, CLEANED, digest(raw), (), None)])
 
     c.noop()
     bodies = [m[b"BODY[]"] for m in c.fetch(c.search("ALL"), ["BODY.PEEK[]"]).values()]
