@@ -8,7 +8,7 @@ from pixelguard import message, notice
 from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.detect import detect_html
 from pixelguard.detect.vectors import Edit
-from pixelguard.headers import prepend_header
+from pixelguard.headers import insert_at, prepend_header
 from pixelguard.model import Finding, Policy, Result
 from pixelguard.rewrite import apply_edits
 from pixelguard.trackers import TrackerList, default_list, load_lists
@@ -16,7 +16,7 @@ from pixelguard.trackers import TrackerList, default_list, load_lists
 HEADER = "X-PixelGuard"
 # Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
 # load anything remote (bytes, case-insensitive via lower()).
-_REMOTE_HINTS = (b"http:", b"https:", b"//", b"&#", b"\\")
+_REMOTE_HINTS = ("http:", "https:", "//", "&#", "\\")
 
 
 @lru_cache(maxsize=32)
@@ -59,8 +59,8 @@ def is_bare_html(raw: bytes) -> bool:
     return head.startswith(b"<")
 
 
-def _may_load_remote(data: bytes) -> bool:
-    low = data.lower()
+def _may_load_remote(text: str) -> bool:
+    low = text.lower()
     return any(h in low for h in _REMOTE_HINTS)
 
 
@@ -77,13 +77,20 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
 
 
 def _notice_at(text: str, body_start: int | None, head_end: int | None) -> tuple[int, int]:
+    """After <body ...>; else after </head>; else after a leading doctype (never before it:
+    that would switch the mail to quirks mode)."""
+    at = 0
     if body_start is not None:
-        return body_start, body_start
-    if head_end is not None:
+        at = body_start
+    elif head_end is not None:
         close = text.find(">", head_end)
-        if close >= 0:
-            return close + 1, close + 1
-    return 0, 0
+        at = close + 1 if close >= 0 else 0
+    else:
+        lead = text[:1024].lstrip("\ufeff \t\r\n")
+        if lead[:9].lower() == "<!doctype":
+            close = text.find(">", len(text) - len(text.lstrip("\ufeff \t\r\n")))
+            at = close + 1 if close >= 0 else 0
+    return at, at
 
 
 def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
@@ -107,26 +114,31 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     root = message.parse(raw)
     # RFC 2045 6.4: a part with an unknown transfer encoding is treated as opaque data and
     # not rendered, so it cannot load anything: leave it alone.
-    html_leaves = [p for p in root.leaves()
-                   if p.content_type == "text/html" and p.cte in message.KNOWN_CTE]
-    if not html_leaves:
+    leaves = list(root.leaves())
+    html_leaves = [p for p in leaves if p.content_type == "text/html" and p.cte in message.KNOWN_CTE]
+    skipped = [f"part {p.path} nested deeper than {message.MAX_DEPTH} levels"
+               for p in leaves if p.too_deep]
+    if not html_leaves and not skipped:
         return Result(raw=raw)
     trackers = _trackers(policy.extra_lists)
     allowed = _sender_allowed(root, policy)
     findings: list[Finding] = []
     changes: list[_Change] = []
     changed_html: list[message.Part] = []
-    skipped: list[str] = []
     for part in html_leaves:
-        data = message.decode_body(raw, part)
+        try:
+            data = message.decode_body(raw, part)
+            codec = message.pick_codec(part, data)
+            text = data.decode(codec, "surrogateescape")
+        except (message.MimeError, UnicodeError, LookupError) as exc:
+            skipped.append(f"part {part.path} could not be decoded ({exc})"[:200])
+            continue
         if len(data) > policy.max_html_bytes:
             skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
             continue
         base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
-        if base is None and not _may_load_remote(data):
+        if base is None and not _may_load_remote(text):
             continue
-        codec = message.pick_codec(part, data)
-        text = data.decode(codec, "surrogateescape")
         eol = message.body_line_ending(raw, part).decode()
         new_text, found = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed, eol,
@@ -136,7 +148,8 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
             continue
         findings.extend(found)
         new_data = new_text.encode(codec, "surrogateescape")
-        changes.append(_Change(part, message.encode_body(new_data, part, eol.encode())))
+        original = raw[part.body_start : part.body_end]
+        changes.append(_Change(part, message.encode_body(new_data, part, eol.encode(), original)))
         changed_html.append(part)
     if not findings:
         if skipped:
@@ -146,16 +159,16 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     if policy.notice:
         changes.extend(_text_alternatives(raw, changed_html, findings))
     value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
-    out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes)
+    out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes, insert_at(raw))
     return Result(raw=out, findings=findings, skipped=skipped)
 
 
-def _splice(raw: bytes, head: bytes, changes: list[_Change]) -> bytes:
-    """`head` + raw with each changed body put in place, built in one pass (a 25 MB message
-    with attachments is copied once, not once per changed part)."""
+def _splice(raw: bytes, head: bytes, changes: list[_Change], head_at: int) -> bytes:
+    """raw with `head` inserted at `head_at` and each changed body put in place, built in one
+    pass (a 25 MB message with attachments is copied once, not once per changed part)."""
     view = memoryview(raw)
-    pieces: list[bytes | memoryview] = [head]
-    pos = 0
+    pieces: list[bytes | memoryview] = [view[:head_at], head]
+    pos = head_at
     for ch in sorted(changes, key=lambda c: c.part.body_start):
         pieces.append(view[pos : ch.part.body_start])
         pieces.append(ch.body)
@@ -175,24 +188,28 @@ def _sender_allowed(root: message.Part, policy: Policy) -> bool:
 
 def _text_alternatives(raw: bytes, changed: list[message.Part], findings: list[Finding]) -> list[_Change]:
     """A notice line at the top of each text/plain alternative of a changed HTML part."""
-    out: list[_Change] = []
-    seen: set[int] = set()
+    alternatives: dict[int, message.Part] = {}
     for html_part in changed:
         node = html_part.parent
         while node is not None and node.content_type != "multipart/alternative":
             node = node.parent
-        if node is None:
-            continue
+        if node is not None:
+            alternatives[id(node)] = node
+    out: list[_Change] = []
+    for node in alternatives.values():  # each alternative once, however many HTML parts
         for sibling in node.children:
-            if sibling.content_type != "text/plain" or id(sibling) in seen or sibling.children:
+            if sibling.content_type != "text/plain" or sibling.children:
                 continue
-            seen.add(id(sibling))
             try:
                 data = message.decode_body(raw, sibling)
             except message.MimeError:
                 continue
             codec = message.pick_codec(sibling, data)
+            if codec.startswith(("utf-16", "utf-32")):
+                continue  # not ASCII-compatible: a prefix would garble the text
             eol = message.body_line_ending(raw, sibling).decode()
             line = notice.text_notice(findings, eol).encode(codec, "replace")
-            out.append(_Change(sibling, message.encode_body(line + data, sibling, eol.encode())))
+            original = raw[sibling.body_start : sibling.body_end]
+            out.append(_Change(sibling, message.encode_body(line + data, sibling, eol.encode(),
+                                                            original)))
     return out

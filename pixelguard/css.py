@@ -158,8 +158,25 @@ def _parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...
     low = text.lower()
     if not any(marker in low for marker in _NEEDS_TOKENIZER):
         return tuple(_simple_declarations(low)), ()
-    decls, refs = _parse_inline_tokens(text)
+    try:
+        decls, refs = _parse_inline_tokens(text)
+    except (ValueError, RecursionError, OverflowError):
+        return (), tuple(unparsed_refs(text))
     return tuple(decls), tuple(refs)
+
+
+def unparsed_refs(text: str) -> list[CssRef]:
+    """Every url( in CSS that the parser could not read (hostile: huge numbers, deep
+    nesting). Context '@unparsed': the caller fails closed and removes them all."""
+    out: list[CssRef] = []
+    low = text.lower()
+    i = low.find("url(")
+    while i >= 0:
+        end = _token_end(text, i)
+        inner = text[i + 4 : max(i + 4, end - 1)].strip().strip("'\"")
+        out.append(CssRef(inner, i, end, "@unparsed", "", ""))
+        i = low.find("url(", max(end, i + 4))
+    return out
 
 
 def _simple_declarations(low: str):
@@ -205,8 +222,11 @@ def _parse_stylesheet_cached(text: str) -> StyleSheet:
 def _parse_stylesheet(text: str) -> StyleSheet:
     pos = _Positions(text)
     sheet = StyleSheet()
-    nodes = tinycss2.parse_stylesheet(text, skip_comments=True, skip_whitespace=True)
-    _walk_rules(nodes, (), pos, text, sheet, depth=0)
+    try:
+        nodes = tinycss2.parse_stylesheet(text, skip_comments=True, skip_whitespace=True)
+        _walk_rules(nodes, (), pos, text, sheet, depth=0)
+    except (ValueError, RecursionError, OverflowError):
+        return StyleSheet(refs=unparsed_refs(text))
     return sheet
 
 
@@ -266,4 +286,11 @@ def is_forward_detection_selector(selector: str) -> bool:
 
 
 def is_print_media(media: tuple[str, ...]) -> bool:
-    return any(m.startswith("@media") and "print" in m and "not print" not in m for m in media)
+    """Applies only when printed: some enclosing @media list is print-only in every query."""
+    for m in media:
+        if not m.startswith("@media"):
+            continue
+        queries = [q.strip() for q in m[len("@media"):].split(",")]
+        if queries and all("print" in q and "not print" not in q for q in queries):
+            return True
+    return False

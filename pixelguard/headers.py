@@ -16,6 +16,14 @@ def line_ending(raw: bytes) -> bytes:
     return b"\r\n" if nl > 0 and raw[nl - 1 : nl] == b"\r" else b"\n"
 
 
+def insert_at(raw: bytes) -> int:
+    """Where a new first header goes: offset 0, or after an mbox "From " line."""
+    if raw.startswith(b"From "):
+        nl = raw.find(b"\n")
+        return nl + 1 if nl >= 0 else len(raw)
+    return 0
+
+
 def prepend_header(raw: bytes, name: str, value: str, like: bytes | None = None) -> bytes:
     """Return raw with `name: value` added as the first header line (trace-header style).
 
@@ -24,7 +32,8 @@ def prepend_header(raw: bytes, name: str, value: str, like: bytes | None = None)
     """
     eol = line_ending(raw if like is None else like)
     value = " ".join(value.split())
-    return _fold(f"{name}: {value}", eol) + raw
+    at = insert_at(raw)
+    return raw[:at] + _fold(f"{name}: {value}", eol) + raw[at:]
 
 
 def _fold(line: str, eol: bytes, width: int = 78) -> bytes:

@@ -23,11 +23,26 @@ VOID = frozenset(
 )
 # Start tags that implicitly close an open element of the listed kinds (enough of the HTML
 # tree-building rules to keep ancestors right in table-heavy mail).
+# A start tag implicitly closes the nearest open element of these kinds (and everything opened
+# inside it), unless a scope boundary comes first: the part of the HTML tree-building rules
+# that decides ancestors in table-heavy mail.
 _CLOSES = {
-    "td": ("td", "th"), "th": ("td", "th"), "tr": ("tr", "td", "th"),
-    "li": ("li",), "p": ("p",), "option": ("option",), "dt": ("dt", "dd"), "dd": ("dt", "dd"),
+    "td": ("td", "th"), "th": ("td", "th"), "tr": ("tr",), "tbody": ("tbody", "thead", "tfoot"),
+    "thead": ("tbody", "thead", "tfoot"), "tfoot": ("tbody", "thead", "tfoot"),
+    "li": ("li",), "option": ("option",), "dt": ("dt", "dd"), "dd": ("dt", "dd"),
 }
-_SCOPE = {"td": "tr", "th": "tr", "tr": "table", "li": "ul", "dt": "dl", "dd": "dl"}
+_SCOPE = {"td": ("tr", "table"), "th": ("tr", "table"), "tr": ("table",),
+          "tbody": ("table",), "thead": ("table",), "tfoot": ("table",),
+          "li": ("ul", "ol"), "dt": ("dl",), "dd": ("dl",), "option": ("select",)}
+# Block-level start tags close an open <p> (up to a button/table/td scope boundary).
+_CLOSES_P = frozenset(
+    "address article aside blockquote center details dialog dir div dl fieldset figcaption "
+    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr main menu nav ol p pre section "
+    "table ul".split()
+)
+_P_SCOPE = ("table", "td", "th", "button", "html", "body")
+_COMMENT_END = re.compile(r"--!?>")
+_ENDTAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />\x00]*")
 _SVG_ELEMENTS = frozenset(
     "svg g path rect circle ellipse line polyline polygon image use defs symbol text tspan "
     "feimage filter lineargradient radialgradient stop clippath mask pattern".split()
@@ -158,6 +173,9 @@ class _Scanner(HTMLParser):
         self.base = base
         self.in_mso = in_mso
         self.stack: list[int] = [parent] if parent >= 0 else []
+        # how many elements of each tag are open: lets a close that cannot match skip the
+        # walk down the stack (keeps deep nesting linear)
+        self._open: dict[str, int] = {}
         self._line_starts: list[int] = [0]
         self._style_open: tuple[int, int] | None = None
         self._shift = 0  # offset of self.rawdata[0] in the text being scanned
@@ -170,8 +188,11 @@ class _Scanner(HTMLParser):
         while i >= 0:
             starts.append(i + 1)
             i = text.find("\n", i + 1)
-        self.feed(text)
-        self._shift = len(text) - len(self.rawdata)
+        # A tag still open at the end of the input is dropped by browsers; handing it to the
+        # stdlib tokenizer would make it rescan to the end for every "<" (quadratic).
+        gt = text.rfind(">")
+        self.feed(text[: gt + 1])
+        self._shift = gt + 1 - len(self.rawdata)
         self.close()
 
     def _offset(self) -> int:
@@ -199,16 +220,47 @@ class _Scanner(HTMLParser):
         return endpos
 
     def parse_comment(self, i: int, report: int = 1) -> int:
-        # An unterminated "<!--" would make the stdlib search to the end of the buffer again
-        # for every one of them (quadratic; CVE-2025-6069 class). Find the last "-->" once.
+        # WHATWG comments: "<!-->" and "<!--->" end at once, "--!>" ends one too. An
+        # unterminated "<!--" would make a naive search rescan to the end of the buffer for
+        # every one of them (quadratic; CVE-2025-6069 class): the last end is found once.
         raw = self.rawdata
+        if raw.startswith("<!-->", i):
+            return i + 5
+        if raw.startswith("<!--->", i):
+            return i + 6
         key = (id(raw), len(raw))
         if self._comment_end_key != key:
             self._comment_end_key = key
-            self._last_comment_end = raw.rfind("-->")
+            self._last_comment_end = max(raw.rfind("-->"), raw.rfind("--!>"))
         if self._last_comment_end < i + 4:
             return -1
-        return super().parse_comment(i, report)
+        m = _COMMENT_END.search(raw, i + 4)
+        if m is None:
+            return -1
+        if report:
+            self.handle_comment(raw[i + 4 : m.start()])
+        return m.end()
+
+    def set_cdata_mode(self, elem: str, *args, **kwargs) -> None:
+        # WHATWG: "</style" followed by whitespace, "/" or ">" ends the raw text element
+        # ("</style x>" too), not only "</style>".
+        super().set_cdata_mode(elem, *args, **kwargs)
+        self.interesting = re.compile(r"</%s(?=[\t\n\r\f />])" % re.escape(self.cdata_elem), re.I)
+
+    def parse_endtag(self, i: int) -> int:
+        raw = self.rawdata
+        gt = raw.find(">", i + 2)
+        if gt < 0:
+            return -1
+        m = _ENDTAG_NAME.match(raw, i + 2)
+        name = m.group(0).lower() if m else ""
+        if self.cdata_elem is not None and name != self.cdata_elem:
+            self.handle_data(raw[i : gt + 1])
+            return gt + 1
+        if name:
+            self.handle_endtag(name)
+        self.clear_cdata_mode()
+        return gt + 1
 
     def _start(self, name: str, text: str, start: int, self_closing: bool) -> None:
         self._implicit_close(name)
@@ -218,27 +270,43 @@ class _Scanner(HTMLParser):
         doc.elements.append(el)
         if name == "base" and doc.base_href is None and el.attr("href") is not None:
             doc.base_href = el.get("href").strip()
-        elif name == "body" and doc.body_start is None:
+        elif name == "body" and doc.body_start is None and not self.in_mso:
             doc.body_start = el.end
         elif name == "style" and not self_closing:
             self._style_open = (el.end, el.index)
         if name not in VOID and not self_closing and not name.startswith(("o:", "w:")):
             if len(self.stack) < MAX_DEPTH:
                 self.stack.append(el.index)
+                self._open[name] = self._open.get(name, 0) + 1
 
     def _implicit_close(self, name: str) -> None:
-        closes = _CLOSES.get(name)
-        if not closes or not self.stack:
+        if not self.stack:
             return
-        scope = _SCOPE.get(name)
+        if name in _CLOSES_P:
+            self._close_nearest(("p",), _P_SCOPE)
+        closes = _CLOSES.get(name)
+        if closes:
+            self._close_nearest(closes, _SCOPE.get(name, ("table",)))
+
+    def _close_nearest(self, targets: tuple[str, ...], scope: tuple[str, ...]) -> None:
+        if not any(self._open.get(t) for t in targets):
+            return
         elements = self.doc.elements
         for depth in range(len(self.stack) - 1, -1, -1):
             tag = elements[self.stack[depth]].tag
-            if tag in closes:
-                del self.stack[depth:]
+            if tag in targets:
+                self._pop_to(depth)
                 return
-            if tag == scope or tag == "table":
+            if tag in scope:
                 return
+
+    def _pop_to(self, depth: int) -> None:
+        elements = self.doc.elements
+        for index in self.stack[depth:]:
+            tag = elements[index].tag
+            if self._open.get(tag):
+                self._open[tag] -= 1
+        del self.stack[depth:]
 
     def handle_endtag(self, tag: str) -> None:
         tag = tag.lower()
@@ -249,9 +317,11 @@ class _Scanner(HTMLParser):
             self._style_open = None
         elif tag == "head" and doc.head_end is None:
             doc.head_end = self.base + self._offset()
+        if not self._open.get(tag):
+            return
         for depth in range(len(self.stack) - 1, -1, -1):
             if doc.elements[self.stack[depth]].tag == tag:
-                del self.stack[depth:]
+                self._pop_to(depth)
                 return
 
     def parse_marked_section(self, i: int, report: int = 1) -> int:

@@ -36,6 +36,7 @@ class Part:
     content_type: str  # lower-case "type/subtype"
     children: list["Part"] = field(default_factory=list)
     parent: "Part | None" = None
+    too_deep: bool = False  # a container nested past MAX_DEPTH: its content was not examined
 
     @property
     def cte(self) -> str:
@@ -102,6 +103,7 @@ def _parse_part(raw: bytes, start: int, end: int, path: str, default_type: str,
     ctype = _content_type(headers, default_type)
     part = Part(path, headers, start, body_start, end, ctype, parent=parent)
     if depth >= MAX_DEPTH:
+        part.too_deep = ctype.startswith("multipart/") or ctype == "message/rfc822"
         return part
     if ctype.startswith("multipart/"):
         boundary = headers.get_boundary()
@@ -147,9 +149,9 @@ def _split_multipart(raw: bytes, start: int, end: int, boundary: bytes) -> list[
                 body_end -= 1
         if current is not None:
             spans.append((current, max(current, body_end)))
-        if closing:
+        if closing or rest_end >= end:  # a delimiter at the very end opens no part
             return spans
-        current = rest_end + 1 if rest_end < end else end
+        current = rest_end + 1
         pos = current
     if current is not None:  # no closing delimiter: the last part runs to the end
         spans.append((current, end))
@@ -175,16 +177,19 @@ def decode_body(raw: bytes, part: Part) -> bytes:
     return body
 
 
-def encode_body(data: bytes, part: Part, eol: bytes) -> bytes:
+def encode_body(data: bytes, part: Part, eol: bytes, original: bytes = b"") -> bytes:
+    """Encode a changed body with the part's own transfer encoding; it ends with a line
+    break exactly when the original body did."""
     cte = part.cte
     if cte == "base64":
-        lines = base64.encodebytes(data).splitlines()
-        return eol.join(lines)
-    if cte == "quoted-printable":
+        out = eol.join(base64.encodebytes(data).splitlines())
+    elif cte == "quoted-printable":
         # binascii keeps the data's own line breaks (CRLF stays CRLF) and soft-wraps at 76
         out = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-        return out.rstrip(b"\r\n") if not data.endswith(b"\n") else out
-    return data
+    else:
+        return data
+    out = out.rstrip(b"\r\n")
+    return out + eol if original.endswith(b"\n") else out
 
 
 def pick_codec(part: Part, data: bytes) -> str:

@@ -9,7 +9,8 @@ from pixelguard.detect.vectors import Edit
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     """Apply non-overlapping edits; where edits overlap, the one starting first (and, at the
     same start, the widest) wins, e.g. removing a whole <img> beats rewriting its srcset."""
-    ordered = sorted(set(edits), key=lambda e: (e.start, -(e.end - e.start)))
+    # at one offset: insertions (the notice) first, then the widest removal
+    ordered = sorted(set(edits), key=lambda e: (e.start, e.end != e.start, -(e.end - e.start)))
     out: list[str] = []
     pos = 0
     for e in ordered:

@@ -1,7 +1,7 @@
 """URLs as a mail client would resolve them."""
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 _STRIP = str.maketrans("", "", "\t\r\n")
 REMOTE_SCHEMES = ("http", "https")
@@ -36,6 +36,10 @@ def resolve(raw: str, base: str | None = None) -> str | None:
         scheme = _scheme(url)
     if scheme not in REMOTE_SCHEMES:
         return None
+    # Browsers read "https:/h/p", "https:h/p", "https:///h/p" and "https:\\h\p" all as
+    # https://h/p (WHATWG special schemes): so must we, or such a pixel slips through.
+    rest = url[len(scheme) + 1 :].lstrip("/\\")
+    url = f"{scheme}://{rest}"
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -56,12 +60,25 @@ def _scheme(url: str) -> str | None:
     return scheme.lower()
 
 
+_IDEOGRAPHIC_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
 def host_of(url: str) -> str:
-    """Lower-case host of an absolute URL ('' when there is none)."""
+    """The host a client would contact, normalised as browsers do: percent-decoded,
+    ideographic full stops as dots, lower-case, IDNA (punycode); '' when there is none."""
     try:
-        return (urlsplit(url).hostname or "").rstrip(".")
+        host = urlsplit(url).hostname or ""
     except ValueError:
         return ""
+    if "%" in host:
+        host = unquote(host)
+    host = host.translate(_IDEOGRAPHIC_DOTS).lower().rstrip(".")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    return host
 
 
 def path_and_query(url: str) -> str:

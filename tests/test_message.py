@@ -90,10 +90,11 @@ def test_unparseable_input_is_returned_unchanged_with_an_error() -> None:
     assert result.error
 
 
-def test_broken_base64_passes_through_unchanged() -> None:
+def test_broken_base64_part_passes_through_unchanged_and_says_so() -> None:
     raw, result = _clean("bad-broken-base64.eml")
-    assert result.raw == raw
-    assert result.error and "base64" in result.error
+    assert result.raw.endswith(raw)  # every original byte, after our one header
+    assert result.raw.startswith(b"X-PixelGuard: skipped; part 1 could not be decoded")
+    assert result.findings == [] and result.error is None
 
 
 def test_bare_html_document_is_cleaned() -> None:

@@ -46,15 +46,16 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     inline: dict[int, list[css.Declaration]] = {}
     resources = extract(doc, base, inline, sheets)
     resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
-    vis = Visibility(doc, rules, inline)
+    vis = Visibility(doc, rules, inline, deadline)
     repeats = Counter(r.url for r in resources)
 
     findings: list[Finding] = []
     edits: list[Edit] = []
+    boxes: dict[int, tuple[float | None, float | None]] = {}
     for n, res in enumerate(resources):
         if n % 64 == 0:
             deadline.check()
-        signals = _signals(res, vis, policy, trackers, repeats[res.url])
+        signals = _signals(res, vis, policy, trackers, repeats[res.url], boxes)
         if signals.host_verdict == "allow":
             continue
         for rule_id, fn in RULES:
@@ -70,14 +71,16 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
 
 
 def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerList,
-             repeats: int) -> Signals:
+             repeats: int, boxes: dict[int, tuple[float | None, float | None]]) -> Signals:
     el = res.element
     url = res.url
     host = host_of(url)
     tiny = None
     unsized = False
     if el is not None and res.kind in ("image", "background", "media"):
-        w, h = box(el, vis.decls(el))
+        if el.index not in boxes:
+            boxes[el.index] = box(el, vis.decls(el))
+        w, h = boxes[el.index]
         tiny = tiny_reason(w, h)
         unsized = res.kind == "image" and w is None and h is None
     hidden = vis.state(el)

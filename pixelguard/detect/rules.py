@@ -107,6 +107,8 @@ def css_remote(res: Resource, s: Signals) -> str | None:
     """Remote stylesheets, and CSS loads that fire only on print or forward, or carry a token."""
     if res.kind in ("stylesheet", "import"):
         return "remote stylesheet (loads on open, shows nothing by itself)"
+    if res.css_ref is not None and res.css_ref.context == "@unparsed":
+        return "remote load in CSS too malformed to read safely"
     if s.print_or_forward:
         return f"CSS load that fires only {s.print_or_forward}"
     if res.kind == "font" and s.query_token:

@@ -2,6 +2,7 @@
 the exact source edits that would neutralise them (for strip and for rewrite)."""
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from dataclasses import dataclass, field
@@ -113,7 +114,10 @@ def extract(doc: Document, base: str | None, inline_css: dict[int, list[css.Decl
     for el in doc.elements:
         _element_resources(doc, el, base, inline_css, out)
     for block, sheet in sheets or ():
+        media = doc.elements[block.element].get("media").strip().lower()
         for ref in sheet.refs:
+            if media and media != "all":  # <style media="print">: as if inside @media print
+                ref = dataclasses.replace(ref, media=(f"@media {media}",) + ref.media)
             url = resolve(ref.url, base)
             if url is None:
                 continue

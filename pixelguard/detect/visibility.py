@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pixelguard.budget import Deadline
 from pixelguard.css import Declaration, StyleRule
 from pixelguard.htmlscan import Document, Element
 
-_LENGTH = re.compile(r"([+-]?[0-9]*\.?[0-9]+)\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
+_LENGTH = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
 _UNIT_PX = {"px": 1.0, "pt": 4 / 3, "em": 16.0, "rem": 16.0, "ex": 8.0, "ch": 8.0,
             "cm": 37.8, "mm": 3.78, "in": 96.0, "pc": 16.0, "q": 0.945}
 LARGE = float("inf")  # a relative size (%, vw, auto-fill): treated as "not tiny"
@@ -26,6 +27,8 @@ _REVEAL_PROPS = ("display", "visibility", "opacity", "max-height", "height", "ma
 def length_px(value: str) -> float | None:
     """Pixels for an HTML/CSS length; LARGE for relative ones; None when absent/auto."""
     v = value.strip().lower()
+    if len(v) > 32:  # no real length is this long; don't feed hostile text to the regex
+        return LARGE if v.endswith("%") else None
     if not v or v in ("auto", "initial", "inherit", "unset", "none", "fit-content"):
         return None
     m = _LENGTH.fullmatch(v)
@@ -119,7 +122,7 @@ def hiding(el: Element, decls: list[Declaration]) -> Hiding | None:
                 v = length_px(d.value)
                 if v is not None and v != LARGE and v <= OFFSCREEN_PX:
                     return Hiding(f"off-screen ({prop}:{d.value})", ("position", prop), d.important)
-    if el.attr("hidden") is not None:
+    if el.attr("hidden") is not None and _last(decls, "display") is None:
         return Hiding("hidden attribute", ("display",), False)
     return None
 
@@ -176,7 +179,7 @@ class _Index:
     tag), so an element only meets the rules that could match it: linear in practice even
     with thousands of stylesheet rules."""
 
-    def __init__(self, items: list) -> None:
+    def __init__(self, items: list, class_counts: dict[str, int]) -> None:
         self.by_id: dict[str, list] = {}
         self.by_class: dict[str, list] = {}
         self.by_tag: dict[str, list] = {}
@@ -185,7 +188,10 @@ class _Index:
             if comp.id:
                 self.by_id.setdefault(comp.id, []).append((comp, value))
             elif comp.classes:
-                self.by_class.setdefault(min(comp.classes), []).append((comp, value))
+                # under its rarest class in this document: an element meets the rule only
+                # if it has that class, and few elements do
+                rarest = min(sorted(comp.classes), key=lambda c: class_counts.get(c, 0))
+                self.by_class.setdefault(rarest, []).append((comp, value))
             elif comp.tag:
                 self.by_tag.setdefault(comp.tag, []).append((comp, value))
             else:
@@ -214,7 +220,8 @@ class _Reveal:
 class Visibility:
     """Per-document hide/reveal facts, computed once in element order (linear)."""
 
-    def __init__(self, doc: Document, rules: list[StyleRule], inline: dict[int, list[Declaration]]):
+    def __init__(self, doc: Document, rules: list[StyleRule], inline: dict[int, list[Declaration]],
+                 deadline: Deadline | None = None):
         self.doc = doc
         self.inline = inline
         reveal: list[_Reveal] = []
@@ -234,19 +241,26 @@ class Visibility:
                         and disp is not None and disp.value == "none":
                     hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
                                               ("display",), False)))
-        self._reveal = _Index([(r.compound, r) for r in reveal])
-        self._hide = _Index(hide)
+        counts: dict[str, int] = {}
+        for el in doc.elements:
+            for c in el.classes:
+                counts[c] = counts.get(c, 0) + 1
+        self._reveal = _Index([(r.compound, r) for r in reveal], counts)
+        self._hide = _Index(hide, counts)
         # state per element: None = shown, ("never", reason) or ("revealable", reason)
         self._state: list[tuple[str, str] | None] = []
         for el in doc.elements:
+            if deadline is not None and el.index % 256 == 0:
+                deadline.check()
             self._state.append(self._compute(el))
 
     def decls(self, el: Element) -> list[Declaration]:
         return self.inline.get(el.index, [])
 
     def _own_hiding(self, el: Element) -> Hiding | None:
-        found = hiding(el, self.decls(el))
-        if found is None:
+        decls = self.decls(el)
+        found = hiding(el, decls)
+        if found is None and _last(decls, "display") is None:  # inline display beats the sheet
             for comp, how in self._hide.candidates(el):
                 if _matches(comp, el):
                     return how
