@@ -11,7 +11,10 @@ import re
 
 from pixelguard.relay.reply import Reply
 
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+# Bare LF and bare CR both become CRLF (as aiosmtplib does on the SMTP side): RFC 5321 2.3.8
+# allows CR and LF only together, and a next hop that ends lines at a bare CR would otherwise
+# read "\r.\r\n" in a message as the end of DATA (SMTP smuggling).
+_BARE_EOL = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
@@ -24,8 +27,8 @@ class LMTPError(Exception):
 
 
 def dot_stuff(content: bytes) -> bytes:
-    """The DATA payload: CRLF line endings, leading dots doubled, ending in CRLF.CRLF."""
-    body = _BARE_LF.sub(b"\r\n", content)
+    """The DATA payload: CRLF line endings only, leading dots doubled, ending in CRLF.CRLF."""
+    body = _BARE_EOL.sub(b"\r\n", content)
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"
     return _LEADING_DOT.sub(b"..", body) + b".\r\n"

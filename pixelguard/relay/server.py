@@ -90,6 +90,12 @@ def is_loopback(host: str) -> bool:
         return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
+def has_control_chars(address: str) -> bool:
+    """A CR, NUL or other control character in an address: never passed on in a command line
+    (a next hop that ends lines at a bare CR would read the rest as a command of its own)."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in address)
+
+
 def summarize(replies: list[Reply], txid: str) -> Reply:
     """The single DATA reply SMTP allows for several recipients' outcomes.
 
@@ -142,6 +148,8 @@ class RelayHandler:
             sender.encode("utf-8")
         except UnicodeEncodeError:
             return "553 5.1.7 sender address is not valid UTF-8"
+        if has_control_chars(sender):
+            return "553 5.1.7 control characters in the sender address"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         server.pg_message = MessageState(
@@ -162,6 +170,8 @@ class RelayHandler:
             address.encode("utf-8")
         except UnicodeEncodeError:
             return "553 5.1.3 recipient address is not valid UTF-8"
+        if has_control_chars(address):
+            return "553 5.1.3 control characters in the recipient address"
         if not state.mail.smtputf8 and not address.isascii():
             return "553 5.6.7 non-ASCII address needs SMTPUTF8"
         server.pg_busy = True
@@ -410,7 +420,8 @@ class _RelayProtocolMixin:
         """Shutdown: close now if no transaction is open, else right after it ends."""
         self.pg_closing = True
         transport = getattr(self, "transport", None)
-        if transport is not None and self.pg_message is None and not self.pg_busy:
+        # A closing TLS transport (QUIT answered, TLS close pending) raises on write: skip it.
+        if transport is not None and not transport.is_closing() and self.pg_message is None and not self.pg_busy:
             self._writer.write(b"421 4.3.2 pixelguard relay shutting down\r\n")  # type: ignore[attr-defined]
             transport.close()
 
