@@ -50,7 +50,7 @@ _SVG_ELEMENTS = frozenset(
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
 
-@dataclass
+@dataclass(slots=True)
 class Attr:
     name: str  # lower-case
     value: str  # entities decoded
@@ -142,25 +142,29 @@ def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str,
     attrs: list[Attr] = []
     raw: dict[str, str] = {}
     k = m.end()
+    match = _ATTR.match
+    unescape = html.unescape
     n = len(tag_text)
     while k < n:
-        am = _ATTR.match(tag_text, k)
-        if not am or am.end() == k:
+        am = match(tag_text, k)
+        if am is None or am.end() == k:
             break
         name = am.group(1).lower()
-        value_raw = am.group(3)
-        if value_raw is None:
-            vstart = vend = am.end(1)
-            value = ""
+        if name in raw:  # HTML: the first of duplicate attributes wins
+            k = am.end()
+            continue
+        vstart, vend = am.span(3)
+        if vstart < 0:  # no value
+            vstart = vend = end = am.end(1)
         else:
-            vstart, vend = am.span(3)
-            if value_raw[:1] in ("'", '"') and value_raw[-1:] == value_raw[:1] and len(value_raw) >= 2:
+            end = vend
+            q = tag_text[vstart]
+            if (q == '"' or q == "'") and vend - vstart >= 2 and tag_text[vend - 1] == q:
                 vstart, vend = vstart + 1, vend - 1
-            value = html.unescape(tag_text[vstart:vend])
-        end = am.end(3) if value_raw is not None else am.end(1)
-        if name not in raw:  # HTML: the first of duplicate attributes wins
-            attrs.append(Attr(name, value, offset + am.start(1), offset + end, offset + vstart, offset + vend))
-            raw[name] = tag_text[vstart:vend]
+        value_raw = tag_text[vstart:vend]
+        raw[name] = value_raw
+        attrs.append(Attr(name, unescape(value_raw) if "&" in value_raw else value_raw,
+                          offset + am.start(1), offset + end, offset + vstart, offset + vend))
         k = am.end()
     return tag, attrs, raw, k
 
