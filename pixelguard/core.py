@@ -1,6 +1,7 @@
 """clean_message: the one pure entry point (bytes in -> bytes + findings out)."""
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,6 +40,18 @@ def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
     """
     policy = policy or Policy()
     deadline = Deadline(policy.time_budget)
+    # The core allocates many small acyclic objects; the cyclic collector's full passes over
+    # them made large inputs superlinear. Pause it for the call (restored even on error).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _clean(raw, policy, deadline)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _clean(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     try:
         if is_bare_html(raw):
             return _clean_bare_html(raw, policy, deadline)
