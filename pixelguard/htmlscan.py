@@ -96,6 +96,10 @@ class Element:
         self._parse()
         return self._raw
 
+    def mentions(self, text: str) -> bool:
+        """The tag's source contains `text` (lower-case): a cheap pre-check."""
+        return text in self._low
+
     def attr(self, name: str) -> Attr | None:
         if name not in self._low:
             return None

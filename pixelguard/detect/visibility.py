@@ -200,6 +200,9 @@ class _Index:
         # as they are; a hostile flood of them is cut to a bounded number.
         del self.generic[64:]
 
+    def __bool__(self) -> bool:
+        return bool(self.by_id or self.by_class or self.by_tag or self.generic)
+
     def candidates(self, el: Element):
         ident = el.get("id").lower()
         if ident and ident in self.by_id:
@@ -259,8 +262,9 @@ class Visibility:
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         decls = self.decls(el)
-        found = hiding(el, decls)
-        if found is None and _last(decls, "display") is None:  # inline display beats the sheet
+        found = hiding(el, decls) if decls or el.mentions("hidden") else None
+        if found is None and self._hide and _last(decls, "display") is None:
+            # (an inline display beats the sheet)
             for comp, how in self._hide.candidates(el):
                 if _matches(comp, el):
                     return how
