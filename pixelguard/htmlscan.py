@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 # Same shape as the stdlib tokenizer's own (tolerant) attribute pattern; no nested quantifiers.
 _ATTR = re.compile(
@@ -173,10 +172,44 @@ def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str,
     return tag, attrs, raw, k
 
 
-class _Scanner(HTMLParser):
+# Elements whose content is never markup. (<title>, <textarea> and friends are text to a
+# browser too, but markup inside them is read anyway: removing an image a browser would not
+# show costs nothing, and a sloppy client might load it.)
+RAW_TEXT = frozenset(("style", "script"))
+_QUOTES_OR_GT = re.compile(r"[>\"']")
+
+
+def _tag_end(text: str, i: int) -> int:
+    """Offset just past the '>' that ends the start tag at `i`, or -1 when the input ends
+    first. A quote opens a quoted value only right after '=' (as in the WHATWG tokenizer)."""
+    search = _QUOTES_OR_GT.search
+    pos = i + 1
+    while True:
+        m = search(text, pos)
+        if m is None:
+            return -1
+        j = m.start()
+        c = text[j]
+        if c == ">":
+            return j + 1
+        k = j - 1
+        while k > i and text[k] in " \t\n\r\f":
+            k -= 1
+        if text[k] == "=":
+            close = text.find(c, j + 1)
+            if close < 0:
+                return -1
+            pos = close + 1
+        else:
+            pos = j + 1
+
+
+class _Scanner:
+    """A linear tag scanner for mail HTML: start tags (with offsets), end tags, comments
+    (WHATWG endings; Outlook conditional comments parsed as markup), raw text elements.
+    Text between tags is skipped, never decoded."""
+
     def __init__(self, doc: Document, base: int, in_mso: bool, parent: int) -> None:
-        # Text between tags is never looked at, so no entity decoding of it either.
-        super().__init__(convert_charrefs=False)
         self.doc = doc
         self.base = base
         self.in_mso = in_mso
@@ -184,91 +217,94 @@ class _Scanner(HTMLParser):
         # how many elements of each tag are open: lets a close that cannot match skip the
         # walk down the stack (keeps deep nesting linear)
         self._open: dict[str, int] = {}
-        self._line_starts: list[int] = [0]
-        self._style_open: tuple[int, int] | None = None
-        self._shift = 0  # offset of self.rawdata[0] in the text being scanned
-        self._comment_end_key: tuple[int, int] | None = None
-        self._last_comment_end = -1
 
     def run(self, text: str) -> None:
-        starts = self._line_starts
-        i = text.find("\n")
-        while i >= 0:
-            starts.append(i + 1)
-            i = text.find("\n", i + 1)
-        # A tag still open at the end of the input is dropped by browsers; handing it to the
-        # stdlib tokenizer would make it rescan to the end for every "<" (quadratic).
-        gt = text.rfind(">")
-        self.feed(text[: gt + 1])
-        self._shift = gt + 1 - len(self.rawdata)
-        self.close()
+        n = len(text)
+        pos = 0
+        find = text.find
+        while pos < n:
+            lt = find("<", pos)
+            if lt < 0 or lt + 1 >= n:
+                return
+            c = text[lt + 1]
+            if c.isascii() and c.isalpha():
+                end = _tag_end(text, lt)
+                if end < 0:
+                    return  # a tag still open at the end of the input: browsers drop it
+                pos = self._start_tag(text, lt, end)
+            elif c == "/":
+                gt = find(">", lt + 2)
+                if gt < 0:
+                    return
+                m = _ENDTAG_NAME.match(text, lt + 2)
+                if m:
+                    self._end_tag(m.group(0).lower(), lt)
+                pos = gt + 1
+            elif c == "!":
+                if text.startswith("<!--", lt):
+                    pos = self._comment(text, lt)
+                    if pos < 0:
+                        return  # unterminated: the rest of the document is a comment
+                else:  # doctype, <![endif]>, <![CDATA[ ...: a bogus comment up to '>'
+                    gt = find(">", lt + 2)
+                    if gt < 0:
+                        return
+                    pos = gt + 1
+            elif c == "?":
+                gt = find(">", lt + 2)
+                if gt < 0:
+                    return
+                pos = gt + 1
+            else:
+                pos = lt + 1  # "<" that starts no tag is text
 
-    def _offset(self) -> int:
-        line, col = self.getpos()
-        return self._line_starts[line - 1] + col
-
-    # -- tokens -------------------------------------------------------------------------
-    def parse_starttag(self, i: int) -> int:
-        # Replaces the stdlib's own, which would parse and unescape every attribute of every
-        # tag; here attributes are parsed only when detection asks for them.
-        endpos = self.check_for_whole_start_tag(i)
-        if endpos < 0:
-            return endpos
-        text = self.rawdata[i:endpos]
-        m = _TAGNAME.match(text)
-        if not m:
-            return endpos
-        name = m.group(1).lower()
-        self.lasttag = name
+    def _start_tag(self, text: str, lt: int, end: int) -> int:
+        tag_text = text[lt:end]
+        m = _TAGNAME.match(tag_text)
+        name = m.group(1).lower() if m else ""
+        if not name:
+            return end
         # "/>" closes only foreign (VML, SVG) elements; on HTML elements browsers ignore it.
-        self_closing = text.endswith("/>") and (":" in name or name in _SVG_ELEMENTS)
-        self._start(name, text, self.base + self._shift + i, self_closing)
-        if not self_closing and name in self.CDATA_CONTENT_ELEMENTS:
-            self.set_cdata_mode(name)
-        return endpos
+        self_closing = tag_text.endswith("/>") and (":" in name or name in _SVG_ELEMENTS)
+        start = self.base + lt
+        self._start(name, tag_text, start, self_closing)
+        if name in RAW_TEXT and not self_closing:
+            close = _raw_text_end(text, end, name)
+            if close >= len(text):
+                # Never closed: a browser would swallow the rest as text, but sanitising
+                # mail clients differ; read on as markup, so no load goes unjudged.
+                return end
+            if name == "style":
+                self.doc.styles.append(
+                    StyleBlock(self.base + end, self.base + close, len(self.doc.elements) - 1, self.in_mso)
+                )
+            self._end_tag(name, close)
+            gt = text.find(">", close)
+            return len(text) if gt < 0 else gt + 1
+        return end
 
-    def parse_comment(self, i: int, report: int = 1) -> int:
-        # WHATWG comments: "<!-->" and "<!--->" end at once, "--!>" ends one too. An
-        # unterminated "<!--" would make a naive search rescan to the end of the buffer for
-        # every one of them (quadratic; CVE-2025-6069 class): the last end is found once.
-        raw = self.rawdata
-        if raw.startswith("<!-->", i):
-            return i + 5
-        if raw.startswith("<!--->", i):
-            return i + 6
-        key = (id(raw), len(raw))
-        if self._comment_end_key != key:
-            self._comment_end_key = key
-            self._last_comment_end = max(raw.rfind("-->"), raw.rfind("--!>"))
-        if self._last_comment_end < i + 4:
-            return -1
-        m = _COMMENT_END.search(raw, i + 4)
+    def _comment(self, text: str, lt: int) -> int:
+        """Handle the comment at `lt`; return the offset after it, or -1 if unterminated."""
+        if text.startswith("<!-->", lt):
+            return lt + 5
+        if text.startswith("<!--->", lt):
+            return lt + 6
+        m = _COMMENT_END.search(text, lt + 4)
         if m is None:
             return -1
-        if report:
-            self.handle_comment(raw[i + 4 : m.start()])
+        data = text[lt + 4 : m.start()]
+        # <!--[if mso]> ... <![endif]-->: Outlook renders the markup inside.
+        if data[:3].lower() == "[if":
+            close = data.find("]>")
+            if close >= 0:
+                inner_start = close + 2
+                inner_end = data.rfind("<![endif]")
+                if inner_end < inner_start:
+                    inner_end = len(data)
+                nested = _Scanner(self.doc, self.base + lt + 4 + inner_start, True,
+                                  self.stack[-1] if self.stack else -1)
+                nested.run(data[inner_start:inner_end])
         return m.end()
-
-    def set_cdata_mode(self, elem: str, *args, **kwargs) -> None:
-        # WHATWG: "</style" followed by whitespace, "/" or ">" ends the raw text element
-        # ("</style x>" too), not only "</style>".
-        super().set_cdata_mode(elem, *args, **kwargs)
-        self.interesting = re.compile(r"</%s(?=[\t\n\r\f />])" % re.escape(self.cdata_elem), re.I)
-
-    def parse_endtag(self, i: int) -> int:
-        raw = self.rawdata
-        gt = raw.find(">", i + 2)
-        if gt < 0:
-            return -1
-        m = _ENDTAG_NAME.match(raw, i + 2)
-        name = m.group(0).lower() if m else ""
-        if self.cdata_elem is not None and name != self.cdata_elem:
-            self.handle_data(raw[i : gt + 1])
-            return gt + 1
-        if name:
-            self.handle_endtag(name)
-        self.clear_cdata_mode()
-        return gt + 1
 
     def _start(self, name: str, text: str, start: int, self_closing: bool) -> None:
         self._implicit_close(name)
@@ -280,8 +316,6 @@ class _Scanner(HTMLParser):
             doc.base_href = el.get("href").strip()
         elif name == "body" and doc.body_start is None and not self.in_mso:
             doc.body_start = el.end
-        elif name == "style" and not self_closing:
-            self._style_open = (el.end, el.index)
         if name not in VOID and not self_closing and not name.startswith(("o:", "w:")):
             if len(self.stack) < MAX_DEPTH:
                 self.stack.append(el.index)
@@ -316,15 +350,10 @@ class _Scanner(HTMLParser):
                 self._open[tag] -= 1
         del self.stack[depth:]
 
-    def handle_endtag(self, tag: str) -> None:
-        tag = tag.lower()
+    def _end_tag(self, tag: str, at: int) -> None:
         doc = self.doc
-        if tag == "style" and self._style_open is not None:
-            css_start, idx = self._style_open
-            doc.styles.append(StyleBlock(css_start, self.base + self._offset(), idx, self.in_mso))
-            self._style_open = None
-        elif tag == "head" and doc.head_end is None:
-            doc.head_end = self.base + self._offset()
+        if tag == "head" and doc.head_end is None and not self.in_mso:
+            doc.head_end = self.base + at
         if not self._open.get(tag):
             return
         for depth in range(len(self.stack) - 1, -1, -1):
@@ -332,28 +361,18 @@ class _Scanner(HTMLParser):
                 self._pop_to(depth)
                 return
 
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
-        # HTML, not SGML: "<![" outside foreign content is a bogus comment that ends at the
-        # first ">" (WHATWG). The stdlib would run a stray "<![endif]-->" on to the next "]>",
-        # swallowing <body> and every image after it.
-        j = self.rawdata.find(">", i + 3)
-        return -1 if j < 0 else j + 1
 
-    def handle_comment(self, data: str) -> None:
-        # <!--[if mso]> ... <![endif]-->: Outlook renders the markup inside.
-        if data[:3].lower() == "[if":
-            close = data.find("]>")
-            if close < 0:
-                return
-            inner_start = close + 2
-            inner_end = data.rfind("<![endif]")
-            if inner_end < inner_start:
-                inner_end = len(data)
-            comment_start = self.base + self._offset() + 4  # after "<!--"
-            nested = _Scanner(
-                self.doc, comment_start + inner_start, True, self.stack[-1] if self.stack else -1
-            )
-            nested.run(data[inner_start:inner_end])
+def _raw_text_end(text: str, i: int, name: str) -> int:
+    """Offset of the "</name" (followed by whitespace, '/' or '>') that ends raw text
+    started at i; len(text) when there is none."""
+    pattern = _RAW_END.get(name)
+    if pattern is None:
+        pattern = _RAW_END[name] = re.compile(r"</%s(?=[\t\n\r\f />])" % re.escape(name), re.I)
+    m = pattern.search(text, i)
+    return m.start() if m else len(text)
+
+
+_RAW_END: dict[str, re.Pattern[str]] = {}
 
 
 def scan(text: str) -> Document:
