@@ -100,6 +100,7 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
             print_or_forward = "when the mail is forwarded or replied to"
     return Signals(
         host=host, tiny=tiny, unsized=unsized, hidden=hidden, known=known,
-        shape=open_shape(url), token=token, query_token=token and query_has_token(url), leak=leak, host_verdict=policy.host_verdict(host),
-        spacer=spacer, print_or_forward=print_or_forward,
+        shape=open_shape(url), token=token, query_token=token and query_has_token(url),
+        leak=leak, host_verdict=policy.host_verdict(host), spacer=spacer,
+        print_or_forward=print_or_forward,
     )
