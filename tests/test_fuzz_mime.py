@@ -357,6 +357,19 @@ def _leaves(raw: bytes) -> list[tuple[str, object]]:
     return [(p.get_content_type(), p._payload) for p in msg.walk() if not p.is_multipart()]
 
 
+def _header_block_end(raw: bytes) -> int:
+    """Offset just past the first empty line (LF or CRLF after a LF), as MIME parsers read it.
+    (Not pixelguard.headers.header_end: it misses a header block ending in LF CR LF.)"""
+    pos = 0
+    while True:
+        nl = raw.find(b"\n", pos)
+        if nl < 0:
+            return len(raw)
+        if raw[pos : nl + 1] in (b"\n", b"\r\n"):
+            return nl + 1
+        pos = nl + 1
+
+
 def _added_header_length(out: bytes) -> int:
     """Length of the X-PixelGuard header (with its folded lines) at the top of `out`."""
     assert out.startswith(b"X-PixelGuard: "), out[:100]
@@ -388,10 +401,10 @@ def check(raw: bytes, policy: Policy) -> None:
         return
     # one header added on top; the original header block follows, byte-identical
     rest = out[_added_header_length(out) :]
-    from pixelguard.headers import header_end
-
-    end = header_end(raw)
+    end = _header_block_end(raw)
     assert rest[:end] == raw[:end]
+    top = email.policy.compat32
+    assert email.message_from_bytes(rest, policy=top).items() == email.message_from_bytes(raw, policy=top).items()
     # same MIME structure; every leaf outside text/html untouched
     before, after = _leaves(raw), _leaves(rest)
     assert [t for t, _ in before] == [t for t, _ in after]
@@ -478,3 +491,14 @@ def test_notice_never_lands_after_an_unclosed_final_delimiter() -> None:
     assert result.findings
     check(raw, POLICIES[0])
     assert result.raw.endswith(b"\r\n--=_lvl0") and result.raw.count(b"pixelguard removed") == 2
+
+
+def test_header_block_ending_in_lf_crlf_keeps_headers_and_cleans_the_html() -> None:
+    """Found by the long run (d8d2307): LF header lines closed by a CRLF empty line. The core
+    reads it right; the first oracle (pixelguard.headers.header_end) did not (see FUZZING.md)."""
+    raw = (b"From: News <news@shop.example>\nTo: bob@example.org\nSubject: Offers\nContent-Type: text/html\n"
+           b"Content-Transfer-Encoding: 7bit\n\r\n<html>\x00<head>\x00</head>\x00<body>\r\n"
+           b'<img src="https://t.example/open.gif?u=bob%40example.org" width="1" height="1">\r\n</body></html>\r\n')
+    result = clean_message(raw, POLICIES[0])
+    assert result.findings and b"t.example" not in result.raw
+    check(raw, POLICIES[0])
