@@ -76,10 +76,12 @@ class Progress:
             log.info("%s: %s (%.0f msg/s)", self._label, s.line(), rate)
 
     def finish(self) -> Stats:
+        """End the folder pass: its stats (empty when called again, or before any start)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if self._stats.scanned:
+        stats, self._stats = self._stats, Stats()
+        if stats.scanned:
             elapsed = time.monotonic() - self._started
-            log.info("%s: %s in %.1f s", self._label, self._stats.line(), elapsed)
-        return self._stats
+            log.info("%s: %s in %.1f s", self._label, stats.line(), elapsed)
+        return stats

@@ -20,6 +20,7 @@ originals folder is available.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import signal
@@ -34,9 +35,12 @@ from pixelguard.headers import prepend_header
 from pixelguard.imap.connection import AccountError, RefusedError
 from pixelguard.imap.work import KEYWORD, seqset
 
+log = logging.getLogger("pixelguard.imap")
+
 DIGEST_HEADER = "X-PixelGuard-Original"
-# Test hook: "after-append", "after-move" or "before-expunge" (SIGKILL there), or the same
-# with ":term" (SIGTERM there: a graceful stop request).
+# Test hook: "before-append", "after-append", "after-move" or "before-expunge" (SIGKILL
+# there), or the same with ":term" (SIGTERM there: a graceful stop request) or ":stop"
+# (SIGSTOP there: the test changes the server, e.g. drops the connection, then SIGCONTs).
 CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
@@ -45,12 +49,16 @@ _DIGEST_VALUE = re.compile(rb"sha256=([0-9a-f]{64})", re.IGNORECASE)
 
 def crash_point(step: str) -> None:
     """Signal this process when the test hook names this step: SIGKILL (no cleanup at all),
-    or SIGTERM with ':term'."""
+    SIGTERM with ':term', SIGSTOP with ':stop' (the test resumes it with SIGCONT)."""
     hook = os.environ.get(CRASH_ENV)
+    if not hook:
+        return
     if hook == step:
         os.kill(os.getpid(), signal.SIGKILL)
     elif hook == step + ":term":
         os.kill(os.getpid(), signal.SIGTERM)
+    elif hook == step + ":stop":
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def digest(raw: bytes) -> str:
@@ -186,6 +194,7 @@ class Replacer:
         """
         if not pending:
             return [], []
+        crash_point("before-append")
         if len(pending) > 1 and self.client.has_capability("MULTIAPPEND"):
             typ, data = self.client.multiappend(
                 self.folder,
@@ -282,7 +291,7 @@ class Replacer:
         if not uids:
             return
         if self.originals != "delete" and self.move_ok:
-            self.client.move(seqset(uids), self.originals)
+            self._into_originals(self.client.move, uids)
             crash_point("after-move")
             return
         self.check_can_replace()
@@ -292,16 +301,37 @@ class Replacer:
             already = self._in_originals(recovered_raws or {})
             to_copy = [u for u in uids if u not in already]
             if to_copy:
-                self.client.copy(seqset(to_copy), self.originals)
+                self._into_originals(self.client.copy, to_copy)
             crash_point("after-move")
             delete = list(uids)
         self.client.add_flags(seqset(delete), [b"\\Deleted"], silent=True)
         crash_point("before-expunge")
         self.client.uid_expunge(seqset(delete))
 
+    def _into_originals(self, command, uids: Sequence[int]) -> None:
+        """UID MOVE or UID COPY `uids` to the originals folder. If that folder was deleted or
+        renamed under us (the server answers TRYCREATE, and moved or copied nothing), create
+        it again and try once more, so the copies just confirmed do not sit next to their
+        originals until the next run."""
+        try:
+            command(seqset(uids), self.originals)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            if "TRYCREATE" not in _text(exc.args[0] if exc.args else exc).upper():
+                raise
+            log.warning(
+                "%s: the originals folder %r is gone (deleted or renamed meanwhile); "
+                "creating it again",
+                self.where,
+                self.originals,
+            )
+            self.client.create_folder(self.originals)
+            command(seqset(uids), self.originals)
+
     def _in_originals(self, raws: dict[int, bytes]) -> set[int]:
         """Which leftover originals already have a byte-identical copy in the originals folder."""
-        if not raws:
+        if not raws or not self.client.folder_exists(self.originals):
             return set()
         present: set[int] = set()
         self.client.select_folder(self.originals, readonly=True)

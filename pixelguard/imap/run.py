@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from pixelguard import clean_message
-from pixelguard.config import Config, ImapAccount
+from pixelguard import clean_message, trust
+from pixelguard.config import AuthConfig, Config, ImapAccount
+from pixelguard.dkim_verify import DnsFunc
 from pixelguard.imap.connection import (
     AccountError,
     RefusedError,
     Session,
     UnreachableError,
+    _reason,
     connect,
 )
 from pixelguard.imap.progress import Progress, Stats
@@ -31,9 +33,23 @@ from pixelguard.imap.work import (
     forget_announced,
     mark,
 )
-from pixelguard.model import Policy
+from pixelguard.model import Policy, Result
 
 log = logging.getLogger("pixelguard.imap")
+
+# Answers the DNS TXT queries of pixelguard's own DKIM check (see pixelguard/trust.py);
+# None: real DNS. Tests set it to a function serving their keys, so no test needs a network.
+DNSFUNC: DnsFunc | None = None
+
+GONE_REASON = (
+    "it no longer exists (deleted or renamed by another client while pixelguard worked on "
+    "it, or never created: check `folders` in the config); its other messages were not "
+    "touched"
+)
+
+
+class FolderGoneError(AccountError):
+    """A configured folder does not exist (any more): that folder is skipped, exit 1."""
 
 
 @dataclass
@@ -93,10 +109,39 @@ def _take_copy(index: dict[str, list[int]], d: str, uid: int) -> int | None:
     return None
 
 
+def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None) -> tuple[bytes, Result]:
+    """The core on one message: (the bytes to append when it has findings, the result).
+
+    As the CLI's clean_with_trust: when that can matter (the policy allows some senders, or
+    auth.arc is set) DKIM is verified first on the bytes as fetched, so an allowed sender
+    counts only with pixelguard's own (or a trusted upstream) DKIM pass, our result is
+    recorded in an Authentication-Results header, and the cleaned copy is ARC-sealed when
+    configured. DNS goes through DNSFUNC when set.
+    """
+    if auth is None or not (auth.verify_dkim and (policy.allow_senders or auth.arc)):
+        result = clean_message(raw, policy)
+        return result.raw, result
+    prepared = trust.prepare(raw, auth, DNSFUNC)
+    result = clean_message(prepared.raw, prepared.policy(policy))
+    if result.error is not None or not result.findings:
+        return raw, result
+    return trust.finish(prepared, result.raw, auth), result
+
+
 def clean_folder(
-    session: Session, folder: str, policy: Policy, opts: Options, progress: Progress, originals: str
+    session: Session,
+    folder: str,
+    policy: Policy,
+    opts: Options,
+    progress: Progress,
+    originals: str,
+    auth: AuthConfig | None = None,
 ) -> Stats:
-    """Clean every message without the keyword in one folder; returns what was done."""
+    """Clean every message without the keyword in one folder; returns what was done.
+
+    `auth` (the config's auth section) enables pixelguard's own DKIM check and the ARC seal
+    (see clean_with_trust); without it the core alone decides, from trusted upstream
+    Authentication-Results headers."""
     c = session.client
     label = f"{session.account.name}/{folder}"
     try:
@@ -104,6 +149,8 @@ def clean_folder(
     except IMAPClientAbortError:
         raise
     except IMAPClientError as exc:
+        if not c.folder_exists(folder):
+            raise FolderGoneError(session.error(f"folder {folder!r}", GONE_REASON)) from None
         raise AccountError(session.error(f"cannot open folder {folder!r}", exc)) from None
     forget_announced(c)
     uidvalidity = int(info[b"UIDVALIDITY"])
@@ -151,12 +198,14 @@ def clean_folder(
             if opts.stop.is_set():
                 break
             delta = Stats(scanned=len(group))
-            _clean_group(session, group, policy, opts, replacer, index, delta, label)
+            _clean_group(session, group, policy, opts, replacer, index, delta, label, auth)
             progress.update(delta)
     return progress.finish()
 
 
-def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, label: str) -> None:
+def _clean_group(
+    session, group, policy, opts, replacer, index, delta: Stats, label: str, auth=None
+) -> None:
     c = session.client
     bodies = fetch_bodies(c, group)
     to_mark: list[int] = []
@@ -179,7 +228,7 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
                 )
             continue
         try:
-            result = clean_message(raw, policy)
+            out, result = clean_with_trust(raw, policy, auth)
         except Exception as exc:  # noqa: BLE001 - the core promises not to raise; keep the message
             log.error("%s UID %d: left unchanged, the cleaner failed: %s", label, cand.uid, exc)
             delta.errors += 1
@@ -205,7 +254,7 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
             delta.trackers += len(result.findings)
             continue
         replacer.check_can_replace()
-        pending.append(Pending(cand.uid, result.raw, d, cand.flags, cand.internaldate))
+        pending.append(Pending(cand.uid, out, d, cand.flags, cand.internaldate))
         trackers[cand.uid] = len(result.findings)
     delta.marked += len(to_mark)
     delta.recovered += len(recovered)
@@ -217,7 +266,14 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
     except IMAPClientAbortError:
         raise
     except IMAPClientError as exc:
-        appended, failed = [], [(p.uid, str(exc)) for p in pending]
+        appended, failed = [], [(p.uid, _reason(exc)) for p in pending]
+    if failed and (
+        any("TRYCREATE" in reason.upper() for _, reason in failed)
+        or not c.folder_exists(replacer.folder)
+    ):
+        # The folder itself is gone (deleted or renamed under us; Dovecot then refuses the
+        # APPEND with SERVERBUG, others with TRYCREATE): one line, not one per message.
+        raise FolderGoneError(session.error(f"folder {replacer.folder!r}", GONE_REASON))
     for uid, reason in failed:
         log.error(
             "%s",
@@ -241,10 +297,44 @@ def _clean_group(session, group, policy, opts, replacer, index, delta: Stats, la
     delta.trackers += sum(trackers[a.original_uid] for a in confirmed)
 
 
+def _lost_in_folder(
+    account: ImapAccount, folder: str, exc: BaseException, old: Session
+) -> tuple[AccountError, Session | None]:
+    """The connection broke while `folder` was being cleaned: log in again to tell a folder
+    deleted or renamed under us (some servers, Dovecot among them, drop the connection of a
+    session whose selected folder disappears) from a plain disconnect.
+
+    Returns the failure for this folder, and the new session to carry on with the other
+    folders (None when the server cannot be reached again: the account stops there).
+    """
+    old.logout()
+    lost = old.error(
+        f"connection lost while cleaning folder {folder!r}",
+        f"{_reason(exc)}; nothing was lost: an original is only retired after its cleaned "
+        "copy is confirmed, and the next run finishes the work",
+    )
+    try:
+        session = connect(account)
+    except AccountError:
+        return UnreachableError(lost), None
+    try:
+        gone = not session.client.folder_exists(folder)
+    except (OSError, IMAPClientError):
+        session.logout()
+        return UnreachableError(lost), None
+    if gone:
+        return FolderGoneError(session.error(f"folder {folder!r}", GONE_REASON)), session
+    return UnreachableError(lost), session
+
+
 def clean_account(
     account: ImapAccount, config: Config, opts: Options, progress: Progress
 ) -> AccountResult:
-    """Connect, clean each configured folder, log out. Never raises for one account's trouble."""
+    """Connect, clean each configured folder, log out. Never raises for one account's trouble.
+
+    A folder's failure is one line and the other folders go on; a lost connection is
+    re-established once per folder for the folders that follow (and stops the account when
+    the server cannot be reached again)."""
     result = AccountResult()
     try:
         session = connect(account)
@@ -255,21 +345,34 @@ def clean_account(
     try:
         originals = originals_folder(session)
         for folder in account.folders:
+            if opts.stop.is_set():
+                break
             try:
-                result.stats.add(clean_folder(session, folder, policy, opts, progress, originals))
+                result.stats.add(
+                    clean_folder(session, folder, policy, opts, progress, originals, config.auth)
+                )
             except AccountError as exc:
-                progress.finish()
+                result.stats.add(progress.finish())
                 result.failures.append(exc)
-            except IMAPClientAbortError:
-                raise
+            except (OSError, IMAPClientAbortError) as exc:
+                result.stats.add(progress.finish())
+                failure, new_session = _lost_in_folder(account, folder, exc, session)
+                result.failures.append(failure)
+                if new_session is None:
+                    return result  # the old session is logged out; nothing more to do
+                session = new_session
             except IMAPClientError as exc:
-                progress.finish()
+                result.stats.add(progress.finish())
                 result.failures.append(AccountError(session.error(f"folder {folder!r}", exc)))
     except (OSError, IMAPClientAbortError) as exc:
-        progress.finish()
-        result.failures.append(UnreachableError(session.error("connection lost", exc)))
+        result.stats.add(progress.finish())
+        result.failures.append(
+            UnreachableError(
+                session.error("connection lost", f"{_reason(exc)}; the next run continues")
+            )
+        )
     except Exception as exc:  # a bug must not stop the other accounts (it is logged with -v)
-        progress.finish()
+        result.stats.add(progress.finish())
         log.debug("internal error", exc_info=True)
         result.failures.append(AccountError(session.error("internal error (please report)", exc)))
     finally:

@@ -187,7 +187,9 @@ def _idle_folder(
                     full_check,
                 )
             while not stop.is_set():
-                stats = clean_folder(session, folder, policy, opts, progress, originals)
+                stats = clean_folder(
+                    session, folder, policy, opts, progress, originals, config.auth
+                )
                 backoff = 0.0
                 with totals["lock"]:
                     totals["stats"].add(stats)
