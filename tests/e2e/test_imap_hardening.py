@@ -37,6 +37,8 @@ EXIT_PARTIAL, EXIT_TEMPFAIL = 1, 75
 ALL_IDS = {message_id(fixture_bytes(name)) for name, _, _ in BACKLOG}
 SENTINEL = "Pg-S3cret-Sentinel-7781"  # a password that must never be printed
 WAIT = 30.0  # seconds: bound of every condition wait below
+# A Dovecot without MULTIAPPEND (one APPEND per copy) and without MOVE (UID COPY + EXPUNGE).
+NO_MULTIAPPEND = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE UNSELECT UIDPLUS"
 
 
 def wait_until(predicate: Callable[[], object], what: str, timeout: float = WAIT):
@@ -292,7 +294,12 @@ def test_folder_deleted_or_renamed_under_us_stops_only_that_folder(
     oc.logout()
 
 
-def test_originals_folder_deleted_under_us_is_created_again(mailbox, imap_config):
+@pytest.mark.parametrize("caps", [None, "no-move"], ids=["move", "copy-expunge"])
+def test_originals_folder_deleted_under_us_is_created_again(
+    dovecot, dovecot_with, imap_config, caps
+):
+    server = dovecot if caps is None else dovecot_with(NO_MULTIAPPEND)  # no MOVE either
+    mailbox = Mailbox(server, server.new_user("orig"), "secret")
     c = mailbox.client()
     seed(c)
     before = by_message_id(snapshot(c))
@@ -314,8 +321,6 @@ def test_originals_folder_deleted_under_us_is_created_again(mailbox, imap_config
 
 
 # -- a full quota ---------------------------------------------------------------------------
-
-NO_MULTIAPPEND = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE UNSELECT UIDPLUS"
 
 
 @pytest.mark.parametrize("caps", [None, NO_MULTIAPPEND], ids=["multiappend", "one-append-each"])
@@ -341,6 +346,46 @@ def test_over_quota_append_leaves_each_original_exactly_as_it_was(
         # bytes, flags (no keyword: the next run tries again), INTERNALDATE, no stray copy
         assert_originals_untouched(c, before)
         assert snapshot(c, ORIGINALS) == {}
+    c.logout()
+
+
+def test_append_refused_with_trycreate_stops_the_folder_in_one_line(mailbox, monkeypatch):
+    """A server that keeps the connection and answers TRYCREATE (RFC 3501) when the selected
+    folder has gone: the folder stops with one FolderGoneError, the original untouched."""
+    from imapclient.exceptions import IMAPClientError
+
+    from pixelguard.config import ImapAccount
+    from pixelguard.imap.connection import connect
+    from pixelguard.imap.progress import Progress
+    from pixelguard.imap.run import FolderGoneError, Options, clean_folder
+    from pixelguard.model import Policy
+
+    c = mailbox.client()
+    seed(c)
+    before = by_message_id(snapshot(c))
+    monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
+    session = connect(
+        ImapAccount(
+            name="t",
+            host="127.0.0.1",
+            port=mailbox.server.imap_port,
+            security="none",
+            username=mailbox.user,
+            password_env=PASSWORD_ENV,
+        )
+    )
+
+    def refuse(*_a, **_k):
+        raise IMAPClientError("append failed: [TRYCREATE] Mailbox doesn't exist: INBOX")
+
+    monkeypatch.setattr(session.client, "multiappend", refuse)
+    monkeypatch.setattr(session.client, "append", refuse)
+
+    with pytest.raises(FolderGoneError, match="folder 'INBOX': it no longer exists"):
+        clean_folder(session, "INBOX", Policy(), Options(), Progress(tty=False), "delete")
+
+    session.logout()
+    assert_originals_untouched(c, before)
     c.logout()
 
 
