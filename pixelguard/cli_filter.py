@@ -108,20 +108,10 @@ def _clean(cfg, args) -> int:
 
 
 def clean_with_trust(raw: bytes, cfg, policy: Policy) -> tuple[bytes, Result]:
-    """Clean one message, verifying DKIM first (and ARC-sealing after) when that can matter:
-    the recipient allows some senders, or an ARC key is configured. Returns the bytes to
-    deliver and the core's result; on a core error, the original bytes."""
-    auth = cfg.auth
-    if not (auth.verify_dkim and (policy.allow_senders or auth.arc)):
-        result = clean_message(raw, policy)
-        return result.raw, result
+    """Clean one message, with DKIM verification and ARC sealing where they matter."""
     from pixelguard import trust
 
-    prepared = trust.prepare(raw, auth)
-    result = clean_message(prepared.raw, prepared.policy(policy))
-    if result.error:
-        return raw, result
-    return trust.finish(prepared, result.raw, auth), result
+    return trust.clean_with_trust(raw, policy, cfg.auth)
 
 
 def _scan(cfg, args) -> int:

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pixelguard import arc_seal, dkim_verify
 from pixelguard.auth import parse_authentication_results
 from pixelguard.config import AuthConfig
-from pixelguard.core import is_bare_html
+from pixelguard.core import clean_message, is_bare_html
 from pixelguard.dkim_verify import DkimOutcome, DnsFunc
 from pixelguard.headers import header_end, prepend_header
-from pixelguard.model import Policy
+from pixelguard.model import Policy, Result
 
 __all__ = ["Prepared", "drop_own_results", "finish", "prepare"]
 
@@ -153,3 +153,23 @@ def drop_own_results(raw: bytes, authserv_id: str) -> bytes:
         last = stop
     out += raw[last:]
     return bytes(out)
+
+
+def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None,
+                     dnsfunc: DnsFunc | None = None) -> tuple[bytes, Result]:
+    """The core on one message, for every adapter: (the bytes to deliver, the core's result).
+
+    When it can matter (the policy allows some senders, or auth.arc is set) DKIM is verified
+    first on the bytes as received, so an allowed sender counts only with pixelguard's own
+    (or a trusted upstream) pass; the result is recorded in an Authentication-Results header,
+    and the cleaned message is ARC-sealed when configured. Nothing to remove, or a core
+    error: the original bytes (the caller marks an error).
+    """
+    if auth is None or not (auth.verify_dkim and (policy.allow_senders or auth.arc)):
+        result = clean_message(raw, policy)
+        return result.raw, result
+    prepared = prepare(raw, auth, dnsfunc)
+    result = clean_message(prepared.raw, prepared.policy(policy))
+    if result.error is not None or not result.findings:
+        return raw, result
+    return finish(prepared, result.raw, auth), result

@@ -110,22 +110,9 @@ def _take_copy(index: dict[str, list[int]], d: str, uid: int) -> int | None:
 
 
 def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None) -> tuple[bytes, Result]:
-    """The core on one message: (the bytes to append when it has findings, the result).
-
-    As the CLI's clean_with_trust: when that can matter (the policy allows some senders, or
-    auth.arc is set) DKIM is verified first on the bytes as fetched, so an allowed sender
-    counts only with pixelguard's own (or a trusted upstream) DKIM pass, our result is
-    recorded in an Authentication-Results header, and the cleaned copy is ARC-sealed when
-    configured. DNS goes through DNSFUNC when set.
-    """
-    if auth is None or not (auth.verify_dkim and (policy.allow_senders or auth.arc)):
-        result = clean_message(raw, policy)
-        return result.raw, result
-    prepared = trust.prepare(raw, auth, DNSFUNC)
-    result = clean_message(prepared.raw, prepared.policy(policy))
-    if result.error is not None or not result.findings:
-        return raw, result
-    return trust.finish(prepared, result.raw, auth), result
+    """The core on one message: (the bytes to append when it has findings, the result);
+    see trust.clean_with_trust. DNS goes through DNSFUNC when set (tests)."""
+    return trust.clean_with_trust(raw, policy, auth, DNSFUNC)
 
 
 def clean_folder(

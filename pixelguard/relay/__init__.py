@@ -117,7 +117,7 @@ def build_relay(config, cleaner: Cleaner | None = None, metrics: Metrics | None 
     """A RelayServer for a loaded Config (call start() on a running event loop)."""
     settings = build_settings(config.relay)
     next_hop = build_next_hop(config.relay, settings.hostname)
-    cleaner = cleaner if cleaner is not None else Cleaner(config.relay.workers)
+    cleaner = cleaner if cleaner is not None else Cleaner(config.relay.workers, auth=config.auth)
     return RelayServer(settings, next_hop, cleaner, config.policy_for, metrics)
 
 
@@ -172,7 +172,7 @@ def main(argv: Sequence[str]) -> int:
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
     try:
-        server = build_relay(config, Cleaner(config.relay.workers, enabled=not args.pass_through))
+        server = build_relay(config, Cleaner(config.relay.workers, enabled=not args.pass_through, auth=config.auth))
     except SetupError as exc:
         print(f"pixelguard relay: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from pixelguard import clean_message
+from pixelguard import clean_message, trust
+from pixelguard.config import AuthConfig
 from pixelguard.headers import mark_error
 from pixelguard.model import Finding, Policy
 
@@ -28,16 +29,21 @@ class Cleaned:
     error: str | None = None
 
 
-def clean_or_mark(raw: bytes, policy: Policy) -> Cleaned:
-    """The core's answer, or the message unchanged and marked when the core failed."""
+def clean_or_mark(raw: bytes, policy: Policy, auth: AuthConfig | None = None) -> Cleaned:
+    """The core's answer, or the message unchanged and marked when the core failed. With
+    `auth`, DKIM is verified first where it matters (allowed senders, ARC sealing)."""
     try:
-        result = clean_message(raw, policy)
+        if auth is None:
+            result = clean_message(raw, policy)
+            out = result.raw
+        else:
+            out, result = trust.clean_with_trust(raw, policy, auth)
     except Exception as exc:  # noqa: BLE001 - the core promises not to raise; guard anyway
         error = f"core raised {exc.__class__.__name__}"
         return Cleaned(mark_error(raw, error), [], error)
     if result.error is not None:
         return Cleaned(mark_error(raw, result.error), [], result.error)
-    return Cleaned(result.raw, list(result.findings), None)
+    return Cleaned(out, list(result.findings), None)
 
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -73,8 +79,10 @@ class Cleaner:
     messages untouched (the benchmark's pass-through baseline).
     """
 
-    def __init__(self, workers: int | None = None, enabled: bool = True) -> None:
+    def __init__(self, workers: int | None = None, enabled: bool = True,
+                 auth: AuthConfig | None = None) -> None:
         self.enabled = enabled
+        self.auth = auth  # DKIM verification / ARC sealing settings (pickled to the workers)
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: Executor | None = None
 
@@ -110,9 +118,10 @@ class Cleaner:
         if not self.enabled:
             return Cleaned(raw)
         try:
+            args = (raw, policy) if self.auth is None else (raw, policy, self.auth)
             if self.workers == 0:
-                return await asyncio.to_thread(clean_or_mark, raw, policy)
-            return await asyncio.wrap_future(self._submit(clean_or_mark, raw, policy))
+                return await asyncio.to_thread(clean_or_mark, *args)
+            return await asyncio.wrap_future(self._submit(clean_or_mark, *args))
         except BrokenProcessPool:
             log.error("cleaning worker died; message forwarded uncleaned, pool restarted")
             broken, self._pool = self._pool, None
