@@ -3,11 +3,11 @@ from __future__ import annotations
 
 
 def header_end(raw: bytes) -> int:
-    """Offset just past the blank line that ends the header block (len(raw) if none)."""
-    crlf = raw.find(b"\r\n\r\n")
-    lf = raw.find(b"\n\n")
-    ends = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
-    return min(ends) if ends else len(raw)
+    """Offset just past the blank line that ends the header block (len(raw) if none): the
+    same rule as the MIME walker's (a line that is empty, whatever its line ending)."""
+    from pixelguard.message import find_header_end
+
+    return find_header_end(raw, insert_at(raw), len(raw))
 
 
 def line_ending(raw: bytes) -> bytes:

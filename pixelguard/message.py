@@ -56,7 +56,7 @@ class Part:
             yield from child.leaves()
 
 
-def _find_header_end(raw: bytes, start: int, end: int) -> int:
+def find_header_end(raw: bytes, start: int, end: int) -> int:
     """Offset where the body starts: just after the first empty line, or `end`."""
     if raw.startswith(b"\r\n", start):
         return start + 2
@@ -98,7 +98,7 @@ def parse(raw: bytes) -> Part:
 
 def _parse_part(raw: bytes, start: int, end: int, path: str, default_type: str,
                 parent: Part | None, depth: int) -> Part:
-    body_start = _find_header_end(raw, start, end)
+    body_start = find_header_end(raw, start, end)
     headers = _HEADER_PARSER.parsebytes(raw[start:body_start])
     ctype = _content_type(headers, default_type)
     part = Part(path, headers, start, body_start, end, ctype, parent=parent)
@@ -199,7 +199,7 @@ def pick_codec(part: Part, data: bytes) -> str:
     if cs:
         try:
             return codecs.lookup(cs).name
-        except LookupError:
+        except (LookupError, ValueError):  # unknown, or not even a name (a NUL byte)
             pass
     try:
         data.decode("utf-8")

@@ -37,10 +37,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 BOB = "bob@example.org"
-# Crashes found by this suite in code this suite does not own, reported with a reproducer and
-# pinned by a strict xfail regression test below. Tolerated here (the message still goes on
-# unchanged, which `check` verifies) so CI stays green until the fix lands; remove with the xfail.
-KNOWN_CORE_BUGS = ("internal error: ValueError: embedded null character",)
 POLICIES = [
     Policy(recipients=(BOB,)),
     Policy(recipients=(BOB,), action="rewrite", notice=False),
@@ -385,8 +381,7 @@ def check(raw: bytes, policy: Policy) -> None:
     result = clean_message(raw, policy)
     assert isinstance(result.raw, bytes)
     if result.error is not None:
-        if not result.error.startswith(KNOWN_CORE_BUGS):
-            assert not result.error.startswith("internal error"), f"crash inside the core: {result.error}"
+        assert not result.error.startswith("internal error"), f"crash inside the core: {result.error}"
         assert result.raw == raw
         return
     out = result.raw
@@ -443,8 +438,7 @@ def test_hostile_html_and_css_in_one_part_never_crash(doc: str, eol: bytes, cte:
 def test_hostile_bare_html_never_crashes(doc: str, policy: Policy) -> None:
     raw = ("<html>" + doc).encode("utf-8", "surrogatepass")
     result = clean_message(raw, policy)
-    assert result.error is None or result.error.startswith(KNOWN_CORE_BUGS) or not result.error.startswith(
-        "internal error"), result.error
+    assert result.error is None or not result.error.startswith("internal error"), result.error
     if not result.findings:
         assert result.raw == raw
 
@@ -466,8 +460,6 @@ def test_fuzz_checks_can_fail() -> None:
 # Each input below once crashed or broke a property; found by this suite (see docs/FUZZING.md).
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: message.pick_codec lets codecs.lookup's ValueError "
-                   "(NUL in charset) escape; the message goes through UNCLEANED as an internal error")
 def test_nul_byte_in_charset_does_not_stop_cleaning() -> None:
     raw = (b"From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html; charset=\"x\x00y\"\n\n"
            b"<img src=https://t.example/o.gif width=1 height=1>\n")

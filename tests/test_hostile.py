@@ -165,3 +165,13 @@ def test_body_inside_an_outlook_comment_does_not_take_the_notice() -> None:
 ])
 def test_visible_content_images_are_kept(html: str) -> None:
     assert clean_html(html).findings == []
+
+
+def test_header_block_ending_in_lf_crlf_is_found_by_every_reader() -> None:
+    from pixelguard.headers import header_end
+    from pixelguard.trust import drop_own_results
+
+    raw = (b"From: a@shop.example\nTo: bob@example.org\nContent-Type: text/plain\n\r\n"
+           b"Authentication-Results: mx.pixelguard.example; dkim=pass header.d=shop.example\r\n\r\nbody\r\n")
+    assert raw[header_end(raw):].startswith(b"Authentication-Results")
+    assert drop_own_results(raw, "mx.pixelguard.example") == raw  # body text is not a header
