@@ -86,7 +86,7 @@ def _srcset_urls(value: str) -> list[str]:
 def decode_with_map(raw: str) -> tuple[str, list[int]]:
     """HTML-decode an attribute value, with a map from decoded offsets to raw offsets."""
     if "&" not in raw:
-        return raw, list(range(len(raw) + 1))
+        return raw, list(range(len(raw) + 1))  # callers skip the map when there is no "&"
     out: list[str] = []
     pos: list[int] = []
     i = 0
@@ -205,12 +205,14 @@ def _element_resources(doc: Document, el: Element, base: str | None,
     style = el.attr("style")
     if style is not None and style.value.strip():
         raw = el.raw_values.get("style", "")
-        text, posmap = decode_with_map(raw)
+        # CSS offsets are in the decoded text; map them back to the source when entities differ
+        text, posmap = decode_with_map(raw) if "&" in raw else (raw, None)
         decls, refs = css.parse_inline(text)
         inline_css[el.index] = decls
         for ref in refs:
             url = resolve(ref.url, base)
             if url is None:
                 continue
-            e = Edit(style.vstart + posmap[ref.start], style.vstart + posmap[ref.end], CSS_INERT)
+            start, end = (ref.start, ref.end) if posmap is None else (posmap[ref.start], posmap[ref.end])
+            e = Edit(style.vstart + start, style.vstart + end, CSS_INERT)
             add(Resource(url, _label(el, "style"), "background", el, [e], [e], css_ref=ref))
