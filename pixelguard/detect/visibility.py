@@ -245,9 +245,10 @@ class Visibility:
                     hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
                                               ("display",), False)))
         counts: dict[str, int] = {}
-        for el in doc.elements:
-            for c in el.classes:
-                counts[c] = counts.get(c, 0) + 1
+        if any(len(r.compound.classes) > 1 for r in reveal) or any(len(c.classes) > 1 for c, _ in hide):
+            for el in doc.elements:  # only needed to pick the rarest of several classes
+                for c in el.classes:
+                    counts[c] = counts.get(c, 0) + 1
         self._reveal = _Index([(r.compound, r) for r in reveal], counts)
         self._hide = _Index(hide, counts)
         # state per element: None = shown, ("never", reason) or ("revealable", reason)
