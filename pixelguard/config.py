@@ -152,7 +152,10 @@ def _check_host_entry(value: Any) -> str:
             ipaddress.IPv6Address(raw)
         except ValueError:
             raise ValueError(f"{value!r}: give the host without a port") from None
-    return _check_hostname(raw)
+    host = _check_hostname(raw)
+    if not host.isascii():  # compared with URL hosts, which are IDNA-normalised (urls.host_of)
+        host = host.encode("idna").decode("ascii")
+    return host
 
 
 def _check_address(value: Any) -> str:

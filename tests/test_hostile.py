@@ -175,3 +175,15 @@ def test_header_block_ending_in_lf_crlf_is_found_by_every_reader() -> None:
            b"Authentication-Results: mx.pixelguard.example; dkim=pass header.d=shop.example\r\n\r\nbody\r\n")
     assert raw[header_end(raw):].startswith(b"Authentication-Results")
     assert drop_own_results(raw, "mx.pixelguard.example") == raw  # body text is not a header
+
+
+def test_unicode_host_in_the_deny_list_matches_its_punycode_url(tmp_path) -> None:
+    from pixelguard.config import load_config
+
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text("defaults:\n  deny: {hosts: [bücher.example]}\n", encoding="utf-8")
+    policy = load_config(str(cfg)).policy_for(BOB)
+    assert policy.default_deny_hosts == ("xn--bcher-kva.example",)
+    raw = ("From: a@x\nContent-Type: text/html\n\n"
+           '<img src="https://BÜCHER.example/a.png" width="600" height="300">\n').encode()
+    assert [f.rule for f in clean_message(raw, policy).findings] == ["deny-list"]
