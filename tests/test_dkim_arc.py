@@ -4,7 +4,6 @@ Keys are generated here (cryptography) and served by a dnsfunc: no network.
 """
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
 import logging
@@ -14,8 +13,7 @@ from pathlib import Path
 import authres
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from dkim_keys import rsa_key, zone_dnsfunc
 
 from pixelguard import clean_message, dkim_verify, trust
 from pixelguard.arc_seal import seal
@@ -29,41 +27,28 @@ UPSTREAM_ID = "mx.example.org"
 TRACKER = b"https://t.mailer.example/o/Zk3x9.gif"
 
 
-def _key() -> tuple[bytes, bytes]:
-    """(private PEM, DNS TXT record) of a fresh 2048-bit RSA key."""
-    k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = k.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    spki = k.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(spki)
-
-
 @pytest.fixture(scope="module")
 def keys() -> dict[str, tuple[bytes, bytes]]:
-    return {"shop": _key(), "esp": _key(), "other": _key(), "arc": _key(), "upstream-arc": _key()}
+    return {
+        "shop": rsa_key(),
+        "esp": rsa_key(),
+        "other": rsa_key(),
+        "arc": rsa_key(),
+        "upstream-arc": rsa_key(),
+    }
 
 
 @pytest.fixture(scope="module")
 def dns(keys):
     """A dnsfunc serving each test key at its selector; records every name asked for."""
-    zone = {
-        b"s1._domainkey.shop.example.": keys["shop"][1],
-        b"s1._domainkey.esp.example.": keys["esp"][1],
-        b"seal._domainkey.pg.example.net.": keys["arc"][1],
-        b"arc._domainkey.relay.example.": keys["upstream-arc"][1],
-    }
-
-    def dnsfunc(name: bytes, timeout: float = 5) -> bytes | None:
-        dnsfunc.asked.append(name)
-        return zone.get(name)
-
-    dnsfunc.asked = []
-    return dnsfunc
+    return zone_dnsfunc(
+        {
+            b"s1._domainkey.shop.example.": keys["shop"][1],
+            b"s1._domainkey.esp.example.": keys["esp"][1],
+            b"seal._domainkey.pg.example.net.": keys["arc"][1],
+            b"arc._domainkey.relay.example.": keys["upstream-arc"][1],
+        }
+    )
 
 
 def message(from_addr: str = "news@shop.example", *, eol: bytes = b"\r\n", extra: str = "") -> bytes:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: e.g. dkim_keys
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dovecot import Dovecot, dovecot_binary  # noqa: E402
 
@@ -35,14 +36,19 @@ def _require_dovecot() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def dovecot():
+def running_dovecot(**kw):
+    """Generator for a fixture: a started Dovecot(**kw), stopped afterwards."""
     _require_dovecot()
-    server = Dovecot().start()
+    server = Dovecot(**kw).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    yield from running_dovecot()
 
 
 @dataclass
@@ -96,12 +102,7 @@ def dovecot_with():
 def tls_dovecot():
     """A Dovecot with a self-signed certificate: implicit TLS on `imaps_port`, STARTTLS on
     `imap_port`; trust it with `ca_file`."""
-    _require_dovecot()
-    server = Dovecot(tls=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_dovecot(tls=True)
 
 
 def imap_account(mailbox: Mailbox, name: str = "test", **overrides) -> dict:
@@ -132,19 +133,25 @@ def imap_config(tmp_path):
     return write
 
 
+def imap_env(password: str, env: dict | None = None) -> dict:
+    """The environment of a `pixelguard imap` subprocess: ours without a crash hook, the
+    account password in PASSWORD_ENV, then `env`."""
+    full_env = {k: v for k, v in os.environ.items() if k != "PIXELGUARD_TEST_CRASH_AT"}
+    full_env.update({PASSWORD_ENV: password, **(env or {})})
+    return full_env
+
+
 def run_imap(
     config: str, *args: str, password: str = "secret", env: dict | None = None, timeout: float = 120
 ):
     """`python -m pixelguard imap --config CONFIG ARGS...` as a subprocess; CompletedProcess."""
     import subprocess
 
-    full_env = {k: v for k, v in os.environ.items() if k != "PIXELGUARD_TEST_CRASH_AT"}
-    full_env.update({PASSWORD_ENV: password, **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "pixelguard", "imap", "--config", config, *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env=imap_env(password, env),
         timeout=timeout,
         cwd=ROOT,
     )

@@ -42,6 +42,9 @@ def message_id(raw: bytes) -> str:
     return m.group(1).decode()
 
 
+ALL_IDS = {message_id(fixture_bytes(name)) for name, _, _ in BACKLOG}  # the backlog's Message-IDs
+
+
 def by_message_id(snap: dict[int, dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for uid, msg in snap.items():

@@ -11,7 +11,7 @@ import signal
 import pytest
 from conftest import Mailbox, imap_account, run_imap, snapshot
 from test_imap_backlog import (
-    BACKLOG,
+    ALL_IDS,
     KEYWORD,
     ORIGINALS,
     TRACKED,
@@ -22,7 +22,6 @@ from test_imap_backlog import (
     seed,
 )
 
-ALL_IDS = {message_id(fixture_bytes(name)) for name, _, _ in BACKLOG}
 BASE_CAPS = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE UNSELECT"
 SERVERS = {
     "full": None,  # Dovecot's own list: UIDPLUS and MOVE

@@ -14,14 +14,17 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable
 
 import pytest
-from conftest import PASSWORD_ENV, ROOT, Mailbox, imap_account, run_imap, snapshot
+from conftest import PASSWORD_ENV, Mailbox, imap_account, run_imap, running_dovecot, snapshot
+from dkim_keys import rsa_key, zone_dnsfunc
+from imap_support import start_imap
+from imap_support import wait_until as _wait_until
 from test_imap_backlog import (
+    ALL_IDS,
     BACKLOG,
     KEYWORD,
     ORIGINALS,
@@ -34,7 +37,6 @@ from test_imap_backlog import (
 )
 
 EXIT_PARTIAL, EXIT_TEMPFAIL = 1, 75
-ALL_IDS = {message_id(fixture_bytes(name)) for name, _, _ in BACKLOG}
 SENTINEL = "Pg-S3cret-Sentinel-7781"  # a password that must never be printed
 WAIT = 30.0  # seconds: bound of every condition wait below
 # A Dovecot without MULTIAPPEND (one APPEND per copy) and without MOVE (UID COPY + EXPUNGE).
@@ -42,14 +44,7 @@ NO_MULTIAPPEND = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE UNSELECT UIDP
 
 
 def wait_until(predicate: Callable[[], object], what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)  # polling interval of the condition wait
+    return _wait_until(predicate, what, timeout)
 
 
 def _state(pid: int) -> str:
@@ -65,15 +60,12 @@ def run_with_pause(
 ) -> subprocess.CompletedProcess:
     """Run `pixelguard imap --once -v` stopping at `step`; the first time, call
     `at_first_pause(pid)` while it is stopped; every time, resume it. Bounded."""
-    env = {k: v for k, v in os.environ.items() if k != "PIXELGUARD_TEST_CRASH_AT"}
-    env.update({PASSWORD_ENV: password, "PIXELGUARD_TEST_CRASH_AT": step + ":stop"})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pixelguard", "imap", "--config", config, "--once", "-v"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
+    proc = start_imap(
+        config,
+        "--once",
+        "-v",
+        password=password,
+        env={"PIXELGUARD_TEST_CRASH_AT": step + ":stop"},
     )
     paused = 0
     try:
@@ -163,15 +155,7 @@ def sentinel_user(server, prefix: str) -> Mailbox:
 @pytest.fixture(scope="module")
 def own_dovecot():
     """A Dovecot of this module's own: one test restarts it."""
-    from conftest import _require_dovecot
-    from dovecot import Dovecot
-
-    _require_dovecot()
-    server = Dovecot().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_dovecot()
 
 
 @pytest.mark.parametrize(
@@ -420,25 +404,9 @@ def test_no_secret_on_error_paths_even_verbose(dovecot, imap_config):
 OUR_ID = "pg.example.net"
 
 
-def _rsa_key() -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = k.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    spki = k.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(spki)
-
-
 @pytest.fixture(scope="module")
 def keys():
-    return {"shop": _rsa_key(), "forger": _rsa_key(), "arc": _rsa_key()}
+    return {"shop": rsa_key(), "forger": rsa_key(), "arc": rsa_key()}
 
 
 @pytest.fixture
@@ -446,16 +414,12 @@ def dns(keys, monkeypatch):
     """pixelguard's DKIM lookups answered from the test's keys: no network."""
     from pixelguard.imap import run as imap_run
 
-    zone = {
-        b"s1._domainkey.shop.example.": keys["shop"][1],
-        b"seal._domainkey.pg.example.net.": keys["arc"][1],
-    }
-
-    def dnsfunc(name: bytes, timeout: float = 5) -> bytes | None:
-        dnsfunc.asked.append(name)
-        return zone.get(name)
-
-    dnsfunc.asked = []
+    dnsfunc = zone_dnsfunc(
+        {
+            b"s1._domainkey.shop.example.": keys["shop"][1],
+            b"seal._domainkey.pg.example.net.": keys["arc"][1],
+        }
+    )
     monkeypatch.setattr(imap_run, "DNSFUNC", dnsfunc)
     return dnsfunc
 

@@ -3,14 +3,14 @@ survive a server restart and stop on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from conftest import PASSWORD_ENV, ROOT, fixture_bytes, imap_account, snapshot
+from conftest import fixture_bytes, imap_account, snapshot
+from imap_support import start_imap
+from imap_support import wait_until as _wait_until
 from test_imap_backlog import KEYWORD, TRACKER_URL, message_id
 
 NEW_MAIL_DEADLINE = 10.0  # seconds; IDLE should take well under one
@@ -18,27 +18,7 @@ NEW_MAIL_DEADLINE = 10.0  # seconds; IDLE should take well under one
 
 def wait_until(predicate, timeout: float, what: str):
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)  # polling interval of the condition wait
-
-
-def start_imap(config: str, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "PIXELGUARD_TEST_CRASH_AT"}
-    env[PASSWORD_ENV] = "secret"
-    return subprocess.Popen(
-        [sys.executable, "-m", "pixelguard", "imap", "--config", config, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+    return _wait_until(predicate, what, timeout, interval=0.05)
 
 
 def stop(proc: subprocess.Popen) -> tuple[int, str, str]:
