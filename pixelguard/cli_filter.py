@@ -96,22 +96,23 @@ def _clean(cfg, args) -> int:
     except OSError as exc:
         print(f"pixelguard: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    out, result = clean_with_trust(raw, cfg, policy_for(cfg, args.user, raw, args.action))
+    from pixelguard.trust import clean_with_trust  # DKIM/ARC only where they matter
+
+    out, result = clean_with_trust(raw, policy_for(cfg, args.user, raw, args.action), cfg.auth)
     if result.error:
         print(f"pixelguard: warning: {args.file}: passed through unchanged: {result.error}",
               file=sys.stderr)
-    sys.stdout.buffer.write(out)
-    sys.stdout.buffer.flush()
+    try:
+        sys.stdout.buffer.write(out)
+        sys.stdout.buffer.flush()
+    except (OSError, AttributeError, ValueError) as exc:  # full disk, closed or missing stdout
+        print(f"pixelguard: cannot write the message: {getattr(exc, 'strerror', None) or exc}",
+              file=sys.stderr)
+        return 75  # EX_TEMPFAIL: the MDA keeps the original and retries
+
     if args.verbose:
         _print_table(args.file, result, sys.stderr)
     return 0
-
-
-def clean_with_trust(raw: bytes, cfg, policy: Policy) -> tuple[bytes, Result]:
-    """Clean one message, with DKIM verification and ARC sealing where they matter."""
-    from pixelguard import trust
-
-    return trust.clean_with_trust(raw, policy, cfg.auth)
 
 
 def _scan(cfg, args) -> int:

@@ -176,7 +176,10 @@ def from_path(path: Path) -> Iterator[Seen | None]:
         else:
             files = (f for f in _files_in(path) if f.suffix.lower() in (".eml", ".msg", ""))
         for f in files:
-            yield seen_from_headers(_read_head(f), _mtime(f))
+            try:
+                yield seen_from_headers(_read_head(f), _mtime(f))
+            except OSError as exc:  # moved (new/ -> cur/) or removed by a client meanwhile
+                print(f"pixelguard report: skipped {f}: {exc.strerror or exc}", file=sys.stderr)
         return
     if not path.is_file():
         raise ReportError(f"{path}: no such file or directory")

@@ -118,3 +118,11 @@ def test_clean_drops_a_forged_result_of_our_own_authserv_id(tmp_path: Path) -> N
     assert head.startswith(b"X-PixelGuard: removed=1;")
     assert b"pg.example.org; dkim=pass" not in head
     assert b"Authentication-Results: pg.example.org" in head
+
+
+def test_clean_to_a_full_disk_is_one_line_and_a_temporary_failure() -> None:
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "pixelguard", "clean", str(FIXTURES / "size-attr-1x1.eml")],
+                              stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 75
+    assert b"cannot write the message" in proc.stderr and b"Traceback" not in proc.stderr
