@@ -21,7 +21,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pixelguard",
         description="Remove tracking pixels and remote tracking CSS from HTML mail.",
-        epilog="Also: pixelguard relay --help, pixelguard imap --help, pixelguard report --help",
     )
     p.add_argument("--version", action="version", version=f"pixelguard {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check-config", help="validate a config file and show each user's policy")
     k.add_argument("file", metavar="F")
+    # Listed for --help only: cli.main hands these to their own modules before parsing.
+    sub.add_parser("relay", help="SMTP/LMTP relay that cleans mail in flight (see relay --help)")
+    sub.add_parser("imap", help="clean IMAP folders once, on a schedule or live (see imap --help)")
+    sub.add_parser("report", help="who tracks you most, from cleaned mail (see report --help)")
     return p
 
 
