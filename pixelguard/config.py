@@ -673,7 +673,13 @@ class ImapAccount(_Section):
             self.port = 993 if self.security == "tls" else 143
         if self.user is None:
             self.user = self.username
-        if self.originals.strip() in ("", "INBOX") or self.originals in self.folders:
+
+        def same(name: str) -> str:  # INBOX, alone or as the first level, in any case
+            head, sep, rest = name.strip().strip("/").partition("/")
+            return ("INBOX" if head.upper() == "INBOX" else head) + sep + rest
+
+        originals = same(self.originals)
+        if originals in ("", "INBOX") or originals in {same(f) for f in self.folders}:
             raise ValueError(
                 f"[originals] {self.originals!r} would put originals back into a cleaned folder; "
                 "name another folder or 'delete'"

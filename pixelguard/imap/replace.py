@@ -3,10 +3,20 @@
 Order of operations, and what a crash at each point leaves behind:
 
 1. APPEND the cleaned copy (original flags minus \\Recent, its INTERNALDATE, `$PixelGuarded`,
-   and an `X-PixelGuard-Original: sha256=<hex>` header naming the original's bytes).
+   and an `X-PixelGuard-Original: sha256=<hex> run=<nonce>` header naming the original's
+   bytes, and the run that made the copy: random, so that without UIDPLUS a run can tell
+   its own copy from another run's copy of the same original).
    Crash here: original + copy. The next run finds the copy by that header
    (`copy_index`) and only retires the original.
 2. Confirm the copy: by its APPENDUID (UIDPLUS), else by a SEARCH on the digest header.
+   Then settle a race with another run (another machine, or a watcher next to a cron job)
+   that cleaned the same original at the same time (`Replacer.settle`): one SEARCH per
+   batch for other cleaned copies with the same digest header above the original's UID.
+   Of all copies of one original, the one with the lowest UID stays; a run whose copy is
+   not that one removes its own copy again (only that UID) and leaves the original to the
+   run that owns the surviving copy (or to the next run, which finds that copy by its
+   header). Every run reaches the same verdict, whatever the interleaving, so exactly one
+   copy survives.
 3. Retire the original: UID MOVE to the originals folder; or, without MOVE, UID COPY +
    \\Deleted + UID EXPUNGE of that UID alone; or, with `originals: delete`, \\Deleted +
    UID EXPUNGE. Crash here: original (maybe \\Deleted, maybe also copied) + copy; the
@@ -23,6 +33,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,8 +77,9 @@ def digest(raw: bytes) -> str:
     return "sha256=" + hashlib.sha256(raw).hexdigest()
 
 
-def cleaned_copy(cleaned: bytes, original_digest: str) -> bytes:
-    return prepend_header(cleaned, DIGEST_HEADER, original_digest)
+def cleaned_copy(cleaned: bytes, original_digest: str, run: str = "") -> bytes:
+    value = f"{original_digest} run={run}" if run else original_digest
+    return prepend_header(cleaned, DIGEST_HEADER, value)
 
 
 def append_flags(flags: Sequence[bytes]) -> list[bytes]:
@@ -164,6 +176,8 @@ class Replacer:
         self.where = where
         self.uidplus = client.has_capability("UIDPLUS")
         self.move_ok = client.has_capability("MOVE")
+        self.own: set[int] = set()  # UIDs of the copies this run appended and confirmed
+        self.run = secrets.token_hex(8)  # in our copies' digest header (see the module doc)
 
     # -- preconditions -------------------------------------------------------------------
     def check_can_replace(self) -> None:
@@ -200,7 +214,7 @@ class Replacer:
                 self.folder,
                 [
                     {
-                        "msg": cleaned_copy(p.cleaned, p.digest),
+                        "msg": cleaned_copy(p.cleaned, p.digest, self.run),
                         "flags": append_flags(p.flags),
                         **({"date": p.internaldate} if p.internaldate else {}),
                     }
@@ -218,7 +232,7 @@ class Replacer:
             try:
                 response = self.client.append(
                     self.folder,
-                    cleaned_copy(p.cleaned, p.digest),
+                    cleaned_copy(p.cleaned, p.digest, self.run),
                     append_flags(p.flags),
                     p.internaldate,
                 )
@@ -258,8 +272,9 @@ class Replacer:
             self.client.noop()  # let the session see the appended messages before SEARCH
         taken: set[int] = set()  # identical originals have copies with the same digest
         for a in rest:
+            ours = f"{a.digest} run={self.run}"  # not another run's copy of the same original
             uids = self.client.search(
-                ["UID", f"{self.floor}:*", "KEYWORD", KEYWORD, "HEADER", DIGEST_HEADER, a.digest]
+                ["UID", f"{self.floor}:*", "KEYWORD", KEYWORD, "HEADER", DIGEST_HEADER, ours]
             )
             free = sorted(u for u in uids if u >= self.floor and u not in taken)
             if free:
@@ -268,7 +283,53 @@ class Replacer:
                 ok.append(a)
         if ok:
             self.floor = max(self.floor, max(a.copy_uid for a in ok) + 1)  # type: ignore[type-var]
+        self.own.update(a.copy_uid for a in ok)  # type: ignore[misc]
         return ok
+
+    def settle(self, confirmed: Sequence[Appended]) -> tuple[list[Appended], list[Appended]]:
+        """Settle races with another run that cleaned the same originals at the same time:
+        (the copies to keep, whose originals we retire; the copies we removed again).
+
+        Another run's copy of the same original has the same digest header and a UID above
+        the original's. Of all copies of one original the lowest UID wins: a copy of ours
+        that is not the lowest is removed again (that UID alone), and its original is left
+        to the run that owns the winning copy. Copies this run made of byte-identical
+        originals (same digest) do not count against each other.
+        """
+        if not confirmed:
+            return [], []
+        self.client.noop()  # let this session see what other sessions appended
+        lowest = min(a.original_uid for a in confirmed)
+        digests = sorted({a.digest for a in confirmed})
+        criteria: list[str] = ["UID", f"{lowest + 1}:*", "KEYWORD", KEYWORD]
+        for d in digests[:-1]:
+            criteria += ["OR", "HEADER", DIGEST_HEADER, d]
+        criteria += ["HEADER", DIGEST_HEADER, digests[-1]]
+        uids = [u for u in self.client.search(criteria) if u > lowest]
+        found = _header_digests(self.client, uids)
+        keep: list[Appended] = []
+        drop: list[Appended] = []
+        for a in confirmed:
+            copies = {u for u, ds in found.items() if a.digest in ds and u > a.original_uid}
+            rivals = copies - self.own
+            if rivals and min(rivals) < a.copy_uid:  # type: ignore[operator]
+                drop.append(a)
+            else:
+                keep.append(a)
+        if drop:
+            self._remove_own([a.copy_uid for a in drop])  # type: ignore[misc]
+        return keep, drop
+
+    def _remove_own(self, uids: Sequence[int]) -> None:
+        """Remove copies of ours that lost a race: \\Deleted + UID EXPUNGE of those UIDs alone;
+        without UIDPLUS (then MOVE and an originals folder are there, see check_can_replace),
+        move them to the originals folder rather than expunge anything else."""
+        self.own.difference_update(uids)
+        if self.uidplus:
+            self.client.add_flags(seqset(uids), [b"\\Deleted"], silent=True)
+            self.client.uid_expunge(seqset(uids))
+        else:
+            self._into_originals(self.client.move, uids)
 
     def sync_flags(self, confirmed: Sequence[Appended]) -> None:
         """Carry over flag changes another client made to an original while its copy was made
@@ -326,7 +387,13 @@ class Replacer:
                 self.where,
                 self.originals,
             )
-            self.client.create_folder(self.originals)
+            try:
+                self.client.create_folder(self.originals)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError:
+                if not self.client.folder_exists(self.originals):  # else another run made it
+                    raise
             command(seqset(uids), self.originals)
 
     def _in_originals(self, raws: dict[int, bytes]) -> set[int]:

@@ -13,6 +13,7 @@ from pixelguard import clean_message, trust
 from pixelguard.config import AuthConfig, Config, ImapAccount
 from pixelguard.dkim_verify import DnsFunc
 from pixelguard.imap.connection import (
+    EXIT_USAGE,
     AccountError,
     RefusedError,
     Session,
@@ -20,6 +21,7 @@ from pixelguard.imap.connection import (
     _reason,
     connect,
 )
+from pixelguard.imap.lock import account_lock
 from pixelguard.imap.progress import Progress, Stats
 from pixelguard.imap.replace import Pending, Replacer, copy_index, digest
 from pixelguard.imap.work import (
@@ -52,6 +54,13 @@ class FolderGoneError(AccountError):
     """A configured folder does not exist (any more): that folder is skipped, exit 1."""
 
 
+class FolderConflictError(AccountError):
+    """The originals folder is, on this server, one of the folders to clean: the account is
+    refused before anything is touched (each run would add another copy), exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
 @dataclass
 class Options:
     dry_run: bool = False
@@ -66,14 +75,44 @@ class AccountResult:
 
 
 def originals_folder(session: Session) -> str:
-    """The account's `originals` setting as this server names it ('delete' stays 'delete')."""
+    """The account's `originals` setting as this server names it ('delete' stays 'delete').
+
+    Raises FolderConflictError when that is, on this server, one of the configured folders
+    (as given, or as translated to its names): INBOX in any case, or e.g. `folders:
+    [pixelguard.originals]` on a server whose delimiter is '.'."""
     name = session.account.originals
-    return name if name == "delete" else server_folder_name(session, name)
+    if name == "delete":
+        return name
+    prefix, delim = _namespace(session)
+    originals = server_folder_name(session, name, (prefix, delim))
+    for folder in session.account.folders:
+        names = {folder, server_folder_name(session, folder, (prefix, delim))}
+        if any(same_folder(originals, n) for n in names):
+            raise FolderConflictError(
+                session.error(
+                    f"originals {name!r}",
+                    f"on this server it is the folder {originals!r}, which is also in "
+                    f"`folders` (as {folder!r}), so each run would put the originals back "
+                    "into a cleaned folder; nothing was done for this account: name another "
+                    "originals folder or 'delete'",
+                )
+            )
+    return originals
 
 
-def server_folder_name(session: Session, name: str) -> str:
-    """A folder path ('a/b') as this server names it: its hierarchy delimiter, under its
-    personal namespace prefix (e.g. 'INBOX.a.b' on Courier or Cyrus)."""
+def same_folder(a: str, b: str) -> bool:
+    """Whether two server-side names are the same folder: INBOX (alone, or as the first level
+    of a path) in any case, the rest exactly."""
+
+    def norm(name: str) -> str:
+        head = name.split("/", 1)[0].split(".", 1)[0]
+        return "INBOX" + name[len(head) :] if head.upper() == "INBOX" else name
+
+    return norm(a) == norm(b)
+
+
+def _namespace(session: Session) -> tuple[str, str]:
+    """(personal namespace prefix, hierarchy delimiter) of this server."""
     c = session.client
     prefix, delim = "", "/"
     try:
@@ -92,6 +131,15 @@ def server_folder_name(session: Session, name: str) -> str:
         delim = delim.decode()
     if isinstance(prefix, bytes):
         prefix = prefix.decode()
+    return prefix, delim
+
+
+def server_folder_name(
+    session: Session, name: str, namespace: tuple[str, str] | None = None
+) -> str:
+    """A folder path ('a/b') as this server names it: its hierarchy delimiter, under its
+    personal namespace prefix (e.g. 'INBOX.a.b' on Courier or Cyrus)."""
+    prefix, delim = namespace or _namespace(session)
     name = name.replace("/", delim)
     if prefix and not name.startswith(prefix):
         name = prefix + name
@@ -158,8 +206,14 @@ def clean_folder(
         "%s: UIDVALIDITY %d, %d message(s) without %s", label, uidvalidity, len(uids), KEYWORD
     )
     if uids and not opts.dry_run and originals != "delete" and not c.folder_exists(originals):
-        c.create_folder(originals)
-        log.info("%s: created folder %r for originals", session.account.name, originals)
+        try:
+            c.create_folder(originals)
+            log.info("%s: created folder %r for originals", session.account.name, originals)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError:
+            if not c.folder_exists(originals):  # else another run created it just now
+                raise
     progress.start(label, len(uids))
     if not uids:
         return progress.finish()
@@ -279,9 +333,17 @@ def _clean_group(
             )
             delta.errors += 1
     replacer.sync_flags(confirmed)
-    replacer.retire([a.original_uid for a in confirmed] + list(recovered), recovered)
-    delta.cleaned += len(confirmed)
-    delta.trackers += sum(trackers[a.original_uid] for a in confirmed)
+    kept, dropped = replacer.settle(confirmed)
+    if dropped:
+        log.warning(
+            "%s: %d message(s) were cleaned at the same time by another pixelguard run; "
+            "its copies are kept, ours were removed again",
+            label,
+            len(dropped),
+        )
+    replacer.retire([a.original_uid for a in kept] + list(recovered), recovered)
+    delta.cleaned += len(kept)
+    delta.trackers += sum(trackers[a.original_uid] for a in kept)
 
 
 def _lost_in_folder(
@@ -323,6 +385,19 @@ def clean_account(
     re-established once per folder for the folders that follow (and stops the account when
     the server cannot be reached again)."""
     result = AccountResult()
+    if opts.dry_run:  # read-only: no need to keep another run out
+        return _clean_account(account, config, opts, progress, result)
+    try:
+        with account_lock(account):
+            return _clean_account(account, config, opts, progress, result)
+    except AccountError as exc:  # the lock is held by another process on this machine
+        result.failures.append(exc)
+        return result
+
+
+def _clean_account(
+    account: ImapAccount, config: Config, opts: Options, progress: Progress, result: AccountResult
+) -> AccountResult:
     try:
         session = connect(account)
     except AccountError as exc:
@@ -330,7 +405,11 @@ def clean_account(
         return result
     policy = config.policy_for(account.user)
     try:
-        originals = originals_folder(session)
+        try:
+            originals = originals_folder(session)
+        except FolderConflictError as exc:
+            result.failures.append(exc)
+            return result
         for folder in account.folders:
             if opts.stop.is_set():
                 break

@@ -1,7 +1,8 @@
 """When to run: once, every N minutes (with backoff after failures), or live with IMAP IDLE.
 
-Accounts are independent: one account's failure never stops another's work. Nothing is
-kept locally, so `--shard I/N` can split accounts across machines with no coordination.
+Accounts are independent: one account's failure never stops another's work. No state is
+kept locally (only a lock file per account, see lock.py), so `--shard I/N` can split
+accounts across machines with no coordination.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pixelguard.imap.connection import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_TEMPFAIL,
+    EXIT_USAGE,
     AccountError,
     UnreachableError,
     connect,
@@ -29,6 +31,7 @@ from pixelguard.imap.connection import (
 from pixelguard.imap.progress import Progress, Stats
 from pixelguard.imap.run import (
     AccountResult,
+    FolderConflictError,
     Options,
     clean_account,
     clean_folder,
@@ -68,11 +71,12 @@ def in_shard(name: str, index: int, count: int) -> bool:
 
 
 def exit_code(failures: Sequence[AccountError], stats: Stats) -> int:
-    """The most actionable code: a person is needed (3) > partial (1) > try later (75) > 0."""
+    """The most actionable code: a person is needed (3, then 2: a config that does not fit
+    the server) > partial (1) > try later (75) > 0."""
     codes = {f.exit_code for f in failures}
     if stats.errors:
         codes.add(EXIT_PARTIAL)
-    for code in (EXIT_AUTH, EXIT_PARTIAL, EXIT_TEMPFAIL):
+    for code in (EXIT_AUTH, EXIT_USAGE, EXIT_PARTIAL, EXIT_TEMPFAIL):
         if code in codes:
             return code
     return EXIT_OK
@@ -199,6 +203,11 @@ def _idle_folder(
                 if announced_new(c):
                     continue  # mail arrived while we worked: look again before idling
                 _wait_for_news(c, min(full_check, IDLE_RENEW), stop)
+        except FolderConflictError as exc:
+            log.error("error: %s", exc)
+            with totals["lock"]:
+                totals["failures"].append(exc)
+            return  # the config does not fit this server: watching cannot help
         except AccountError as exc:
             log.error("error: %s", exc)
             stop.wait(full_check)
@@ -250,7 +259,7 @@ def run_idle(
     stop: threading.Event,
 ) -> tuple[Stats, list[AccountError]]:
     """One thread and connection per (account, folder), until `stop` is set."""
-    totals = {"lock": threading.Lock(), "stats": Stats()}
+    totals = {"lock": threading.Lock(), "stats": Stats(), "failures": []}
     threads = [
         threading.Thread(
             target=_idle_folder,
@@ -266,4 +275,4 @@ def run_idle(
     for t in threads:
         while t.is_alive():
             t.join(timeout=1.0)
-    return totals["stats"], []
+    return totals["stats"], totals["failures"]

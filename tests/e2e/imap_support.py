@@ -37,3 +37,12 @@ def start_imap(
         env=imap_env(password, env),
         cwd=ROOT,
     )
+
+
+def process_state(pid: int) -> str:
+    """The state letter of process `pid` from /proc ("T": stopped), or "gone"."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
