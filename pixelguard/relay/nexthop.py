@@ -75,6 +75,10 @@ class Transaction(ABC):
 
 class NextHop(ABC):
     url: str
+    # True when the reply to one DATA can differ per recipient (LMTP: one reply each; Maildir:
+    # one write each). Our SMTP listener has one DATA reply for all, so it then takes one
+    # recipient per transaction (see RelayHandler).
+    per_recipient_data: bool = False
 
     @abstractmethod
     def transaction(self) -> Transaction: ...
@@ -221,6 +225,8 @@ class SMTPTransaction(Transaction):
 
 
 class LMTPNextHop(NextHop):
+    per_recipient_data = True
+
     def __init__(self, host: str | None, port: int | None, path: str | None, timeout: float, helo_name: str):
         self.host, self.port, self.path = host, port, path
         self.timeout = timeout
@@ -316,6 +322,8 @@ class LMTPTransaction(Transaction):
 
 
 class MaildirNextHop(NextHop):
+    per_recipient_data = True
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.url = f"maildir:{path}"

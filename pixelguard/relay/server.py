@@ -4,6 +4,19 @@ Each recipient is answered with the next hop's own reply. A next-hop transaction
 per *policy group* at the first RCPT of that group (so every RCPT gets the next hop's live
 answer); at DATA each group's copy is cleaned once with the group's policy and sent on.
 Nothing is held in memory after our reply: 250 means the next hop has the message.
+
+SMTP has one reply to DATA for all recipients, so the SMTP listener takes at most one
+*delivery unit* per transaction — the recipients whose DATA outcome is necessarily the same:
+one policy group for an SMTP next hop (one next-hop transaction, one DATA reply), one
+recipient for an LMTP or Maildir next hop (a result per recipient). Any other recipient is
+answered `452 4.5.3` and the client sends it in a new transaction (RFC 5321 4.5.3.1.10).
+Never answering one DATA for outcomes that differ means a retry never delivers twice and a
+bounce never names a recipient who got the message. The LMTP listener answers per recipient
+and takes them all.
+
+A client retries in the same order (Postfix sorts recipients), so a first recipient whose
+delivery keeps failing would hold the others back at every retry. A recipient deferred after
+DATA while others waited for a new transaction therefore *gives way* to them (GiveWay).
 """
 from __future__ import annotations
 
@@ -17,6 +30,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +51,12 @@ log = logging.getLogger("pixelguard.relay")
 LINE_LENGTH_LIMIT = 1 << 20
 # Next-hop connections one client session keeps between its messages (one per policy group).
 SPARE_CONNECTIONS = 2
+# SMTP listener, a recipient outside the transaction's one delivery unit: "send me later".
+TOO_MANY_RECIPIENTS = Reply(452, "4.5.3 Too many recipients; send this one in a new transaction")
+# Recipients that give way once (see GiveWay): senders and recipients remembered, how long.
+GIVE_WAY_SENDERS = 10_000
+GIVE_WAY_PER_SENDER = 1_000
+GIVE_WAY_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -73,10 +93,72 @@ class MessageState:
     groups: dict[Policy, Group] = field(default_factory=dict)
     accepted: list[tuple[Group, int]] = field(default_factory=list)  # per accepted RCPT, in order
     refused: list[tuple[str, Reply]] = field(default_factory=list)
+    later: list[str] = field(default_factory=list)  # answered 452 4.5.3: for a new transaction
 
     def abort(self) -> None:
         for group in self.groups.values():
             group.tx.abort()
+
+
+class GiveWay:
+    """Recipients that let the others of their message go first.
+
+    When a transaction's recipients are deferred after DATA while others of the message were
+    told 452 4.5.3, a client retrying in the same order would offer the failing ones first
+    again, and the others would wait behind them for as long as they keep failing. So each
+    deferred recipient gives way once: the next transaction from the same sender that starts
+    with it answers it 452 4.5.3 too, until those others have had a transaction of their own.
+    """
+
+    def __init__(self, senders: int = GIVE_WAY_SENDERS, per_sender: int = GIVE_WAY_PER_SENDER,
+                 seconds: float = GIVE_WAY_SECONDS) -> None:
+        self.senders, self.per_sender, self.seconds = senders, per_sender, seconds
+        # sender -> (until, {deferred recipient: the recipients it gives way to})
+        self._marks: OrderedDict[str, tuple[float, dict[str, set[str]]]] = OrderedDict()
+
+    def deferred(self, sender: str, rcpts: list[str], waiting: list[str]) -> None:
+        """`rcpts` were deferred after DATA while `waiting` were sent to a new transaction."""
+        others = set(waiting) - set(rcpts)
+        if not rcpts or not others:
+            return
+        _until, marks = self._marks.pop(sender, (0.0, {}))
+        for rcpt in rcpts:
+            marks.pop(rcpt, None)
+            marks[rcpt] = set(others)
+        while len(marks) > self.per_sender:
+            marks.pop(next(iter(marks)))
+        self._marks[sender] = (time.monotonic() + self.seconds, marks)
+        while len(self._marks) > self.senders:
+            self._marks.popitem(last=False)
+
+    def accepted(self, sender: str, rcpt: str) -> None:
+        """`rcpt` has a transaction now: nobody need give way to it (or for it) any more."""
+        entry = self._marks.get(sender)
+        if entry is None:
+            return
+        marks = entry[1]
+        marks.pop(rcpt, None)
+        for deferred in list(marks):
+            marks[deferred].discard(rcpt)
+            if not marks[deferred]:
+                del marks[deferred]
+        if not marks:
+            del self._marks[sender]
+
+    def gives_way(self, sender: str, rcpt: str) -> bool:
+        """True (once) when `rcpt`, first in a transaction, is to let the others go first."""
+        entry = self._marks.get(sender)
+        if entry is None:
+            return False
+        until, marks = entry
+        if until <= time.monotonic():
+            del self._marks[sender]
+            return False
+        if marks.pop(rcpt, None) is None:
+            return False
+        if not marks:
+            del self._marks[sender]
+        return True
 
 
 def is_loopback(host: str) -> bool:
@@ -99,9 +181,10 @@ def has_control_chars(address: str) -> bool:
 def summarize(replies: list[Reply], txid: str) -> Reply:
     """The single DATA reply SMTP allows for several recipients' outcomes.
 
-    All alike: that reply. Some delivered and some not: we cannot un-deliver, so a
-    temporary failure among them answers 451 (the client retries; the delivered ones may
-    get a duplicate — never a loss), and otherwise the permanent failure is reported.
+    The SMTP listener takes one delivery unit per transaction, so the replies are alike and
+    this is that reply. Mixed outcomes are a bug: we cannot un-deliver, so a temporary
+    failure among them answers 451 (a retry may duplicate, never lose), and otherwise the
+    permanent failure is reported — never a 250 for a copy that was not delivered.
     """
     if all(r.ok for r in replies):
         texts = list(dict.fromkeys(r.text for r in replies))
@@ -136,6 +219,7 @@ class RelayHandler:
         self.metrics = metrics
         self.lmtp = settings.protocol == "lmtp"
         self.background: set[asyncio.Task] = set()
+        self.give_way = GiveWay()
 
     # -- hooks ----------------------------------------------------------------------------
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -185,6 +269,8 @@ class RelayHandler:
         if reply.ok:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
+        elif reply is TOO_MANY_RECIPIENTS:
+            state.later.append(address)  # not refused by the next hop: ours, for a new transaction
         else:
             state.refused.append((address, reply))
             self.metrics.nexthop_errors.labels(stage="rcpt", reply=f"{reply.code // 100}xx").inc()
@@ -192,6 +278,8 @@ class RelayHandler:
 
     async def _rcpt(self, server, state: MessageState, address: str) -> Reply:
         key = dataclasses.replace(self.policy_for(address), recipients=())
+        if self._needs_own_transaction(state, key, address):
+            return TOO_MANY_RECIPIENTS
         group = state.groups.get(key)
         if group is None:
             tx = server.pg_spare.pop() if server.pg_spare else self.next_hop.transaction()
@@ -208,7 +296,22 @@ class RelayHandler:
         if reply.ok:
             state.accepted.append((group, len(group.rcpts)))
             group.rcpts.append(address)
+            if not self.lmtp:
+                self.give_way.accepted(state.mail.sender, address)
         return reply
+
+    def _needs_own_transaction(self, state: MessageState, key: Policy, address: str) -> bool:
+        """SMTP listener: True when a recipient with policy `key` is not in the delivery unit
+        already accepted in this transaction (its DATA outcome could differ from the others',
+        and SMTP has only one DATA reply for all), or when it gives way to the others.
+        The LMTP listener answers per recipient."""
+        if self.lmtp:
+            return False
+        if not state.accepted:
+            return self.give_way.gives_way(state.mail.sender, address)
+        if self.next_hop.per_recipient_data:
+            return True  # LMTP/Maildir next hop: one result per recipient
+        return any(group.rcpts for k, group in state.groups.items() if k != key)
 
     async def handle_DATA(self, server, session, envelope):
         state: MessageState = server.pg_message
@@ -233,6 +336,9 @@ class RelayHandler:
         finally:
             server.pg_busy = False
         elapsed = time.monotonic() - started
+        if not self.lmtp:
+            deferred = [a for a, r in zip(envelope.rcpt_tos, replies) if r.temporary]
+            self.give_way.deferred(state.mail.sender, deferred, state.later)
         try:
             self._record(state, envelope, replies, cleaned, elapsed)
         except Exception:
@@ -314,6 +420,7 @@ class RelayHandler:
                     outcome=outcome,
                     sender=f"<{state.mail.sender}>",
                     refused="; ".join(f"{a}: {r.line()}" for a, r in state.refused),
+                    later=",".join(state.later) or None,
                 )
             )
 
@@ -353,6 +460,7 @@ class RelayHandler:
                 clean_error="; ".join(errors) or None,
                 nexthop=per_rcpt,
                 refused=refused or None,
+                later=",".join(state.later) or None,
                 ms=elapsed * 1000,
             )
         )

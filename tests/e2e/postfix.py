@@ -10,7 +10,9 @@ only read (postfix-files), never written.
       -> relay_transport lmtp:inet:127.0.0.1:LMTP (Dovecot)
 
 `front_lmtp_port` is a second front door whose filter transport speaks LMTP to
-`filter_lmtp_port` (the relay with `protocol: lmtp`).
+`filter_lmtp_port` (the relay with `protocol: lmtp`). `front_one_port` is a third one that
+filters through FILTER too, one recipient per delivery (`_destination_recipient_limit = 1`,
+as docs/relay.md recommends for an SMTP hand-over).
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ minimal_backoff_time = 2s
 maximal_backoff_time = 4s
 smtp_connect_timeout = 5s
 lmtp_connect_timeout = 5s
+pixelguard-one_destination_recipient_limit = 1
 """
 
 _MASTER_CF = """\
@@ -66,6 +69,8 @@ _MASTER_CF = """\
   -o content_filter=pixelguard:[127.0.0.1]:{filter_port}
 127.0.0.1:{front_lmtp_port} inet n - n - - smtpd
   -o content_filter=pixelguard-lmtp:[127.0.0.1]:{filter_lmtp_port}
+127.0.0.1:{front_one_port} inet n - n - - smtpd
+  -o content_filter=pixelguard-one:[127.0.0.1]:{filter_port}
 127.0.0.1:{reinject_port} inet n - n - 10 smtpd
   -o content_filter=
   -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
@@ -74,6 +79,8 @@ _MASTER_CF = """\
 pixelguard unix - - n - 4 smtp
   -o smtp_send_xforward_command=no
 pixelguard-lmtp unix - - n - 4 lmtp
+pixelguard-one unix - - n - 4 smtp
+  -o smtp_send_xforward_command=no
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -108,7 +115,7 @@ class Postfix:
         self.lmtp_port = lmtp_port
         self.filter_port = filter_port or free_port()
         self.filter_lmtp_port = filter_lmtp_port or free_port()
-        self.front_port = self.front_lmtp_port = self.reinject_port = 0
+        self.front_port = self.front_lmtp_port = self.front_one_port = self.reinject_port = 0
         self.root: Path | None = None
         self.proc: subprocess.Popen | None = None
 
@@ -127,14 +134,15 @@ class Postfix:
             (self.root / sub).mkdir()
         shutil.chown(self.root / "data", "postfix")
         ports = set()
-        while len(ports) < 3:
+        while len(ports) < 4:
             ports.add(free_port())
-        self.front_port, self.front_lmtp_port, self.reinject_port = sorted(ports)
+        self.front_port, self.front_lmtp_port, self.front_one_port, self.reinject_port = sorted(ports)
         fields = {
             "root": self.root,
             "lmtp_port": self.lmtp_port,
             "front_port": self.front_port,
             "front_lmtp_port": self.front_lmtp_port,
+            "front_one_port": self.front_one_port,
             "filter_port": self.filter_port,
             "filter_lmtp_port": self.filter_lmtp_port,
             "reinject_port": self.reinject_port,

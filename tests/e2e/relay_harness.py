@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from dovecot import free_port
 
@@ -198,6 +199,55 @@ class NextHopServer:
             self._controller = None
 
 
+class LMTPNextHopServer:
+    """A real aiosmtpd LMTP server on a loopback port that answers DATA per recipient, as
+    Dovecot does: `data_replies` maps an address to its reply line after DATA (default 250,
+    and then the message counts as delivered to that address)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"lmtp://127.0.0.1:{self.port}"
+        self.data_replies: dict[str, str] = {}
+        self.delivered: list[tuple[str, bytes]] = []  # (recipient, message) per 250 after DATA
+        self.transactions: list[list[str]] = []  # the recipients of each DATA, in order
+        self._controller: Controller | None = None
+
+    def deliveries(self, rcpt: str) -> list[bytes]:
+        return [content for r, content in self.delivered if r == rcpt]
+
+    # aiosmtpd hooks
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.transactions.append(list(envelope.rcpt_tos))
+        lines = []
+        for rcpt in envelope.rcpt_tos:
+            line = self.data_replies.get(rcpt, "250 2.0.0 delivered")
+            if line.startswith("2"):
+                self.delivered.append((rcpt, envelope.original_content))
+            lines.append(line)
+        for line in lines[:-1]:  # LMTP: one reply per recipient, the last one returned
+            await server.push(line)
+        return lines[-1]
+
+    def start(self) -> LMTPNextHopServer:
+        class _Controller(Controller):
+            def factory(self):
+                return LMTP(self.handler, **self.SMTP_kwargs)
+
+        self._controller = _Controller(self, hostname="127.0.0.1", port=self.port,
+                                       enable_SMTPUTF8=True, decode_data=False)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
 class SilentServer:
     """Accepts TCP connections (kernel backlog) and never says a word: a hung next hop."""
 
@@ -337,6 +387,28 @@ def send(
     finally:
         client.close()
     return out
+
+
+def is_too_many_recipients(reply: tuple[int, bytes]) -> bool:
+    """The relay's "send this recipient in a new transaction" (RFC 5321 4.5.3.1.10)."""
+    return reply[0] == 452 and reply[1].startswith(b"4.5.3 ")
+
+
+def deliver_like_an_mta(port: int, sender: str, rcpts: list[str], content: bytes) -> dict[str, tuple[int, bytes]]:
+    """One delivery attempt as a queueing MTA makes it: recipients answered 452 4.5.3 are sent
+    again at once in a new transaction (while the relay accepts any); every other reply is
+    final for this attempt. Returns each recipient's outcome: the RCPT reply when it was
+    refused (or left at 452 4.5.3), else the DATA reply of its transaction."""
+    outcome: dict[str, tuple[int, bytes]] = {}
+    todo = list(rcpts)
+    while todo:
+        out = send(port, sender, todo, content)
+        later = [r for r in todo if is_too_many_recipients(out.rcpt[r])]
+        accepted = [r for r in todo if out.rcpt[r][0] in (250, 251)]
+        for r in todo:
+            outcome[r] = out.data if r in accepted else out.rcpt[r]
+        todo = later if accepted else []  # none accepted: deferred, for the next attempt
+    return outcome
 
 
 def swaks(port: int, *args: str, data: bytes | None = None, tmp: Path | None = None, timeout: float = 60):

@@ -50,10 +50,20 @@ def test_lmtp_to_lmtp_gives_each_recipient_dovecots_own_answer(dovecot, mailbox,
     assert inbox(dovecot, full) == []
 
 
-def test_smtp_listener_reports_a_partial_quota_failure_without_claiming_success(dovecot, mailbox, relay_factory):
+def test_smtp_listener_gives_each_recipient_dovecots_own_answer_in_its_own_transaction(
+    dovecot, mailbox, relay_factory
+):
+    """Over quota is decided after DATA, per recipient; SMTP has one DATA reply, so the SMTP
+    listener takes one recipient per transaction (452 4.5.3 for the others, sent anew)."""
     full = dovecot.new_user("full", quota="1K")
     relay = relay_factory(relay_config(f"lmtp://127.0.0.1:{dovecot.lmtp_port}"))
     big = tracker_message(extra="<p>" + "offer " * 400 + "</p>\r\n")
     out = send(relay.port, "news@shop.example", [mailbox.user, full], big)
-    assert out.data[0] in (451, 552), out  # never 250: the full mailbox did not get it
-    assert len(inbox(dovecot, mailbox.user)) == 1
+    assert out.rcpt[mailbox.user][0] == 250
+    assert out.rcpt[full][0] == 452 and out.rcpt[full][1].startswith(b"4.5.3 "), out
+    assert out.data[0] == 250, out  # the mailbox with room, and only it
+    out = send(relay.port, "news@shop.example", [full], big)
+    assert out.data[0] in (452, 552) and b"uota" in out.data[1], out  # never 250: it did not get it
+    (stored,) = inbox(dovecot, mailbox.user)
+    assert is_cleaned(stored)
+    assert inbox(dovecot, full) == []

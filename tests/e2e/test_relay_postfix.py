@@ -3,11 +3,13 @@ with the delivered mail read back over IMAP."""
 from __future__ import annotations
 
 import os
+import secrets
 
 import pytest
 from postfix import Postfix, postfix_binary
 from relay_harness import (  # noqa: F401 - fixtures
     TRACKER_URL,
+    LMTPNextHopServer,
     cleaner_fixture,
     inbox,
     is_cleaned,
@@ -57,6 +59,63 @@ def test_postfix_content_filter_cleans_per_recipient_policy_and_delivers_to_dove
     assert is_cleaned(to_alice)
     assert TRACKER_URL.encode() in to_bob and b"X-PixelGuard" not in to_bob
     assert b"<pf1@shop.example>" in to_alice
+    # two policy groups, two SMTP transactions: Postfix was told 452 4.5.3 for the second
+    # one and sent it again on its own; each recipient has the message exactly once
+    wait_for(lambda: "Mail queue is empty" in postfix.queue(), 30, "the queue to drain")
+    assert len(inbox(dovecot, alice)) == 1 and len(inbox(dovecot, bob)) == 1
+    filter_lines = [ln for ln in postfix.log_tail(400).splitlines() if f":{postfix.filter_port}," in ln]
+    assert [ln for ln in filter_lines if "dsn=4.5.3" in ln and "status=deferred" in ln], "\n".join(filter_lines)
+    for user in (alice, bob):
+        assert len([ln for ln in filter_lines if f"to=<{user}>" in ln and "status=sent" in ln]) == 1
+
+
+def test_postfix_retrying_a_deferred_recipient_never_delivers_the_other_again(postfix, relay_factory, tmp_path):
+    """The review's case behind Postfix: the relay's LMTP next hop answers 250 for ok@ and
+    452 for full@ after DATA. Postfix retries full@ again and again; ok@ gets it once."""
+    tag = secrets.token_hex(3)
+    ok, full = f"ok-{tag}@example.org", f"full-{tag}@example.org"
+    hop = LMTPNextHopServer().start()
+    try:
+        hop.data_replies[full] = "452 4.2.2 mailbox full"
+        relay_factory(relay_yaml(postfix.filter_port, hop.url))
+        submit(postfix, postfix.front_port, [ok, full], tmp_path, f"<pf4-{tag}@shop.example>")
+
+        def full_deferrals() -> int:
+            return sum(f"to=<{full}>" in ln and "4.2.2 mailbox full" in ln and "status=deferred" in ln
+                       for ln in postfix.log_tail(1000).splitlines())
+
+        wait_for(lambda: full_deferrals() >= 3, 60, "postfix to retry the full mailbox three times")
+        assert len(hop.deliveries(ok)) == 1, hop.transactions
+        assert hop.deliveries(full) == []
+        assert all(rcpts == [ok] or rcpts == [full] for rcpts in hop.transactions), hop.transactions
+
+        del hop.data_replies[full]  # room again: the next retry delivers it, once
+        postfix.flush()
+        wait_for(lambda: hop.deliveries(full), 30, "the retry to deliver to the full mailbox")
+        wait_for(lambda: "Mail queue is empty" in postfix.queue(), 30, "the queue to drain")
+        assert len(hop.deliveries(ok)) == 1 and len(hop.deliveries(full)) == 1
+        assert all(is_cleaned(content) for _rcpt, content in hop.delivered)
+    finally:
+        hop.stop()
+
+
+def test_postfix_with_a_recipient_limit_of_one_sends_every_recipient_at_once(postfix, relay_factory, tmp_path):
+    """The documented `pixelguard_destination_recipient_limit = 1`: one recipient per delivery,
+    so an LMTP next hop behind the SMTP listener never has Postfix wait for a queue run."""
+    tag = secrets.token_hex(3)
+    rcpts = [f"r{i}-{tag}@example.org" for i in range(4)]
+    hop = LMTPNextHopServer().start()
+    try:
+        relay_factory(relay_yaml(postfix.filter_port, hop.url))
+        submit(postfix, postfix.front_one_port, rcpts, tmp_path, f"<pf5-{tag}@shop.example>")
+        wait_for(lambda: len(hop.delivered) == len(rcpts), 30, "every recipient at the next hop")
+        wait_for(lambda: "Mail queue is empty" in postfix.queue(), 30, "the queue to drain")
+        assert sorted(r for r, _c in hop.delivered) == sorted(rcpts)
+        assert sorted(hop.transactions) == sorted([r] for r in rcpts)
+        lines = [ln for ln in postfix.log_tail(1000).splitlines() if tag in ln and "to=<" in ln]
+        assert not [ln for ln in lines if "status=deferred" in ln], "\n".join(lines)
+    finally:
+        hop.stop()
 
 
 def test_postfix_defers_while_relay_is_down_and_delivers_exactly_once_after(

@@ -41,3 +41,26 @@ def test_dot_stuffing_and_line_endings_for_lmtp_data():
 
 def test_logfmt_quotes_only_when_needed():
     assert logfmt(id="ab", to="a@b", text='say "hi"', skip=None, ms=1.25) == 'id=ab to=a@b text="say \\"hi\\"" ms=1.2'
+
+
+def test_give_way_once_per_deferral_until_the_others_had_their_transaction():
+    from pixelguard.relay.server import GiveWay
+
+    gw = GiveWay()
+    gw.deferred("s", ["full"], ["ok", "other"])
+    assert not gw.gives_way("t", "full")  # another sender's message
+    assert gw.gives_way("s", "full") and not gw.gives_way("s", "full")  # once
+    gw.deferred("s", ["full"], ["ok", "other"])
+    gw.accepted("s", "ok")
+    gw.accepted("s", "other")
+    assert not gw.gives_way("s", "full")  # the others had their transactions
+    gw.deferred("s", ["full"], [])
+    assert not gw.gives_way("s", "full")  # nobody was waiting
+    expired = GiveWay(seconds=-1)
+    expired.deferred("s", ["full"], ["ok"])
+    assert not expired.gives_way("s", "full")
+    small = GiveWay(senders=2, per_sender=2)
+    for sender in ("a", "b", "c"):
+        small.deferred(sender, ["x", "y", "z"], ["ok"])
+    assert not small.gives_way("a", "z")  # oldest sender forgotten
+    assert not small.gives_way("c", "x") and small.gives_way("c", "z")  # oldest recipient forgotten

@@ -55,8 +55,12 @@ def test_swaks_message_is_cleaned_and_250_only_after_next_hop_has_it(next_hop, r
 
 def test_recipients_with_different_policies_each_get_their_own_cleaning(next_hop, relay_factory):
     relay = relay_factory(relay_config(next_hop.url, rest=TWO_POLICIES))
-    out = send(relay.port, "news@shop.example", ["alice@example.org", "bob@example.org"], tracker_message())
-    assert out.data[0] == 250, out
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
+        # one policy group per SMTP transaction: bob is for a new one (452 4.5.3)
+        refused = client.sendmail("news@shop.example", ["alice@example.org", "bob@example.org"], tracker_message())
+        assert list(refused) == ["bob@example.org"], refused
+        assert refused["bob@example.org"][0] == 452 and refused["bob@example.org"][1].startswith(b"4.5.3 "), refused
+        assert client.sendmail("news@shop.example", ["bob@example.org"], tracker_message()) == {}
     (to_alice,) = next_hop.by_rcpt("alice@example.org")
     (to_bob,) = next_hop.by_rcpt("bob@example.org")
     assert to_alice is not to_bob
@@ -376,8 +380,8 @@ def test_lmtp_listener_answers_each_recipient_after_data(next_hop, relay_factory
 
 
 def test_different_outcomes_per_policy_group(next_hop, relay_factory):
-    """The next hop refuses only the cleaned copy: LMTP says so per recipient; SMTP cannot,
-    and reports the failure rather than a 250 that would lose alice's copy."""
+    """The next hop refuses only the cleaned copy: LMTP says so per recipient in one
+    transaction; SMTP takes bob in a transaction of his own, so each gets his own reply."""
 
     async def refuse_cleaned(server, session, envelope):
         if b"X-PixelGuard" in envelope.original_content:
@@ -388,9 +392,15 @@ def test_different_outcomes_per_policy_group(next_hop, relay_factory):
     lmtp = relay_factory(relay_config(next_hop.url, extra_relay="  protocol: lmtp\n", rest=TWO_POLICIES))
     out = send(lmtp.port, "news@shop.example", ["alice@example.org", "bob@example.org"], tracker_message(), lmtp=True)
     assert [c for c, _ in out.data_replies] == [554, 250]
+    assert len(next_hop.by_rcpt("bob@example.org")) == 1 and next_hop.by_rcpt("alice@example.org") == []
     smtp = relay_factory(relay_config(next_hop.url, rest=TWO_POLICIES))
     out = send(smtp.port, "news@shop.example", ["alice@example.org", "bob@example.org"], tracker_message())
-    assert out.data[0] == 554 and b"some recipients were delivered" in out.data[1]
+    assert out.rcpt["alice@example.org"][0] == 250
+    assert out.rcpt["bob@example.org"][0] == 452 and out.rcpt["bob@example.org"][1].startswith(b"4.5.3 "), out
+    assert out.data == (554, b"5.6.0 cleaned copy refused")  # alice's own outcome, nothing mixed in
+    out = send(smtp.port, "news@shop.example", ["bob@example.org"], tracker_message())
+    assert out.data[0] == 250
+    assert len(next_hop.by_rcpt("bob@example.org")) == 2 and next_hop.by_rcpt("alice@example.org") == []
 
 
 # ---------------------------------------------------------------------------- TLS and AUTH
