@@ -2,7 +2,8 @@
 
 Every failure leaves this module as an AccountError whose text names the account, the
 server and what to do, and never contains the password (it is redacted from anything
-the server or a library says, just in case).
+the server or a library says, just in case; only from that text, so that a short password
+cannot mangle the account's own name, user or host in the line).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Session:
 
     def error(self, what: str, exc: BaseException | str) -> str:
         """One line: account, what failed, and the (redacted) reason."""
-        return redact(f"{_where(self.account)}: {what}: {_reason(exc)}", self.secrets)
+        return f"{_where(self.account)}: {what}: {redact(_reason(exc), self.secrets)}"
 
     def logout(self) -> None:
         try:
@@ -169,11 +170,11 @@ def connect(account: ImapAccount) -> Session:
         )
     except ssl.SSLCertVerificationError as exc:
         raise AuthError(
-            redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)
+            f"{where}: TLS certificate not trusted: {redact(_reason(exc), secrets)}"
         ) from None
     except (OSError, IMAPClientError) as exc:
         raise UnreachableError(
-            redact(f"{where}: cannot connect: {_reason(exc)}", secrets)
+            f"{where}: cannot connect: {redact(_reason(exc), secrets)}"
         ) from None
     client.normalise_times = False  # keep each INTERNALDATE's own offset for the APPEND
     session = Session(client, account, secrets)
@@ -188,12 +189,12 @@ def connect(account: ImapAccount) -> Session:
     except LoginError as exc:
         session.logout()
         raise AuthError(
-            redact(f"{where}: login failed: {_reason(exc)} (check username and password)", secrets)
+            f"{where}: login failed: {redact(_reason(exc), secrets)} (check username and password)"
         ) from None
     except ssl.SSLCertVerificationError as exc:
         session.logout()
         raise AuthError(
-            redact(f"{where}: TLS certificate not trusted: {_reason(exc)}", secrets)
+            f"{where}: TLS certificate not trusted: {redact(_reason(exc), secrets)}"
         ) from None
     except AccountError:
         session.logout()
@@ -201,6 +202,6 @@ def connect(account: ImapAccount) -> Session:
     except (OSError, IMAPClientError) as exc:  # socket.timeout is an OSError
         session.logout()
         raise UnreachableError(
-            redact(f"{where}: connection failed: {_reason(exc)}", secrets)
+            f"{where}: connection failed: {redact(_reason(exc), secrets)}"
         ) from None
     return session

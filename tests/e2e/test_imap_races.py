@@ -11,6 +11,8 @@ import subprocess
 import pytest
 from conftest import Mailbox, fixture_bytes, imap_account, run_imap, snapshot
 from imap_support import process_state, start_imap, wait_until
+
+from pixelguard.imap.connection import EXIT_AUTH
 from test_imap_backlog import KEYWORD, ORIGINALS, TRACKER_URL, by_message_id, digest_header
 
 EXIT_USAGE, EXIT_TEMPFAIL = 2, 75
@@ -240,3 +242,12 @@ def test_a_run_whose_copies_were_taken_over_still_finishes_cleanly(mailbox, imap
     assert slow.returncode == 0, err
     _assert_each_cleaned_once(c, 3)
     c.logout()
+# -- 3. password masking ----------------------------------------------------------------------
+def test_a_short_password_is_masked_in_the_servers_words_only(mailbox, imap_config):
+    config = imap_config(imap_account(mailbox))
+
+    run = run_imap(config, "--once", password="e")  # wrong, and a letter of the user name
+
+    assert run.returncode == EXIT_AUTH, run.stderr
+    assert f"({mailbox.user} at 127.0.0.1:{mailbox.server.imap_port})" in run.stderr, run.stderr
+    assert "login failed" in run.stderr

@@ -72,10 +72,10 @@ def test_report_reads_an_imap_folder_read_only(mailbox, imap_config):
 
 def test_report_on_a_wrong_password_names_the_account_and_fails(mailbox, imap_config):
     config = imap_config(imap_account(mailbox))
-    proc = run_report(config, "--imap", "test", password="wrong")
+    proc = run_report(config, "--imap", "test", password="Zq7-not-the-password")
     assert proc.returncode == 3, proc.stderr
     assert "account 'test'" in proc.stderr and "login failed" in proc.stderr
-    assert "wrong" not in proc.stderr
+    assert "Zq7-not-the-password" not in proc.stderr
 
 
 def test_report_on_an_unknown_folder_fails_with_a_reason(mailbox, imap_config):
