@@ -229,9 +229,12 @@ def _wait_for_news(client, timeout: float, stop: threading.Event) -> bool:
     Raises ConnectionError when the server says BYE or closes the connection."""
     client.idle()
     deadline = time.monotonic() + timeout
-    news = False
+    # A server may announce mail that arrived just before IDLE ahead of its "+ idling"
+    # continuation; imaplib files that EXISTS away while waiting for the "+", where
+    # idle_check never sees it. Look there first, or the message waits for the full check.
+    news = announced_new(client)
     try:
-        while not stop.is_set() and time.monotonic() < deadline:
+        while not news and not stop.is_set() and time.monotonic() < deadline:
             # Short checks so a stop request is noticed within a second.
             wait = min(1.0, max(0.0, deadline - time.monotonic()))
             started = time.monotonic()
