@@ -117,16 +117,21 @@ class Cleaner:
     async def clean(self, raw: bytes, policy: Policy) -> Cleaned:
         if not self.enabled:
             return Cleaned(raw)
+        used = None
         try:
             args = (raw, policy) if self.auth is None else (raw, policy, self.auth)
             if self.workers == 0:
                 return await asyncio.to_thread(clean_or_mark, *args)
+            used = self._executor()  # the pool this job goes to (_submit uses the same one)
             return await asyncio.wrap_future(self._submit(clean_or_mark, *args))
         except BrokenProcessPool:
             log.error("cleaning worker died; message forwarded uncleaned, pool restarted")
-            broken, self._pool = self._pool, None
-            if broken is not None:
-                broken.shutdown(wait=False, cancel_futures=True)
+            # Only retire the pool that broke: another message may already have started a
+            # fresh one, which must not be shut down under it.
+            if used is not None and self._pool is used:
+                self._pool = None
+            if used is not None:
+                used.shutdown(wait=False, cancel_futures=True)
             error = "cleaning worker crashed"
             return Cleaned(mark_error(raw, error), [], error)
         except Exception as exc:
