@@ -127,7 +127,7 @@ def html_parts(raw: bytes) -> list[tuple[str, str, str | None]]:
         return []
     out = []
     for part in root.leaves():
-        if part.content_type != "text/html" or part.cte not in message.KNOWN_CTE:
+        if part.content_type != "text/html":
             continue
         try:
             data = message.decode_body(raw, part)

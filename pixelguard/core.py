@@ -125,10 +125,10 @@ def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
 
 def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     root = message.parse(raw)
-    # RFC 2045 6.4: a part with an unknown transfer encoding is treated as opaque data and
-    # not rendered, so it cannot load anything: leave it alone.
+    # RFC 2045 6.4 says a part with an unknown transfer encoding is opaque data, but lenient
+    # clients render it as it stands (spam uses "8bit+"), so it is read, and edited, as 8bit.
     leaves = list(root.leaves())
-    html_leaves = [p for p in leaves if p.content_type == "text/html" and p.cte in message.KNOWN_CTE]
+    html_leaves = [p for p in leaves if p.content_type == "text/html"]
     skipped = [f"part {p.path} nested deeper than {message.MAX_DEPTH} levels"
                for p in leaves if p.too_deep]
     if not html_leaves and not skipped:

@@ -118,3 +118,12 @@ def test_header_names_vendors_and_rules() -> None:
     raw, result = _clean("known-sendgrid.eml")
     first = result.raw.split(b"\n", 1)[0]
     assert first.startswith(b'X-PixelGuard: removed=1; vendors="SendGrid"; rules=known-tracker')
+
+
+def test_unknown_transfer_encoding_is_read_as_8bit_and_edited_in_place() -> None:
+    raw = (b"From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html\n"
+           b"Content-Transfer-Encoding: 8bit+\n\n<p>Gr\xfc\xdfe</p>"
+           b'<img src="https://media.mailer.example/x.gif" width="1" height="1">\n')
+    result = clean_message(raw, Policy(recipients=(BOB,), notice=False))
+    assert [f.rule for f in result.findings] == ["size"]
+    assert result.raw.endswith(b"Content-Transfer-Encoding: 8bit+\n\n<p>Gr\xfc\xdfe</p>\n")
