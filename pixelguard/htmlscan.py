@@ -176,32 +176,53 @@ def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str,
 # browser too, but markup inside them is read anyway: removing an image a browser would not
 # show costs nothing, and a sloppy client might load it.)
 RAW_TEXT = frozenset(("style", "script"))
-_QUOTES_OR_GT = re.compile(r"[>\"']")
+_SKIP_SPACE_SLASH = re.compile(r"[\t\n\f\r /]*")
+_SKIP_SPACE = re.compile(r"[\t\n\f\r ]*")
+_NAME_END = re.compile(r"[\t\n\f\r />=]")
+_UNQUOTED_END = re.compile(r"[\t\n\f\r >]")
+_TAG_NAME_END = re.compile(r"[\t\n\f\r />]")
 
 
 def _tag_end(text: str, i: int) -> int:
     """Offset just past the '>' that ends the start tag at `i`, or -1 when the input ends
-    first. A quote opens a quoted value only right after '=' (as in the WHATWG tokenizer)."""
-    search = _QUOTES_OR_GT.search
-    pos = i + 1
+    first: the WHATWG tokenizer's attribute states (a quote opens a quoted value only where a
+    value starts, so `title=a=">"` cannot hide the markup after it)."""
+    n = len(text)
+    m = _TAG_NAME_END.search(text, i + 1)
+    if m is None:
+        return -1
+    pos = m.start()
     while True:
-        m = search(text, pos)
+        pos = _SKIP_SPACE_SLASH.match(text, pos).end()
+        if pos >= n:
+            return -1
+        if text[pos] == ">":
+            return pos + 1
+        # attribute name (an "=" first is part of the name)
+        m = _NAME_END.search(text, pos + 1)
         if m is None:
             return -1
-        j = m.start()
-        c = text[j]
-        if c == ">":
-            return j + 1
-        k = j - 1
-        while k > i and text[k] in " \t\n\r\f":
-            k -= 1
-        if text[k] == "=":
-            close = text.find(c, j + 1)
+        pos = _SKIP_SPACE.match(text, m.start()).end()
+        if pos >= n:
+            return -1
+        if text[pos] != "=":
+            continue
+        pos = _SKIP_SPACE.match(text, pos + 1).end()
+        if pos >= n:
+            return -1
+        c = text[pos]
+        if c == '"' or c == "'":
+            close = text.find(c, pos + 1)
             if close < 0:
                 return -1
             pos = close + 1
+        elif c == ">":
+            return pos + 1
         else:
-            pos = j + 1
+            m = _UNQUOTED_END.search(text, pos)
+            if m is None:
+                return -1
+            pos = m.start()
 
 
 class _Scanner:

@@ -187,3 +187,8 @@ def test_unicode_host_in_the_deny_list_matches_its_punycode_url(tmp_path) -> Non
     raw = ("From: a@x\nContent-Type: text/html\n\n"
            '<img src="https://BÜCHER.example/a.png" width="600" height="300">\n').encode()
     assert [f.rule for f in clean_message(raw, policy).findings] == ["deny-list"]
+
+
+def test_a_quote_inside_an_unquoted_value_cannot_hide_the_markup_after_it() -> None:
+    result = clean_html('<a title=a=" >x</a>' + PIXEL + '<p title=">">')
+    assert urls(result) == ["https://t.example/open/abc"]
