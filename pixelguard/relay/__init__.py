@@ -51,10 +51,7 @@ def build_next_hop(relay, helo_name: str) -> NextHop:
     username = password = None
     if relay.next_hop_auth is not None:
         username = relay.next_hop_auth.username
-        try:
-            password = read_secret(relay.next_hop_auth, "relay.next_hop_auth")
-        except CredentialError as exc:
-            raise SetupError(str(exc)) from None
+        password = _secret(relay.next_hop_auth, "relay.next_hop_auth")
     tls = relay.next_hop_tls
     return SMTPNextHop(
         SMTPSettings(
@@ -69,6 +66,14 @@ def build_next_hop(relay, helo_name: str) -> NextHop:
             password=password,
         )
     )
+
+
+def _secret(source, key: str) -> str:
+    """A password from its configured source; a failure is a SetupError naming the key."""
+    try:
+        return read_secret(source, key)
+    except CredentialError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def build_settings(relay) -> Settings:
@@ -90,12 +95,9 @@ def build_settings(relay) -> Settings:
             raise SetupError(f"relay.tls_cert/tls_key: cannot load {relay.tls_cert}: {exc}") from None
     auth_users = None
     if relay.auth_users:
-        try:
-            auth_users = {
-                user: read_secret(src, f"relay.auth_users.{user}") for user, src in relay.auth_users.items()
-            }
-        except CredentialError as exc:
-            raise SetupError(str(exc)) from None
+        auth_users = {
+            user: _secret(src, f"relay.auth_users.{user}") for user, src in relay.auth_users.items()
+        }
         if tls_context is None and not is_loopback(host):
             raise SetupError("relay.auth_users on a non-loopback address needs tls_cert/tls_key (no clear-text passwords)")
     return Settings(
