@@ -11,11 +11,15 @@ import html
 import re
 from dataclasses import dataclass, field
 
-# Same shape as the stdlib tokenizer's own (tolerant) attribute pattern; no nested quantifiers.
+# One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
+# _START_TAG, so every quote here is closed): name, then a "quoted", 'quoted' or unquoted value.
 _ATTR = re.compile(
-    r"((?<=['\"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|\"[^\"]*\"|(?!['\"])[^>\s]*))?(?:\s|/(?!>))*"
+    r"""[\t\n\f\r /]*+([^\t\n\f\r />][^\t\n\f\r />=]*+)
+    (?:[\t\n\f\r ]*+=[\t\n\f\r ]*+
+       (?:"([^"]*+)"|'([^']*+)'|([^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))))?""",
+    re.X,
 )
-_TAGNAME = re.compile(r"<([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*")
+_TAGNAME = re.compile(r"<[a-zA-Z][^\t\n\r\f />\x00]*")
 
 VOID = frozenset(
     "area base br col embed hr img input link meta param source track wbr".split()
@@ -57,14 +61,28 @@ class Attr:
     end: int
     vstart: int  # span of the raw value text, without quotes (== end when no value)
     vend: int
+    raw: str  # the value as written (entities not decoded)
+
+
+def _make_attr(name: str, m: re.Match[str], offset: int) -> Attr:
+    for group in (2, 3, 4):
+        vstart, vend = m.span(group)
+        if vstart >= 0:
+            end = vend + 1 if group < 4 else vend  # past the closing quote
+            break
+    else:  # no value
+        vstart = vend = end = m.end(1)
+    raw = m.string[vstart:vend]
+    return Attr(name, html.unescape(raw) if "&" in raw else raw, offset + m.start(1),
+                offset + end, offset + vstart, offset + vend, raw)
 
 
 class Element:
-    """A start tag. Its attributes are parsed on first use, and a lookup of an attribute
-    whose name does not even occur in the tag's text costs one substring test."""
+    """A start tag. Its attributes are parsed on first use (and each made into an Attr on
+    first lookup); a lookup of an attribute whose name does not even occur in the tag's
+    text costs one substring test."""
 
-    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "_low", "_attrs",
-                 "_raw")
+    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "_low", "_attrs")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
                  in_mso: bool) -> None:
@@ -76,24 +94,28 @@ class Element:
         self.in_mso = in_mso  # inside an Outlook conditional comment
         self.text = text
         self._low = text.lower()
-        self._attrs: dict[str, Attr] | None = None
-        self._raw: dict[str, str] = {}
+        self._attrs: dict[str, Attr | re.Match[str]] | None = None
 
-    def _parse(self) -> dict[str, Attr]:
-        if self._attrs is None:
-            _, attrs, self._raw, _ = _parse_attrs(self.text, self.start)
-            self._attrs = {a.name: a for a in attrs}
-        return self._attrs
+    def _parse(self) -> dict[str, Attr | re.Match[str]]:
+        attrs = self._attrs
+        if attrs is None:
+            attrs = self._attrs = {}
+            m = _TAGNAME.match(self.text)
+            if m:
+                for am in _ATTR.finditer(self.text, m.end()):
+                    name = am.group(1).lower()
+                    if name not in attrs:  # HTML: the first of duplicate attributes wins
+                        attrs[name] = am
+        return attrs
 
     @property
     def attrs(self) -> list[Attr]:
-        return list(self._parse().values())
-
-    @property
-    def raw_values(self) -> dict[str, str]:
-        """Attribute name -> value text as written (entities not decoded)."""
-        self._parse()
-        return self._raw
+        out = []
+        for name in list(self._parse()):
+            a = self.attr(name)
+            if a is not None:
+                out.append(a)
+        return out
 
     def mentions(self, text: str) -> bool:
         """The tag's source contains `text` (lower-case): a cheap pre-check."""
@@ -102,7 +124,12 @@ class Element:
     def attr(self, name: str) -> Attr | None:
         if name not in self._low:
             return None
-        return self._parse().get(name)
+        attrs = self._parse()
+        a = attrs.get(name)
+        if a is None or type(a) is Attr:
+            return a
+        a = attrs[name] = _make_attr(name, a, self.start)
+        return a
 
     def get(self, name: str, default: str = "") -> str:
         a = self.attr(name)
@@ -136,93 +163,23 @@ class Document:
     head_end: int | None = None  # offset of </head>
 
 
-def _parse_attrs(tag_text: str, offset: int) -> tuple[str, list[Attr], dict[str, str], int]:
-    """Tag name, attributes (with document offsets), raw values, and where the scan stopped."""
-    m = _TAGNAME.match(tag_text)
-    if not m:
-        return "", [], {}, 0
-    tag = m.group(1).lower()
-    attrs: list[Attr] = []
-    raw: dict[str, str] = {}
-    k = m.end()
-    match = _ATTR.match
-    unescape = html.unescape
-    n = len(tag_text)
-    while k < n:
-        am = match(tag_text, k)
-        if am is None or am.end() == k:
-            break
-        name = am.group(1).lower()
-        if name in raw:  # HTML: the first of duplicate attributes wins
-            k = am.end()
-            continue
-        vstart, vend = am.span(3)
-        if vstart < 0:  # no value
-            vstart = vend = end = am.end(1)
-        else:
-            end = vend
-            q = tag_text[vstart]
-            if (q == '"' or q == "'") and vend - vstart >= 2 and tag_text[vend - 1] == q:
-                vstart, vend = vstart + 1, vend - 1
-        value_raw = tag_text[vstart:vend]
-        raw[name] = value_raw
-        attrs.append(Attr(name, unescape(value_raw) if "&" in value_raw else value_raw,
-                          offset + am.start(1), offset + end, offset + vstart, offset + vend))
-        k = am.end()
-    return tag, attrs, raw, k
-
-
 # Elements whose content is never markup. (<title>, <textarea> and friends are text to a
 # browser too, but markup inside them is read anyway: removing an image a browser would not
 # show costs nothing, and a sloppy client might load it.)
 RAW_TEXT = frozenset(("style", "script"))
-_SKIP_SPACE_SLASH = re.compile(r"[\t\n\f\r /]*")
-_SKIP_SPACE = re.compile(r"[\t\n\f\r ]*")
-_NAME_END = re.compile(r"[\t\n\f\r />=]")
-_UNQUOTED_END = re.compile(r"[\t\n\f\r >]")
-_TAG_NAME_END = re.compile(r"[\t\n\f\r />]")
-
-
-def _tag_end(text: str, i: int) -> int:
-    """Offset just past the '>' that ends the start tag at `i`, or -1 when the input ends
-    first: the WHATWG tokenizer's attribute states (a quote opens a quoted value only where a
-    value starts, so `title=a=">"` cannot hide the markup after it)."""
-    n = len(text)
-    m = _TAG_NAME_END.search(text, i + 1)
-    if m is None:
-        return -1
-    pos = m.start()
-    while True:
-        pos = _SKIP_SPACE_SLASH.match(text, pos).end()
-        if pos >= n:
-            return -1
-        if text[pos] == ">":
-            return pos + 1
-        # attribute name (an "=" first is part of the name)
-        m = _NAME_END.search(text, pos + 1)
-        if m is None:
-            return -1
-        pos = _SKIP_SPACE.match(text, m.start()).end()
-        if pos >= n:
-            return -1
-        if text[pos] != "=":
-            continue
-        pos = _SKIP_SPACE.match(text, pos + 1).end()
-        if pos >= n:
-            return -1
-        c = text[pos]
-        if c == '"' or c == "'":
-            close = text.find(c, pos + 1)
-            if close < 0:
-                return -1
-            pos = close + 1
-        elif c == ">":
-            return pos + 1
-        else:
-            m = _UNQUOTED_END.search(text, pos)
-            if m is None:
-                return -1
-            pos = m.start()
+# A start tag up to its '>', by the WHATWG tokenizer's attribute states: a quote opens a
+# quoted value only where a value starts (so `title=a=">"` cannot hide the markup after it),
+# and a quoted value left open runs to the end of the input (no match: the tag is dropped).
+# Possessive quantifiers keep it linear: every state is taken once, never retried.
+_START_TAG = re.compile(
+    r"""<([a-zA-Z][^\t\n\f\r />]*+)
+    (?:[\t\n\f\r /]++
+      |[^\t\n\f\r />][^\t\n\f\r />=]*+
+       (?:[\t\n\f\r ]*+=[\t\n\f\r ]*+
+          (?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>)))?
+    )*+>""",
+    re.X,
+)
 
 
 class _Scanner:
@@ -243,16 +200,20 @@ class _Scanner:
         n = len(text)
         pos = 0
         find = text.find
+        start_tag = _START_TAG.match
         while pos < n:
             lt = find("<", pos)
             if lt < 0 or lt + 1 >= n:
                 return
             c = text[lt + 1]
             if c.isascii() and c.isalpha():
-                end = _tag_end(text, lt)
-                if end < 0:
+                m = start_tag(text, lt)
+                if m is None:
                     return  # a tag still open at the end of the input: browsers drop it
-                pos = self._start_tag(text, lt, end)
+                name = m.group(1).lower()
+                if "\x00" in name:
+                    name = name[: name.index("\x00")]
+                pos = self._start_tag(text, lt, m.end(), name)
             elif c == "/":
                 gt = find(">", lt + 2)
                 if gt < 0:
@@ -279,12 +240,8 @@ class _Scanner:
             else:
                 pos = lt + 1  # "<" that starts no tag is text
 
-    def _start_tag(self, text: str, lt: int, end: int) -> int:
+    def _start_tag(self, text: str, lt: int, end: int, name: str) -> int:
         tag_text = text[lt:end]
-        m = _TAGNAME.match(tag_text)
-        name = m.group(1).lower() if m else ""
-        if not name:
-            return end
         # "/>" closes only foreign (VML, SVG) elements; on HTML elements browsers ignore it.
         self_closing = tag_text.endswith("/>") and (":" in name or name in _SVG_ELEMENTS)
         start = self.base + lt

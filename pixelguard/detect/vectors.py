@@ -204,7 +204,7 @@ def _element_resources(doc: Document, el: Element, base: str | None,
         add(Resource(url, _label(el, "background"), "background", el, [e], [e]))
     style = el.attr("style")
     if style is not None and style.value.strip():
-        raw = el.raw_values.get("style", "")
+        raw = style.raw
         # CSS offsets are in the decoded text; map them back to the source when entities differ
         text, posmap = decode_with_map(raw) if "&" in raw else (raw, None)
         decls, refs = css.parse_inline(text)
