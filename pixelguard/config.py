@@ -12,6 +12,8 @@ import email.utils
 import ipaddress
 import os
 import re
+import shlex
+import stat
 import types
 import typing
 import warnings
@@ -610,7 +612,8 @@ class ImapAccount(_Section):
     username: str
     password_command: Optional[str] = None
     password_env: Optional[str] = None
-    password: Optional[str] = None  # accepted, with a warning: prefer the other two
+    password: Optional[str] = None  # refused unless allow_literal_password; then warned about
+    allow_literal_password: bool = False  # opt in to a literal password (prefer the other two)
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     originals: str = "pixelguard/originals"  # folder for the originals, or "delete"
     user: Optional[str] = None  # whose policy applies; None in the file: the username
@@ -668,6 +671,13 @@ class ImapAccount(_Section):
                 (f"[{given[1]}] " if len(given) > 1 else "")
                 + "give exactly one of password_command, password_env or password"
                 + (f" (found {', '.join(given)})" if given else "")
+            )
+        if self.password is not None and not self.allow_literal_password:
+            # Never the value itself: errors and logs must not carry the secret.
+            raise ValueError(
+                "[password] a literal password in the config file is refused; use "
+                "password_command or password_env, or set allow_literal_password: true "
+                "on this account to accept it"
             )
         if self.port is None:
             self.port = 993 if self.security == "tls" else 143
@@ -1003,6 +1013,12 @@ def _describe(value: Any) -> str:
 
 def parse_config(text: str, filename: str = "<config>") -> Config:
     """Validate config text. Relative paths in it are taken from `filename`'s directory."""
+    return _parse(text, filename, None)
+
+
+def _parse(text: str, filename: str, file_mode: int | None) -> Config:
+    """parse_config; `file_mode` is the permission bits of the file the text was read from
+    (None: not read from a regular file), for the warning about a literal password."""
     data, lines = _compose(text, filename)
     if data is None:
         data = {}
@@ -1023,21 +1039,35 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         errors.sort(key=lambda e: (e.line or 0))
         first = errors[0]
         raise ConfigError(first.message, first.file, first.line, first.key, errors[1:]) from None
-    _warn_literal_passwords(cfg, lines, filename)
+    _warn_literal_passwords(cfg, lines, filename, file_mode)
     return cfg
 
 
-def _warn_literal_passwords(cfg: Config, lines: dict[Path, int], filename: str) -> None:
+def _warn_literal_passwords(
+    cfg: Config, lines: dict[Path, int], filename: str, file_mode: int | None
+) -> None:
+    """One warning per account with an (opted-in) literal password; louder when the file is
+    readable by group or others, like fetchmail's check of .fetchmailrc. Never the value."""
+    exposed = file_mode & 0o077 if file_mode is not None else 0
+    who = " and ".join(w for w, bits in (("group", 0o070), ("others", 0o007)) if exposed & bits)
     for i, account in enumerate(cfg.imap.accounts):
         if account.password is not None:
             path: Path = ("imap", "accounts", i, "password")
             line = _line_for(path, lines)
             where = f"{filename}:{line}" if line else filename
+            if who:
+                advice = (
+                    f", and the file is readable by {who} (mode {file_mode:04o}): "
+                    f"chmod 600 {shlex.quote(filename)} (owned by the user pixelguard runs as), "
+                    "or better use password_command or password_env"
+                )
+            else:
+                advice = "; prefer password_command or password_env (and keep this file private)"
             warnings.warn(
-                f"{where}: imap.accounts[{i}].password: a literal password in the config file; "
-                "prefer password_command or password_env (and keep this file private)",
+                f"{where}: imap.accounts[{i}].password: a literal password in the config file "
+                f"(allow_literal_password: true){advice}",
                 ConfigWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
 
@@ -1048,6 +1078,7 @@ def load_config(path: str | None) -> Config:
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
+            st = os.fstat(fh.fileno())
     except FileNotFoundError:
         raise ConfigError("no such file", path) from None
     except IsADirectoryError:
@@ -1059,7 +1090,10 @@ def load_config(path: str | None) -> Config:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError("not valid UTF-8 text", path, line) from None
-    cfg = parse_config(text, path)
+    # Only a regular file's mode says who can read it (not a pipe, not /dev/stdin).
+    regular = stat.S_ISREG(st.st_mode) and os.name == "posix"
+    file_mode = stat.S_IMODE(st.st_mode) if regular else None
+    cfg = _parse(text, path, file_mode)
     _check_lists(cfg)
     return cfg
 

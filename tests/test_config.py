@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
+import sys
 import textwrap
 import warnings
 from pathlib import Path
@@ -503,16 +506,115 @@ def test_exactly_one_password_source():
     assert "exactly one" in e.message and "password_env" in e.message
 
 
-def test_literal_password_warns_with_file_and_line(tmp_path):
+LITERAL = (
+    "imap:\n  accounts:\n    - name: a\n      host: imap.example.org\n"
+    "      username: u\n      password: Hunter2-Literal-Sentinel\n"
+)
+OPT_IN = "      allow_literal_password: true\n"
+
+
+def _write(tmp_path: Path, text: str, mode: int) -> Path:
     f = tmp_path / "pg.yaml"
-    f.write_text("imap:\n  accounts:\n    - name: a\n      host: imap.example.org\n"
-                 "      username: u\n      password: hunter2\n")
+    f.write_text(text)
+    f.chmod(mode)
+    return f
+
+
+def test_literal_password_is_refused_without_the_opt_in(tmp_path):
+    f = _write(tmp_path, LITERAL, 0o600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, not warned about
+        with pytest.raises(ConfigError) as info:
+            load_config(str(f))
+    e = info.value
+    assert (e.file, e.line, e.key) == (str(f), 6, "imap.accounts[0].password")
+    assert str(e) == (
+        f"{f}:6: imap.accounts[0].password: a literal password in the config file is refused; "
+        "use password_command or password_env, or set allow_literal_password: true "
+        "on this account to accept it"
+    )
+
+
+def test_refusal_never_shows_the_password(tmp_path):
+    # also with other errors in the same file, and through the real CLI (one line, exit 2)
+    text = LITERAL.replace("imap.example.org", "imap.example.org\n      port: 0")
+    for body in (LITERAL, text):
+        f = _write(tmp_path, body, 0o644)
+        with pytest.raises(ConfigError) as info:
+            load_config(str(f))
+        assert "Hunter2-Literal-Sentinel" not in str(info.value)
+        assert "Hunter2" not in repr(info.value) and "Hunter2" not in str(info.value.__cause__)
+    f = _write(tmp_path, LITERAL, 0o644)
+    proc = subprocess.run([sys.executable, "-m", "pixelguard", "check-config", str(f)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"{f}:6: imap.accounts[0].password: a literal password" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Hunter2" not in proc.stderr + proc.stdout
+
+
+def test_literal_password_with_the_opt_in_warns_with_file_and_line(tmp_path):
+    f = _write(tmp_path, LITERAL + OPT_IN, 0o600)
     with pytest.warns(ConfigWarning) as record:
         cfg = load_config(str(f))
-    assert cfg.imap.accounts[0].password == "hunter2"
+    assert cfg.imap.accounts[0].password == "Hunter2-Literal-Sentinel"
+    assert len(record) == 1
     message = str(record[0].message)
-    assert f"{f}:6" in message and "password" in message
-    assert "hunter2" not in message
+    assert message == (
+        f"{f}:6: imap.accounts[0].password: a literal password in the config file "
+        "(allow_literal_password: true); prefer password_command or password_env "
+        "(and keep this file private)"
+    )
+    assert "Hunter2" not in message
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(
+    ("mode", "who"),
+    [(0o640, "group"), (0o604, "others"), (0o644, "group and others"), (0o660, "group")],
+)
+def test_opted_in_literal_password_in_a_readable_file_says_chmod_600(tmp_path, mode, who):
+    f = _write(tmp_path, LITERAL + OPT_IN, mode)
+    with pytest.warns(ConfigWarning) as record:
+        load_config(str(f))
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert message == (
+        f"{f}:6: imap.accounts[0].password: a literal password in the config file "
+        f"(allow_literal_password: true), and the file is readable by {who} "
+        f"(mode {mode:04o}): chmod 600 {shlex.quote(str(f))} "
+        "(owned by the user pixelguard runs as), "
+        "or better use password_command or password_env"
+    )
+    assert "Hunter2" not in message
+
+
+def test_readability_is_only_checked_for_a_real_file():
+    # parse_config has text, not a file: the plain warning, whatever "pg.yaml" might be
+    with pytest.warns(ConfigWarning) as record:
+        parse(LITERAL + OPT_IN)
+    message = str(record[0].message)
+    assert "chmod" not in message and "keep this file private" in message
+
+
+def test_allow_literal_password_without_a_password_is_harmless():
+    text = ACCOUNT.format(host="imap.example.org", security="tls") + OPT_IN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cfg = parse(text)
+    assert cfg.imap.accounts[0].allow_literal_password is True
+    assert cfg.imap.accounts[0].password is None
+
+
+def test_literal_password_with_another_source_is_still_exactly_one():
+    e = error_of(LITERAL + OPT_IN + "      password_env: PW\n")
+    assert e.key == "imap.accounts[0].password" and "exactly one" in e.message
+    assert "Hunter2" not in str(e)
+
+
+def test_allow_literal_password_must_be_a_boolean():
+    e = error_of(LITERAL + "      allow_literal_password: maybe\n")
+    assert (e.line, e.key) == (7, "imap.accounts[0].allow_literal_password")
+    assert "Hunter2" not in str(e)
 
 
 def test_no_warning_without_literal_password():

@@ -68,16 +68,44 @@ def test_plain_logs_when_not_a_terminal(mailbox, imap_config):
     assert run.stdout.startswith("pixelguard imap: 1 account(s): 4 scanned, 2 cleaned")
 
 
-def test_literal_password_works_with_a_warning_that_does_not_show_it(dovecot, imap_config):
+def _literal_account(dovecot, secret: str, **overrides) -> dict:
     from conftest import Mailbox
 
-    secret = "Lit3ral-Passw0rd-Sentinel"
-    user = dovecot.add_user(f"literal-{os.getpid()}@example.org", secret)
-    account = imap_account(Mailbox(dovecot, user, secret), password=secret)
+    user = dovecot.add_user(f"literal-{os.getpid()}-{len(overrides)}@example.org", secret)
+    account = imap_account(Mailbox(dovecot, user, secret), password=secret, **overrides)
     del account["password_env"]
+    return account
 
-    run = run_imap(imap_config(account), "--once", "--verbose", password="unused")
 
+def test_literal_password_with_the_opt_in_logs_in_with_a_warning_that_does_not_show_it(
+    dovecot, imap_config
+):
+    secret = "Lit3ral-Passw0rd-Sentinel"
+    config = imap_config(_literal_account(dovecot, secret, allow_literal_password=True))
+
+    os.chmod(config, 0o600)
+    # PASSWORD_ENV holds a wrong password: only the literal one can log in
+    run = run_imap(config, "--once", "--verbose", password="unused")
     assert run.returncode == 0, run.stderr
-    assert "literal password" in run.stderr
+    assert "literal password" in run.stderr and "keep this file private" in run.stderr
+    assert "chmod" not in run.stderr
+    assert secret not in run.stderr + run.stdout
+
+    os.chmod(config, 0o644)
+    run = run_imap(config, "--once", "--verbose", password="unused")
+    assert run.returncode == 0, run.stderr
+    assert "readable by group and others (mode 0644): chmod 600" in run.stderr
+    assert secret not in run.stderr + run.stdout
+
+
+def test_literal_password_without_the_opt_in_is_refused_before_any_login(dovecot, imap_config):
+    secret = "Lit3ral-Refused-Sentinel"
+    config = imap_config(_literal_account(dovecot, secret))
+
+    run = run_imap(config, "--once", "--verbose", password="unused")
+
+    assert run.returncode == 2, run.stderr
+    assert f"{config}:" in run.stderr and "imap.accounts[0].password:" in run.stderr
+    assert "allow_literal_password: true" in run.stderr and "password_env" in run.stderr
+    assert "Traceback" not in run.stderr and "login" not in run.stderr.lower()
     assert secret not in run.stderr + run.stdout
