@@ -136,14 +136,48 @@ def _css_kind(ref: css.CssRef) -> tuple[str, str]:
     return "css", f"style {ref.prop} url()"
 
 
+# Tags with a loading attribute of their own; any other element can load only through
+# background= and style= (checked for every element).
+_SPECIAL_TAGS = frozenset(_IMAGE_TAGS | _SRC_TAGS | _SVG_TAGS
+                          | {"input", "source", "video", "object", "applet", "link"})
+
+
+def _attr_url(el: Element, name: str, base: str | None) -> str | None:
+    a = el.attr(name)
+    return resolve(a.value, base) if a is not None else None
+
+
 def _element_resources(doc: Document, el: Element, base: str | None,
                        inline_css: dict[int, list[css.Declaration]], out: list[Resource]) -> None:
+    tag = el.tag
+    if tag in _SPECIAL_TAGS or tag.startswith("v:"):
+        _tag_resources(doc, el, base, out)
+    url = _attr_url(el, "background", base)
+    if url:
+        e = _remove_attr(doc, el, "background")
+        out.append(Resource(url, _label(el, "background"), "background", el, [e], [e]))
+    style = el.attr("style")
+    if style is not None and style.value.strip():
+        decls, refs = css.parse_inline(style.value)
+        inline_css[el.index] = decls
+        # CSS offsets are in the decoded text; map them back to the source when entities differ
+        posmap = decode_with_map(style.raw)[1] if refs and "&" in style.raw else None
+        for ref in refs:
+            url = resolve(ref.url, base)
+            if url is None:
+                continue
+            start, end = (ref.start, ref.end) if posmap is None else (posmap[ref.start], posmap[ref.end])
+            e = Edit(style.vstart + start, style.vstart + end, CSS_INERT)
+            out.append(Resource(url, _label(el, "style"), "background", el, [e], [e], css_ref=ref))
+
+
+def _tag_resources(doc: Document, el: Element, base: str | None, out: list[Resource]) -> None:
+    """Loads through the element's own attributes (src, srcset, href, poster, data...)."""
     tag = el.tag
     add = out.append
 
     def attr_url(name: str) -> str | None:
-        a = el.attr(name)
-        return resolve(a.value, base) if a is not None else None
+        return _attr_url(el, name, base)
 
     if tag in _IMAGE_TAGS or (tag == "input" and el.get("type").lower() == "image"):
         url = attr_url("src")
@@ -198,21 +232,3 @@ def _element_resources(doc: Document, el: Element, base: str | None,
             if url:
                 e = _remove_attr(doc, el, name)
                 add(Resource(url, _label(el, name), "image", el, [e], [e]))
-    url = attr_url("background")
-    if url:
-        e = _remove_attr(doc, el, "background")
-        add(Resource(url, _label(el, "background"), "background", el, [e], [e]))
-    style = el.attr("style")
-    if style is not None and style.value.strip():
-        raw = style.raw
-        # CSS offsets are in the decoded text; map them back to the source when entities differ
-        text, posmap = decode_with_map(raw) if "&" in raw else (raw, None)
-        decls, refs = css.parse_inline(text)
-        inline_css[el.index] = decls
-        for ref in refs:
-            url = resolve(ref.url, base)
-            if url is None:
-                continue
-            start, end = (ref.start, ref.end) if posmap is None else (posmap[ref.start], posmap[ref.end])
-            e = Edit(style.vstart + start, style.vstart + end, CSS_INERT)
-            add(Resource(url, _label(el, "style"), "background", el, [e], [e], css_ref=ref))

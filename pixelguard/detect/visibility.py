@@ -221,7 +221,8 @@ class _Reveal:
 
 
 class Visibility:
-    """Per-document hide/reveal facts, computed once in element order (linear)."""
+    """Per-document hide/reveal facts, computed once per element, only for the elements
+    asked about and their ancestors (linear)."""
 
     def __init__(self, doc: Document, rules: list[StyleRule], inline: dict[int, list[Declaration]],
                  deadline: Deadline | None = None):
@@ -251,12 +252,10 @@ class Visibility:
                     counts[c] = counts.get(c, 0) + 1
         self._reveal = _Index([(r.compound, r) for r in reveal], counts)
         self._hide = _Index(hide, counts)
-        # state per element: None = shown, ("never", reason) or ("revealable", reason)
-        self._state: list[tuple[str, str] | None] = []
-        for el in doc.elements:
-            if deadline is not None and el.index % 256 == 0:
-                deadline.check()
-            self._state.append(self._compute(el))
+        self._deadline = deadline
+        # state per element, computed on first need (for an element and its ancestors):
+        # None = shown, ("never", reason) or ("revealable", reason)
+        self._state: dict[int, tuple[str, str] | None] = {}
 
     def decls(self, el: Element) -> list[Declaration]:
         return self.inline.get(el.index, [])
@@ -283,7 +282,7 @@ class Visibility:
         return False
 
     def _compute(self, el: Element) -> tuple[str, str] | None:
-        inherited = self._state[el.parent] if el.parent >= 0 else None
+        inherited = self._state[el.parent] if el.parent >= 0 else None  # computed first
         if inherited is not None and inherited[0] == "never":
             return inherited
         how = self._own_hiding(el)
@@ -297,7 +296,20 @@ class Visibility:
         """None (shown), ("never", reason) or ("revealable", reason)."""
         if el is None:
             return None
-        return self._state[el.index]
+        state = self._state
+        if el.index in state:
+            return state[el.index]
+        elements = self.doc.elements
+        chain = []  # el and its ancestors up to the first one already known
+        index = el.index
+        while index >= 0 and index not in state:
+            chain.append(elements[index])
+            index = elements[index].parent
+        for n, e in enumerate(reversed(chain)):
+            if self._deadline is not None and n % 256 == 255:
+                self._deadline.check()
+            state[e.index] = self._compute(e)
+        return state[el.index]
 
 
 def _hides_value(prop: str, value: str) -> bool:
