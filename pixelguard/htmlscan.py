@@ -44,6 +44,14 @@ _CLOSES_P = frozenset(
     "table ul".split()
 )
 _P_SCOPE = ("table", "td", "th", "button", "html", "body")
+# Start tag -> the (targets, scope) pairs it closes, in the order they apply.
+_IMPLICIT = {
+    name: tuple(
+        ([(("p",), _P_SCOPE)] if name in _CLOSES_P else [])
+        + ([(_CLOSES[name], _SCOPE.get(name, ("table",)))] if name in _CLOSES else [])
+    )
+    for name in _CLOSES_P | _CLOSES.keys()
+}
 _COMMENT_END = re.compile(r"--!?>")
 _ENDTAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />\x00]*")
 _SVG_ELEMENTS = frozenset(
@@ -197,10 +205,17 @@ class _Scanner:
         self._open: dict[str, int] = {}
 
     def run(self, text: str) -> None:
+        # The hot loop: one iteration per tag, so the common path is written out here.
         n = len(text)
         pos = 0
         find = text.find
         start_tag = _START_TAG.match
+        endtag_name = _ENDTAG_NAME.match
+        elements = self.doc.elements
+        stack = self.stack
+        opened = self._open
+        base = self.base
+        in_mso = self.in_mso
         while pos < n:
             lt = find("<", pos)
             if lt < 0 or lt + 1 >= n:
@@ -210,17 +225,40 @@ class _Scanner:
                 m = start_tag(text, lt)
                 if m is None:
                     return  # a tag still open at the end of the input: browsers drop it
+                end = m.end()
                 name = m.group(1).lower()
                 if "\x00" in name:
                     name = name[: name.index("\x00")]
-                pos = self._start_tag(text, lt, m.end(), name)
+                if stack and name in _IMPLICIT:
+                    for targets, scope in _IMPLICIT[name]:
+                        self._close_nearest(targets, scope)
+                tag_text = text[lt:end]
+                # "/>" closes only foreign (VML, SVG) elements; browsers ignore it on HTML ones.
+                self_closing = (text[end - 2] == "/" and end - lt > 2
+                                and (":" in name or name in _SVG_ELEMENTS))
+                el = Element(len(elements), name, base + lt, tag_text,
+                             stack[-1] if stack else -1, in_mso)
+                elements.append(el)
+                if name == "base" or name == "body":
+                    self._note(el)
+                if not self_closing and name not in VOID and not (
+                        ":" in name and name.startswith(("o:", "w:"))):
+                    if len(stack) < MAX_DEPTH:
+                        stack.append(el.index)
+                        opened[name] = opened.get(name, 0) + 1
+                if name in RAW_TEXT and not self_closing:
+                    pos = self._raw_text(text, end, name)
+                else:
+                    pos = end
             elif c == "/":
                 gt = find(">", lt + 2)
                 if gt < 0:
                     return
-                m = _ENDTAG_NAME.match(text, lt + 2)
+                m = endtag_name(text, lt + 2)
                 if m:
-                    self._end_tag(m.group(0).lower(), lt)
+                    tag = m.group(0).lower()
+                    if opened.get(tag) or tag == "head":
+                        self._end_tag(tag, lt)
                 pos = gt + 1
             elif c == "!":
                 if text.startswith("<!--", lt):
@@ -240,26 +278,29 @@ class _Scanner:
             else:
                 pos = lt + 1  # "<" that starts no tag is text
 
-    def _start_tag(self, text: str, lt: int, end: int, name: str) -> int:
-        tag_text = text[lt:end]
-        # "/>" closes only foreign (VML, SVG) elements; on HTML elements browsers ignore it.
-        self_closing = tag_text.endswith("/>") and (":" in name or name in _SVG_ELEMENTS)
-        start = self.base + lt
-        self._start(name, tag_text, start, self_closing)
-        if name in RAW_TEXT and not self_closing:
-            close = _raw_text_end(text, end, name)
-            if close >= len(text):
-                # Never closed: a browser would swallow the rest as text, but sanitising
-                # mail clients differ; read on as markup, so no load goes unjudged.
-                return end
-            if name == "style":
-                self.doc.styles.append(
-                    StyleBlock(self.base + end, self.base + close, len(self.doc.elements) - 1, self.in_mso)
-                )
-            self._end_tag(name, close)
-            gt = text.find(">", close)
-            return len(text) if gt < 0 else gt + 1
-        return end
+    def _note(self, el: Element) -> None:
+        """<base href> and where <body> starts."""
+        doc = self.doc
+        if el.tag == "base" and doc.base_href is None and el.attr("href") is not None:
+            doc.base_href = el.get("href").strip()
+        elif el.tag == "body" and doc.body_start is None and not self.in_mso:
+            doc.body_start = el.end
+
+    def _raw_text(self, text: str, end: int, name: str) -> int:
+        """After the start tag of a <style>/<script> ending at `end`: skip its text, record
+        a style block; the offset to scan on from."""
+        close = _raw_text_end(text, end, name)
+        if close >= len(text):
+            # Never closed: a browser would swallow the rest as text, but sanitising
+            # mail clients differ; read on as markup, so no load goes unjudged.
+            return end
+        if name == "style":
+            self.doc.styles.append(
+                StyleBlock(self.base + end, self.base + close, len(self.doc.elements) - 1, self.in_mso)
+            )
+        self._end_tag(name, close)
+        gt = text.find(">", close)
+        return len(text) if gt < 0 else gt + 1
 
     def _comment(self, text: str, lt: int) -> int:
         """Handle the comment at `lt`; return the offset after it, or -1 if unterminated."""
@@ -283,30 +324,6 @@ class _Scanner:
                                   self.stack[-1] if self.stack else -1)
                 nested.run(data[inner_start:inner_end])
         return m.end()
-
-    def _start(self, name: str, text: str, start: int, self_closing: bool) -> None:
-        self._implicit_close(name)
-        doc = self.doc
-        el = Element(len(doc.elements), name, start, text,
-                     self.stack[-1] if self.stack else -1, self.in_mso)
-        doc.elements.append(el)
-        if name == "base" and doc.base_href is None and el.attr("href") is not None:
-            doc.base_href = el.get("href").strip()
-        elif name == "body" and doc.body_start is None and not self.in_mso:
-            doc.body_start = el.end
-        if name not in VOID and not self_closing and not name.startswith(("o:", "w:")):
-            if len(self.stack) < MAX_DEPTH:
-                self.stack.append(el.index)
-                self._open[name] = self._open.get(name, 0) + 1
-
-    def _implicit_close(self, name: str) -> None:
-        if not self.stack:
-            return
-        if name in _CLOSES_P:
-            self._close_nearest(("p",), _P_SCOPE)
-        closes = _CLOSES.get(name)
-        if closes:
-            self._close_nearest(closes, _SCOPE.get(name, ("table",)))
 
     def _close_nearest(self, targets: tuple[str, ...], scope: tuple[str, ...]) -> None:
         if not any(self._open.get(t) for t in targets):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pixelguard import css
 from pixelguard.budget import Deadline
@@ -13,7 +14,7 @@ from pixelguard.detect.vectors import Edit, Resource, extract
 from pixelguard.detect.visibility import Visibility, box, tiny_reason
 from pixelguard.htmlscan import scan
 from pixelguard.model import Finding, Policy
-from pixelguard.trackers import TrackerList
+from pixelguard.trackers import TrackerList, TrackerMatch
 from pixelguard.urls import host_of
 
 __all__ = ["Detection", "detect_html", "RULE_IDS"]
@@ -52,10 +53,11 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     findings: list[Finding] = []
     edits: list[Edit] = []
     boxes: dict[int, tuple[float | None, float | None]] = {}
+    urls: dict[str, _UrlFacts] = {}
     for n, res in enumerate(resources):
         if n % 64 == 0:
             deadline.check()
-        signals = _signals(res, vis, policy, trackers, repeats[res.url], boxes)
+        signals = _signals(res, vis, policy, trackers, repeats[res.url], boxes, urls)
         if signals.host_verdict == "allow":
             continue
         for rule_id, fn in RULES:
@@ -70,11 +72,37 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     return Detection(findings, edits, doc.body_start, doc.head_end)
 
 
+class _UrlFacts(NamedTuple):
+    """What the URL alone says (the same for every element that loads it)."""
+
+    host: str
+    known: TrackerMatch | None
+    shape: str | None
+    token: bool
+    query_token: bool
+    leak: str | None
+    host_verdict: str | None
+    spacer_name: bool
+
+
+def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> _UrlFacts:
+    host = host_of(url)
+    token = has_token(url)
+    return _UrlFacts(
+        host=host, known=trackers.match(url), shape=open_shape(url), token=token,
+        query_token=token and query_has_token(url), leak=find_leak(url, policy.recipients),
+        host_verdict=policy.host_verdict(host), spacer_name=spacer_name(url),
+    )
+
+
 def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerList,
-             repeats: int, boxes: dict[int, tuple[float | None, float | None]]) -> Signals:
+             repeats: int, boxes: dict[int, tuple[float | None, float | None]],
+             urls: dict[str, _UrlFacts]) -> Signals:
     el = res.element
     url = res.url
-    host = host_of(url)
+    facts = urls.get(url)
+    if facts is None:
+        facts = urls[url] = _url_facts(url, policy, trackers)
     tiny = None
     unsized = False
     if el is not None and res.kind in ("image", "background", "media"):
@@ -83,13 +111,9 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
         w, h = boxes[el.index]
         tiny = tiny_reason(w, h)
         unsized = res.kind == "image" and w is None and h is None
-    hidden = vis.state(el)
-    known = trackers.match(url)
-    token = has_token(url)
-    leak = find_leak(url, policy.recipients)
     spacer = (
-        known is None and leak is None and not token
-        and (repeats >= SPACER_REPEATS or spacer_name(url))
+        facts.known is None and facts.leak is None and not facts.token
+        and (repeats >= SPACER_REPEATS or facts.spacer_name)
     )
     ref = res.css_ref
     print_or_forward = None
@@ -99,8 +123,7 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
         elif css.is_forward_detection_selector(ref.selector):
             print_or_forward = "when the mail is forwarded or replied to"
     return Signals(
-        host=host, tiny=tiny, unsized=unsized, hidden=hidden, known=known,
-        shape=open_shape(url), token=token, query_token=token and query_has_token(url),
-        leak=leak, host_verdict=policy.host_verdict(host), spacer=spacer,
-        print_or_forward=print_or_forward,
+        host=facts.host, tiny=tiny, unsized=unsized, hidden=vis.state(el), known=facts.known,
+        shape=facts.shape, token=facts.token, query_token=facts.query_token, leak=facts.leak,
+        host_verdict=facts.host_verdict, spacer=spacer, print_or_forward=print_or_forward,
     )
