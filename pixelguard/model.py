@@ -77,6 +77,9 @@ class Policy:
 
     def host_verdict(self, host: str) -> Literal["allow", "deny"] | None:
         """'allow', 'deny' or None for a resource host, by the precedence rules above."""
+        if not (self.user_allow_hosts or self.user_deny_hosts or self.default_allow_hosts
+                or self.default_deny_hosts):
+            return None
         host = host.lower().rstrip(".")
         for allow, deny in (
             (self.user_allow_hosts, self.user_deny_hosts),

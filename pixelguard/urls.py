@@ -1,7 +1,7 @@
 """URLs as a mail client would resolve them."""
 from __future__ import annotations
 
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 _STRIP = str.maketrans("", "", "\t\r\n")
 REMOTE_SCHEMES = ("http", "https")
@@ -63,12 +63,13 @@ def _scheme(url: str) -> str | None:
 _IDEOGRAPHIC_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
-def host_of(url: str) -> str:
+def host_of(url: str | SplitResult | None) -> str:
     """The host a client would contact, normalised as browsers do: percent-decoded,
-    ideographic full stops as dots, lower-case, IDNA (punycode); '' when there is none."""
+    ideographic full stops as dots, lower-case, IDNA (punycode); '' when there is none.
+    Takes the URL, or its urlsplit() (None: it did not split)."""
     try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
+        host = (urlsplit(url) if isinstance(url, str) else url).hostname or ""
+    except (ValueError, AttributeError):
         return ""
     if "%" in host:
         host = unquote(host)

@@ -9,7 +9,7 @@ from pixelguard import css
 from pixelguard.budget import Deadline
 from pixelguard.detect.leak import find_leak
 from pixelguard.detect.rules import RULE_IDS, RULES, Signals
-from pixelguard.detect.shape import has_token, open_shape, query_has_token, spacer_name
+from pixelguard.detect.shape import Parsed, open_shape, path_has_token, query_has_token, spacer_name
 from pixelguard.detect.vectors import Edit, Resource, extract
 from pixelguard.detect.visibility import Visibility, box, tiny_reason
 from pixelguard.htmlscan import scan
@@ -86,12 +86,14 @@ class _UrlFacts(NamedTuple):
 
 
 def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> _UrlFacts:
-    host = host_of(url)
-    token = has_token(url)
+    parsed = Parsed(url)
+    host = host_of(parsed.parts)
+    query_token = query_has_token(parsed)
     return _UrlFacts(
-        host=host, known=trackers.match(url), shape=open_shape(url), token=token,
-        query_token=token and query_has_token(url), leak=find_leak(url, policy.recipients),
-        host_verdict=policy.host_verdict(host), spacer_name=spacer_name(url),
+        host=host, known=trackers.match(url), shape=open_shape(parsed),
+        token=query_token or path_has_token(parsed), query_token=query_token,
+        leak=find_leak(url, policy.recipients), host_verdict=policy.host_verdict(host),
+        spacer_name=spacer_name(parsed),
     )
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 # A path segment naming an open-tracking endpoint when followed by an opaque token or as a
 # file stem (open.gif, pixel.png, open.aspx).
@@ -28,6 +28,30 @@ _SPACER_STEMS = frozenset("spacer blank transparent clear shim space trans spc s
 
 def _segments(path: str) -> list[str]:
     return [s for s in path.lower().split("/") if s]
+
+
+class Parsed:
+    """One URL split once for every shape test (its query pairs parsed on first use)."""
+
+    __slots__ = ("parts", "_pairs")
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.parts: SplitResult | None = urlsplit(url)
+        except ValueError:
+            self.parts = None
+        self._pairs: list[tuple[str, str]] | None = None
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        if self._pairs is None:
+            query = self.parts.query if self.parts is not None else ""
+            self._pairs = parse_qsl(query, keep_blank_values=True) if query else []
+        return self._pairs
+
+
+def _parsed(url: str | Parsed) -> Parsed:
+    return url if isinstance(url, Parsed) else Parsed(url)
 
 
 _SEPARATORS = str.maketrans("-_.~+", "     ")
@@ -56,34 +80,25 @@ def looks_like_token(s: str) -> bool:
     return entropy >= 3.3
 
 
-def has_token(url: str) -> bool:
+def has_token(url: str | Parsed) -> bool:
     """Any path segment or query value looks like a personalised token."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    for seg in parts.path.split("/"):
-        if looks_like_token(seg):
-            return True
-    for _, value in parse_qsl(parts.query, keep_blank_values=True):
-        if looks_like_token(value):
-            return True
-    return False
+    return path_has_token(url) or query_has_token(url)
 
 
-def query_has_token(url: str) -> bool:
-    try:
-        query = urlsplit(url).query
-    except ValueError:
-        return False
-    return any(looks_like_token(v) for _, v in parse_qsl(query, keep_blank_values=True))
+def path_has_token(url: str | Parsed) -> bool:
+    parts = _parsed(url).parts
+    return parts is not None and any(looks_like_token(seg) for seg in parts.path.split("/"))
 
 
-def open_shape(url: str) -> str | None:
+def query_has_token(url: str | Parsed) -> bool:
+    return any(looks_like_token(v) for _, v in _parsed(url).pairs)
+
+
+def open_shape(url: str | Parsed) -> str | None:
     """Describe the generic open-tracking shape of the URL, or None."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    parsed = _parsed(url)
+    parts = parsed.parts
+    if parts is None:
         return None
     host = (parts.hostname or "").lower()
     segs = _segments(parts.path)
@@ -98,7 +113,7 @@ def open_shape(url: str) -> str | None:
         if seg in _SHORT_OPEN and i + 1 < len(segs) and looks_like_token(segs[i + 1]) \
                 and "." not in segs[-1][-6:]:
             return f"open-tracking path /{seg}/<token>"
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+    for key, value in parsed.pairs:
         if key.lower() in _OPEN_QUERY_KEYS or value.lower() in _OPEN_QUERY_VALUES:
             return f"open-tracking query {key}={value}"[:80]
     first = host.split(".", 1)[0]
@@ -107,13 +122,10 @@ def open_shape(url: str) -> str | None:
     return None
 
 
-def spacer_name(url: str) -> bool:
+def spacer_name(url: str | Parsed) -> bool:
     """The file is named like a layout spacer (spacer.gif, blank.png, clear.gif)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    if parts.query:
+    parts = _parsed(url).parts
+    if parts is None or parts.query:
         return False
     segs = _segments(parts.path)
     if not segs:
