@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pixelguard import css
@@ -109,16 +110,16 @@ def decode_with_map(raw: str) -> tuple[str, list[int]]:
 def extract(doc: Document, base: str | None, inline_css: dict[int, list[css.Declaration]],
             sheets: list[tuple[css.StyleBlock, css.StyleSheet]] | None = None) -> list[Resource]:
     """All remote resources of the document. Fills `inline_css` (element index -> declarations)."""
-    base = doc.base_href or base
+    resolve_url = _memo_resolve(doc.base_href or base)
     out: list[Resource] = []
     for el in doc.elements:
-        _element_resources(doc, el, base, inline_css, out)
+        _element_resources(doc, el, resolve_url, inline_css, out)
     for block, sheet in sheets or ():
         media = doc.elements[block.element].get("media").strip().lower()
         for ref in sheet.refs:
             if media and media != "all":  # <style media="print">: as if inside @media print
                 ref = dataclasses.replace(ref, media=(f"@media {media}",) + ref.media)
-            url = resolve(ref.url, base)
+            url = resolve_url(ref.url)
             if url is None:
                 continue
             kind, where = _css_kind(ref)
@@ -142,17 +143,31 @@ _SPECIAL_TAGS = frozenset(_IMAGE_TAGS | _SRC_TAGS | _SVG_TAGS
                           | {"input", "source", "video", "object", "applet", "link"})
 
 
-def _attr_url(el: Element, name: str, base: str | None) -> str | None:
+def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
+    """resolve() against one document's base, each distinct reference resolved once."""
+    done: dict[str, str | None] = {}
+
+    def resolve_url(raw: str) -> str | None:
+        try:
+            return done[raw]
+        except KeyError:
+            url = done[raw] = resolve(raw, base)
+            return url
+
+    return resolve_url
+
+
+def _attr_url(el: Element, name: str, resolve_url: Callable[[str], str | None]) -> str | None:
     a = el.attr(name)
-    return resolve(a.value, base) if a is not None else None
+    return resolve_url(a.value) if a is not None else None
 
 
-def _element_resources(doc: Document, el: Element, base: str | None,
+def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], str | None],
                        inline_css: dict[int, list[css.Declaration]], out: list[Resource]) -> None:
     tag = el.tag
     if tag in _SPECIAL_TAGS or tag.startswith("v:"):
-        _tag_resources(doc, el, base, out)
-    url = _attr_url(el, "background", base)
+        _tag_resources(doc, el, resolve_url, out)
+    url = _attr_url(el, "background", resolve_url)
     if url:
         e = _remove_attr(doc, el, "background")
         out.append(Resource(url, _label(el, "background"), "background", el, [e], [e]))
@@ -163,7 +178,7 @@ def _element_resources(doc: Document, el: Element, base: str | None,
         # CSS offsets are in the decoded text; map them back to the source when entities differ
         posmap = decode_with_map(style.raw)[1] if refs and "&" in style.raw else None
         for ref in refs:
-            url = resolve(ref.url, base)
+            url = resolve_url(ref.url)
             if url is None:
                 continue
             start, end = (ref.start, ref.end) if posmap is None else (posmap[ref.start], posmap[ref.end])
@@ -171,13 +186,14 @@ def _element_resources(doc: Document, el: Element, base: str | None,
             out.append(Resource(url, _label(el, "style"), "background", el, [e], [e], css_ref=ref))
 
 
-def _tag_resources(doc: Document, el: Element, base: str | None, out: list[Resource]) -> None:
+def _tag_resources(doc: Document, el: Element, resolve_url: Callable[[str], str | None],
+                   out: list[Resource]) -> None:
     """Loads through the element's own attributes (src, srcset, href, poster, data...)."""
     tag = el.tag
     add = out.append
 
     def attr_url(name: str) -> str | None:
-        return _attr_url(el, name, base)
+        return _attr_url(el, name, resolve_url)
 
     if tag in _IMAGE_TAGS or (tag == "input" and el.get("type").lower() == "image"):
         url = attr_url("src")
@@ -195,7 +211,7 @@ def _tag_resources(doc: Document, el: Element, base: str | None, out: list[Resou
         if a is not None:
             e = _remove_attr(doc, el, "srcset")
             for raw in _srcset_urls(a.value):
-                url = resolve(raw, base)
+                url = resolve_url(raw)
                 if url:
                     add(Resource(url, _label(el, "srcset"), "image", el, [e], [e]))
     if tag in _SRC_TAGS:

@@ -7,6 +7,7 @@ element is only *never shown* when no stylesheet rule can reveal it (or its hidi
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 from pixelguard.budget import Deadline
@@ -138,6 +139,7 @@ class _Compound:
 _COMPOUND_PART = re.compile(r"([.#]?)(-?[_a-zA-Z0-9\\-]+|\*)|(\[[^\]]*\]|::?[a-zA-Z-]+(\([^)]*\))?)")
 
 
+@lru_cache(maxsize=4096)  # pure, and mail from one template repeats its selectors
 def _last_compound(selector: str) -> _Compound:
     s = selector.strip()
     for comb in (">", "+", "~"):
