@@ -113,7 +113,11 @@ def extract(doc: Document, base: str | None, inline_css: dict[int, list[css.Decl
     resolve_url = _memo_resolve(doc.base_href or base)
     out: list[Resource] = []
     for el in doc.elements:
-        _element_resources(doc, el, resolve_url, inline_css, out)
+        # most elements load nothing: only tags with loading attributes of their own, and
+        # any tag whose source mentions background= or style=, need a closer look
+        if el.tag in _SPECIAL_TAGS or el.mentions("style") or el.mentions("background") \
+                or el.tag.startswith("v:"):
+            _element_resources(doc, el, resolve_url, inline_css, out)
     for block, sheet in sheets or ():
         media = doc.elements[block.element].get("media").strip().lower()
         for ref in sheet.refs:
