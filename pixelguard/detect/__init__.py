@@ -44,7 +44,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
         sheet = css.parse_stylesheet(text[block.start:block.end])
         sheets.append((block, sheet))
         rules.extend(sheet.rules)
-    inline: dict[int, list[css.Declaration]] = {}
+    inline: dict[int, tuple[css.Declaration, ...]] = {}
     resources = extract(doc, base, inline, sheets)
     resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
     vis = Visibility(doc, rules, inline, deadline)

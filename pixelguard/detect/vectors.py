@@ -107,9 +107,10 @@ def decode_with_map(raw: str) -> tuple[str, list[int]]:
     return "".join(out), pos
 
 
-def extract(doc: Document, base: str | None, inline_css: dict[int, list[css.Declaration]],
+def extract(doc: Document, base: str | None, inline_css: dict[int, tuple[css.Declaration, ...]],
             sheets: list[tuple[css.StyleBlock, css.StyleSheet]] | None = None) -> list[Resource]:
-    """All remote resources of the document. Fills `inline_css` (element index -> declarations)."""
+    """All remote resources of the document. Fills `inline_css` (element index ->
+    declarations) for the style attributes it had to parse (Visibility parses the rest)."""
     resolve_url = _memo_resolve(doc.base_href or base)
     out: list[Resource] = []
     for el in doc.elements:
@@ -147,6 +148,9 @@ _SPECIAL_TAGS = frozenset(_IMAGE_TAGS | _SRC_TAGS | _SVG_TAGS
                           | {"input", "source", "video", "object", "applet", "link"})
 
 
+_STYLE_LOAD_MARKERS = ("url", "image-set", "\\", "&")
+
+
 def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
     """resolve() against one document's base, each distinct reference resolved once."""
     done: dict[str, str | None] = {}
@@ -167,7 +171,7 @@ def _attr_url(el: Element, name: str, resolve_url: Callable[[str], str | None]) 
 
 
 def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], str | None],
-                       inline_css: dict[int, list[css.Declaration]], out: list[Resource]) -> None:
+                       inline_css: dict[int, tuple[css.Declaration, ...]], out: list[Resource]) -> None:
     tag = el.tag
     if tag in _SPECIAL_TAGS or tag.startswith("v:"):
         _tag_resources(doc, el, resolve_url, out)
@@ -175,6 +179,10 @@ def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], 
     if url:
         e = _remove_attr(doc, el, "background")
         out.append(Resource(url, _label(el, "background"), "background", el, [e], [e]))
+    # A style= can load something only through url( / image-set( (or CSS escapes or HTML
+    # entities that spell them); other styles are parsed later, if visibility needs them.
+    if not any(el.mentions(marker) for marker in _STYLE_LOAD_MARKERS):
+        return
     style = el.attr("style")
     if style is not None and style.value.strip():
         decls, refs = css.parse_inline(style.value)

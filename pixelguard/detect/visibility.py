@@ -7,11 +7,12 @@ element is only *never shown* when no stylesheet rule can reveal it (or its hidi
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pixelguard.budget import Deadline
-from pixelguard.css import Declaration, StyleRule
+from pixelguard.css import Declaration, StyleRule, parse_inline
 from pixelguard.htmlscan import Document, Element
 
 _LENGTH = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
@@ -40,7 +41,7 @@ def length_px(value: str) -> float | None:
     return None
 
 
-def _last(decls: list[Declaration], name: str) -> Declaration | None:
+def _last(decls: Sequence[Declaration], name: str) -> Declaration | None:
     """The declaration that wins for `name` (!important beats later normal ones)."""
     win = None
     for d in decls:
@@ -49,7 +50,7 @@ def _last(decls: list[Declaration], name: str) -> Declaration | None:
     return win
 
 
-def box(el: Element, decls: list[Declaration]) -> tuple[float | None, float | None]:
+def box(el: Element, decls: Sequence[Declaration]) -> tuple[float | None, float | None]:
     """Upper bounds (px) of the rendered width and height; None when not stated."""
     out: list[float | None] = []
     for side in ("width", "height"):
@@ -94,7 +95,7 @@ class Hiding:
     important: bool  # hidden with !important inline: no stylesheet rule can undo it
 
 
-def hiding(el: Element, decls: list[Declaration]) -> Hiding | None:
+def hiding(el: Element, decls: Sequence[Declaration]) -> Hiding | None:
     """How this element's own inline style (or hidden attribute) hides it, or None."""
     d = _last(decls, "display")
     if d is not None and d.value == "none":
@@ -226,7 +227,7 @@ class Visibility:
     """Per-document hide/reveal facts, computed once per element, only for the elements
     asked about and their ancestors (linear)."""
 
-    def __init__(self, doc: Document, rules: list[StyleRule], inline: dict[int, list[Declaration]],
+    def __init__(self, doc: Document, rules: list[StyleRule], inline: dict[int, tuple[Declaration, ...]],
                  deadline: Deadline | None = None):
         self.doc = doc
         self.inline = inline
@@ -259,8 +260,17 @@ class Visibility:
         # None = shown, ("never", reason) or ("revealable", reason)
         self._state: dict[int, tuple[str, str] | None] = {}
 
-    def decls(self, el: Element) -> list[Declaration]:
-        return self.inline.get(el.index, [])
+    def decls(self, el: Element) -> tuple[Declaration, ...]:
+        """The element's inline declarations (parsed on first need when extract did not)."""
+        decls = self.inline.get(el.index)
+        if decls is None:
+            decls = ()
+            if el.mentions("style"):
+                style = el.attr("style")
+                if style is not None and style.value.strip():
+                    decls = parse_inline(style.value)[0]
+            self.inline[el.index] = decls
+        return decls
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         decls = self.decls(el)
