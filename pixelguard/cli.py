@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 # Subcommands implemented by an adapter module with its own `main(argv) -> int`.
 DELEGATED = {"relay": "pixelguard.relay", "imap": "pixelguard.imap", "report": "pixelguard.report"}
@@ -20,15 +21,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_filter.main(argv)
 
 
-def load_config_or_exit(path: str | None):
-    """Load the config file (or defaults when path is None); on error print it and exit 2."""
-    from pixelguard.config import ConfigError, load_config
+def print_config_warning(message: str) -> None:
+    """One line per config warning, like the config errors: no Python file, line or class."""
+    print(f"pixelguard: warning: {message}", file=sys.stderr)
 
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"pixelguard: config error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+
+def load_config_or_exit(path: str | None, warn: Callable[[str], None] = print_config_warning):
+    """Load the config file (or defaults when path is None); on error print it and exit 2.
+
+    Each ConfigWarning (e.g. an opted-in literal password) is handed to `warn` as its
+    message alone ("FILE:LINE: key: what"), after the load, instead of Python's
+    "path.py:N: ConfigWarning: ..." and source line; whatever the -W / PYTHONWARNINGS
+    filters say. Other warnings raised meanwhile are shown as Python would show them."""
+    from pixelguard.config import ConfigError, ConfigWarning, load_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            print(f"pixelguard: config error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    for w in caught:
+        if issubclass(w.category, ConfigWarning):
+            warn(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    return config
 
 
 def usage_error(parser: argparse.ArgumentParser, message: str) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support import FIXTURES, fixture
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
@@ -126,3 +127,87 @@ def test_clean_to_a_full_disk_is_one_line_and_a_temporary_failure() -> None:
                               stdout=full, stderr=subprocess.PIPE, timeout=60)
     assert proc.returncode == 75
     assert b"cannot write the message" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+# Config warnings (an opted-in literal password): one "pixelguard: warning: FILE:LINE: key: what"
+# line each on stderr, whatever command loads the config; never Python's
+# "path/cli.py:28: ConfigWarning: ..." with the source line after it. Exit codes unchanged.
+
+LITERAL_ACCOUNTS = "".join(
+    f"    - name: {name}\n      host: imap.example.org\n      username: u\n"
+    f"      password: {secret}\n      allow_literal_password: true\n"
+    for name, secret in (("a", "x"), ("b", "Hunter2-Cli-Sentinel"))
+)
+
+
+def _literal_config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text("imap:\n  accounts:\n" + LITERAL_ACCOUNTS)
+    cfg.chmod(0o600)
+    return cfg
+
+
+def _warning_lines(cfg: Path, prefix: str = "pixelguard: warning: ") -> list[str]:
+    return [
+        f"{prefix}{cfg}:{line}: imap.accounts[{i}].password: a literal password in the config "
+        "file (allow_literal_password: true); prefer password_command or password_env "
+        "(and keep this file private)"
+        for i, line in ((0, 6), (1, 11))
+    ]
+
+
+def _assert_clean_stderr(proc: subprocess.CompletedProcess) -> str:
+    err = proc.stderr.decode()
+    assert "ConfigWarning" not in err and ".py:" not in err and "warnings.warn" not in err
+    assert "Traceback" not in err and "Hunter2" not in err + proc.stdout.decode(errors="replace")
+    return err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check-config", "{cfg}"],
+        ["scan", "--config", "{cfg}", str(FIXTURES / "size-attr-1x1.eml")],
+        ["clean", "--config", "{cfg}", str(FIXTURES / "size-attr-1x1.eml")],
+    ],
+    ids=["check-config", "scan", "clean"],
+)
+def test_config_warnings_are_one_plain_line_each(tmp_path: Path, command: list[str]) -> None:
+    cfg = _literal_config(tmp_path)
+    proc = run(*(arg.format(cfg=cfg) for arg in command))
+    assert proc.returncode == 0, proc.stderr
+    assert _assert_clean_stderr(proc).splitlines() == _warning_lines(cfg)
+    assert proc.stdout  # the command's own output is still there
+
+
+def test_config_warnings_stay_one_line_under_python_warning_filters(tmp_path: Path) -> None:
+    # -W error must not turn the warning into a traceback, -W ignore must not hide it
+    cfg = _literal_config(tmp_path)
+    for flag in ("error", "ignore", "default"):
+        proc = subprocess.run([sys.executable, "-W", flag, "-m", "pixelguard", "check-config", str(cfg)],
+                              capture_output=True, check=False, timeout=120)
+        assert proc.returncode == 0, (flag, proc.stderr)
+        assert _assert_clean_stderr(proc).splitlines() == _warning_lines(cfg), flag
+
+
+def test_config_warnings_from_relay_report_and_imap_are_one_line_each(tmp_path: Path) -> None:
+    # each stops at a usage error after loading the config: the warnings come first, then
+    # the command's own error, with its usual exit code
+    cfg = _literal_config(tmp_path)
+
+    relay = run("relay", "--config", str(cfg), "--listen", "no-port-here")
+    assert relay.returncode == 2
+    err = _assert_clean_stderr(relay).splitlines()
+    assert err[:2] == _warning_lines(cfg) and "--listen" in err[-1]
+
+    report = run("report", "--imap", "nosuch", "--config", str(cfg))
+    assert report.returncode == 2
+    assert _assert_clean_stderr(report).splitlines() == _warning_lines(cfg) + [
+        "pixelguard report: no IMAP account named 'nosuch' in the config (accounts: a, b)"
+    ]
+
+    imap = run("imap", "--config", str(cfg), "--account", "nosuch", "--once")
+    assert imap.returncode == 2
+    assert _assert_clean_stderr(imap).splitlines() == _warning_lines(cfg, "pixelguard imap: warning: ") + [
+        f"pixelguard imap: no account named 'nosuch' in {cfg} (known: a, b)"
+    ]

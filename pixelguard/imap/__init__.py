@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 
 from pixelguard.imap.connection import EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
@@ -117,11 +116,7 @@ def main(argv: Sequence[str]) -> int:
     if args.config is None:
         parser.error("--config is required: the accounts to clean are in its imap.accounts")
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        config = load_config_or_exit(args.config)
-    for w in caught:
-        log.warning("warning: %s", w.message)
+    config = load_config_or_exit(args.config, warn=lambda message: log.warning("warning: %s", message))
 
     accounts = list(config.imap.accounts)
     if not accounts:
