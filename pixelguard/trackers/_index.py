@@ -15,6 +15,8 @@ from pixelguard.trackers._abp import AbpRule, Glob, compile_glob
 from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits, required_literal
 
 _SCHEMES = ("http://", "https://")
+_NETLOC_END = re.compile(r"[/?\\]")
+_FEW_GRAMS = 64
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,8 @@ def _split(url: str) -> _Url | None:
     low = low.split("#", 1)[0]
     start = low.index("//") + 2
     end = start
-    while end < len(low) and low[end] not in "/?\\":
-        end += 1
+    m = _NETLOC_END.search(low, start)
+    end = m.start() if m else len(low)
     netloc = low[start:end]
     hostport = netloc.rsplit("@", 1)[-1]
     if hostport.startswith("["):  # IPv6 literal
@@ -145,9 +147,14 @@ class _Index:
         if not self.by_gram:
             return
         full = url.full
-        grams = {full[i:i + _GRAM] for i in range(len(full) - _GRAM + 1)}
         keys = self.by_gram.keys()
-        for gram in (grams & keys) if len(grams) < len(keys) else (keys & grams):
+        if len(keys) <= _FEW_GRAMS:  # the shipped list: a substring test per key is cheaper
+            found = [gram for gram in keys if gram in full]
+        else:  # large user lists: the URL's own 3-grams, looked up
+            grams = {full[i:i + _GRAM] for i in range(len(full) - _GRAM + 1)}
+            found = [gram for gram in keys if gram in grams] if len(keys) < len(grams) \
+                else [gram for gram in grams if gram in keys]
+        for gram in found:
             yield from self.by_gram[gram]
 
     def find(self, url: _Url) -> Entry | None:
