@@ -53,6 +53,8 @@ class StyleRule:
 class StyleSheet:
     refs: list[CssRef] = field(default_factory=list)
     rules: list[StyleRule] = field(default_factory=list)
+    # facts other modules derive from the (cached, shared) sheet, kept with it by name
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 _NEWLINE = re.compile(r"\r\n|[\r\n\f]")

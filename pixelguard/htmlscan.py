@@ -90,7 +90,7 @@ class Element:
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
     text costs one substring test."""
 
-    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "_low", "_attrs")
+    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "low", "_attrs")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
                  in_mso: bool) -> None:
@@ -101,7 +101,7 @@ class Element:
         self.parent = parent  # index of the parent element, -1 at top
         self.in_mso = in_mso  # inside an Outlook conditional comment
         self.text = text
-        self._low = text.lower()
+        self.low = text.lower()  # the tag source, lower-cased: for cheap substring pre-checks
         self._attrs: dict[str, Attr | re.Match[str]] | None = None
 
     def _parse(self) -> dict[str, Attr | re.Match[str]]:
@@ -127,10 +127,10 @@ class Element:
 
     def mentions(self, text: str) -> bool:
         """The tag's source contains `text` (lower-case): a cheap pre-check."""
-        return text in self._low
+        return text in self.low
 
     def attr(self, name: str) -> Attr | None:
-        if name not in self._low:
+        if name not in self.low:
             return None
         attrs = self._parse()
         a = attrs.get(name)
@@ -145,7 +145,7 @@ class Element:
 
     @property
     def classes(self) -> frozenset[str]:
-        if "class" not in self._low:
+        if "class" not in self.low:
             return _NO_CLASSES
         return frozenset(self.get("class").lower().split())
 
@@ -257,8 +257,14 @@ class _Scanner:
                 m = endtag_name(text, lt + 2)
                 if m:
                     tag = m.group(0).lower()
-                    if opened.get(tag) or tag == "head":
+                    if tag == "head":
                         self._end_tag(tag, lt)
+                    elif opened.get(tag):
+                        if elements[stack[-1]].tag == tag:  # the usual case: closes the top
+                            stack.pop()
+                            opened[tag] -= 1
+                        else:
+                            self._end_tag(tag, lt)
                 pos = gt + 1
             elif c == "!":
                 if text.startswith("<!--", lt):

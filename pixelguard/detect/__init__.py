@@ -38,16 +38,13 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     doc = scan(text)
     deadline.check()
     sheets = []
-    rules: list[css.StyleRule] = []
     for block in doc.styles:
         deadline.check()
-        sheet = css.parse_stylesheet(text[block.start:block.end])
-        sheets.append((block, sheet))
-        rules.extend(sheet.rules)
+        sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
     inline: dict[int, tuple[css.Declaration, ...]] = {}
     resources = extract(doc, base, inline, sheets)
     resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
-    vis = Visibility(doc, rules, inline, deadline)
+    vis = Visibility(doc, [sheet for _block, sheet in sheets], inline, deadline)
     repeats = Counter(r.url for r in resources)
 
     findings: list[Finding] = []

@@ -116,7 +116,8 @@ def extract(doc: Document, base: str | None, inline_css: dict[int, tuple[css.Dec
     for el in doc.elements:
         # most elements load nothing: only tags with loading attributes of their own, and
         # any tag whose source mentions background= or style=, need a closer look
-        if el.tag in _SPECIAL_TAGS or el.mentions("style") or el.mentions("background") \
+        low = el.low
+        if "style" in low or "background" in low or el.tag in _SPECIAL_TAGS \
                 or el.tag.startswith("v:"):
             _element_resources(doc, el, resolve_url, inline_css, out)
     for block, sheet in sheets or ():
@@ -146,9 +147,6 @@ def _css_kind(ref: css.CssRef) -> tuple[str, str]:
 # background= and style= (checked for every element).
 _SPECIAL_TAGS = frozenset(_IMAGE_TAGS | _SRC_TAGS | _SVG_TAGS
                           | {"input", "source", "video", "object", "applet", "link"})
-
-
-_STYLE_LOAD_MARKERS = ("url", "image-set", "\\", "&")
 
 
 def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
@@ -181,7 +179,8 @@ def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], 
         out.append(Resource(url, _label(el, "background"), "background", el, [e], [e]))
     # A style= can load something only through url( / image-set( (or CSS escapes or HTML
     # entities that spell them); other styles are parsed later, if visibility needs them.
-    if not any(el.mentions(marker) for marker in _STYLE_LOAD_MARKERS):
+    low = el.low
+    if not ("url" in low or "&" in low or "\\" in low or "image-set" in low):
         return
     style = el.attr("style")
     if style is not None and style.value.strip():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pixelguard.budget import Deadline
-from pixelguard.css import Declaration, StyleRule, parse_inline
+from pixelguard.css import Declaration, StyleSheet, parse_inline
 from pixelguard.htmlscan import Document, Element
 
 _LENGTH = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
@@ -223,42 +223,81 @@ class _Reveal:
     important: bool
 
 
+def _sheet_facts(sheet: StyleSheet) -> tuple[list[tuple[_Compound, _Reveal]],
+                                                list[tuple[_Compound, Hiding]]]:
+    """What one stylesheet's rules can reveal and hide, by selector. Kept on the (cached,
+    immutable) sheet: mail from one template brings the same <style> block every time."""
+    facts = sheet.derived.get("visibility")
+    if facts is not None:
+        return facts
+    reveal: list[tuple[_Compound, _Reveal]] = []
+    hide: list[tuple[_Compound, Hiding]] = []
+    for rule in sheet.rules:
+        shows = frozenset(d.name for d in rule.declarations
+                          if d.name in _REVEAL_PROPS and not _hides_value(d.name, d.value))
+        important = any(d.important for d in rule.declarations if d.name in shows)
+        disp = _last(rule.declarations, "display")
+        for sel in rule.selector.split(","):
+            if not sel.strip():
+                continue
+            comp = _last_compound(sel)
+            if shows:
+                reveal.append((comp, _Reveal(comp, shows, important)))
+            if not rule.media and comp.exact and (comp.classes or comp.id) \
+                    and disp is not None and disp.value == "none":
+                hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
+                                          ("display",), False)))
+    sheet.derived["visibility"] = (reveal, hide)
+    return reveal, hide
+
+
 class Visibility:
     """Per-document hide/reveal facts, computed once per element, only for the elements
     asked about and their ancestors (linear)."""
 
-    def __init__(self, doc: Document, rules: list[StyleRule], inline: dict[int, tuple[Declaration, ...]],
-                 deadline: Deadline | None = None):
+    def __init__(self, doc: Document, sheets: list[StyleSheet],
+                 inline: dict[int, tuple[Declaration, ...]], deadline: Deadline | None = None):
         self.doc = doc
         self.inline = inline
-        reveal: list[_Reveal] = []
-        hide: list[tuple[_Compound, Hiding]] = []
-        for rule in rules:
-            shows = frozenset(d.name for d in rule.declarations
-                              if d.name in _REVEAL_PROPS and not _hides_value(d.name, d.value))
-            important = any(d.important for d in rule.declarations if d.name in shows)
-            disp = _last(rule.declarations, "display")
-            for sel in rule.selector.split(","):
-                if not sel.strip():
-                    continue
-                comp = _last_compound(sel)
-                if shows:
-                    reveal.append(_Reveal(comp, shows, important))
-                if not rule.media and comp.exact and (comp.classes or comp.id) \
-                        and disp is not None and disp.value == "none":
-                    hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
-                                              ("display",), False)))
-        counts: dict[str, int] = {}
-        if any(len(r.compound.classes) > 1 for r in reveal) or any(len(c.classes) > 1 for c, _ in hide):
-            for el in doc.elements:  # only needed to pick the rarest of several classes
-                for c in el.classes:
-                    counts[c] = counts.get(c, 0) + 1
-        self._reveal = _Index([(r.compound, r) for r in reveal], counts)
-        self._hide = _Index(hide, counts)
+        self._reveal_items: list[tuple[_Compound, _Reveal]] = []
+        self._hide_items: list[tuple[_Compound, Hiding]] = []
+        for sheet in sheets:
+            reveal, hide = _sheet_facts(sheet)
+            self._reveal_items += reveal
+            self._hide_items += hide
+        # built on first use: most parts never need the reveal index (nothing hidden)
+        self._reveal_index: _Index | None = None
+        self._hide_index: _Index | None = None
+        self._counts: dict[str, int] | None = None
         self._deadline = deadline
         # state per element, computed on first need (for an element and its ancestors):
         # None = shown, ("never", reason) or ("revealable", reason)
         self._state: dict[int, tuple[str, str] | None] = {}
+
+    def _class_counts(self) -> dict[str, int]:
+        """How many elements carry each class: only needed to pick the rarest of several."""
+        if self._counts is None:
+            self._counts = {}
+            if any(len(comp.classes) > 1 for comp, _ in self._reveal_items + self._hide_items):
+                counts = self._counts
+                for el in self.doc.elements:
+                    for c in el.classes:
+                        counts[c] = counts.get(c, 0) + 1
+        return self._counts
+
+    @property
+    def _reveal(self) -> _Index:
+        if self._reveal_index is None:
+            items = self._reveal_items
+            self._reveal_index = _Index(items, self._class_counts())
+        return self._reveal_index
+
+    @property
+    def _hide(self) -> _Index:
+        if self._hide_index is None:
+            items = self._hide_items
+            self._hide_index = _Index(items, self._class_counts())
+        return self._hide_index
 
     def decls(self, el: Element) -> tuple[Declaration, ...]:
         """The element's inline declarations (parsed on first need when extract did not)."""
