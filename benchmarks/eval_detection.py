@@ -149,14 +149,10 @@ def _attr_size(el, decls, side: str) -> str:
 def part_resources(file: str, part: str, text: str, base: str | None) -> list[Occurrence]:
     """The remote resources of one HTML part, described (pixelguard's own extraction)."""
     doc = scan(text)
-    sheets, rules = [], []
-    for block in doc.styles:
-        sheet = css.parse_stylesheet(text[block.start:block.end])
-        sheets.append((block, sheet))
-        rules.extend(sheet.rules)
+    sheets = [(block, css.parse_stylesheet(text[block.start:block.end])) for block in doc.styles]
     inline: dict = {}
     found = extract(doc, base, inline, sheets)
-    vis = Visibility(doc, rules, inline)
+    vis = Visibility(doc, [sheet for _block, sheet in sheets], inline)
     trackers = default_list()
     out = []
     for res in found:
