@@ -97,6 +97,26 @@ class Hiding:
 
 def hiding(el: Element, decls: Sequence[Declaration]) -> Hiding | None:
     """How this element's own inline style (or hidden attribute) hides it, or None."""
+    found, has_display = _inline_facts(tuple(decls)) if decls else (None, False)
+    if found is None and not has_display and el.attr("hidden") is not None:
+        return Hiding("hidden attribute", ("display",), False)
+    return found
+
+
+def _inline_facts(decls: tuple[Declaration, ...]) -> tuple[Hiding | None, bool]:
+    """How these inline declarations hide an element (or None), and whether they set display."""
+    if len(decls) > 32 or sum(len(d.value) for d in decls) > 4096:
+        # not a template's style: not worth keeping alive in the cache (bounded memory)
+        return _declarations_hiding(decls), _last(decls, "display") is not None
+    return _inline_facts_cached(decls)
+
+
+@lru_cache(maxsize=8192)  # pure; templates repeat the same inline styles
+def _inline_facts_cached(decls: tuple[Declaration, ...]) -> tuple[Hiding | None, bool]:
+    return _declarations_hiding(decls), _last(decls, "display") is not None
+
+
+def _declarations_hiding(decls: Sequence[Declaration]) -> Hiding | None:
     d = _last(decls, "display")
     if d is not None and d.value == "none":
         return Hiding("display:none", ("display",), d.important)
@@ -124,8 +144,6 @@ def hiding(el: Element, decls: Sequence[Declaration]) -> Hiding | None:
                 v = length_px(d.value)
                 if v is not None and v != LARGE and v <= OFFSCREEN_PX:
                     return Hiding(f"off-screen ({prop}:{d.value})", ("position", prop), d.important)
-    if el.attr("hidden") is not None and _last(decls, "display") is None:
-        return Hiding("hidden attribute", ("display",), False)
     return None
 
 
@@ -313,8 +331,11 @@ class Visibility:
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         decls = self.decls(el)
-        found = hiding(el, decls) if decls or el.mentions("hidden") else None
-        if found is None and self._hide and _last(decls, "display") is None:
+        found, has_display = _inline_facts(decls) if decls else (None, False)
+        if found is None and not has_display and el.mentions("hidden") \
+                and el.attr("hidden") is not None:
+            found = Hiding("hidden attribute", ("display",), False)
+        if found is None and not has_display and self._hide:
             # (an inline display beats the sheet)
             for comp, how in self._hide.candidates(el):
                 if _matches(comp, el):
