@@ -292,29 +292,31 @@ class Visibility:
         # None = shown, ("never", reason) or ("revealable", reason)
         self._state: dict[int, tuple[str, str] | None] = {}
 
-    def _class_counts(self) -> dict[str, int]:
-        """How many elements carry each class: only needed to pick the rarest of several."""
+    def _class_counts(self, items: list) -> dict[str, int]:
+        """How many elements carry each class: only needed to pick the rarest class of a
+        compound that names several (counted once per document, and only then)."""
+        if not any(len(comp.classes) > 1 for comp, _ in items):
+            return {}
         if self._counts is None:
-            self._counts = {}
-            if any(len(comp.classes) > 1 for comp, _ in self._reveal_items + self._hide_items):
-                counts = self._counts
-                for el in self.doc.elements:
-                    for c in el.classes:
-                        counts[c] = counts.get(c, 0) + 1
+            counts: dict[str, int] = {}
+            for el in self.doc.elements:
+                for c in el.classes:
+                    counts[c] = counts.get(c, 0) + 1
+            self._counts = counts
         return self._counts
 
     @property
     def _reveal(self) -> _Index:
         if self._reveal_index is None:
             items = self._reveal_items
-            self._reveal_index = _Index(items, self._class_counts())
+            self._reveal_index = _Index(items, self._class_counts(items))
         return self._reveal_index
 
     @property
     def _hide(self) -> _Index:
         if self._hide_index is None:
             items = self._hide_items
-            self._hide_index = _Index(items, self._class_counts())
+            self._hide_index = _Index(items, self._class_counts(items))
         return self._hide_index
 
     def decls(self, el: Element) -> tuple[Declaration, ...]:
