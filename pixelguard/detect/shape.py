@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 # A path segment naming an open-tracking endpoint when followed by an opaque token or as a
@@ -65,18 +66,15 @@ def looks_like_token(s: str) -> bool:
     stem = max(s.translate(_SEPARATORS).split() or [""], key=len)
     if len(stem) < 16:
         return False
-    alnum = sum(c.isalnum() for c in stem)
+    alnum = len(stem) if stem.isalnum() else sum(c.isalnum() for c in stem)
     if alnum < 0.8 * len(stem):
         return False
     has_digit = any(c.isdigit() for c in stem)
     has_alpha = any(c.isalpha() for c in stem)
     if not (has_digit and has_alpha):
         return False
-    counts: dict[str, int] = {}
-    for c in stem:
-        counts[c] = counts.get(c, 0) + 1
     n = len(stem)
-    entropy = -sum(k / n * math.log2(k / n) for k in counts.values())
+    entropy = -sum(k / n * math.log2(k / n) for k in Counter(stem).values())
     return entropy >= 3.3
 
 
