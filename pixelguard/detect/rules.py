@@ -4,15 +4,13 @@ They are tried in the order of RULES; the first that fires names the finding.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from pixelguard.detect.vectors import Resource
 from pixelguard.trackers import TrackerMatch
 
 
-@dataclass(frozen=True)
-class Signals:
+class Signals(NamedTuple):
     """Facts about one remote resource, computed once, shared by every rule."""
 
     host: str

@@ -7,6 +7,7 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pixelguard import css
 from pixelguard.htmlscan import Document, Element
@@ -27,8 +28,9 @@ _VML_SHAPES = {"v:rect", "v:roundrect", "v:oval", "v:shape", "v:line", "v:polyli
 _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 
 
-@dataclass(frozen=True)
-class Edit:
+class Edit(NamedTuple):
+    """Replace text[start:end] of the document with `text`."""
+
     start: int
     end: int
     text: str

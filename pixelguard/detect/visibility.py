@@ -158,8 +158,18 @@ class _Compound:
 _COMPOUND_PART = re.compile(r"([.#]?)(-?[_a-zA-Z0-9\\-]+|\*)|(\[[^\]]*\]|::?[a-zA-Z-]+(\([^)]*\))?)")
 
 
-@lru_cache(maxsize=4096)  # pure, and mail from one template repeats its selectors
 def _last_compound(selector: str) -> _Compound:
+    # pure, and mail from one template repeats its selectors; a huge (hostile) selector is
+    # not worth keeping alive after its message
+    return _last_compound_cached(selector) if len(selector) <= 512 else _compound_of(selector)
+
+
+@lru_cache(maxsize=4096)
+def _last_compound_cached(selector: str) -> _Compound:
+    return _compound_of(selector)
+
+
+def _compound_of(selector: str) -> _Compound:
     s = selector.strip()
     for comb in (">", "+", "~"):
         s = s.replace(comb, " ")
@@ -379,9 +389,9 @@ class Visibility:
         while index >= 0 and index not in state:
             chain.append(elements[index])
             index = elements[index].parent
-        for n, e in enumerate(reversed(chain)):
-            if self._deadline is not None and n % 256 == 255:
-                self._deadline.check()
+        for e in reversed(chain):
+            if self._deadline is not None and len(state) % 256 == 255:
+                self._deadline.check()  # every 256 elements computed in this document
             state[e.index] = self._compute(e)
         return state[el.index]
 
