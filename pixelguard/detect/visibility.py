@@ -105,7 +105,7 @@ def hiding(el: Element, decls: Sequence[Declaration]) -> Hiding | None:
 
 def _inline_facts(decls: tuple[Declaration, ...]) -> tuple[Hiding | None, bool]:
     """How these inline declarations hide an element (or None), and whether they set display."""
-    if len(decls) > 32 or sum(len(d.value) for d in decls) > 4096:
+    if len(decls) > 32 or sum(len(d.value) for d in decls) > 1024:
         # not a template's style: not worth keeping alive in the cache (bounded memory)
         return _declarations_hiding(decls), _last(decls, "display") is not None
     return _inline_facts_cached(decls)
