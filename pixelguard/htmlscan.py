@@ -58,6 +58,7 @@ _SVG_ELEMENTS = frozenset(
     "svg g path rect circle ellipse line polyline polygon image use defs symbol text tspan "
     "feimage filter lineargradient radialgradient stop clippath mask pattern".split()
 )
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
 
@@ -221,7 +222,7 @@ class _Scanner:
             if lt < 0 or lt + 1 >= n:
                 return
             c = text[lt + 1]
-            if c.isascii() and c.isalpha():
+            if c in _ASCII_LETTERS:
                 m = start_tag(text, lt)
                 if m is None:
                     return  # a tag still open at the end of the input: browsers drop it
@@ -231,7 +232,10 @@ class _Scanner:
                     name = name[: name.index("\x00")]
                 if stack and name in _IMPLICIT:
                     for targets, scope in _IMPLICIT[name]:
-                        self._close_nearest(targets, scope)
+                        for target in targets:
+                            if opened.get(target):  # only then can anything close
+                                self._close_nearest(targets, scope)
+                                break
                 tag_text = text[lt:end]
                 # "/>" closes only foreign (VML, SVG) elements; browsers ignore it on HTML ones.
                 self_closing = (text[end - 2] == "/" and end - lt > 2
@@ -332,8 +336,8 @@ class _Scanner:
         return m.end()
 
     def _close_nearest(self, targets: tuple[str, ...], scope: tuple[str, ...]) -> None:
-        if not any(self._open.get(t) for t in targets):
-            return
+        """Close the nearest open element of `targets` (the caller checked one is open),
+        unless a `scope` element comes first."""
         elements = self.doc.elements
         for depth in range(len(self.stack) - 1, -1, -1):
             tag = elements[self.stack[depth]].tag
