@@ -53,7 +53,8 @@ _IMPLICIT = {
     for name in _CLOSES_P | _CLOSES.keys()
 }
 _COMMENT_END = re.compile(r"--!?>")
-_ENDTAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />\x00]*")
+# An end tag up to the first '>' (its name, when it has one, lower-cased by the caller).
+_END_TAG = re.compile(r"</([a-zA-Z][^\t\n\r\f />\x00]*+)?[^>]*+>")
 _SVG_ELEMENTS = frozenset(
     "svg g path rect circle ellipse line polyline polygon image use defs symbol text tspan "
     "feimage filter lineargradient radialgradient stop clippath mask pattern".split()
@@ -211,7 +212,7 @@ class _Scanner:
         pos = 0
         find = text.find
         start_tag = _START_TAG.match
-        endtag_name = _ENDTAG_NAME.match
+        end_tag = _END_TAG.match
         elements = self.doc.elements
         stack = self.stack
         opened = self._open
@@ -255,12 +256,13 @@ class _Scanner:
                 else:
                     pos = end
             elif c == "/":
-                gt = find(">", lt + 2)
-                if gt < 0:
+                m = end_tag(text, lt)
+                if m is None:
                     return
-                m = endtag_name(text, lt + 2)
-                if m:
-                    tag = m.group(0).lower()
+                pos = m.end()
+                tag = m.group(1)
+                if tag:
+                    tag = tag.lower()
                     if tag == "head":
                         self._end_tag(tag, lt)
                     elif opened.get(tag):
@@ -269,7 +271,6 @@ class _Scanner:
                             opened[tag] -= 1
                         else:
                             self._end_tag(tag, lt)
-                pos = gt + 1
             elif c == "!":
                 if text.startswith("<!--", lt):
                     pos = self._comment(text, lt)
