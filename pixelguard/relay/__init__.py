@@ -163,8 +163,11 @@ def main(argv: Sequence[str]) -> int:
         except ValueError as exc:
             parser.error(f"--next-hop: {exc}")
         update["next_hop"] = args.next_hop.strip()
-    if update:
-        config = config.model_copy(update={"relay": config.relay.model_copy(update=update)})
+
+    def with_options(config):  # the command line wins over the file, at start and on reload
+        return config.model_copy(update={"relay": config.relay.model_copy(update=update)}) if update else config
+
+    config = with_options(config)
 
     logging.basicConfig(
         stream=sys.stderr,
@@ -178,13 +181,17 @@ def main(argv: Sequence[str]) -> int:
     except SetupError as exc:
         print(f"pixelguard relay: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(server, config))
+    return asyncio.run(_serve(server, config, args.config, with_options))
 
 
-async def _serve(server: RelayServer, config) -> int:
+async def _serve(server: RelayServer, config, path: str | None, with_options) -> int:
+    from pixelguard.relay.reload import Reloader
+
     relay = config.relay
     cleaner = server.handler.cleaner
     loop = asyncio.get_running_loop()
+    reloader = Reloader(server, path, config, with_options)
+    loop.add_signal_handler(signal.SIGHUP, reloader.request)  # from the start: SIGHUP's default kills
     try:
         await loop.run_in_executor(None, cleaner.start)
         await server.start()
@@ -193,7 +200,7 @@ async def _serve(server: RelayServer, config) -> int:
         print(f"pixelguard relay: cannot {what}: {exc.strerror or exc}", file=sys.stderr)
         cleaner.close()
         return 1
-    hop = server.handler.next_hop.url
+    hop = server.handler.runtime.next_hop.url
     mode = "pass-through (NOT cleaning)" if not cleaner.enabled else f"cleaning with {cleaner.workers or 'thread'} workers"
     log.info(
         "listening on %s:%s (%s), next hop %s, %s%s",
@@ -208,8 +215,9 @@ async def _serve(server: RelayServer, config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    reloader.close()  # a SIGHUP from now on is ignored (still handled: its default kills)
     log.info("shutting down: finishing transactions in flight")
-    clean = await server.shutdown(grace=min(relay.timeout, 60.0))
+    clean = await server.shutdown(grace=min(reloader.config.relay.timeout, 60.0))
     await loop.run_in_executor(None, cleaner.close)
     log.info("stopped%s", "" if clean else " (some sessions were cut off after the grace period)")
     return 0

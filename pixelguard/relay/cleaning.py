@@ -82,7 +82,9 @@ class Cleaner:
     def __init__(self, workers: int | None = None, enabled: bool = True,
                  auth: AuthConfig | None = None) -> None:
         self.enabled = enabled
-        self.auth = auth  # DKIM verification / ARC sealing settings (pickled to the workers)
+        # DKIM verification / ARC sealing settings the relay starts with; each clean() is
+        # given those of its transaction (a reload may have changed them), pickled to the workers
+        self.auth = auth
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: Executor | None = None
 
@@ -90,23 +92,50 @@ class Cleaner:
         if self.workers == 0:
             return None  # the loop's default thread pool
         if self._pool is None:
-            # spawn: never fork a process that runs threads (the loop, pool managers), and the
-            # workers are our own children (a forkserver killed by a group signal breaks the pool).
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_detach)
+            self._pool = self._new_pool()
         return self._pool
+
+    def _new_pool(self) -> Executor:
+        # spawn: never fork a process that runs threads (the loop, pool managers), and the
+        # workers are our own children (a forkserver killed by a group signal breaks the pool).
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_detach)
 
     def start(self) -> None:
         """Start the worker processes now, so the first message does not pay for it."""
         if not self.enabled or self.workers == 0:
             return
-        for future in [self._submit(_warm_up) for _ in range(self.workers)]:
+        self._warm(self._executor())
+
+    def _warm(self, pool: Executor | None) -> None:
+        for future in [self._submit(_warm_up, pool=pool) for _ in range(self.workers)]:
             future.result(timeout=120)
 
-    def _submit(self, fn, *args) -> Future:
+    def renew(self) -> None:
+        """Forget what cleaning loaded from files (the extra tracker lists, cached per path):
+        the next messages go to fresh workers, started here (blocking: call it off the event
+        loop); the old workers finish the messages they have, then exit."""
+        if not self.enabled:
+            return
+        if self.workers == 0:  # cleaning runs in this process: its cache is the one to empty
+            from pixelguard import core
+
+            core._trackers.cache_clear()
+            return
+        fresh = self._new_pool()
+        try:
+            self._warm(fresh)
+        except BaseException:
+            fresh.shutdown(wait=False, cancel_futures=True)
+            raise
+        old, self._pool = self._pool, fresh
+        if old is not None:
+            old.shutdown(wait=False)  # what was submitted to it still runs
+
+    def _submit(self, fn, *args, pool: Executor | None = None) -> Future:
         """pool.submit with SIGTERM/SIGINT blocked: a worker it spawns inherits the mask,
         so a group signal cannot kill it before _detach() has moved it out of the group."""
-        pool = self._executor()
+        pool = pool or self._executor()
         assert pool is not None
         old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
@@ -114,12 +143,13 @@ class Cleaner:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    async def clean(self, raw: bytes, policy: Policy) -> Cleaned:
+    async def clean(self, raw: bytes, policy: Policy, auth: AuthConfig | None = None) -> Cleaned:
+        """`raw` cleaned with `policy`; `auth`: DKIM/ARC settings (None: no DKIM check)."""
         if not self.enabled:
             return Cleaned(raw)
         used = None
         try:
-            args = (raw, policy) if self.auth is None else (raw, policy, self.auth)
+            args = (raw, policy) if auth is None else (raw, policy, auth)
             if self.workers == 0:
                 return await asyncio.to_thread(clean_or_mark, *args)
             used = self._executor()  # the pool this job goes to (_submit uses the same one)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from pixelguard.config import AuthConfig
 from pixelguard.model import Policy
 from pixelguard.relay.cleaning import Cleaned, Cleaner
 from pixelguard.relay.logline import logfmt
@@ -76,6 +77,19 @@ class Settings:
     hostname: str = field(default_factory=socket.gethostname)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What a transaction is relayed with, from the configuration current at its MAIL.
+
+    A reload (SIGHUP) puts a new Runtime in place for the transactions that start after it;
+    one in progress keeps the Runtime it started with (its policies, next hop, DKIM/ARC).
+    """
+
+    next_hop: NextHop
+    policy_for: Callable[[str], Policy]
+    auth: AuthConfig | None = None  # DKIM verification / ARC sealing for the cleaner
+
+
 @dataclass
 class Group:
     """Recipients that share one policy, hence one cleaned copy and one next-hop transaction."""
@@ -90,6 +104,7 @@ class Group:
 class MessageState:
     id: str
     mail: MailFrom
+    runtime: Runtime
     groups: dict[Policy, Group] = field(default_factory=dict)
     accepted: list[tuple[Group, int]] = field(default_factory=list)  # per accepted RCPT, in order
     refused: list[tuple[str, Reply]] = field(default_factory=list)
@@ -207,15 +222,13 @@ class RelayHandler:
     def __init__(
         self,
         settings: Settings,
-        next_hop: NextHop,
+        runtime: Runtime,
         cleaner: Cleaner,
-        policy_for: Callable[[str], Policy],
         metrics: Metrics,
     ) -> None:
         self.settings = settings
-        self.next_hop = next_hop
+        self.runtime = runtime  # for transactions starting now (RelayServer.reconfigure)
         self.cleaner = cleaner
-        self.policy_for = policy_for
         self.metrics = metrics
         self.lmtp = settings.protocol == "lmtp"
         self.background: set[asyncio.Task] = set()
@@ -243,6 +256,7 @@ class RelayHandler:
                 smtputf8=envelope.smtp_utf8,
                 body_8bit="BODY=8BITMIME" in mail_options,
             ),
+            runtime=self.runtime,
         )
         return "250 2.1.0 OK"
 
@@ -277,12 +291,12 @@ class RelayHandler:
         return reply.line()
 
     async def _rcpt(self, server, state: MessageState, address: str) -> Reply:
-        key = dataclasses.replace(self.policy_for(address), recipients=())
+        key = dataclasses.replace(state.runtime.policy_for(address), recipients=())
         if self._needs_own_transaction(state, key, address):
             return TOO_MANY_RECIPIENTS
         group = state.groups.get(key)
         if group is None:
-            tx = server.pg_spare.pop() if server.pg_spare else self.next_hop.transaction()
+            tx = self._spare(server, state.runtime.next_hop) or state.runtime.next_hop.transaction()
             try:
                 opened = await tx.begin(state.mail)
             except BaseException:  # cancelled (client gone) or a bug: close what was opened
@@ -309,7 +323,7 @@ class RelayHandler:
             return False
         if not state.accepted:
             return self.give_way.gives_way(state.mail.sender, address)
-        if self.next_hop.per_recipient_data:
+        if state.runtime.next_hop.per_recipient_data:
             return True  # LMTP/Maildir next hop: one result per recipient
         return any(group.rcpts for k, group in state.groups.items() if k != key)
 
@@ -364,7 +378,7 @@ class RelayHandler:
         async def one(group: Group) -> tuple[list[Reply], Cleaned | None]:
             try:
                 policy = dataclasses.replace(group.policy, recipients=tuple(group.rcpts))
-                cleaned = await self.cleaner.clean(content, policy)
+                cleaned = await self.cleaner.clean(content, policy, state.runtime.auth)
                 replies = await group.tx.data(cleaned.raw, group.rcpts)
                 if len(replies) != len(group.rcpts):
                     raise RuntimeError(f"next hop gave {len(replies)} replies for {len(group.rcpts)} recipients")
@@ -384,9 +398,19 @@ class RelayHandler:
         QUIT the others in the background (our client need not wait for that)."""
         for group in state.groups.values():
             if group.tx.reusable() and self._keeps(server):
-                server.pg_spare.append(group.tx)
+                server.pg_spare.append((state.runtime.next_hop, group.tx))
             else:
                 self._spawn(group.tx.finish())
+
+    def _spare(self, server, hop: NextHop) -> Transaction | None:
+        """A kept connection to `hop` for a new transaction, if the session has one. Those kept
+        for another next hop (the configuration was reloaded since) are QUIT instead."""
+        while server.pg_spare:
+            kept_for, tx = server.pg_spare.pop()
+            if kept_for is hop:
+                return tx
+            self._spawn(tx.finish())
+        return None
 
     @staticmethod
     def _keeps(server) -> bool:
@@ -395,7 +419,7 @@ class RelayHandler:
     def release_spares(self, server) -> None:
         """The client session ended: QUIT the next-hop connections it kept."""
         spares, server.pg_spare = server.pg_spare, []
-        for tx in spares:
+        for _hop, tx in spares:
             self._spawn(tx.finish())
 
     def _spawn(self, coro) -> None:
@@ -481,7 +505,8 @@ class _RelayProtocolMixin:
         self.pg_message: MessageState | None = None
         self.pg_busy = False
         self.pg_closing = False
-        self.pg_spare: list[Transaction] = []  # next-hop connections kept for the next message
+        # next-hop connections kept for the next message, with the next hop each goes to
+        self.pg_spare: list[tuple[NextHop, Transaction]] = []
 
     def connection_made(self, transport) -> None:
         if not hasattr(self, "pg_counted"):
@@ -571,14 +596,26 @@ class RelayServer:
         policy_for: Callable[[str], Policy],
         metrics: Metrics | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings = settings  # for sessions starting now (see reconfigure)
         self.metrics = metrics or Metrics()
-        self.handler = RelayHandler(settings, next_hop, cleaner, policy_for, self.metrics)
+        self.handler = RelayHandler(settings, Runtime(next_hop, policy_for, cleaner.auth), cleaner, self.metrics)
         self.connections: set[_RelayProtocolMixin] = set()
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._accepting = True
+
+    def reconfigure(self, settings: Settings, runtime: Runtime) -> None:
+        """Reload: sessions accepted from now on get `settings` (max_size, timeout, TLS, AUTH
+        users, allow_networks, max_connections), transactions started from now on `runtime`.
+        Sessions and transactions in progress keep what they started with. The listening
+        socket, the protocol and the metrics endpoint are bound at start and stay."""
+        running = self.settings
+        self.settings = dataclasses.replace(
+            settings, host=running.host, port=running.port, protocol=running.protocol,
+            metrics=running.metrics, hostname=running.hostname,
+        )
+        self.handler.runtime = runtime
 
     def admit(self, peer, active: int) -> str | None:
         """None to serve this client, or the reply that turns it away."""

@@ -4,6 +4,7 @@ Each test reads what the next hop stored; the relay's 250 must mean the next hop
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import smtplib
 import socket
@@ -220,12 +221,13 @@ def test_relay_bug_answers_451_never_5xx_and_delivers_nothing(next_hop, relay_fa
     def bug_at_rcpt(addr):
         raise KeyError("bug")
 
-    monkeypatch.setattr(relay.server.handler, "policy_for", bug_at_rcpt)
+    handler = relay.server.handler
+    monkeypatch.setattr(handler, "runtime", dataclasses.replace(handler.runtime, policy_for=bug_at_rcpt))
     out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message())
     assert out.rcpt["alice@example.org"][0] == 451 and b"4.3.0" in out.rcpt["alice@example.org"][1]
     monkeypatch.undo()
 
-    async def bug_at_data(raw, policy):
+    async def bug_at_data(raw, policy, auth=None):
         raise ValueError("bug")
 
     monkeypatch.setattr(relay.server.handler.cleaner, "clean", bug_at_data)
