@@ -1,0 +1,76 @@
+"""Regression tests from a hostile-input review of the scanner/detection speed-ups
+(fcbf41b 4bf0d70 f5a278a f0fae1f 0d2becc 6ca3cca): each case is something the series made
+worse (both fixed in f8b9e72). Timings are checked by hand, not here."""
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+from pixelguard import Policy, clean_message
+from pixelguard.budget import Deadline
+from pixelguard.detect import detect_html
+from pixelguard.trackers import default_list
+
+BOB = "bob@example.org"
+
+
+class _CountingDeadline(Deadline):
+    """A generous deadline that counts how often the work in progress looks at it."""
+
+    def __init__(self) -> None:
+        super().__init__(3600.0)
+        self.checks = 0
+
+    def check(self) -> None:
+        self.checks += 1
+        super().check()
+
+
+def test_visibility_looks_at_the_time_budget_every_few_hundred_elements() -> None:
+    # 64 pixels, each under 254 ancestors of its own: visibility is computed for ~16k
+    # elements. Before 4bf0d70 that was one pass with a budget check every 256 elements; the
+    # on-demand state() only checked inside a chain of 256+ new elements, and the resource
+    # loop every 64 resources, so here the budget was looked at three times in all. With a
+    # stylesheet that makes each element's check costly (20k `xN.c{display:none}` rules,
+    # 0.7 MB) a 2 s budget ran 19.5 s; the default 20 s budget can be outrun the same way.
+    body = "".join(
+        "<div class=c>" * 254
+        + f'<img src="https://t.example/o/Zx8Kq2Lm9Rt4Vb7Np3W{i}" width=1 height=1>'
+        + "</div>" * 254
+        for i in range(64)
+    )
+    deadline = _CountingDeadline()
+    det = detect_html(f"<html><body>{body}</body></html>", Policy(recipients=(BOB,)),
+                      default_list(), "1", deadline=deadline)
+    assert len(det.findings) == 64
+    elements = 64 * 255
+    assert deadline.checks >= elements // 256 // 2, deadline.checks
+
+
+def _with_selector(i: int, size: int) -> bytes:
+    selector = f".m{i}" + " .x" * (size // 3)  # one selector, distinct per message
+    html = (f"<html><head><style>{selector}{{display:none}}</style></head>"
+            '<body><img src="https://cdn.shop.example/hero.jpg" width="600" height="300">'
+            "</body></html>")
+    return ("From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html\n\n"
+            + html).encode()
+
+
+def test_a_huge_selector_is_not_kept_alive_after_its_message() -> None:
+    # 0d2becc put an lru_cache(maxsize=4096) on visibility._last_compound, keyed by the
+    # selector text with no length limit: every message's selectors stayed referenced by the
+    # worker after the message was done (40 messages with a 4 MB selector: +216 MB RSS; up
+    # to 4096 of them). The stylesheet cache, by contrast, skips texts over CACHE_MAX_TEXT.
+    policy = Policy(recipients=(BOB,), time_budget=120.0)
+    clean_message(_with_selector(0, 100_000), policy)  # warm-up: tracker lists, module caches
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1, 4):
+            assert clean_message(_with_selector(i, 100_000), policy).error is None
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 100_000, f"{kept} bytes kept alive after three messages"
