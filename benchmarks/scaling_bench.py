@@ -126,6 +126,17 @@ def _cr_only(n: int) -> bytes:
     return newsletter(n, 6).replace("\n", "\r").encode()
 
 
+def _implicit_close_deep(n: int) -> bytes:
+    # each <td> closes the open cell only after looking past 2000 open <span>s to the inner
+    # <table> (a scope boundary): a walk down the stack per tag would be quadratic
+    return (HEAD + "<table><tr><td><table>" + "<span>" * 2000 + "<td>" * n + TAIL).encode()
+
+
+def _end_tags_out_of_scope(n: int) -> bytes:
+    # n end tags whose element is open below 2000 spans and a table: each is ignored
+    return (HEAD + "<div>" + "<span>" * 2000 + "<table><tr><td>" + "</div>" * n + TAIL).encode()
+
+
 # name: (generator, sizes, unit, what)
 CASES: dict[str, tuple] = {
     "newsletter": (_newsletter, [10_000, 100_000, 1_000_000, 3_000_000, 10_000_000], "MB",
@@ -154,6 +165,10 @@ CASES: dict[str, tuple] = {
     "one-line-5MB": (_one_line, [312_500, 1_250_000, 5_000_000], "MB",
                      "a 5 MB HTML document without a newline"),
     "cr-only-5MB": (_cr_only, [312_500, 1_250_000, 5_000_000], "MB", "5 MB with CR-only line ends"),
+    "implicit-close-deep": (_implicit_close_deep, [25_000, 100_000, 400_000], "tag",
+                            "<td> x n under 2000 open <span>s and a table"),
+    "end-tags-out-of-scope": (_end_tags_out_of_scope, [25_000, 100_000, 400_000], "tag",
+                              "</div> x n, each out of scope under 2000 <span>s"),
 }
 
 

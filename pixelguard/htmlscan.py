@@ -53,8 +53,47 @@ _IMPLICIT = {
     for name in _CLOSES_P | _CLOSES.keys()
 }
 _COMMENT_END = re.compile(r"--!?>")
-# An end tag up to the first '>' (its name, when it has one, lower-cased by the caller).
-_END_TAG = re.compile(r"</([a-zA-Z][^\t\n\r\f />\x00]*+)?[^>]*+>")
+# The attributes of a tag, by the WHATWG tokenizer's attribute states: a quote opens a quoted
+# value only where a value starts (so `title=a=">"` cannot hide the markup after it), and a
+# quoted value left open runs to the end of the input (then the tag does not match: dropped).
+# Possessive quantifiers keep it linear: every state is taken once, never retried.
+_ATTR_STATES = r"""
+    (?:[\t\n\f\r /]++
+      |[^\t\n\f\r />][^\t\n\f\r />=]*+
+       (?:[\t\n\f\r ]*+=[\t\n\f\r ]*+
+          (?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>)))?
+    )*+"""
+# An end tag: its name (NUL included: "</div\0>" names no real element) and attributes, by
+# the same states as a start tag (`</x a="></div>">` is one end tag), or "</" and a
+# non-letter: a bogus comment up to the first '>'. No match: the input ends inside it.
+_END_TAG = re.compile(
+    r"</(?:([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + r">|(?![a-zA-Z])[^>]*+>)", re.X
+)
+# Elements the WHATWG tree builder calls "special": an end tag of any other kind is ignored
+# when one of them is open inside the element it names ("any other end tag").
+_SPECIAL = frozenset(
+    "address applet area article aside base basefont bgsound blockquote body br button caption "
+    "center col colgroup dd details dialog dir div dl dt embed fieldset figcaption figure footer "
+    "form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html iframe img input keygen li "
+    "link listing main marquee menu meta nav noembed noframes noscript object ol p param "
+    "plaintext pre script search section select source style summary table tbody td template "
+    "textarea tfoot th thead title tr track ul wbr xmp".split()
+)
+# </body> and </html> leave them open to a browser: what follows still goes into the body.
+_KEPT_OPEN = frozenset(("body", "html"))
+_SLOW_END = _KEPT_OPEN | {"head"}  # end tags that need more than closing the current element
+_FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
+# The scope an end tag's element must be in (no boundary element open inside it), or the
+# browser ignores the end tag. Special and formatting elements not listed: the default scope.
+_DEFAULT_SCOPE = ("applet", "caption", "html", "table", "td", "th", "marquee", "object", "template")
+_TABLE_SCOPE = ("html", "table", "template")
+_END_SCOPE = {
+    **{tag: _DEFAULT_SCOPE for tag in _SPECIAL | _FORMATTING},
+    **{tag: _TABLE_SCOPE for tag in ("td", "th", "tr", "tbody", "thead", "tfoot", "table",
+                                     "caption")},
+    "li": _DEFAULT_SCOPE + ("ol", "ul"),
+    "p": _DEFAULT_SCOPE + ("button",),
+}
 _SVG_ELEMENTS = frozenset(
     "svg g path rect circle ellipse line polyline polygon image use defs symbol text tspan "
     "feimage filter lineargradient radialgradient stop clippath mask pattern".split()
@@ -177,19 +216,8 @@ class Document:
 # browser too, but markup inside them is read anyway: removing an image a browser would not
 # show costs nothing, and a sloppy client might load it.)
 RAW_TEXT = frozenset(("style", "script"))
-# A start tag up to its '>', by the WHATWG tokenizer's attribute states: a quote opens a
-# quoted value only where a value starts (so `title=a=">"` cannot hide the markup after it),
-# and a quoted value left open runs to the end of the input (no match: the tag is dropped).
-# Possessive quantifiers keep it linear: every state is taken once, never retried.
-_START_TAG = re.compile(
-    r"""<([a-zA-Z][^\t\n\f\r />]*+)
-    (?:[\t\n\f\r /]++
-      |[^\t\n\f\r />][^\t\n\f\r />=]*+
-       (?:[\t\n\f\r ]*+=[\t\n\f\r ]*+
-          (?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>)))?
-    )*+>""",
-    re.X,
-)
+# A start tag up to its '>' (attributes by _ATTR_STATES).
+_START_TAG = re.compile(r"<([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + ">", re.X)
 
 
 class _Scanner:
@@ -202,9 +230,13 @@ class _Scanner:
         self.base = base
         self.in_mso = in_mso
         self.stack: list[int] = [parent] if parent >= 0 else []
-        # how many elements of each tag are open: lets a close that cannot match skip the
-        # walk down the stack (keeps deep nesting linear)
-        self._open: dict[str, int] = {}
+        # Where (stack depths) the open elements of each tag are, and the open special ones:
+        # the nearest element of a kind, or a scope boundary inside it, is found without
+        # walking down the stack (deep nesting stays linear).
+        self._pos: dict[str, list[int]] = {}
+        self._special: list[int] = []
+        # elements past MAX_DEPTH are not pushed; their end tags must not close pushed ones
+        self._unpushed: dict[str, int] = {}
 
     def run(self, text: str) -> None:
         # The hot loop: one iteration per tag, so the common path is written out here.
@@ -215,7 +247,8 @@ class _Scanner:
         end_tag = _END_TAG.match
         elements = self.doc.elements
         stack = self.stack
-        opened = self._open
+        positions = self._pos
+        special = self._special
         base = self.base
         in_mso = self.in_mso
         while pos < n:
@@ -233,10 +266,7 @@ class _Scanner:
                     name = name[: name.index("\x00")]
                 if stack and name in _IMPLICIT:
                     for targets, scope in _IMPLICIT[name]:
-                        for target in targets:
-                            if opened.get(target):  # only then can anything close
-                                self._close_nearest(targets, scope)
-                                break
+                        self._close_nearest(targets, scope)
                 tag_text = text[lt:end]
                 # "/>" closes only foreign (VML, SVG) elements; browsers ignore it on HTML ones.
                 self_closing = (text[end - 2] == "/" and end - lt > 2
@@ -248,9 +278,18 @@ class _Scanner:
                     self._note(el)
                 if not self_closing and name not in VOID and not (
                         ":" in name and name.startswith(("o:", "w:"))):
-                    if len(stack) < MAX_DEPTH:
+                    depth = len(stack)
+                    if depth < MAX_DEPTH:
                         stack.append(el.index)
-                        opened[name] = opened.get(name, 0) + 1
+                        at = positions.get(name)
+                        if at is None:
+                            positions[name] = [depth]
+                        else:
+                            at.append(depth)
+                        if name in _SPECIAL:
+                            special.append(depth)
+                    else:
+                        self._unpushed[name] = self._unpushed.get(name, 0) + 1
                 if name in RAW_TEXT and not self_closing:
                     pos = self._raw_text(text, end, name)
                 else:
@@ -263,14 +302,15 @@ class _Scanner:
                 tag = m.group(1)
                 if tag:
                     tag = tag.lower()
-                    if tag == "head":
+                    at = positions.get(tag)
+                    top = len(stack) - 1
+                    if at and at[-1] == top and not self._unpushed and tag not in _SLOW_END:
+                        stack.pop()  # the usual case: it closes the current element
+                        at.pop()
+                        if special and special[-1] == top:
+                            special.pop()
+                    else:
                         self._end_tag(tag, lt)
-                    elif opened.get(tag):
-                        if elements[stack[-1]].tag == tag:  # the usual case: closes the top
-                            stack.pop()
-                            opened[tag] -= 1
-                        else:
-                            self._end_tag(tag, lt)
             elif c == "!":
                 if text.startswith("<!--", lt):
                     pos = self._comment(text, lt)
@@ -337,35 +377,63 @@ class _Scanner:
         return m.end()
 
     def _close_nearest(self, targets: tuple[str, ...], scope: tuple[str, ...]) -> None:
-        """Close the nearest open element of `targets` (the caller checked one is open),
-        unless a `scope` element comes first."""
-        elements = self.doc.elements
-        for depth in range(len(self.stack) - 1, -1, -1):
-            tag = elements[self.stack[depth]].tag
-            if tag in targets:
-                self._pop_to(depth)
+        """Close the nearest open element of `targets` (and all inside it), unless a `scope`
+        element is open inside it."""
+        positions = self._pos
+        nearest = -1
+        for tag in targets:
+            at = positions.get(tag)
+            if at and at[-1] > nearest:
+                nearest = at[-1]
+        if nearest < 0:
+            return
+        for tag in scope:
+            at = positions.get(tag)
+            if at and at[-1] > nearest:
                 return
-            if tag in scope:
-                return
+        self._pop_to(nearest)
 
     def _pop_to(self, depth: int) -> None:
         elements = self.doc.elements
-        for index in self.stack[depth:]:
-            tag = elements[index].tag
-            if self._open.get(tag):
-                self._open[tag] -= 1
-        del self.stack[depth:]
+        positions = self._pos
+        special = self._special
+        stack = self.stack
+        for d in range(len(stack) - 1, depth - 1, -1):
+            at = positions.get(elements[stack[d]].tag)
+            if at and at[-1] == d:
+                at.pop()
+            if special and special[-1] == d:
+                special.pop()
+        del stack[depth:]
 
     def _end_tag(self, tag: str, at: int) -> None:
+        """An end tag, as the WHATWG tree builder reads it: it closes the nearest open element
+        of its name only when that is in scope (for other than special and formatting
+        elements: when no special element is open inside it); otherwise it is ignored."""
         doc = self.doc
         if tag == "head" and doc.head_end is None and not self.in_mso:
             doc.head_end = self.base + at
-        if not self._open.get(tag):
+        if "\x00" in tag or tag in _KEPT_OPEN:  # "div\ufffd" names nothing open
             return
-        for depth in range(len(self.stack) - 1, -1, -1):
-            if doc.elements[self.stack[depth]].tag == tag:
-                self._pop_to(depth)
+        if self._unpushed.get(tag):  # the innermost one of that name was never pushed
+            self._unpushed[tag] -= 1
+            if not self._unpushed[tag]:
+                del self._unpushed[tag]
+            return
+        depths = self._pos.get(tag)
+        if not depths:
+            return
+        depth = depths[-1]
+        scope = _END_SCOPE.get(tag)
+        if scope is None:  # any other end tag: a special element inside it blocks it
+            if self._special and self._special[-1] > depth:
                 return
+        else:
+            for boundary in scope:
+                inside = self._pos.get(boundary)
+                if inside and inside[-1] > depth:
+                    return
+        self._pop_to(depth)
 
 
 def _raw_text_end(text: str, i: int, name: str) -> int:
