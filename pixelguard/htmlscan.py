@@ -1,5 +1,6 @@
-"""One linear pass over an HTML document with the stdlib tokenizer, recording what detection
-needs and where it sits in the source: every start tag with its attribute spans, its parent,
+"""One linear pass over an HTML document (the WHATWG tokenizer's states for tags, comments
+and raw text, and the part of its tree building that decides ancestors), recording what
+detection needs and where it sits in the source: every start tag with its attribute spans, its parent,
 every <style> block's text span, <base href>, and the markup inside Outlook conditional
 comments (parsed as HTML too, since Outlook renders it).
 
@@ -24,8 +25,6 @@ _TAGNAME = re.compile(r"<[a-zA-Z][^\t\n\r\f />\x00]*")
 VOID = frozenset(
     "area base br col embed hr img input link meta param source track wbr".split()
 )
-# Start tags that implicitly close an open element of the listed kinds (enough of the HTML
-# tree-building rules to keep ancestors right in table-heavy mail).
 # A start tag implicitly closes the nearest open element of these kinds (and everything opened
 # inside it), unless a scope boundary comes first: the part of the HTML tree-building rules
 # that decides ancestors in table-heavy mail.
