@@ -1,8 +1,8 @@
 """One linear pass over an HTML document (the WHATWG tokenizer's states for tags, comments
 and raw text, and the part of its tree building that decides ancestors), recording what
-detection needs and where it sits in the source: every start tag with its attribute spans, its parent,
-every <style> block's text span, <base href>, and the markup inside Outlook conditional
-comments (parsed as HTML too, since Outlook renders it).
+detection needs and where it sits in the source: every start tag with its attribute spans,
+its parent, every <style> block's text span, <base href>, and the markup inside Outlook
+conditional comments (parsed as HTML too, since Outlook renders it).
 
 Nothing here re-serialises HTML: offsets point into the text as the sender wrote it.
 """
