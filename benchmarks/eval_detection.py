@@ -152,7 +152,7 @@ def part_resources(file: str, part: str, text: str, base: str | None) -> list[Oc
     sheets = [(block, css.parse_stylesheet(text[block.start:block.end])) for block in doc.styles]
     inline: dict = {}
     found = extract(doc, base, inline, sheets)
-    vis = Visibility(doc, [sheet for _block, sheet in sheets], inline)
+    vis = Visibility(doc, [sheet for _block, sheet in sheets])
     trackers = default_list()
     out = []
     for res in found:

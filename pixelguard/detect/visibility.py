@@ -97,23 +97,32 @@ class Hiding:
 
 def hiding(el: Element, decls: Sequence[Declaration]) -> Hiding | None:
     """How this element's own inline style (or hidden attribute) hides it, or None."""
-    found, has_display = _inline_facts(tuple(decls)) if decls else (None, False)
-    if found is None and not has_display and el.attr("hidden") is not None:
+    found = _declarations_hiding(decls)
+    if found is None and _last(decls, "display") is None and el.attr("hidden") is not None:
         return Hiding("hidden attribute", ("display",), False)
     return found
 
 
-def _inline_facts(decls: tuple[Declaration, ...]) -> tuple[Hiding | None, bool]:
-    """How these inline declarations hide an element (or None), and whether they set display."""
-    if len(decls) > 32 or sum(len(d.value) for d in decls) > 1024:
-        # not a template's style: not worth keeping alive in the cache (bounded memory)
-        return _declarations_hiding(decls), _last(decls, "display") is not None
-    return _inline_facts_cached(decls)
+_StyleFacts = tuple[tuple[Declaration, ...], Hiding | None, bool]
+_NO_STYLE: _StyleFacts = ((), None, False)
 
 
-@lru_cache(maxsize=8192)  # pure; templates repeat the same inline styles
-def _inline_facts_cached(decls: tuple[Declaration, ...]) -> tuple[Hiding | None, bool]:
-    return _declarations_hiding(decls), _last(decls, "display") is not None
+def _style_facts(text: str) -> _StyleFacts:
+    """A style attribute's declarations, how they hide an element (or None), and whether they
+    set display. Cached by text (templates repeat their styles); long ones are not kept."""
+    if len(text) > 1024:
+        return _facts_of(text)
+    return _style_facts_cached(text)
+
+
+@lru_cache(maxsize=8192)
+def _style_facts_cached(text: str) -> _StyleFacts:
+    return _facts_of(text)
+
+
+def _facts_of(text: str) -> _StyleFacts:
+    decls = parse_inline(text)[0]
+    return decls, _declarations_hiding(decls), _last(decls, "display") is not None
 
 
 def _declarations_hiding(decls: Sequence[Declaration]) -> Hiding | None:
@@ -283,10 +292,9 @@ class Visibility:
     """Per-document hide/reveal facts, computed once per element, only for the elements
     asked about and their ancestors (linear)."""
 
-    def __init__(self, doc: Document, sheets: list[StyleSheet],
-                 inline: dict[int, tuple[Declaration, ...]], deadline: Deadline | None = None):
+    def __init__(self, doc: Document, sheets: list[StyleSheet], deadline: Deadline | None = None):
         self.doc = doc
-        self.inline = inline
+        self._styles: dict[int, _StyleFacts] = {}  # element index -> its style= facts
         self._reveal_items: list[tuple[_Compound, _Reveal]] = []
         self._hide_items: list[tuple[_Compound, Hiding]] = []
         for sheet in sheets:
@@ -329,21 +337,23 @@ class Visibility:
             self._hide_index = _Index(items, self._class_counts(items))
         return self._hide_index
 
-    def decls(self, el: Element) -> tuple[Declaration, ...]:
-        """The element's inline declarations (parsed on first need when extract did not)."""
-        decls = self.inline.get(el.index)
-        if decls is None:
-            decls = ()
+    def _style(self, el: Element) -> _StyleFacts:
+        facts = self._styles.get(el.index)
+        if facts is None:
+            facts = _NO_STYLE
             if el.mentions("style"):
                 style = el.attr("style")
                 if style is not None and style.value.strip():
-                    decls = parse_inline(style.value)[0]
-            self.inline[el.index] = decls
-        return decls
+                    facts = _style_facts(style.value)
+            self._styles[el.index] = facts
+        return facts
+
+    def decls(self, el: Element) -> tuple[Declaration, ...]:
+        """The element's inline declarations."""
+        return self._style(el)[0]
 
     def _own_hiding(self, el: Element) -> Hiding | None:
-        decls = self.decls(el)
-        found, has_display = _inline_facts(decls) if decls else (None, False)
+        _decls, found, has_display = self._style(el)
         if found is None and not has_display and el.mentions("hidden") \
                 and el.attr("hidden") is not None:
             found = Hiding("hidden attribute", ("display",), False)
