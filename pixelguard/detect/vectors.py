@@ -117,10 +117,11 @@ def extract(doc: Document, base: str | None, inline_css: dict[int, tuple[css.Dec
     out: list[Resource] = []
     for el in doc.elements:
         # most elements load nothing: only tags with loading attributes of their own, and
-        # any tag whose source mentions background= or style=, need a closer look
+        # any tag whose source mentions background= or a style= that may load, need a look
         low = el.low
-        if "style" in low or "background" in low or el.tag in _SPECIAL_TAGS \
-                or el.tag.startswith("v:"):
+        tag = el.tag
+        if tag in _SPECIAL_TAGS or "background" in low or tag.startswith("v:") or (
+                "style" in low and _may_load_in_style(low)):
             _element_resources(doc, el, resolve_url, inline_css, out)
     for block, sheet in sheets or ():
         media = doc.elements[block.element].get("media").strip().lower()
@@ -151,6 +152,13 @@ _SPECIAL_TAGS = frozenset(_IMAGE_TAGS | _SRC_TAGS | _SVG_TAGS
                           | {"input", "source", "video", "object", "applet", "link"})
 
 
+def _may_load_in_style(low: str) -> bool:
+    """A style= in this (lower-cased) tag source can load something only through url( or
+    image-set( (or CSS escapes or HTML entities that spell them); other styles are parsed
+    later, if visibility needs them."""
+    return "url" in low or "&" in low or "\\" in low or "image-set" in low
+
+
 def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
     """resolve() against one document's base, each distinct reference resolved once."""
     done: dict[str, str | None] = {}
@@ -179,10 +187,7 @@ def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], 
     if url:
         e = _remove_attr(doc, el, "background")
         out.append(Resource(url, _label(el, "background"), "background", el, [e], [e]))
-    # A style= can load something only through url( / image-set( (or CSS escapes or HTML
-    # entities that spell them); other styles are parsed later, if visibility needs them.
-    low = el.low
-    if not ("url" in low or "&" in low or "\\" in low or "image-set" in low):
+    if not _may_load_in_style(el.low):
         return
     style = el.attr("style")
     if style is not None and style.value.strip():
