@@ -130,7 +130,8 @@ class Element:
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
     text costs one substring test."""
 
-    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "low", "_attrs")
+    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "low", "_attrs",
+                 "_classes")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
                  in_mso: bool) -> None:
@@ -143,6 +144,7 @@ class Element:
         self.text = text
         self.low = text.lower()  # the tag source, lower-cased: for cheap substring pre-checks
         self._attrs: dict[str, Attr | re.Match[str]] | None = None
+        self._classes: frozenset[str] | None = None
 
     def _parse(self) -> dict[str, Attr | re.Match[str]]:
         attrs = self._attrs
@@ -185,9 +187,14 @@ class Element:
 
     @property
     def classes(self) -> frozenset[str]:
-        if "class" not in self.low:
-            return _NO_CLASSES
-        return frozenset(self.get("class").lower().split())
+        classes = self._classes
+        if classes is None:
+            if "class" not in self.low:
+                classes = _NO_CLASSES
+            else:
+                classes = frozenset(self.get("class").lower().split())
+            self._classes = classes
+        return classes
 
 
 _NO_CLASSES: frozenset[str] = frozenset()
