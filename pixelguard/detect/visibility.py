@@ -107,6 +107,16 @@ _StyleFacts = tuple[tuple[Declaration, ...], Hiding | None, bool]
 _NO_STYLE: _StyleFacts = ((), None, False)
 
 
+# An inline style can hide an element (or set display, which decides whether the hidden
+# attribute and stylesheet rules apply) only by naming one of these properties; CSS escapes
+# and HTML entities could spell them, so their marks count too.
+_HIDING_WORDS = ("display", "visibility", "opacity", "overflow", "position", "\\", "&")
+
+
+def _may_hide_inline(low: str) -> bool:
+    return any(word in low for word in _HIDING_WORDS)
+
+
 def _style_facts(text: str) -> _StyleFacts:
     """A style attribute's declarations, how they hide an element (or None), and whether they
     set display. Cached by text (templates repeat their styles); long ones are not kept."""
@@ -341,7 +351,7 @@ class Visibility:
         facts = self._styles.get(el.index)
         if facts is None:
             facts = _NO_STYLE
-            if el.mentions("style"):
+            if el.mentions("style") and _may_hide_inline(el.low):
                 style = el.attr("style")
                 if style is not None and style.value.strip():
                     facts = _style_facts(style.value)
@@ -350,7 +360,11 @@ class Visibility:
 
     def decls(self, el: Element) -> tuple[Declaration, ...]:
         """The element's inline declarations."""
-        return self._style(el)[0]
+        facts = self._styles.get(el.index)
+        if facts is None or facts is _NO_STYLE:  # (_style skips styles that cannot hide)
+            style = el.attr("style") if el.mentions("style") else None
+            return parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
+        return facts[0]
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         _decls, found, has_display = self._style(el)
