@@ -1,0 +1,47 @@
+"""Inline styles that hide an element however they spell the property: the ancestor walk
+skips styles that name no hiding property, so escapes and entities must still count."""
+from __future__ import annotations
+
+import pytest
+
+from pixelguard import Policy, clean_message
+
+BOB = "bob@example.org"
+# Not tiny, no open-tracking shape, not on a list: only its being hidden gives it away.
+IMG = '<img src="https://cdn.shop.example/i/Zx8Kq2Lm9Rt4Vb7Np3Wd.gif" width="600" height="300">'
+
+
+def rules(body: str) -> list[str]:
+    raw = ("From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html; charset=utf-8\n\n"
+           f"<html><body>{body}</body></html>\n").encode()
+    return [f.rule for f in clean_message(raw, Policy(recipients=(BOB,))).findings]
+
+
+@pytest.mark.parametrize("style", [
+    "display:none",
+    "DISPLAY: NONE",
+    r"dis\70 lay:none",  # CSS escape of "p"
+    r"\64 isplay:none",  # CSS escape of "d"
+    "&#100;isplay:none",  # HTML entity of "d"
+    "visibility:hidden",
+    r"visibilit\79:hidden",
+    "opacity:0",
+    "&#111;pacity:0",
+    "overflow:hidden;max-height:0",
+    "position:absolute;left:-9999px",
+    r"positio\6e:absolute;left:-9999px",
+])
+def test_a_hiding_parent_is_found_however_its_style_spells_the_property(style: str) -> None:
+    assert rules(f'<div style="{style}">{IMG}</div>') == ["hidden"]
+
+
+@pytest.mark.parametrize("style", ["color:red", "padding:0;font-size:12px", "disp:none"])
+def test_a_parent_whose_style_does_not_hide_leaves_the_image_alone(style: str) -> None:
+    assert rules(f'<div style="{style}">{IMG}</div>') == []
+
+
+def test_an_inline_display_still_overrides_a_hiding_stylesheet_rule() -> None:
+    sheet = "<style>.x{display:none}</style>"
+    assert rules(f'{sheet}<div class="x">{IMG}</div>') == ["hidden"]
+    assert rules(f'{sheet}<div class="x" style="display:block">{IMG}</div>') == []
+    assert rules(f'{sheet}<div class="x" style="&#100;isplay:block">{IMG}</div>') == []
