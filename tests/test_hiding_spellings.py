@@ -45,3 +45,15 @@ def test_an_inline_display_still_overrides_a_hiding_stylesheet_rule() -> None:
     assert rules(f'{sheet}<div class="x">{IMG}</div>') == ["hidden"]
     assert rules(f'{sheet}<div class="x" style="display:block">{IMG}</div>') == []
     assert rules(f'{sheet}<div class="x" style="&#100;isplay:block">{IMG}</div>') == []
+
+
+@pytest.mark.parametrize("style", [
+    "background-image:url(https://t.shop.example/o/Zx8Kq2Lm9Rt4Vb7Np3Wd)",
+    r"background-image:\75rl(https://t.shop.example/o/Zx8Kq2Lm9Rt4Vb7Np3Wd)",
+    "background-image:&#117;rl(https://t.shop.example/o/Zx8Kq2Lm9Rt4Vb7Np3Wd)",
+    "background-image:image-set(&quot;https://t.shop.example/o/Zx8Kq2Lm9Rt4Vb7Np3Wd&quot; 1x)",
+])
+def test_a_style_load_is_found_however_url_is_spelled(style: str) -> None:
+    # extraction only parses a style= whose tag mentions url, image-set, a CSS escape or an
+    # entity: each spelling must still reach the CSS parser
+    assert rules(f'<div style="{style}" width="1" height="1">x</div>') != []
