@@ -50,6 +50,16 @@ def _ensure_final_crlf(content: bytes) -> bytes:
     return content if content.endswith(b"\n") else content + b"\r\n"
 
 
+def _mail_from_words(mail: MailFrom, next_hop_8bitmime: bool) -> list[bytes]:
+    """The words of the MAIL command for the next hop: verb, FROM:<sender>, parameters."""
+    words = [b"MAIL", b"FROM:" + _address(mail.sender, mail.smtputf8)]
+    if mail.body_8bit and next_hop_8bitmime:
+        words.append(b"BODY=8BITMIME")
+    if mail.smtputf8:
+        words.append(b"SMTPUTF8")
+    return words
+
+
 class Transaction(ABC):
     @abstractmethod
     async def begin(self, mail: MailFrom) -> Reply: ...
@@ -71,6 +81,33 @@ class Transaction(ABC):
 
     def abort(self) -> None:
         """Drop the connection without delivering anything not yet confirmed."""
+
+
+class _SessionTransaction(Transaction):
+    """A transaction over a network session (SMTP, LMTP), which a delivered message may leave
+    open for the same client's next one."""
+
+    @abstractmethod
+    def _live(self) -> bool:
+        """True while the session can carry a command."""
+
+    @abstractmethod
+    def _drop_stale(self) -> None:
+        """Forget a kept session that went stale, so begin() opens a fresh one."""
+
+    @abstractmethod
+    async def _mail(self, mail: MailFrom) -> Reply: ...
+
+    async def _mail_on_kept(self, mail: MailFrom) -> Reply | None:
+        """MAIL on the session kept from the previous message, or None when there is none or
+        it went stale while idle (closed, or 421): then the caller starts over on a fresh one."""
+        if not self._live():
+            return None
+        reply = await self._mail(mail)
+        if self._live():
+            return reply
+        self._drop_stale()
+        return None
 
 
 class NextHop(ABC):
@@ -109,7 +146,7 @@ class SMTPNextHop(NextHop):
         return SMTPTransaction(self.settings)
 
 
-class SMTPTransaction(Transaction):
+class SMTPTransaction(_SessionTransaction):
     def __init__(self, s: SMTPSettings) -> None:
         self.s = s
         self.smtp: aiosmtplib.SMTP | None = None
@@ -119,11 +156,9 @@ class SMTPTransaction(Transaction):
     async def begin(self, mail: MailFrom) -> Reply:
         self.smtputf8 = mail.smtputf8
         self.delivered = False
-        if self.smtp is not None and self.smtp.is_connected:  # kept from the previous message
-            reply = await self._mail(mail)
-            if self.smtp.is_connected:
-                return reply
-            # it went stale while idle (closed, or 421): start over on a fresh connection
+        kept = await self._mail_on_kept(mail)
+        if kept is not None:
+            return kept
         s = self.s
         self.smtp = aiosmtplib.SMTP(
             hostname=s.host,
@@ -148,14 +183,15 @@ class SMTPTransaction(Transaction):
             return self._failure(exc, connecting=True)
         return await self._mail(mail)
 
+    def _live(self) -> bool:
+        return self.smtp is not None and self.smtp.is_connected
+
+    def _drop_stale(self) -> None:
+        self.smtp = None  # already closed; begin() makes a new one
+
     async def _mail(self, mail: MailFrom) -> Reply:
         assert self.smtp is not None
-        options: list[bytes] = []
-        if mail.body_8bit and self.smtp.supports_extension("8bitmime"):
-            options.append(b"BODY=8BITMIME")
-        if mail.smtputf8:
-            options.append(b"SMTPUTF8")
-        return await self._command(b"MAIL", b"FROM:" + _address(mail.sender, mail.smtputf8), *options)
+        return await self._command(*_mail_from_words(mail, self.smtp.supports_extension("8bitmime")))
 
     async def rcpt(self, address: str) -> Reply:
         return await self._command(b"RCPT", b"TO:" + _address(address, self.smtputf8))
@@ -237,7 +273,7 @@ class LMTPNextHop(NextHop):
         return LMTPTransaction(self)
 
 
-class LMTPTransaction(Transaction):
+class LMTPTransaction(_SessionTransaction):
     def __init__(self, hop: LMTPNextHop) -> None:
         self.hop = hop
         self.client = LMTPClient(hop.timeout)
@@ -249,12 +285,9 @@ class LMTPTransaction(Transaction):
     async def begin(self, mail: MailFrom) -> Reply:
         self.smtputf8 = mail.smtputf8
         self.delivered = False
-        if self.open and self.dead is None:  # kept from the previous message
-            reply = await self._mail(mail)
-            if self.dead is None:
-                return reply
-            self.dead = None  # it went stale while idle: start over on a fresh connection
-            self.client = LMTPClient(self.hop.timeout)
+        kept = await self._mail_on_kept(mail)
+        if kept is not None:
+            return kept
         self.open = True
         try:
             greeting = await self.client.connect(self.hop.host, self.hop.port, self.hop.path)
@@ -267,13 +300,15 @@ class LMTPTransaction(Transaction):
             return self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))
         return await self._mail(mail)
 
+    def _live(self) -> bool:
+        return self.open and self.dead is None
+
+    def _drop_stale(self) -> None:
+        self.dead = None
+        self.client = LMTPClient(self.hop.timeout)
+
     async def _mail(self, mail: MailFrom) -> Reply:
-        options = []
-        if mail.body_8bit and "8BITMIME" in self.client.extensions:
-            options.append(b"BODY=8BITMIME")
-        if mail.smtputf8:
-            options.append(b"SMTPUTF8")
-        return await self._command(b" ".join([b"MAIL FROM:" + _address(mail.sender, mail.smtputf8), *options]))
+        return await self._command(b" ".join(_mail_from_words(mail, "8BITMIME" in self.client.extensions)))
 
     async def rcpt(self, address: str) -> Reply:
         return await self._command(b"RCPT TO:" + _address(address, self.smtputf8))
