@@ -33,11 +33,7 @@ def clean_or_mark(raw: bytes, policy: Policy, auth: AuthConfig | None = None) ->
     """The core's answer, or the message unchanged and marked when the core failed. With
     `auth`, DKIM is verified first where it matters (allowed senders, ARC sealing)."""
     try:
-        if auth is None:
-            result = clean_message(raw, policy)
-            out = result.raw
-        else:
-            out, result = trust.clean_with_trust(raw, policy, auth)
+        out, result = trust.clean_with_trust(raw, policy, auth)
     except Exception as exc:  # noqa: BLE001 - the core promises not to raise; guard anyway
         error = f"core raised {exc.__class__.__name__}"
         return Cleaned(mark_error(raw, error), [], error)

@@ -206,7 +206,8 @@ def test_core_failure_forwards_the_message_unchanged_with_error_header(next_hop,
     def broken(raw, policy):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("pixelguard.relay.cleaning.clean_message", broken)
+    # the core as the relay's cleaning calls it (through trust.clean_with_trust), in-thread
+    monkeypatch.setattr("pixelguard.trust.clean_message", broken)
     relay = relay_factory(relay_config(next_hop.url), cleaner=Cleaner(workers=0))
     out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message())
     assert out.data[0] == 250
