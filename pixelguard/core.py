@@ -25,6 +25,11 @@ def _trackers(extra: tuple[str, ...]) -> TrackerList:
     return load_lists(list(extra)) if extra else default_list()
 
 
+def forget_tracker_lists() -> None:
+    """Drop the tracker lists loaded from files, so the next message reads them again (a config reload)."""
+    _trackers.cache_clear()
+
+
 @dataclass
 class _Change:
     part: message.Part

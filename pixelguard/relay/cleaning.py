@@ -116,7 +116,7 @@ class Cleaner:
         if self.workers == 0:  # cleaning runs in this process: its cache is the one to empty
             from pixelguard import core
 
-            core._trackers.cache_clear()
+            core.forget_tracker_lists()
             return
         fresh = self._new_pool()
         try:
