@@ -101,19 +101,37 @@ def _header_digests(client: IMAPClient, uids: Sequence[int]) -> dict[int, list[s
     return {uid: _digests_in(item.get(key, b"")) for uid, item in data.items()}
 
 
-def copy_index(client: IMAPClient, above_uid: int) -> dict[str, list[int]]:
-    """Digest -> UIDs of the cleaned copies above `above_uid` in the selected folder.
+def copy_index(
+    client: IMAPClient, above_uid: int, below_uid: int | None, digests: Sequence[str]
+) -> dict[str, list[int]]:
+    """Digest -> UIDs of the cleaned copies in (`above_uid`, `below_uid`) in the selected
+    folder whose digest header names one of `digests` (`below_uid` None: no upper bound).
 
-    A copy always gets a higher UID than its original, so this finds the copies that a
-    crashed run appended for any message still waiting at or above `above_uid`.
+    A copy always gets a higher UID than its original, so with `above_uid` below every
+    original in hand this finds the copies that a crashed run appended for them. Only the
+    digests of the originals in hand are searched for, so copies of other messages (every
+    cleaned message keeps its digest header) are never fetched: a message that stays
+    unmarked pass after pass (its APPEND refused, its cleaning failing) no longer makes each
+    pass re-read every copy above it. `below_uid` (the UIDNEXT seen when the pass began)
+    keeps out copies this pass appended itself, so that byte-identical originals each get
+    their own copy.
     """
-    uids = client.search(
-        ["UID", f"{above_uid + 1}:*", "KEYWORD", KEYWORD, "HEADER", DIGEST_HEADER, "sha256="]
-    )
-    uids = [u for u in uids if u > above_uid]  # "N:*" also matches the last UID when it is < N
+    wanted = sorted(set(digests))
+    if not wanted:
+        return {}
+    upper = "*" if below_uid is None else str(below_uid - 1)
+    if below_uid is not None and below_uid - 1 <= above_uid:
+        return {}
+    criteria: list[str] = ["UID", f"{above_uid + 1}:{upper}", "KEYWORD", KEYWORD]
+    for d in wanted[:-1]:
+        criteria += ["OR", "HEADER", DIGEST_HEADER, d]
+    criteria += ["HEADER", DIGEST_HEADER, wanted[-1]]
+    uids = client.search(criteria)
+    # "N:*" also matches the last UID when it is < N
+    uids = [u for u in uids if u > above_uid and (below_uid is None or u < below_uid)]
     index: dict[str, list[int]] = {}
     for uid, found in sorted(_header_digests(client, uids).items()):
-        if found:
+        if found and found[0] in wanted:
             index.setdefault(found[0], []).append(uid)
     return index
 

@@ -146,6 +146,24 @@ def server_folder_name(
     return name
 
 
+class _Copies:
+    """The pass's view of cleaned copies left behind by a crashed run: those below the
+    UIDNEXT seen when the folder was selected (so not this pass's own), minus the ones
+    already matched with an original in an earlier batch."""
+
+    def __init__(self, below_uid: int | None) -> None:
+        self.below_uid = below_uid
+        self.taken: set[int] = set()
+
+    def lookup(self, c, digests: dict[int, str], own: set[int]) -> dict[str, list[int]]:
+        """Digest -> UIDs of the untaken copies above the lowest of these originals."""
+        if not digests:
+            return {}
+        index = copy_index(c, min(digests), self.below_uid, list(digests.values()))
+        skip = self.taken | own
+        return {d: [u for u in uids if u not in skip] for d, uids in index.items()}
+
+
 def _take_copy(index: dict[str, list[int]], d: str, uid: int) -> int | None:
     """A cleaned copy (its UID) of the original with digest `d` and UID `uid`, if one exists."""
     copies = index.get(d)
@@ -225,8 +243,11 @@ def clean_folder(
         originals,
         f"account {session.account.name!r}",
     )
-    # Cleaned copies left behind by a crashed run (found by their digest header).
-    index = copy_index(c, uids[0])
+    # Cleaned copies left behind by a crashed run are looked up per download batch, by the
+    # digests of the originals in hand (see copy_index); `taken` keeps one copy from
+    # serving two byte-identical originals across batches.
+    uidnext = info.get(b"UIDNEXT")
+    copies = _Copies(int(uidnext) if uidnext is not None else None)
     for batch in chunks(uids, META_BATCH):
         if opts.stop.is_set():  # SIGTERM: leave between batches, every message whole
             break
@@ -239,16 +260,18 @@ def clean_folder(
             if opts.stop.is_set():
                 break
             delta = Stats(scanned=len(group))
-            _clean_group(session, group, policy, opts, replacer, index, delta, label, auth)
+            _clean_group(session, group, policy, opts, replacer, copies, delta, label, auth)
             progress.update(delta)
     return progress.finish()
 
 
 def _clean_group(
-    session, group, policy, opts, replacer, index, delta: Stats, label: str, auth=None
+    session, group, policy, opts, replacer, copies, delta: Stats, label: str, auth=None
 ) -> None:
     c = session.client
     bodies = fetch_bodies(c, group)
+    digests = {uid: digest(raw) for uid, raw in bodies.items()}
+    index = copies.lookup(c, digests, replacer.own)
     to_mark: list[int] = []
     pending: list[Pending] = []
     trackers: dict[int, int] = {}
@@ -258,9 +281,10 @@ def _clean_group(
         if raw is None:  # expunged meanwhile
             delta.scanned -= 1
             continue
-        d = digest(raw)
+        d = digests[cand.uid]
         copy_uid = _take_copy(index, d, cand.uid)
         if copy_uid is not None:
+            copies.taken.add(copy_uid)
             recovered[cand.uid] = raw
             if opts.dry_run:
                 opts.report(
