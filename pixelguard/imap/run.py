@@ -270,7 +270,8 @@ def _clean_group(
 ) -> None:
     c = session.client
     bodies = fetch_bodies(c, group)
-    digests = {uid: digest(raw) for uid, raw in bodies.items()}
+    # (a body is None when the message was expunged meanwhile, e.g. by another run)
+    digests = {uid: digest(raw) for uid, raw in bodies.items() if raw is not None}
     index = copies.lookup(c, digests, replacer.own)
     to_mark: list[int] = []
     pending: list[Pending] = []

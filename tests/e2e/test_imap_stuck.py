@@ -106,3 +106,26 @@ def test_byte_identical_originals_in_different_batches_each_get_their_own_copy(
     assert len(snap) == 2
     assert all(b"X-PixelGuard-Original:" in m["raw"] for m in snap.values())
     c.logout()
+
+
+def test_a_message_expunged_between_search_and_fetch_is_skipped(mailbox, monkeypatch, one_pass):
+    # Another client (or a second pixelguard run) may expunge a message after our SEARCH:
+    # its body comes back as None. The per-batch copy lookup must skip it, not hash None
+    # (found as a flaky "object supporting the buffer API required" in the two-machines test).
+    from pixelguard.imap import run
+
+    c = mailbox.client()
+    for n in range(3):
+        c.append("INBOX", _tracked(n), flags=[b"\\Seen"])
+    real_fetch = run.fetch_bodies
+
+    def one_gone(client, group):
+        bodies = real_fetch(client, group)
+        first = min(bodies)
+        bodies[first] = None  # as if expunged between SEARCH and FETCH
+        return bodies
+
+    monkeypatch.setattr(run, "fetch_bodies", one_gone)
+    stats = one_pass()
+    assert stats.errors == 0, stats
+    assert stats.cleaned == 2, stats
