@@ -7,6 +7,18 @@ import pathlib
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 BOB = "bob@example.org"
+# Not tiny, no open-tracking shape, not on a list: only its being hidden gives it away.
+HIDDEN_ONLY_IMG = ('<img src="https://cdn.shop.example/i/Zx8Kq2Lm9Rt4Vb7Np3Wd.gif" '
+                   'width="600" height="300">')
+
+
+def rules_for_body(body: str) -> list[str]:
+    """The rule ids of every finding in a one-part HTML mail to BOB with this <body>."""
+    from pixelguard import Policy, clean_message
+
+    raw = ("From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html; charset=utf-8\n\n"
+           f"<html><body>{body}</body></html>\n").encode()
+    return [f.rule for f in clean_message(raw, Policy(recipients=(BOB,))).findings]
 
 
 def fixture(name: str) -> bytes:

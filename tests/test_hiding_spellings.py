@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pixelguard import Policy, clean_message
+from support import HIDDEN_ONLY_IMG, rules_for_body
 
-BOB = "bob@example.org"
-# Not tiny, no open-tracking shape, not on a list: only its being hidden gives it away.
-IMG = '<img src="https://cdn.shop.example/i/Zx8Kq2Lm9Rt4Vb7Np3Wd.gif" width="600" height="300">'
-
-
-def rules(body: str) -> list[str]:
-    raw = ("From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html; charset=utf-8\n\n"
-           f"<html><body>{body}</body></html>\n").encode()
-    return [f.rule for f in clean_message(raw, Policy(recipients=(BOB,))).findings]
+IMG = HIDDEN_ONLY_IMG
+rules = rules_for_body
 
 
 @pytest.mark.parametrize("style", [
