@@ -3,7 +3,6 @@ skips styles that name no hiding property, so escapes and entities must still co
 from __future__ import annotations
 
 import pytest
-
 from support import HIDDEN_ONLY_IMG, rules_for_body
 
 IMG = HIDDEN_ONLY_IMG

@@ -6,7 +6,6 @@ in df7f0c6."""
 from __future__ import annotations
 
 import pytest
-
 from support import HIDDEN_ONLY_IMG, rules_for_body
 
 IMG = HIDDEN_ONLY_IMG
