@@ -247,6 +247,9 @@ class RelayHandler:
             return "553 5.1.7 sender address is not valid UTF-8"
         if has_control_chars(sender):
             return "553 5.1.7 control characters in the sender address"
+        if not envelope.smtp_utf8 and not sender.isascii():
+            # it could not be sent on (RFC 6531 3.4); refused for good, as RCPT does
+            return "553 5.6.7 non-ASCII address needs SMTPUTF8"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         server.pg_message = MessageState(

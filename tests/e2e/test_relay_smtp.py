@@ -98,6 +98,31 @@ def test_smtputf8_addresses_are_relayed(next_hop, relay_factory):
     assert "SMTPUTF8" in got.mail_options
 
 
+def test_a_non_ascii_sender_without_smtputf8_is_refused_for_good_at_mail(next_hop, relay_factory):
+    # Without SMTPUTF8 the address cannot be sent on; a 4xx (our own error) would make the
+    # client retry for days. RCPT already answers 553 5.6.7; MAIL must too.
+    relay = relay_factory(relay_config(next_hop.url))
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        f = sock.makefile("rb")
+
+        def reply() -> bytes:
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            return lines[-1]
+
+        assert reply().startswith(b"220")
+        sock.sendall(b"EHLO client.example\r\n")
+        assert reply().startswith(b"250")
+        sock.sendall("MAIL FROM:<jörg@bücher.example>\r\n".encode())
+        answer = reply()
+        assert answer.startswith(b"553 5.6.7"), answer
+        sock.sendall(b"MAIL FROM:<a@example.org>\r\n")  # the session goes on
+        assert reply().startswith(b"250")
+        sock.sendall(b"QUIT\r\n")
+    assert next_hop.received == []
+
+
 def test_8bit_body_and_lines_over_1000_bytes_arrive_byte_identical(next_hop, relay_factory):
     relay = relay_factory(relay_config(next_hop.url))
     long_line = "ä" * 3000  # 6000 bytes of UTF-8 on one line
