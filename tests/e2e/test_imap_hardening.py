@@ -348,16 +348,7 @@ def test_append_refused_with_trycreate_stops_the_folder_in_one_line(mailbox, mon
     seed(c)
     before = by_message_id(snapshot(c))
     monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
-    session = connect(
-        ImapAccount(
-            name="t",
-            host="127.0.0.1",
-            port=mailbox.server.imap_port,
-            security="none",
-            username=mailbox.user,
-            password_env=PASSWORD_ENV,
-        )
-    )
+    session = connect(ImapAccount(**imap_account(mailbox, name="t")))
 
     def refuse(*_a, **_k):
         raise IMAPClientError("append failed: [TRYCREATE] Mailbox doesn't exist: INBOX")

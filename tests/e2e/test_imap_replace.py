@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import PASSWORD_ENV, imap_account
 from test_imap_backlog import KEYWORD, fixture_bytes
 
 from pixelguard.config import ImapAccount
@@ -56,16 +57,8 @@ def test_confirm_rejects_a_copy_whose_digest_header_does_not_match(mailbox):
 
 
 def _session(mailbox, monkeypatch):
-    monkeypatch.setenv("PIXELGUARD_TEST_IMAP_PASSWORD", mailbox.password)
-    account = ImapAccount(
-        name="t",
-        host="127.0.0.1",
-        port=mailbox.server.imap_port,
-        security="none",
-        username=mailbox.user,
-        password_env="PIXELGUARD_TEST_IMAP_PASSWORD",
-    )
-    return connect(account)
+    monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
+    return connect(ImapAccount(**imap_account(mailbox, name="t")))
 
 
 def test_folder_without_custom_keywords_is_refused_before_anything_changes(mailbox, monkeypatch):

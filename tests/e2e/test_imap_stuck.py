@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD_ENV, snapshot
+from conftest import PASSWORD_ENV, imap_account, snapshot
 from test_imap_backlog import KEYWORD, fixture_bytes
 
 
@@ -27,14 +27,7 @@ def one_pass(mailbox, monkeypatch):
     from pixelguard.model import Policy
 
     monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
-    account = ImapAccount(
-        name="t",
-        host="127.0.0.1",
-        port=mailbox.server.imap_port,
-        security="none",
-        username=mailbox.user,
-        password_env=PASSWORD_ENV,
-    )
+    account = ImapAccount(**imap_account(mailbox, name="t"))
 
     def run_once():
         session = connect(account)
