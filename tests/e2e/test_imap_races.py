@@ -192,6 +192,20 @@ def _run_paused(config: str, step: str, password: str, env: dict) -> subprocess.
     return proc
 
 
+def _overtaken_at(step: str, config: str, mailbox, tmp_path, fast_says: str) -> tuple[int, str, str]:
+    """Run A stops itself at `step`; run B then does the whole folder (and must say
+    `fast_says`); A goes on. A's exit code, stdout and stderr."""
+    slow = _run_paused(config, step, mailbox.password, _lock_env(tmp_path / "a"))
+    try:
+        fast = run_imap(config, "--once", password=mailbox.password, env=_lock_env(tmp_path / "b"))
+        assert fast.returncode == 0, fast.stderr
+        assert fast_says in fast.stdout, fast.stdout
+    finally:
+        os.kill(slow.pid, signal.SIGCONT)
+    out, err = slow.communicate(timeout=WAIT)
+    return slow.returncode, out, err
+
+
 @pytest.mark.parametrize("caps", [None, NO_UIDPLUS], ids=["full", "no-uidplus"])
 def test_a_run_that_lost_the_race_removes_its_own_copies(
     dovecot, dovecot_with, imap_config, tmp_path, caps
@@ -203,16 +217,9 @@ def test_a_run_that_lost_the_race_removes_its_own_copies(
     _seed(c, 3)
     config = imap_config(imap_account(mailbox))
     # A has downloaded and cleaned everything and is about to APPEND; B then does it all.
-    slow = _run_paused(config, "before-append", mailbox.password, _lock_env(tmp_path / "a"))
-    try:
-        fast = run_imap(config, "--once", password=mailbox.password, env=_lock_env(tmp_path / "b"))
-        assert fast.returncode == 0, fast.stderr
-        assert "3 cleaned" in fast.stdout, fast.stdout
-    finally:
-        os.kill(slow.pid, signal.SIGCONT)
-    out, err = slow.communicate(timeout=WAIT)
+    code, out, err = _overtaken_at("before-append", config, mailbox, tmp_path, "3 cleaned")
 
-    assert slow.returncode == 0, err
+    assert code == 0, err
     assert "3 message(s) were cleaned at the same time by another pixelguard run" in err
     assert "0 cleaned" in out, out
     inbox = by_message_id(snapshot(c))
@@ -230,16 +237,9 @@ def test_a_run_whose_copies_were_taken_over_still_finishes_cleanly(mailbox, imap
     _seed(c, 3)
     config = imap_config(imap_account(mailbox))
     # A has appended its copies; B sees them, takes them as A's, retires the originals.
-    slow = _run_paused(config, "after-append", mailbox.password, _lock_env(tmp_path / "a"))
-    try:
-        fast = run_imap(config, "--once", password=mailbox.password, env=_lock_env(tmp_path / "b"))
-        assert fast.returncode == 0, fast.stderr
-        assert "3 recovered" in fast.stdout, fast.stdout
-    finally:
-        os.kill(slow.pid, signal.SIGCONT)
-    _, err = slow.communicate(timeout=WAIT)
+    code, _, err = _overtaken_at("after-append", config, mailbox, tmp_path, "3 recovered")
 
-    assert slow.returncode == 0, err
+    assert code == 0, err
     _assert_each_cleaned_once(c, 3)
     c.logout()
 # -- 3. password masking ----------------------------------------------------------------------
