@@ -150,8 +150,7 @@ def part_resources(file: str, part: str, text: str, base: str | None) -> list[Oc
     """The remote resources of one HTML part, described (pixelguard's own extraction)."""
     doc = scan(text)
     sheets = [(block, css.parse_stylesheet(text[block.start:block.end])) for block in doc.styles]
-    inline: dict = {}
-    found = extract(doc, base, inline, sheets)
+    found = extract(doc, base, sheets)
     vis = Visibility(doc, [sheet for _block, sheet in sheets])
     trackers = default_list()
     out = []

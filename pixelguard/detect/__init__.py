@@ -41,8 +41,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     for block in doc.styles:
         deadline.check()
         sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
-    inline: dict[int, tuple[css.Declaration, ...]] = {}
-    resources = extract(doc, base, inline, sheets)
+    resources = extract(doc, base, sheets)
     resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
     vis = Visibility(doc, [sheet for _block, sheet in sheets], deadline)
     repeats = Counter(r.url for r in resources)

@@ -109,10 +109,9 @@ def decode_with_map(raw: str) -> tuple[str, list[int]]:
     return "".join(out), pos
 
 
-def extract(doc: Document, base: str | None, inline_css: dict[int, tuple[css.Declaration, ...]],
+def extract(doc: Document, base: str | None,
             sheets: list[tuple[css.StyleBlock, css.StyleSheet]] | None = None) -> list[Resource]:
-    """All remote resources of the document. Fills `inline_css` (element index ->
-    declarations) for the style attributes it had to parse (Visibility parses the rest)."""
+    """All remote resources of the document."""
     resolve_url = _memo_resolve(doc.base_href or base)
     out: list[Resource] = []
     for el in doc.elements:
@@ -122,7 +121,7 @@ def extract(doc: Document, base: str | None, inline_css: dict[int, tuple[css.Dec
         tag = el.tag
         if tag in _SPECIAL_TAGS or "background" in low or tag.startswith("v:") or (
                 "style" in low and _may_load_in_style(low)):
-            _element_resources(doc, el, resolve_url, inline_css, out)
+            _element_resources(doc, el, resolve_url, out)
     for block, sheet in sheets or ():
         media = doc.elements[block.element].get("media").strip().lower()
         for ref in sheet.refs:
@@ -179,7 +178,7 @@ def _attr_url(el: Element, name: str, resolve_url: Callable[[str], str | None]) 
 
 
 def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], str | None],
-                       inline_css: dict[int, tuple[css.Declaration, ...]], out: list[Resource]) -> None:
+                       out: list[Resource]) -> None:
     tag = el.tag
     if tag in _SPECIAL_TAGS or tag.startswith("v:"):
         _tag_resources(doc, el, resolve_url, out)
@@ -191,8 +190,7 @@ def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], 
         return
     style = el.attr("style")
     if style is not None and style.value.strip():
-        decls, refs = css.parse_inline(style.value)
-        inline_css[el.index] = decls
+        _decls, refs = css.parse_inline(style.value)
         # CSS offsets are in the decoded text; map them back to the source when entities differ
         posmap = decode_with_map(style.raw)[1] if refs and "&" in style.raw else None
         for ref in refs:
