@@ -95,14 +95,6 @@ class Hiding:
     important: bool  # hidden with !important inline: no stylesheet rule can undo it
 
 
-def hiding(el: Element, decls: Sequence[Declaration]) -> Hiding | None:
-    """How this element's own inline style (or hidden attribute) hides it, or None."""
-    found = _declarations_hiding(decls)
-    if found is None and _last(decls, "display") is None and el.attr("hidden") is not None:
-        return Hiding("hidden attribute", ("display",), False)
-    return found
-
-
 _StyleFacts = tuple[tuple[Declaration, ...], Hiding | None, bool]
 _NO_STYLE: _StyleFacts = ((), None, False)
 
