@@ -1,0 +1,194 @@
+"""The relay's cleaning processes (relay/workers.py): real spawned workers, real sockets."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from pixelguard.relay.workers import PoolClosed, WorkerDied, WorkerPool
+
+
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def echo(value):
+    return value
+
+
+def fails() -> None:
+    raise ValueError("no good")
+
+
+def wait_for(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def pool():
+    p = WorkerPool(2)
+    p.start(os.getpid)  # booted and answering
+    yield p
+    p.close()
+
+
+def test_jobs_beyond_the_pool_size_wait_their_turn_and_all_get_answers(pool):
+    async def main():
+        return await asyncio.gather(*(pool.run(echo, (i, b"x" * 100_000)) for i in range(20)))
+
+    answers = asyncio.run(main())
+    assert [a[0] for a in answers] == list(range(20))
+    assert all(a[1] == b"x" * 100_000 for a in answers)
+    assert len(set(pool.pids())) == 2
+
+
+def test_waiters_are_served_first_come_first_served():
+    pool = WorkerPool(1)
+    pool.start(os.getpid)
+    order: list[int] = []
+
+    async def job(i: int) -> None:
+        await pool.run(pid_after, 0.02)
+        order.append(i)
+
+    async def main():
+        tasks = []
+        for i in range(8):
+            tasks.append(asyncio.ensure_future(job(i)))
+            await asyncio.sleep(0)  # each starts waiting in turn
+        await asyncio.gather(*tasks)
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.close()
+    assert order == list(range(8))
+
+
+def test_an_exception_in_a_job_is_reported_and_the_worker_stays(pool):
+    before = sorted(pool.pids())
+    with pytest.raises(RuntimeError, match="ValueError: no good"):
+        asyncio.run(pool.run(fails))
+    assert sorted(pool.pids()) == before
+    assert asyncio.run(pool.run(echo, 5)) == 5
+
+
+def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool):
+    async def main():
+        victim = asyncio.ensure_future(pool.run(pid_after, 30))
+        await asyncio.sleep(0)
+        busy = set()
+        while len(busy) != 1:  # the job is on one worker
+            busy = {p for p in pool.pids()} - set(idle_pids())
+            await asyncio.sleep(0.01)
+        (pid,) = busy
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerDied):
+            await victim
+        return pid, await asyncio.gather(*(pool.run(pid_after, 0.05) for _ in range(2)))
+
+    def idle_pids():
+        return [w.pid for w in pool._idle]
+
+    dead, served_by = asyncio.run(main())
+    assert dead not in served_by
+    assert len(set(served_by)) == 2  # the vacant slot got a fresh worker
+    assert dead not in pool.pids() and len(pool.pids()) == 2
+
+
+def test_a_job_cancelled_while_running_costs_its_worker_not_the_pool(pool):
+    async def main():
+        task = asyncio.ensure_future(pool.run(pid_after, 30))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the worker that ran it was killed (its late answer must reach no other job)
+        return await asyncio.gather(*(pool.run(echo, i) for i in range(4)))
+
+    before = set(pool.pids())
+    assert asyncio.run(main()) == [0, 1, 2, 3]
+    after = set(pool.pids())
+    assert len(after) == 2 and len(before & after) == 1
+
+
+def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool):
+    async def main():
+        running = [asyncio.ensure_future(pool.run(pid_after, 0.3)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        quitter = asyncio.ensure_future(pool.run(echo, "never"))
+        await asyncio.sleep(0.05)
+        quitter.cancel()
+        await asyncio.gather(*running)
+        return await asyncio.gather(*(pool.run(echo, i) for i in range(2)))
+
+    assert asyncio.run(main()) == [0, 1]
+    assert len(pool._idle) == 2
+
+
+def test_one_pool_serves_event_loops_in_several_threads(pool):
+    results: dict[int, list] = {}
+
+    def thread_main(n: int) -> None:
+        async def main():
+            return await asyncio.gather(*(pool.run(echo, (n, i)) for i in range(10)))
+
+        results[n] = asyncio.run(main())
+
+    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {n: [(n, i) for i in range(10)] for n in range(3)}
+
+
+def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones():
+    pool = WorkerPool(1)
+    pool.start()
+    workers = pool.pids()
+
+    async def main():
+        running = asyncio.ensure_future(pool.run(pid_after, 0.3))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(pool.run(echo, 1))
+        await asyncio.sleep(0.05)
+        pool.retire()
+        return await asyncio.gather(running, waiting, return_exceptions=True)
+
+    try:
+        finished, refused = asyncio.run(main())
+        assert finished == workers[0]
+        assert isinstance(refused, PoolClosed)
+        wait_for(lambda: not pool._busy)
+    finally:
+        pool.close()
+    assert pool.pids() == []
+
+
+def test_close_ends_the_worker_processes():
+    pool = WorkerPool(2)
+    pool.start()
+    pids = pool.pids()
+    pool.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):  # exited and reaped
+            os.kill(pid, 0)
+
+
+def test_workers_leave_the_relays_process_group():
+    pool = WorkerPool(1)
+    pool.start(os.getpid)  # it has booted (and so detached)
+    try:
+        (pid,) = pool.pids()
+        assert os.getpgid(pid) != os.getpgid(0)
+    finally:
+        pool.close()
