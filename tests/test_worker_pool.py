@@ -104,20 +104,44 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool):
     assert dead not in pool.pids() and len(pool.pids()) == 2
 
 
-def test_a_job_cancelled_while_running_costs_its_worker_not_the_pool(pool):
+def test_a_caller_that_gives_up_lets_the_job_finish_and_keeps_the_worker(pool):
     async def main():
-        task = asyncio.ensure_future(pool.run(pid_after, 30))
-        await asyncio.sleep(0.2)
+        task = asyncio.ensure_future(pool.run(pid_after, 0.5))
+        await asyncio.sleep(0.1)
+        assert len(pool._busy) == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        # the worker that ran it was killed (its late answer must reach no other job)
+        assert len(pool._busy) == 1  # still running its job
+        while pool._busy:
+            await asyncio.sleep(0.01)
         return await asyncio.gather(*(pool.run(echo, i) for i in range(4)))
 
     before = set(pool.pids())
     assert asyncio.run(main()) == [0, 1, 2, 3]
-    after = set(pool.pids())
-    assert len(after) == 2 and len(before & after) == 1
+    assert set(pool.pids()) == before  # nobody was killed
+
+
+def test_a_job_cut_off_by_its_loop_stopping_costs_its_worker_not_the_pool(pool):
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(pool.run(pid_after, 30))
+        loop.run_until_complete(asyncio.sleep(0.2))
+    finally:
+        task.cancel()
+        for inner in asyncio.all_tasks(loop):
+            inner.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+    # the worker that ran it was killed: its late answer must reach no other job
+    assert len(pool.pids()) == 1
+
+    async def two():
+        return await asyncio.gather(*(pool.run(pid_after, 0.1) for _ in range(2)))
+
+    served_by = asyncio.run(two())
+    assert len(set(served_by)) == 2  # the vacant slot was filled
+    assert sorted(pool.pids()) == sorted(served_by)
 
 
 def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool):

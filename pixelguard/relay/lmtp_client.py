@@ -65,11 +65,12 @@ class LMTPClient:
         await self._send(line + b"\r\n")
         return await self.read_reply()
 
-    async def data(self, content: bytes, recipients: int) -> list[Reply]:
-        """Send DATA; the list holds the DATA refusal alone, or one reply per accepted recipient."""
-        reply = await self.command(b"DATA")
-        if reply.code != 354:
-            return [reply]
+    async def start_data(self) -> Reply:
+        """Send DATA: 354 when the server waits for the content (send_data)."""
+        return await self.command(b"DATA")
+
+    async def send_data(self, content: bytes, recipients: int) -> list[Reply]:
+        """After a 354 to DATA: the content, then one reply per accepted recipient."""
         await self._send(dot_stuff(content))
         return [await self.read_reply() for _ in range(recipients)]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from pixelguard.relay import maildir
-from pixelguard.relay.lmtp_client import LMTPClient, LMTPError
+from pixelguard.relay.lmtp_client import LMTPClient, LMTPError, dot_stuff
 from pixelguard.relay.reply import Reply, temp_failure
 
 
@@ -46,8 +46,12 @@ def _address(addr: str, smtputf8: bool) -> bytes:
     return b"<" + addr.encode("utf-8" if smtputf8 else "ascii") + b">"
 
 
-def _ensure_final_crlf(content: bytes) -> bytes:
-    return content if content.endswith(b"\n") else content + b"\r\n"
+def refused_data(code: int, text: str) -> Reply:
+    """A reply other than 354 to DATA. A 2xx or 3xx there cannot mean the message was
+    taken (none was sent yet): a next hop that says so gets no 250 passed on for it."""
+    if code < 400:
+        return temp_failure("4.4.2", f"next hop answered DATA with {code} {text}")
+    return passed_on(code, text)
 
 
 def _mail_from_words(mail: MailFrom, next_hop_8bitmime: bool) -> list[bytes]:
@@ -66,6 +70,13 @@ class Transaction(ABC):
 
     @abstractmethod
     async def rcpt(self, address: str) -> Reply: ...
+
+    async def start_data(self) -> Reply | None:
+        """Ask the next hop for the message content ahead of data() (SMTP/LMTP: send DATA
+        and wait for its 354), so that round trip overlaps the cleaning. None: ready (or
+        nothing to do ahead: data() does it); a Reply: DATA refused, data() must not be
+        called and that reply is every recipient's."""
+        return None
 
     @abstractmethod
     async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
@@ -152,10 +163,12 @@ class SMTPTransaction(_SessionTransaction):
         self.smtp: aiosmtplib.SMTP | None = None
         self.smtputf8 = False
         self.delivered = False
+        self.data_open = False  # DATA got its 354: the next hop reads content now
 
     async def begin(self, mail: MailFrom) -> Reply:
         self.smtputf8 = mail.smtputf8
         self.delivered = False
+        self.data_open = False
         kept = await self._mail_on_kept(mail)
         if kept is not None:
             return kept
@@ -196,27 +209,49 @@ class SMTPTransaction(_SessionTransaction):
     async def rcpt(self, address: str) -> Reply:
         return await self._command(b"RCPT", b"TO:" + _address(address, self.smtputf8))
 
-    async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
-        if self.smtp is None:
-            return [temp_failure("4.4.2", "next hop connection lost")] * len(recipients)
+    async def start_data(self) -> Reply | None:
+        if self.smtp is None or not self.smtp.is_connected:
+            return None  # data() answers for the lost connection
         try:
-            response = await self.smtp.data(_ensure_final_crlf(content))
-            reply = passed_on(response.code, response.message)
-            self.delivered = reply.ok
-        except aiosmtplib.SMTPResponseException as exc:
-            if exc.code == 421:
-                self.abort()
-            reply = passed_on(exc.code, exc.message)
+            response = await self.smtp.execute_command(b"DATA")
         except Exception as exc:  # noqa: BLE001
             self.abort()
-            reply = self._failure(exc)
+            return self._failure(exc)
+        if response.code == 354:
+            self.data_open = True
+            return None
+        if response.code == 421:
+            self.abort()
+        return refused_data(response.code, response.message)
+
+    async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
+        if not self.data_open:
+            refused = await self.start_data()
+            if refused is not None:
+                return [refused] * len(recipients)
+        if self.smtp is None or not self.smtp.is_connected or self.smtp.protocol is None:
+            return [temp_failure("4.4.2", "next hop connection lost")] * len(recipients)
+        self.data_open = False
+        # The content after the 354, the way aiosmtplib's own SMTP.data() sends it (which
+        # would send DATA itself): written to the connection, then the final reply read.
+        protocol = self.smtp.protocol
+        try:
+            protocol.write(dot_stuff(content))
+            response = await protocol.read_response(timeout=self.s.timeout)
+        except Exception as exc:  # noqa: BLE001
+            self.abort()
+            return [self._failure(exc)] * len(recipients)
+        if response.code == 421:
+            self.abort()
+        reply = passed_on(response.code, response.message)
+        self.delivered = reply.ok
         return [reply] * len(recipients)
 
     def reusable(self) -> bool:
         return self.delivered and self.smtp is not None and self.smtp.is_connected
 
     async def finish(self) -> None:
-        if self.smtp is not None and self.smtp.is_connected:
+        if self.smtp is not None and self.smtp.is_connected and not self.data_open:
             with contextlib.suppress(Exception):  # the message is delivered; QUIT is courtesy
                 await self.smtp.quit(timeout=min(self.s.timeout, 10))
         self.abort()
@@ -280,11 +315,13 @@ class LMTPTransaction(_SessionTransaction):
         self.smtputf8 = False
         self.open = False
         self.delivered = False
+        self.data_open = False  # DATA got its 354: the server reads content now
         self.dead: Reply | None = None
 
     async def begin(self, mail: MailFrom) -> Reply:
         self.smtputf8 = mail.smtputf8
         self.delivered = False
+        self.data_open = False
         kept = await self._mail_on_kept(mail)
         if kept is not None:
             return kept
@@ -313,15 +350,32 @@ class LMTPTransaction(_SessionTransaction):
     async def rcpt(self, address: str) -> Reply:
         return await self._command(b"RCPT TO:" + _address(address, self.smtputf8))
 
+    async def start_data(self) -> Reply | None:
+        if self.dead is not None:
+            return None  # data() answers with why it died
+        try:
+            reply = await self.client.start_data()
+        except LMTPError as exc:
+            return self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))
+        if reply.code == 354:
+            self.data_open = True
+            return None
+        if reply.code == 421:
+            return self._kill(passed_on(reply.code, reply.text))
+        return refused_data(reply.code, reply.text)
+
     async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:
+        if not self.data_open:
+            refused = await self.start_data()
+            if refused is not None:
+                return [refused] * len(recipients)
         if self.dead is not None:
             return [self.dead] * len(recipients)
+        self.data_open = False
         try:
-            replies = await self.client.data(content, len(recipients))
+            replies = await self.client.send_data(content, len(recipients))
         except LMTPError as exc:
             return [self._kill(temp_failure(exc.status, f"next hop {self.hop.url}: {exc}"))] * len(recipients)
-        if len(replies) == 1 and len(recipients) != 1:  # DATA itself refused
-            replies = replies * len(recipients)
         self.delivered = all(r.ok for r in replies)
         return [passed_on(r.code, r.text) for r in replies]
 
@@ -329,7 +383,7 @@ class LMTPTransaction(_SessionTransaction):
         return self.delivered and self.dead is None
 
     async def finish(self) -> None:
-        if self.dead is None:
+        if self.dead is None and not self.data_open:
             await self.client.quit()
         self.client.close()
 

@@ -381,7 +381,16 @@ class RelayHandler:
         async def one(group: Group) -> tuple[list[Reply], Cleaned | None]:
             try:
                 policy = dataclasses.replace(group.policy, recipients=tuple(group.rcpts))
-                cleaned = await self.cleaner.clean(content, policy, state.runtime.auth)
+                # The next hop's DATA / 354 round trip runs while the message is cleaned.
+                # (Nothing is delivered before the content's final dot: if anything fails
+                # in between, abort() drops the connection.)
+                cleaning = asyncio.ensure_future(self.cleaner.clean(content, policy, state.runtime.auth))
+                try:
+                    refused = await group.tx.start_data()
+                finally:
+                    cleaned = await cleaning
+                if refused is not None:
+                    return [refused] * len(group.rcpts), cleaned
                 replies = await group.tx.data(cleaned.raw, group.rcpts)
                 if len(replies) != len(group.rcpts):
                     raise RuntimeError(f"next hop gave {len(replies)} replies for {len(group.rcpts)} recipients")

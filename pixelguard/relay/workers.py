@@ -7,9 +7,9 @@ Here the event loop writes the job straight to an idle worker's socket and reads
 answer from it: two wake-ups.
 
 Framing: a 4-byte big-endian length, then a pickle, both ways. A worker is used by one job
-at a time. A job that does not end normally (the worker died, or the caller was
-cancelled halfway) leaves its worker in an unknown state: that worker is killed and its
-slot starts a fresh one for the next job. Whichever event loop runs a job drives the
+at a time. A job whose caller gives up still runs to its end. A job that does not end
+normally (the worker died, or its event loop stopped halfway) leaves its worker in an
+unknown state: that worker is killed and its slot starts a fresh one for the next job. Whichever event loop runs a job drives the
 socket (loop.sock_*), so one pool serves relays on several loops (as the tests do).
 """
 from __future__ import annotations
@@ -214,13 +214,21 @@ class WorkerPool:
     async def run(self, fn: Callable, *args: Any) -> Any:
         """fn(*args) in a worker. WorkerDied if the worker ended before answering."""
         worker = await self._acquire()
-        ok = False
         try:
-            answer = await worker.call(fn, *args)
-            ok = True  # the worker answered (perhaps with an error): it is fit for the next job
-        finally:
-            self._release(worker, ok)
-        return _unpack(answer)
+            job = asyncio.ensure_future(worker.call(fn, *args))
+        except BaseException:
+            self._release(worker, True)
+            raise
+
+        def done(job: asyncio.Future) -> None:
+            # answered (perhaps with an error): fit for the next job; else it is killed
+            self._release(worker, not job.cancelled() and job.exception() is None)
+
+        job.add_done_callback(done)
+        # A caller that gives up (its client went away) does not cut the job short: the
+        # worker would have to be killed and started anew, which a client that keeps
+        # hanging up could make us do at will. The job runs on; its worker returns after.
+        return _unpack(await asyncio.shield(job))
 
     async def _acquire(self) -> _Worker:
         loop = asyncio.get_running_loop()

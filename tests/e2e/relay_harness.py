@@ -110,6 +110,10 @@ class _BigLineSMTP(SMTP):
 
     async def smtp_DATA(self, arg):
         hop = self.event_handler
+        if hop.data_command_reply and self.envelope.rcpt_tos:
+            await self.push(hop.data_command_reply)  # instead of 354: no content is read
+            self.envelope = self._create_envelope()
+            return
         if not hop.cut_data_after_lines or not self.envelope.rcpt_tos:
             return await super().smtp_DATA(arg)
         # Take the first lines of the message, then drop the connection in the middle of it.
@@ -124,6 +128,7 @@ class NextHopServer:
 
     rcpt_replies: address -> reply line to refuse that RCPT with
     data_reply: reply line to answer DATA with (instead of storing)
+    data_command_reply: reply line to answer the DATA command itself with, instead of 354
     close_in_data: drop the connection after DATA instead of replying
     data_delay: seconds to wait before storing and answering 250 (cancelled if the client leaves)
     cut_data_after_lines: drop the connection after reading this many lines of the message
@@ -136,6 +141,7 @@ class NextHopServer:
         self.received: list[Received] = []
         self.rcpt_replies: dict[str, str] = {}
         self.data_reply: str | None = None
+        self.data_command_reply: str | None = None
         self.close_in_data = False
         self.data_delay = 0.0
         self.cut_data_after_lines = 0
@@ -147,6 +153,7 @@ class NextHopServer:
     def heal(self) -> None:
         self.rcpt_replies.clear()
         self.data_reply = None
+        self.data_command_reply = None
         self.close_in_data = False
         self.data_delay = 0.0
         self.cut_data_after_lines = 0

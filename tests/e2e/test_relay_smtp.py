@@ -204,6 +204,25 @@ def test_next_hop_refusing_data_is_passed_on_then_retry_delivers_once(next_hop, 
     assert len(next_hop.received) == 1
 
 
+@pytest.mark.parametrize("reply, expect", [
+    ("554 5.5.1 no valid recipients", 554),
+    ("451 4.3.0 busy", 451),
+    ("250 2.0.0 sure", 451),  # a 250 to the DATA command itself: no message was taken
+])
+def test_next_hop_refusing_the_data_command_is_passed_on_then_retry_delivers_once(
+        next_hop, relay_factory, reply, expect):
+    relay = relay_factory(relay_config(next_hop.url))
+    next_hop.data_command_reply = reply
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<d1@x>"))
+    assert out.data[0] == expect, out
+    assert next_hop.received == []
+    next_hop.heal()
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<d2@x>"))
+    assert out.data[0] == 250
+    assert [message_id(r.content) for r in next_hop.received] == ["<d2@x>"]
+    assert is_cleaned(next_hop.received[0].content)
+
+
 def test_next_hop_closing_mid_data_defers_then_retry_delivers_once(next_hop, relay_factory):
     relay = relay_factory(relay_config(next_hop.url))
     next_hop.close_in_data = True
