@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,8 +17,9 @@ from pixelguard.trackers import TrackerList, default_list, load_lists
 
 HEADER = "X-PixelGuard"
 # Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
-# load anything remote (bytes, case-insensitive via lower()).
+# load anything remote (case-insensitive).
 _REMOTE_HINTS = ("http:", "https:", "//", "&#", "\\")
+_HTTP_HINT = re.compile("https?:", re.IGNORECASE)
 
 
 @lru_cache(maxsize=32)
@@ -78,8 +80,9 @@ def is_bare_html(raw: bytes) -> bool:
 
 
 def _may_load_remote(text: str) -> bool:
-    low = text.lower()
-    return any(h in low for h in _REMOTE_HINTS)
+    # the case-free hints by plain search (usually a hit within the first lines), then
+    # http: / https: in any case; no lower-cased copy of the whole part
+    return any(h in text for h in _REMOTE_HINTS[2:]) or _HTTP_HINT.search(text) is not None
 
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
