@@ -85,18 +85,13 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool):
     async def main():
         victim = asyncio.ensure_future(pool.run(pid_after, 30))
         await asyncio.sleep(0)
-        busy = set()
-        while len(busy) != 1:  # the job is on one worker
-            busy = {p for p in pool.pids()} - set(idle_pids())
+        while len(pool.pids(busy=True)) != 1:  # the job is on one worker
             await asyncio.sleep(0.01)
-        (pid,) = busy
+        (pid,) = pool.pids(busy=True)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(WorkerDied):
             await victim
         return pid, await asyncio.gather(*(pool.run(pid_after, 0.05) for _ in range(2)))
-
-    def idle_pids():
-        return [w.pid for w in pool._idle]
 
     dead, served_by = asyncio.run(main())
     assert dead not in served_by
@@ -104,16 +99,39 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool):
     assert dead not in pool.pids() and len(pool.pids()) == 2
 
 
+def test_a_worker_that_died_while_idle_costs_no_job(pool):
+    for pid in pool.pids():
+        os.kill(pid, signal.SIGKILL)
+    for pid in pool.pids():
+        wait_for(lambda: _dead(pid))
+
+    async def main():
+        return await asyncio.gather(*(pool.run(pid_after, 0.05) for _ in range(2)))
+
+    served_by = asyncio.run(main())  # no WorkerDied: fresh workers took the jobs
+    assert len(set(served_by)) == 2
+    assert sorted(pool.pids()) == sorted(served_by)
+
+
+def _dead(pid: int) -> bool:
+    """Ended (a zombie, not yet reaped by its parent, counts)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_a_caller_that_gives_up_lets_the_job_finish_and_keeps_the_worker(pool):
     async def main():
         task = asyncio.ensure_future(pool.run(pid_after, 0.5))
         await asyncio.sleep(0.1)
-        assert len(pool._busy) == 1
+        assert len(pool.pids(busy=True)) == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert len(pool._busy) == 1  # still running its job
-        while pool._busy:
+        assert len(pool.pids(busy=True)) == 1  # still running its job
+        while pool.pids(busy=True):
             await asyncio.sleep(0.01)
         return await asyncio.gather(*(pool.run(echo, i) for i in range(4)))
 
@@ -192,7 +210,7 @@ def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones():
         finished, refused = asyncio.run(main())
         assert finished == workers[0]
         assert isinstance(refused, PoolClosed)
-        wait_for(lambda: not pool._busy)
+        wait_for(lambda: not pool.pids(busy=True))
     finally:
         pool.close()
     assert pool.pids() == []

@@ -76,10 +76,10 @@ class Cleaner:
             return
         self._current().start(_warm_up)
 
-    def worker_pids(self) -> list[int]:
-        """The process ids of the cleaning workers running now."""
+    def worker_pids(self, busy: bool = False) -> list[int]:
+        """The process ids of the cleaning workers (busy=True: those cleaning right now)."""
         pool = self._pool
-        return pool.pids() if pool is not None else []
+        return pool.pids(busy) if pool is not None else []
 
     def renew(self) -> None:
         """Forget what cleaning loaded from files (the extra tracker lists, cached per path):

@@ -28,6 +28,15 @@ class LMTPError(Exception):
 
 def dot_stuff(content: bytes) -> bytes:
     """The DATA payload: CRLF line endings only, leading dots doubled, ending in CRLF.CRLF."""
+    crlf = content.count(b"\r\n")
+    if content.count(b"\r") == crlf == content.count(b"\n"):
+        # The usual case (SMTP delivered it with CRLF only): no regex over the whole
+        # message, which cost a relay a fifth of its time per newsletter.
+        body = content
+        if body and not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        body = body.replace(b"\n.", b"\n..")  # every line starts after a LF
+        return (b"." + body if body.startswith(b".") else body) + b".\r\n"
     body = _BARE_EOL.sub(b"\r\n", content)
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"

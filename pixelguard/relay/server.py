@@ -479,6 +479,8 @@ class RelayHandler:
             m.recipients.labels(reply=f"{r.code // 100}xx").inc()
             if not r.ok:
                 m.nexthop_errors.labels(stage="data", reply=f"{r.code // 100}xx").inc()
+        if not log.isEnabledFor(logging.INFO):
+            return  # (--log-level WARNING: no line to build)
         vendors = sorted({f.vendor for f in findings if f.vendor})
         per_rcpt = "; ".join(f"{a}: {r.line()}" for a, r in zip(envelope.rcpt_tos, replies))
         refused = "; ".join(f"{a}: {r.line()}" for a, r in state.refused)

@@ -149,6 +149,9 @@ class _Worker:
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(5)
+        if self.process.is_alive():  # stopped, or ignoring SIGTERM
+            self.process.kill()
+            self.process.join(5)
 
 
 def _frame(fn: Callable, args: tuple) -> bytes:
@@ -207,9 +210,11 @@ class WorkerPool:
         with self._lock:
             self._idle.extend(started)
 
-    def pids(self) -> list[int]:
+    def pids(self, busy: bool = False) -> list[int]:
+        """The workers' process ids (busy=True: only of those running a job now)."""
         with self._lock:
-            return [w.pid for w in (*self._idle, *self._busy) if w.pid is not None]
+            workers = self._busy if busy else (*self._idle, *self._busy)
+            return [w.pid for w in workers if w.pid is not None]
 
     async def run(self, fn: Callable, *args: Any) -> Any:
         """fn(*args) in a worker. WorkerDied if the worker ended before answering."""
@@ -236,8 +241,16 @@ class WorkerPool:
             with self._lock:
                 if self._closed:
                     raise PoolClosed("worker pool retired")
-                if self._idle:
+                worker = None
+                while self._idle:
                     worker = self._idle.pop()  # the last used: its caches are warm
+                    if worker.process.is_alive():
+                        break
+                    # died while idle (OOM killer, an admin's kill): no job lost, find another
+                    worker.kill()
+                    self._vacant += 1
+                    worker = None
+                if worker is not None:
                     self._busy.add(worker)
                     return worker
                 spawn = self._vacant > 0

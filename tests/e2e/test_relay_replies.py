@@ -37,6 +37,25 @@ def test_reply_line_folds_multiline_text_and_bounds_length():
 def test_dot_stuffing_and_line_endings_for_lmtp_data():
     assert dot_stuff(b"a\n.b\r\n..c") == b"a\r\n..b\r\n...c\r\n.\r\n"
     assert dot_stuff(b".\r\n") == b"..\r\n.\r\n"
+    # CRLF only (the fast path) and mixed endings give what the general rule gives
+    assert dot_stuff(b".a\r\n.\r\nb\r\n..\r\nc") == b"..a\r\n..\r\nb\r\n...\r\nc\r\n.\r\n"
+    assert dot_stuff(b"") == b".\r\n"
+    assert dot_stuff(b"a\r\n") == b"a\r\n.\r\n"
+    assert dot_stuff(b"a\r.b\r\n") == b"a\r\n..b\r\n.\r\n"  # a bare CR ends a line too
+    assert dot_stuff(b"a\r\r\n.\n") == b"a\r\n\r\n..\r\n.\r\n"
+
+
+def test_dot_stuffing_fast_path_agrees_with_the_general_rule():
+    import random
+    import re
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        content = bytes(rng.choice(b".\r\na") for _ in range(rng.randrange(12)))
+        body = re.sub(rb"\r(?!\n)|(?<!\r)\n", b"\r\n", content)
+        if body and not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        assert dot_stuff(content) == re.sub(rb"(?m)^\.", b"..", body) + b".\r\n", content
 
 
 def test_logfmt_quotes_only_when_needed():
