@@ -234,3 +234,63 @@ def test_workers_leave_the_relays_process_group():
         assert os.getpgid(pid) != os.getpgid(0)
     finally:
         pool.close()
+
+
+def test_news_of_a_vacant_slot_is_not_lost_with_a_waiter_that_gives_up():
+    pool = WorkerPool(1)
+    pool.start(os.getpid)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        running = asyncio.ensure_future(pool.run(pid_after, 30))
+        while not pool.pids(busy=True):
+            await asyncio.sleep(0.01)
+        quitter = asyncio.ensure_future(pool.run(echo, "quitter"))
+        stayer = asyncio.ensure_future(pool.run(echo, "stayer"))
+        await asyncio.sleep(0.05)  # both wait
+        told = pool._pass_on
+
+        def pass_on(worker):
+            told(worker)
+            if worker is None:  # the first waiter hears of the vacant slot, and just then its
+                loop.call_soon(quitter.cancel)  # client hangs up: before it can look again
+
+        pool._pass_on = pass_on
+        os.kill(pool.pids(busy=True)[0], signal.SIGKILL)
+        with pytest.raises(WorkerDied):
+            await running
+        with pytest.raises(asyncio.CancelledError):
+            await quitter
+        return await asyncio.wait_for(stayer, 30)
+
+    try:
+        assert asyncio.run(main()) == "stayer"
+    finally:
+        pool.close()
+
+
+def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers():
+    from pixelguard.model import Policy
+    from pixelguard.relay.cleaning import Cleaner
+
+    cleaner = Cleaner(workers=1)
+    cleaner.start()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        busy = asyncio.ensure_future(cleaner._current().run(pid_after, 0.5))
+        while not cleaner.worker_pids(busy=True):
+            await asyncio.sleep(0.01)
+        waiting = asyncio.ensure_future(cleaner.clean(b"Subject: x\r\n\r\n<p>hi</p>\r\n", Policy()))
+        await asyncio.sleep(0.05)
+        closing = loop.run_in_executor(None, cleaner.close)  # as the relay does at shutdown
+        with pytest.raises(PoolClosed):
+            await waiting  # the relay defers it (451): never forwarded uncleaned
+        worker = await busy  # the job in progress still finishes
+        await closing
+        return worker
+
+    worker = asyncio.run(main())
+    assert cleaner.worker_pids() == []
+    with pytest.raises(ProcessLookupError):  # exited and reaped
+        os.kill(worker, 0)

@@ -63,9 +63,12 @@ class Cleaner:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: WorkerPool | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def _current(self) -> WorkerPool:
         with self._lock:
+            if self._closed:
+                raise PoolClosed("the relay is stopping")
             if self._pool is None:
                 self._pool = WorkerPool(self.workers)  # workers start on first use
             return self._pool
@@ -99,12 +102,18 @@ class Cleaner:
             fresh.close()
             raise
         with self._lock:
-            old, self._pool = self._pool, fresh
-        if old is not None:
+            if self._closed:  # the relay stopped while the fresh workers started
+                old, fresh = fresh, None
+            else:
+                old, self._pool = self._pool, fresh
+        if fresh is None:
+            old.close()
+        elif old is not None:
             old.retire()  # what it is cleaning now still finishes
 
     async def clean(self, raw: bytes, policy: Policy, auth: AuthConfig | None = None) -> Cleaned:
-        """`raw` cleaned with `policy`; `auth`: DKIM/ARC settings (None: no DKIM check)."""
+        """`raw` cleaned with `policy`; `auth`: DKIM/ARC settings (None: no DKIM check).
+        Raises PoolClosed only after close()."""
         if not self.enabled:
             return Cleaned(raw)
         try:
@@ -115,7 +124,11 @@ class Cleaner:
                 try:
                     return await self._current().run(clean_or_mark, *args)
                 except PoolClosed:
+                    if self._closed:
+                        raise
                     continue  # a reload replaced the pool while this waited: use the new one
+        except PoolClosed:
+            raise  # the relay stopped: the caller defers the message (never sent uncleaned)
         except WorkerDied:
             log.error("cleaning worker died; message forwarded uncleaned, worker restarted")
             error = "cleaning worker crashed"
@@ -127,6 +140,7 @@ class Cleaner:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()

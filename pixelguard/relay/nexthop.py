@@ -220,7 +220,7 @@ class SMTPTransaction(_SessionTransaction):
         if response.code == 354:
             self.data_open = True
             return None
-        if response.code == 421:
+        if response.code == 421 or response.code < 400:  # closing, or a state we cannot trust
             self.abort()
         return refused_data(response.code, response.message)
 
@@ -362,6 +362,8 @@ class LMTPTransaction(_SessionTransaction):
             return None
         if reply.code == 421:
             return self._kill(passed_on(reply.code, reply.text))
+        if reply.code < 400:  # a state we cannot trust
+            return self._kill(refused_data(reply.code, reply.text))
         return refused_data(reply.code, reply.text)
 
     async def data(self, content: bytes, recipients: list[str]) -> list[Reply]:

@@ -43,7 +43,8 @@ from pixelguard.relay.cleaning import Cleaned, Cleaner
 from pixelguard.relay.logline import logfmt
 from pixelguard.relay.metrics import Metrics
 from pixelguard.relay.nexthop import MailFrom, NextHop, Transaction
-from pixelguard.relay.reply import Reply, internal_error
+from pixelguard.relay.reply import Reply, internal_error, temp_failure
+from pixelguard.relay.workers import PoolClosed
 
 log = logging.getLogger("pixelguard.relay")
 
@@ -387,14 +388,20 @@ class RelayHandler:
                 cleaning = asyncio.ensure_future(self.cleaner.clean(content, policy, state.runtime.auth))
                 try:
                     refused = await group.tx.start_data()
-                finally:
-                    cleaned = await cleaning
+                except BaseException:  # cancelled (the session is cut off)
+                    cleaning.cancel()
+                    raise
+                cleaned = await cleaning
                 if refused is not None:
                     return [refused] * len(group.rcpts), cleaned
                 replies = await group.tx.data(cleaned.raw, group.rcpts)
                 if len(replies) != len(group.rcpts):
                     raise RuntimeError(f"next hop gave {len(replies)} replies for {len(group.rcpts)} recipients")
                 return replies, cleaned
+            except PoolClosed:  # a session still waiting for cleaning when the relay stopped
+                log.warning("relay stopping: id=%s deferred", state.id)
+                group.tx.abort()
+                return [temp_failure("4.3.2", "relay shutting down, try again later")] * len(group.rcpts), None
             except Exception:
                 log.exception("delivery failed id=%s", state.id)
                 group.tx.abort()

@@ -23,6 +23,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from typing import Any, Callable
 
 _HEADER = struct.Struct("!I")
@@ -94,7 +95,7 @@ class _Worker:
         mine, theirs = socket.socketpair()
         context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         self.process = context.Process(target=_serve, args=(theirs,), name="pixelguard-cleaner",
-                                       daemon=False)
+                                       daemon=True)  # never outlives the relay's interpreter
         # Started with SIGTERM/SIGINT blocked: the child inherits the mask, so a group
         # signal cannot kill it before _detach() has moved it out of the group.
         old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -117,6 +118,8 @@ class _Worker:
             self.sock.sendall(_frame(fn, args))
             header = _recv_exactly(self.sock, _HEADER.size)
             body = None if header is None else _recv_exactly(self.sock, _HEADER.unpack(header)[0])
+        except OSError as exc:
+            raise WorkerDied(f"worker {self.pid} failed: {exc}") from None
         finally:
             self.sock.setblocking(False)
         if body is None:
@@ -273,8 +276,11 @@ class WorkerPool:
             try:
                 handed = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                    self._release(waiter.result(), True)  # handed over just as we gave up
+                if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
+                    if waiter.result() is not None:
+                        self._release(waiter.result(), True)
+                    else:
+                        self._pass_on(None)  # the news of a vacant slot goes to the next
                 raise
             if handed is not None:
                 return handed
@@ -343,11 +349,16 @@ class WorkerPool:
                 pass
 
     def close(self, timeout: float = 10) -> None:
-        """Retire and wait for the workers to exit (blocking)."""
+        """Retire and wait for the workers to exit (blocking; from any thread). A busy
+        worker exits when its job is done (its loop then closes the socket); one still busy
+        after `timeout` is killed, and its job ends as WorkerDied."""
         with self._lock:
-            everyone = [*self._idle, *self._busy]
-        self.retire()
-        for worker in everyone:
-            worker.close()
-        for worker in everyone:
-            worker.join(timeout)
+            idle, busy = list(self._idle), list(self._busy)
+        self.retire()  # closes the idle ones' sockets: they exit
+        deadline = time.monotonic() + timeout
+        for worker in (*idle, *busy):
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+        for worker in (*idle, *busy):
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(5)
