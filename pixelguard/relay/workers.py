@@ -126,11 +126,15 @@ class _Worker:
             raise WorkerDied(f"worker {self.pid} ended")
         return _unpack(body)
 
-    async def call(self, fn: Callable, *args: Any) -> bytes:
+    async def call(self, fn: Callable, *args: Any) -> bytearray:
         """Send the job, return the answer unread (for _unpack)."""
         loop = asyncio.get_running_loop()
+        body = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            await loop.sock_sendall(self.sock, _frame(fn, args))
+            # header and body apart, and the answer unpickled from the buffer it was read
+            # into: each copy of a big message is time the event loop serves no one else
+            await loop.sock_sendall(self.sock, _HEADER.pack(len(body)))
+            await loop.sock_sendall(self.sock, body)
             header = await _read(loop, self.sock, _HEADER.size)
             body = await _read(loop, self.sock, _HEADER.unpack(header)[0])
         except (ConnectionError, OSError) as exc:
@@ -162,14 +166,14 @@ def _frame(fn: Callable, args: tuple) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
-def _unpack(body: bytes) -> Any:
+def _unpack(body: bytes | bytearray) -> Any:
     status, value = pickle.loads(body)
     if status == _RAISED:
         raise RuntimeError(f"in cleaning worker: {value}")
     return value
 
 
-async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes:
+async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytearray:
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -178,7 +182,7 @@ async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) ->
         if k == 0:
             raise ConnectionResetError("end of stream")
         got += k
-    return bytes(buf)
+    return buf
 
 
 class WorkerPool:
