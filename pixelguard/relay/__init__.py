@@ -29,6 +29,7 @@ from pixelguard.relay.nexthop import (
     SMTPSettings,
 )
 from pixelguard.relay.server import RelayServer, RelayThread, Settings, is_loopback
+from pixelguard.relay.workers import WorkerDied
 
 __all__ = ["RelayServer", "RelayThread", "Settings", "build_relay", "main"]
 
@@ -194,6 +195,11 @@ async def _serve(server: RelayServer, config, path: str | None, with_options) ->
     loop.add_signal_handler(signal.SIGHUP, reloader.request)  # from the start: SIGHUP's default kills
     try:
         await loop.run_in_executor(None, cleaner.start)
+    except (OSError, WorkerDied) as exc:
+        print(f"pixelguard relay: cannot start the cleaning workers: {exc}", file=sys.stderr)
+        cleaner.close()
+        return 1
+    try:
         await server.start()
     except OSError as exc:
         what = f"listen on {relay.listen}" if server.port is None else f"serve metrics on {relay.metrics}"

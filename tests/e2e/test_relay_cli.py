@@ -92,6 +92,19 @@ def test_relay_refuses_unsafe_or_wrong_settings_with_exit_2(tmp_path, args, mess
     assert message in done.stderr
 
 
+def test_cleaning_workers_that_cannot_start_give_a_clear_error_and_exit_1(tmp_path):
+    # every worker process the relay spawns is /bin/false: it exits before it answers
+    code = ("import multiprocessing, sys; multiprocessing.set_executable('/bin/false'); "
+            "from pixelguard.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "relay", "--listen", f"127.0.0.1:{free_port()}",
+                           "--next-hop", f"maildir:{tmp_path / 'Maildir'}"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HOME": str(tmp_path)}, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "cannot start the cleaning workers" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_sigterm_to_the_whole_process_group_lets_the_transaction_in_flight_finish_cleaned(tmp_path):
     """As systemd's default (control-group) kill or a terminal's Ctrl-C does: every process,
     cleaning workers included, gets the signal; the message in flight is still cleaned."""
