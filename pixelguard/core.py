@@ -18,7 +18,7 @@ from pixelguard.trackers import TrackerList, default_list, load_lists
 HEADER = "X-PixelGuard"
 # Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
 # load anything remote (case-insensitive).
-_REMOTE_HINTS = ("http:", "https:", "//", "&#", "\\")
+_REMOTE_HINTS = ("//", "&#", "\\")  # plus http: / https: in any case
 _HTTP_HINT = re.compile("https?:", re.IGNORECASE)
 
 
@@ -80,9 +80,8 @@ def is_bare_html(raw: bytes) -> bool:
 
 
 def _may_load_remote(text: str) -> bool:
-    # the case-free hints by plain search (usually a hit within the first lines), then
-    # http: / https: in any case; no lower-cased copy of the whole part
-    return any(h in text for h in _REMOTE_HINTS[2:]) or _HTTP_HINT.search(text) is not None
+    # plain searches (usually a hit within the first lines): no lower-cased copy of the part
+    return any(h in text for h in _REMOTE_HINTS) or _HTTP_HINT.search(text) is not None
 
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,

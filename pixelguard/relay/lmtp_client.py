@@ -11,11 +11,10 @@ import re
 
 from pixelguard.relay.reply import Reply
 
-# Bare LF and bare CR both become CRLF (as aiosmtplib does on the SMTP side): RFC 5321 2.3.8
+# Bare LF and bare CR both become CRLF (for SMTP and LMTP next hops alike): RFC 5321 2.3.8
 # allows CR and LF only together, and a next hop that ends lines at a bare CR would otherwise
 # read "\r.\r\n" in a message as the end of DATA (SMTP smuggling).
 _BARE_EOL = re.compile(rb"\r(?!\n)|(?<!\r)\n")
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class LMTPError(Exception):
@@ -28,19 +27,14 @@ class LMTPError(Exception):
 
 def dot_stuff(content: bytes) -> bytes:
     """The DATA payload: CRLF line endings only, leading dots doubled, ending in CRLF.CRLF."""
-    crlf = content.count(b"\r\n")
-    if content.count(b"\r") == crlf == content.count(b"\n"):
-        # The usual case (SMTP delivered it with CRLF only): no regex over the whole
-        # message, which cost a relay a fifth of its time per newsletter.
-        body = content
-        if body and not body.endswith(b"\r\n"):
-            body += b"\r\n"
-        body = body.replace(b"\n.", b"\n..")  # every line starts after a LF
-        return (b"." + body if body.startswith(b".") else body) + b".\r\n"
-    body = _BARE_EOL.sub(b"\r\n", content)
+    body = content
+    # CRLF only (as SMTP delivers it) is the usual case, and needs no regex over the message
+    if not content.count(b"\r") == content.count(b"\n") == content.count(b"\r\n"):
+        body = _BARE_EOL.sub(b"\r\n", content)
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"
-    return _LEADING_DOT.sub(b"..", body) + b".\r\n"
+    body = body.replace(b"\n.", b"\n..")  # with CRLF only, every line starts after a LF
+    return (b"." + body if body.startswith(b".") else body) + b".\r\n"
 
 
 class LMTPClient:

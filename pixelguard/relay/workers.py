@@ -115,7 +115,8 @@ class _Worker:
         """A job run from a plain thread (warm-up)."""
         self.sock.settimeout(timeout)
         try:
-            self.sock.sendall(_frame(fn, args))
+            for piece in _job(fn, args):
+                self.sock.sendall(piece)
             header = _recv_exactly(self.sock, _HEADER.size)
             body = None if header is None else _recv_exactly(self.sock, _HEADER.unpack(header)[0])
         except OSError as exc:
@@ -129,17 +130,15 @@ class _Worker:
     async def call(self, fn: Callable, *args: Any) -> bytearray:
         """Send the job, return the answer unread (for _unpack)."""
         loop = asyncio.get_running_loop()
-        body = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            # header and body apart, and the answer unpickled from the buffer it was read
-            # into: each copy of a big message is time the event loop serves no one else
-            await loop.sock_sendall(self.sock, _HEADER.pack(len(body)))
-            await loop.sock_sendall(self.sock, body)
+            # the answer is unpickled from the buffer it was read into: each copy of a big
+            # message is time the event loop serves no one else
+            for piece in _job(fn, args):
+                await loop.sock_sendall(self.sock, piece)
             header = await _read(loop, self.sock, _HEADER.size)
-            body = await _read(loop, self.sock, _HEADER.unpack(header)[0])
-        except (ConnectionError, OSError) as exc:
+            return await _read(loop, self.sock, _HEADER.unpack(header)[0])
+        except OSError as exc:  # ConnectionError included
             raise WorkerDied(f"worker {self.pid} ended: {exc}") from None
-        return body
 
     def close(self) -> None:
         """Close our end: an idle worker reads EOF and exits; a busy one after its job."""
@@ -151,19 +150,12 @@ class _Worker:
             self.process.kill()
         self.process.join(5)
 
-    def join(self, timeout: float) -> None:
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-        if self.process.is_alive():  # stopped, or ignoring SIGTERM
-            self.process.kill()
-            self.process.join(5)
 
 
-def _frame(fn: Callable, args: tuple) -> bytes:
+def _job(fn: Callable, args: tuple) -> tuple[bytes, bytes]:
+    """The frame of a job: its header and its pickle, sent apart (no copy of a big one)."""
     body = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(body)) + body
+    return _HEADER.pack(len(body)), body
 
 
 def _unpack(body: bytes | bytearray) -> Any:

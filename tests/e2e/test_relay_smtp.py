@@ -626,49 +626,48 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_crashed_cleaning_worker_costs_cleaning_not_mail(next_hop, relay_factory):
+@pytest.fixture(name="own")
+def own_cleaner():
+    """A cleaner of its own with one worker, for tests that kill it (not the shared one)."""
+    own = Cleaner(workers=1)
+    own.start()
+    yield own
+    own.close()
+
+
+def test_a_crashed_cleaning_worker_costs_cleaning_not_mail(next_hop, relay_factory, own):
     import os
     import signal as signals
     import threading
 
-    own = Cleaner(workers=1)
-    own.start()
-    try:
-        relay = relay_factory(relay_config(next_hop.url), cleaner=own)
-        (worker,) = own.worker_pids()
-        os.kill(worker, signals.SIGSTOP)  # it takes the next job, and never finishes it
-        outcome = []
-        client = threading.Thread(target=lambda: outcome.append(
-            send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w1@x>"))))
-        client.start()
-        wait_for(lambda: own.worker_pids(busy=True) == [worker], 10, "the job to reach the worker")
-        os.kill(worker, signals.SIGKILL)  # dies in the middle of a job
-        client.join(30)
-        assert outcome[0].data[0] == 250
-        assert next_hop.received[0].content.startswith(b"X-PixelGuard: error; cleaning worker crashed")
-        out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w2@x>"))
-        assert out.data[0] == 250
-        assert is_cleaned(next_hop.received[1].content)  # a fresh worker cleans again
-        (successor,) = own.worker_pids()
-        assert successor != worker
-    finally:
-        own.close()
+    relay = relay_factory(relay_config(next_hop.url), cleaner=own)
+    (worker,) = own.worker_pids()
+    os.kill(worker, signals.SIGSTOP)  # it takes the next job, and never finishes it
+    outcome = []
+    client = threading.Thread(target=lambda: outcome.append(
+        send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w1@x>"))))
+    client.start()
+    wait_for(lambda: own.worker_pids(busy=True) == [worker], 10, "the job to reach the worker")
+    os.kill(worker, signals.SIGKILL)  # dies in the middle of a job
+    client.join(30)
+    assert outcome[0].data[0] == 250
+    assert next_hop.received[0].content.startswith(b"X-PixelGuard: error; cleaning worker crashed")
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w2@x>"))
+    assert out.data[0] == 250
+    assert is_cleaned(next_hop.received[1].content)  # a fresh worker cleans again
+    (successor,) = own.worker_pids()
+    assert successor != worker
 
 
-def test_a_cleaning_worker_that_died_while_idle_costs_nothing(next_hop, relay_factory):
+def test_a_cleaning_worker_that_died_while_idle_costs_nothing(next_hop, relay_factory, own):
     import os
     import signal as signals
 
-    own = Cleaner(workers=1)
-    own.start()
-    try:
-        relay = relay_factory(relay_config(next_hop.url), cleaner=own)
-        (worker,) = own.worker_pids()
-        os.kill(worker, signals.SIGKILL)
-        wait_for(lambda: not _alive(worker), 10, "the worker to die")
-        out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w3@x>"))
-        assert out.data[0] == 250
-        assert is_cleaned(next_hop.received[0].content)  # cleaned by its successor, no error
-        assert own.worker_pids() != [worker]
-    finally:
-        own.close()
+    relay = relay_factory(relay_config(next_hop.url), cleaner=own)
+    (worker,) = own.worker_pids()
+    os.kill(worker, signals.SIGKILL)
+    wait_for(lambda: not _alive(worker), 10, "the worker to die")
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w3@x>"))
+    assert out.data[0] == 250
+    assert is_cleaned(next_hop.received[0].content)  # cleaned by its successor, no error
+    assert own.worker_pids() != [worker]
