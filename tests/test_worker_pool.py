@@ -173,7 +173,7 @@ def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool):
         return await asyncio.gather(*(pool.run(echo, i) for i in range(2)))
 
     assert asyncio.run(main()) == [0, 1]
-    assert len(pool._idle) == 2
+    assert len(pool.pids()) == 2 and pool.pids(busy=True) == []  # both back, idle
 
 
 def test_one_pool_serves_event_loops_in_several_threads(pool):
@@ -278,7 +278,8 @@ def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers():
 
     async def main():
         loop = asyncio.get_running_loop()
-        busy = asyncio.ensure_future(cleaner._current().run(pid_after, 0.5))
+        # the worker's both places taken (one job running, one queued behind it)
+        busy = [asyncio.ensure_future(cleaner._current().run(pid_after, 0.5)) for _ in range(2)]
         while not cleaner.worker_pids(busy=True):
             await asyncio.sleep(0.01)
         waiting = asyncio.ensure_future(cleaner.clean(b"Subject: x\r\n\r\n<p>hi</p>\r\n", Policy()))
@@ -286,7 +287,8 @@ def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers():
         closing = loop.run_in_executor(None, cleaner.close)  # as the relay does at shutdown
         with pytest.raises(PoolClosed):
             await waiting  # the relay defers it (451): never forwarded uncleaned
-        worker = await busy  # the job in progress still finishes
+        worker, same = await asyncio.gather(*busy)  # the jobs it holds still finish
+        assert worker == same
         await closing
         return worker
 
@@ -294,3 +296,119 @@ def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers():
     assert cleaner.worker_pids() == []
     with pytest.raises(ProcessLookupError):  # exited and reaped
         os.kill(worker, 0)
+
+
+# ------------------------------------------------------------------ workers holding two jobs
+
+
+def touch_then_pid(path: str) -> int:
+    with open(path, "w") as f:
+        f.write("ran")
+    return os.getpid()
+
+
+def pid_after_big(seconds: float, ballast: bytes) -> int:
+    return pid_after(seconds)
+
+
+@pytest.fixture
+def deep_pool():
+    p = WorkerPool(2, depth=2)
+    p.start(os.getpid)
+    yield p
+    p.close()
+
+
+def test_a_worker_holds_its_next_job_and_answers_in_order(deep_pool):
+    async def main():
+        jobs = [asyncio.ensure_future(deep_pool.run(echo, (i, b"y" * (i * 5000)))) for i in range(40)]
+        answers = await asyncio.gather(*jobs)
+        return answers
+
+    answers = asyncio.run(main())
+    assert answers == [(i, b"y" * (i * 5000)) for i in range(40)]  # each its own answer
+    assert len(deep_pool.pids()) == 2 and deep_pool.pids(busy=True) == []
+
+
+def test_a_small_job_is_queued_behind_a_small_one(tmp_path):
+    pool = WorkerPool(1, depth=2)
+    pool.start(os.getpid)
+    mark = tmp_path / "ran"
+
+    async def main():
+        running = asyncio.ensure_future(pool.run(pid_after, 0.5))
+        await asyncio.sleep(0.1)
+        queued = asyncio.ensure_future(pool.run(touch_then_pid, str(mark)))
+        await asyncio.sleep(0.1)
+        queued.cancel()  # too late: it is in the worker's socket, so it runs
+        return await running
+
+    try:
+        pid = asyncio.run(main())
+        wait_for(mark.exists)
+        assert pool.pids() == [pid]
+    finally:
+        pool.close()
+
+
+def test_no_job_is_queued_behind_a_big_one(tmp_path):
+    from pixelguard.relay.workers import QUEUE_BEHIND_LIMIT
+
+    pool = WorkerPool(1, depth=2)
+    pool.start(os.getpid)
+    mark = tmp_path / "ran"
+
+    async def main():
+        big = asyncio.ensure_future(pool.run(pid_after_big, 0.5, b"z" * QUEUE_BEHIND_LIMIT))
+        await asyncio.sleep(0.1)
+        waiting = asyncio.ensure_future(pool.run(touch_then_pid, str(mark)))
+        await asyncio.sleep(0.1)
+        waiting.cancel()  # it was still waiting for a worker: it never runs
+        await big
+        return await pool.run(echo, "after")
+
+    try:
+        assert asyncio.run(main()) == "after"
+        assert not mark.exists()
+    finally:
+        pool.close()
+
+
+def test_a_job_queued_behind_one_that_killed_its_worker_runs_on_a_fresh_one():
+    pool = WorkerPool(1, depth=2)
+    pool.start(os.getpid)
+
+    async def main():
+        victim = asyncio.ensure_future(pool.run(pid_after, 30))
+        while not pool.pids(busy=True):
+            await asyncio.sleep(0.01)
+        (dead,) = pool.pids(busy=True)
+        queued = asyncio.ensure_future(pool.run(pid_after, 0))
+        await asyncio.sleep(0.1)  # written to the same worker's socket
+        os.kill(dead, signal.SIGKILL)
+        with pytest.raises(WorkerDied):
+            await victim
+        return dead, await queued  # not lost with it: it had not begun
+
+    try:
+        dead, served_by = asyncio.run(main())
+        assert served_by != dead and pool.pids() == [served_by]
+    finally:
+        pool.close()
+
+
+def test_workers_holding_two_jobs_serve_event_loops_in_several_threads(deep_pool):
+    results: dict[int, list] = {}
+
+    def thread_main(n: int) -> None:
+        async def main():
+            return await asyncio.gather(*(deep_pool.run(echo, (n, i, b"w" * 20000)) for i in range(15)))
+
+        results[n] = asyncio.run(main())
+
+    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {n: [(n, i, b"w" * 20000) for i in range(15)] for n in range(3)}

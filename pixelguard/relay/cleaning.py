@@ -70,7 +70,7 @@ class Cleaner:
             if self._closed:
                 raise PoolClosed("the relay is stopping")
             if self._pool is None:
-                self._pool = WorkerPool(self.workers)  # workers start on first use
+                self._pool = WorkerPool(self.workers, depth=2)  # workers start on first use
             return self._pool
 
     def start(self) -> None:
@@ -95,7 +95,7 @@ class Cleaner:
 
             core.forget_tracker_lists()
             return
-        fresh = WorkerPool(self.workers)
+        fresh = WorkerPool(self.workers, depth=2)
         try:
             fresh.start(_warm_up)
         except BaseException:

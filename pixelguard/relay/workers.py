@@ -6,16 +6,19 @@ wake-ups; on a 2-core VM that cost ~1 ms per message, a fifth of a newsletter's 
 Here the event loop writes the job straight to an idle worker's socket and reads the
 answer from it: two wake-ups.
 
-Framing: a 4-byte big-endian length, then a pickle, both ways. A worker is used by one job
-at a time. A job whose caller gives up still runs to its end. A job that does not end
-normally (the worker died, or its event loop stopped halfway) leaves its worker in an
-unknown state: that worker is killed and its slot starts a fresh one for the next job. Whichever event loop runs a job drives the
-socket (loop.sock_*), so one pool serves relays on several loops (as the tests do).
+Framing: a 4-byte big-endian length, then a pickle, both ways. A worker holds up to
+`depth` jobs, answered in the order they were written. A job whose caller gives up still
+runs to its end. A job that does not end normally (the worker died, or its event loop
+stopped halfway) leaves its worker in an unknown state: that worker is killed and its slot
+starts a fresh one for the next job; a job queued behind it, not yet begun, runs on another
+worker. Whichever event loop runs a job drives the socket (loop.sock_*), so one pool serves
+relays on several loops (as the tests do).
 """
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import multiprocessing
 import os
 import pickle
@@ -90,6 +93,44 @@ def _serve(sock: socket.socket) -> None:
             sock.sendall(_HEADER.pack(len(out)) + out)
 
 
+class _NotStarted(WorkerDied):
+    """The worker was lost before it took up this job (it was queued behind one that did not
+    end normally): the job can safely run on another worker."""
+
+
+class _Turn:
+    """A job's place in its worker's queue. Jobs are written to the socket, and their answers
+    read from it, in the order they took their turns; each waits for the one before it (on
+    whichever event loop that one runs). Results: True once this job's step ended whole,
+    False if it did not (the worker is then lost, so nothing after it can be trusted)."""
+
+    __slots__ = ("after_sent", "after_read", "sent", "read")
+
+    def __init__(self, before: _Turn | None) -> None:
+        self.after_sent = before.sent if before is not None else None
+        self.after_read = before.read if before is not None else None
+        self.sent: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self.read: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+
+def _follow(source: concurrent.futures.Future[bool] | None,
+            target: concurrent.futures.Future[bool]) -> None:
+    """`target` ends as `source` does (a step that was skipped passes its place on)."""
+    if source is None:
+        target.set_result(True)
+    else:
+        source.add_done_callback(lambda done: target.set_result(done.result()))
+
+
+async def _after(step: concurrent.futures.Future[bool] | None) -> bool:
+    """Wait for the step before ours; True if it ended whole."""
+    if step is None:
+        return True
+    if step.done():
+        return step.result()
+    return await asyncio.wrap_future(step)
+
+
 class _Worker:
     def __init__(self) -> None:
         mine, theirs = socket.socketpair()
@@ -106,13 +147,23 @@ class _Worker:
             theirs.close()
         mine.setblocking(False)
         self.sock = mine
+        # The pool's bookkeeping (under its lock):
+        self.pending = 0  # jobs given to this worker whose answer is not read yet
+        self.load = 0  # their size in bytes
+        self.used = 0  # when it last took a job (a count): the last used has warm caches
+        self.lost = False  # a job on it did not end normally: it is killed, jobs after fail
+        self._last: _Turn | None = None
 
     @property
     def pid(self) -> int | None:
         return self.process.pid
 
+    def take_turn(self) -> _Turn:
+        self._last = _Turn(self._last)
+        return self._last
+
     def call_blocking(self, fn: Callable, *args: Any, timeout: float) -> Any:
-        """A job run from a plain thread (warm-up)."""
+        """A job run from a plain thread (warm-up), before the pool gives out any turn."""
         self.sock.settimeout(timeout)
         try:
             for piece in _job(fn, args):
@@ -127,29 +178,45 @@ class _Worker:
             raise WorkerDied(f"worker {self.pid} ended")
         return _unpack(body)
 
-    async def call(self, fn: Callable, *args: Any) -> bytearray:
-        """Send the job, return the answer unread (for _unpack)."""
+    async def call(self, job: tuple[bytes, bytes], turn: _Turn) -> bytearray:
+        """Write the job, then read its answer (returned unread, for _unpack), each step in
+        its turn. A job that does not end normally marks the worker lost, unless it ended
+        before writing anything: then its turn passes to the next as if it had not been."""
         loop = asyncio.get_running_loop()
+        wrote = False
         try:
+            if not await _after(turn.after_sent):
+                raise _NotStarted(f"worker {self.pid} was lost before this job was sent")
+            wrote = True
+            for piece in job:
+                await loop.sock_sendall(self.sock, piece)
+            turn.sent.set_result(True)
+            if not await _after(turn.after_read):
+                raise _NotStarted(f"worker {self.pid} was lost before it answered the job ahead")
             # the answer is unpickled from the buffer it was read into: each copy of a big
             # message is time the event loop serves no one else
-            for piece in _job(fn, args):
-                await loop.sock_sendall(self.sock, piece)
             header = await _read(loop, self.sock, _HEADER.size)
-            return await _read(loop, self.sock, _HEADER.unpack(header)[0])
+            body = await _read(loop, self.sock, _HEADER.unpack(header)[0])
+            turn.read.set_result(True)
+            return body
         except OSError as exc:  # ConnectionError included
             raise WorkerDied(f"worker {self.pid} ended: {exc}") from None
-
-    def close(self) -> None:
-        """Close our end: an idle worker reads EOF and exits; a busy one after its job."""
-        self.sock.close()
+        finally:
+            if not turn.read.done():
+                if not wrote:
+                    _follow(turn.after_sent, turn.sent)
+                    _follow(turn.after_read, turn.read)
+                else:
+                    self.lost = True  # its answer may still come, with nobody to read it
+                    if not turn.sent.done():
+                        turn.sent.set_result(False)
+                    turn.read.set_result(False)
 
     def kill(self) -> None:
-        self.sock.close()
+        """Kill the process; a job still reading from it gets the end of the stream."""
         if self.process.is_alive():
             self.process.kill()
         self.process.join(5)
-
 
 
 def _job(fn: Callable, args: tuple) -> tuple[bytes, bytes]:
@@ -177,17 +244,28 @@ async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) ->
     return buf
 
 
-class WorkerPool:
-    """`size` worker processes; `run()` gives a job to an idle one, or waits for one."""
+# A job is queued behind others on a worker only while their total size is below this: a
+# newsletter does not wait behind a 30 MB message when another worker will soon be free.
+QUEUE_BEHIND_LIMIT = 1 << 20
 
-    def __init__(self, size: int) -> None:
+
+class WorkerPool:
+    """`size` worker processes; `run()` gives a job to a free one, or waits for one.
+
+    depth: how many jobs a worker holds at once. With 2, a busy worker finds its next job
+    already in its socket when it answers the current one, so it goes on at once, caches
+    warm, without waiting for the event loop to hand it one (under load, that wait idled
+    the workers an eighth of the time)."""
+
+    def __init__(self, size: int, depth: int = 1) -> None:
         self.size = size
+        self.depth = depth
         self._lock = threading.Lock()
-        self._idle: collections.deque[_Worker] = collections.deque()
-        self._busy: set[_Worker] = set()
+        self._workers: list[_Worker] = []  # live and taking jobs
         self._vacant = size  # slots with no live worker: filled on demand
         self._waiters: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = collections.deque()
         self._closed = False
+        self._uses = 0
 
     def start(self, warm: Callable[[], Any] | None = None, timeout: float = 120) -> None:
         """Start every worker now (blocking), each running `warm` once."""
@@ -202,56 +280,92 @@ class WorkerPool:
                     worker.call_blocking(warm, timeout=timeout)
         except BaseException:
             for worker in started:
+                worker.sock.close()
                 worker.kill()
             with self._lock:
                 self._vacant += count
             raise
         with self._lock:
-            self._idle.extend(started)
+            self._workers.extend(started)
 
     def pids(self, busy: bool = False) -> list[int]:
-        """The workers' process ids (busy=True: only of those running a job now)."""
+        """The workers' process ids (busy=True: only of those with a job now)."""
         with self._lock:
-            workers = self._busy if busy else (*self._idle, *self._busy)
-            return [w.pid for w in workers if w.pid is not None]
+            return [w.pid for w in self._workers if w.pid is not None and (w.pending or not busy)]
 
     async def run(self, fn: Callable, *args: Any) -> Any:
         """fn(*args) in a worker. WorkerDied if the worker ended before answering."""
-        worker = await self._acquire()
-        try:
-            job = asyncio.ensure_future(worker.call(fn, *args))
-        except BaseException:
-            self._release(worker, True)
-            raise
+        job = _job(fn, args)
+        load = len(job[1])
+        for attempt in (1, 2, 3):
+            worker, turn = await self._acquire(load)
+            try:
+                task = asyncio.ensure_future(worker.call(job, turn))
+            except BaseException:
+                _follow(turn.after_sent, turn.sent)
+                _follow(turn.after_read, turn.read)
+                self._release(worker, load)
+                raise
 
-        def done(job: asyncio.Future) -> None:
-            # answered (perhaps with an error): fit for the next job; else it is killed
-            self._release(worker, not job.cancelled() and job.exception() is None)
+            def done(_task: asyncio.Future, worker: _Worker = worker, turn: _Turn = turn) -> None:
+                if not turn.read.done():  # cancelled before its first step: nothing written
+                    _follow(turn.after_sent, turn.sent)
+                    _follow(turn.after_read, turn.read)
+                self._release(worker, load)
 
-        job.add_done_callback(done)
-        # A caller that gives up (its client went away) does not cut the job short: the
-        # worker would have to be killed and started anew, which a client that keeps
-        # hanging up could make us do at will. The job runs on; its worker returns after.
-        return _unpack(await asyncio.shield(job))
+            task.add_done_callback(done)
+            # A caller that gives up (its client went away) does not cut the job short: the
+            # worker would have to be killed and started anew, which a client that keeps
+            # hanging up could make us do at will. The job runs on; its worker returns after.
+            try:
+                return _unpack(await asyncio.shield(task))
+            except _NotStarted:
+                if attempt == 3:
+                    raise
+                # lost with the job ahead of it, which ran on it (not this one): try another
+        raise AssertionError("unreachable")
 
-    async def _acquire(self) -> _Worker:
+    def _free(self, worker: _Worker) -> bool:
+        return worker.pending == 0 or (
+            worker.pending < self.depth and worker.load < QUEUE_BEHIND_LIMIT)
+
+    def _pick(self) -> _Worker | None:
+        """Under the lock: an idle worker (the last used: its caches are warm), else the
+        least loaded one with room in its queue."""
+        while True:
+            idle = [w for w in self._workers if w.pending == 0]
+            if idle:
+                worker = max(idle, key=lambda w: w.used)
+                if worker.process.is_alive():
+                    return worker
+                # died while idle (OOM killer, an admin's kill): no job lost, find another
+                self._workers.remove(worker)
+                worker.sock.close()
+                worker.kill()
+                self._vacant += 1
+                continue
+            room = [w for w in self._workers if self._free(w)]
+            return min(room, key=lambda w: (w.pending, w.load)) if room else None
+
+    def _claim(self, worker: _Worker, load: int, reserved: bool) -> _Turn:
+        """Under the lock: give `worker` a job of `load` bytes (its place already counted
+        when `reserved`, as when it was handed over)."""
+        if not reserved:
+            worker.pending += 1
+        worker.load += load
+        self._uses += 1
+        worker.used = self._uses
+        return worker.take_turn()
+
+    async def _acquire(self, load: int) -> tuple[_Worker, _Turn]:
         loop = asyncio.get_running_loop()
         while True:
             with self._lock:
                 if self._closed:
                     raise PoolClosed("worker pool retired")
-                worker = None
-                while self._idle:
-                    worker = self._idle.pop()  # the last used: its caches are warm
-                    if worker.process.is_alive():
-                        break
-                    # died while idle (OOM killer, an admin's kill): no job lost, find another
-                    worker.kill()
-                    self._vacant += 1
-                    worker = None
+                worker = self._pick()
                 if worker is not None:
-                    self._busy.add(worker)
-                    return worker
+                    return worker, self._claim(worker, load, False)
                 spawn = self._vacant > 0
                 if spawn:
                     self._vacant -= 1
@@ -267,55 +381,56 @@ class WorkerPool:
                     self._pass_on(None)
                     raise
                 with self._lock:
-                    self._busy.add(worker)
-                return worker
+                    self._workers.append(worker)
+                    return worker, self._claim(worker, load, False)
             try:
                 handed = await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
-                    if waiter.result() is not None:
-                        self._release(waiter.result(), True)
-                    else:
-                        self._pass_on(None)  # the news of a vacant slot goes to the next
+                    self._pass_on(waiter.result())  # to the next waiter
                 raise
             if handed is not None:
-                return handed
+                with self._lock:
+                    return handed, self._claim(handed, load, True)
             # None: a slot fell vacant, or the pool was retired: look again
 
-    def _release(self, worker: _Worker, ok: bool) -> None:
-        """Back to the pool (to the first waiter, if any); a worker whose job did not end
-        normally is killed (it may still be writing an answer nobody will read) and its
-        slot made vacant."""
-        if not ok:
-            worker.kill()
+    def _release(self, worker: _Worker, load: int) -> None:
+        """A job of `worker` ended. A lost worker is killed (it may still be writing an
+        answer nobody will read) and its slot made vacant; a worker with room goes to the
+        first waiter, if any."""
+        handed = vacated = False
         with self._lock:
-            self._busy.discard(worker)
-            if self._closed:
-                if ok:
-                    worker.close()
-                return
-            if not ok:
-                self._vacant += 1
-            elif not self._waiters:
-                self._idle.append(worker)
-                return
-            else:
-                self._busy.add(worker)  # stays busy: it goes straight to the waiter
-        self._pass_on(worker if ok else None)
+            worker.pending -= 1
+            worker.load -= load
+            if worker.lost and worker in self._workers:
+                self._workers.remove(worker)
+                if not self._closed:
+                    self._vacant += 1
+                    vacated = True
+            elif not worker.lost and not self._closed and self._waiters and self._free(worker):
+                worker.pending += 1  # held for the waiter it goes to
+                handed = True
+            out = self._out_of_jobs(worker)
+        if worker.lost:
+            worker.kill()
+        if out:
+            worker.sock.close()
+        if handed:
+            self._pass_on(worker)
+        elif vacated:
+            self._pass_on(None)
 
     def _pass_on(self, worker: _Worker | None) -> None:
-        """Give `worker` (None: news of a vacant slot) to the first waiter still waiting, on
-        whichever loop it waits; with nobody waiting, an unwanted worker goes idle."""
+        """Give `worker` (its place held; None: news of a vacant slot) to the first waiter
+        still waiting, on whichever loop it waits; with nobody waiting, the place is freed."""
         while True:
             with self._lock:
                 if not self._waiters:
-                    if worker is not None:
-                        self._busy.discard(worker)
-                        if self._closed:
-                            worker.close()
-                        else:
-                            self._idle.append(worker)
-                    return
+                    if worker is None:
+                        return
+                    worker.pending -= 1  # nobody wants the place held
+                    out = self._out_of_jobs(worker)
+                    break
                 loop, waiter = self._waiters.popleft()
 
             def deliver(waiter: asyncio.Future = waiter) -> None:
@@ -329,15 +444,28 @@ class WorkerPool:
                 return
             except RuntimeError:  # that waiter's loop is closed: try the next
                 continue
+        if out:
+            worker.sock.close()
+
+    def _out_of_jobs(self, worker: _Worker) -> bool:
+        """Under the lock, after `worker.pending` fell: True if it has no job left and is out
+        of the pool (lost, or the pool retired), so its socket is to be closed (a live
+        worker then reads EOF and exits)."""
+        if worker.pending:
+            return False
+        if self._closed and worker in self._workers:
+            self._workers.remove(worker)
+        return worker not in self._workers
 
     def retire(self) -> None:
-        """Stop taking jobs: idle workers exit now, busy ones when their job is done."""
+        """Stop taking jobs: idle workers exit now, busy ones when their jobs are done."""
         with self._lock:
             self._closed = True
-            idle, self._idle = list(self._idle), collections.deque()
+            idle = [w for w in self._workers if w.pending == 0]
+            self._workers = [w for w in self._workers if w.pending]
             waiters, self._waiters = list(self._waiters), collections.deque()
         for worker in idle:
-            worker.close()
+            worker.sock.close()
         for loop, waiter in waiters:  # they look again, and find the pool retired
             try:
                 loop.call_soon_threadsafe(lambda w=waiter: w.done() or w.set_result(None))
@@ -346,15 +474,15 @@ class WorkerPool:
 
     def close(self, timeout: float = 10) -> None:
         """Retire and wait for the workers to exit (blocking; from any thread). A busy
-        worker exits when its job is done (its loop then closes the socket); one still busy
-        after `timeout` is killed, and its job ends as WorkerDied."""
+        worker exits when its jobs are done (the last closes its socket); one still busy
+        after `timeout` is killed, and its jobs end as WorkerDied."""
         with self._lock:
-            idle, busy = list(self._idle), list(self._busy)
+            workers = list(self._workers)
         self.retire()  # closes the idle ones' sockets: they exit
         deadline = time.monotonic() + timeout
-        for worker in (*idle, *busy):
+        for worker in workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
-        for worker in (*idle, *busy):
+        for worker in workers:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(5)
