@@ -11,7 +11,8 @@ each wrapped as a text/html message with one extra 1x1 open pixel.
 Each run starts with a warm-up in which every cleaning worker sees every newsletter (the
 steady state of a relay that has been running; the first sight of a new <style> block costs
 a few ms more). Each (clients, mode) is run --rounds times, pass-through and cleaning alternating, and the
-table gives the median round: on a shared 2-core VM one run swings by +-20%.
+table gives the median round: on a shared 2-core VM one run swings by +-20%. "paired
+rounds" is the median, over the rounds, of cleaning / the pass-through round just before.
 
 Not a timed test: run it by hand, paste the table into benchmarks/RELAY.md.
 """
@@ -180,23 +181,31 @@ def main() -> None:
             for _round in range(max(1, args.rounds)):
                 for clean in (False, True):
                     runs[clean].append(bench_mode(clean, sink_port, messages, args.messages, concurrency))
+            # The machine's speed drifts over minutes: each cleaning round is also compared
+            # with the pass-through round run just before it, and the median of those ratios
+            # given beside the ratio of the medians.
+            paired = statistics.median(
+                c["msgs_per_s"] / p["msgs_per_s"] for p, c in zip(runs[False], runs[True]))
             for clean in (False, True):
                 rounds = sorted(runs[clean], key=lambda r: r["msgs_per_s"])
                 row = dict(rounds[len(rounds) // 2])  # the median round
                 row["range"] = f"{rounds[0]['msgs_per_s']:.0f}-{rounds[-1]['msgs_per_s']:.0f}"
+                row["paired"] = paired if clean else 1.0
                 rows.append(row)
     finally:
         assert sink.stdin is not None
         sink.stdin.close()
         sink.wait(30)
     print(f"median of {max(1, args.rounds)} rounds per row (msgs/s range in brackets)")
-    print("| clients | mode | msgs/s | p50 ms | p99 ms | failures | cleaning / pass-through |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clients | mode | msgs/s | p50 ms | p99 ms | failures | cleaning / pass-through "
+          "| paired rounds |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         base = next(r for r in rows if r["concurrency"] == row["concurrency"] and r["mode"] == "pass-through")
         ratio = row["msgs_per_s"] / base["msgs_per_s"]
         print(f"| {row['concurrency']} | {row['mode']} | {row['msgs_per_s']:.0f} ({row['range']}) | "
-              f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['failures']} | {ratio:.0%} |")
+              f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['failures']} | {ratio:.0%} "
+              f"| {row['paired']:.0%} |")
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ def test_jobs_beyond_the_pool_size_wait_their_turn_and_all_get_answers(pool):
     assert len(set(pool.pids())) == 2
 
 
-def test_waiters_are_served_first_come_first_served():
-    pool = WorkerPool(1)
+@pytest.mark.parametrize("depth", [1, 2])
+def test_waiters_are_served_first_come_first_served(depth):
+    pool = WorkerPool(1, depth=depth)
     pool.start(os.getpid)
     order: list[int] = []
 
@@ -384,7 +385,7 @@ def test_a_job_queued_behind_one_that_killed_its_worker_runs_on_a_fresh_one():
             await asyncio.sleep(0.01)
         (dead,) = pool.pids(busy=True)
         queued = asyncio.ensure_future(pool.run(pid_after, 0))
-        await asyncio.sleep(0.1)  # written to the same worker's socket
+        await asyncio.sleep(0.1)  # given to the same worker (at once; the sleep lets it write)
         os.kill(dead, signal.SIGKILL)
         with pytest.raises(WorkerDied):
             await victim
@@ -412,3 +413,52 @@ def test_workers_holding_two_jobs_serve_event_loops_in_several_threads(deep_pool
     for t in threads:
         t.join(60)
     assert results == {n: [(n, i, b"w" * 20000) for i in range(15)] for n in range(3)}
+
+
+def test_a_big_job_still_being_written_when_the_worker_dies_runs_on_a_fresh_one():
+    pool = WorkerPool(1, depth=2)
+    pool.start(os.getpid)
+
+    async def main():
+        victim = asyncio.ensure_future(pool.run(pid_after, 30))
+        while not pool.pids(busy=True):
+            await asyncio.sleep(0.01)
+        (dead,) = pool.pids(busy=True)
+        # bigger than the socket's buffer: its writing waits for the busy worker to read
+        big = asyncio.ensure_future(pool.run(echo, b"x" * 3_000_000))
+        await asyncio.sleep(0.1)
+        os.kill(dead, signal.SIGKILL)
+        with pytest.raises(WorkerDied):
+            await victim
+        return await big
+
+    try:
+        assert asyncio.run(main()) == b"x" * 3_000_000
+    finally:
+        pool.close()
+
+
+def test_a_loop_that_stops_with_its_job_queued_costs_the_job_ahead_nothing():
+    pool = WorkerPool(1, depth=2)
+    pool.start(os.getpid)
+
+    def other_relay() -> None:  # another event loop: its job queued, then the loop ends
+        async def main():
+            asyncio.ensure_future(pool.run(echo, "given up"))
+            await asyncio.sleep(0.1)
+
+        asyncio.run(main())  # cancels the queued job: that worker cannot be trusted after it
+
+    async def main():
+        ahead = asyncio.ensure_future(pool.run(pid_after, 1.0))
+        while not pool.pids(busy=True):
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(other_relay)
+        return await ahead, await pool.run(pid_after, 0)
+
+    try:
+        first, after = asyncio.run(main())  # the job ahead got its own answer
+        assert after != first  # the untrusted worker was replaced once it had answered
+        assert pool.pids() == [after]
+    finally:
+        pool.close()

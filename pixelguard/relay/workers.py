@@ -104,31 +104,57 @@ class _Turn:
     whichever event loop that one runs). Results: True once this job's step ended whole,
     False if it did not (the worker is then lost, so nothing after it can be trusted)."""
 
-    __slots__ = ("after_sent", "after_read", "sent", "read")
+    __slots__ = ("after_sent", "after_read", "sent", "read", "begun")
 
     def __init__(self, before: _Turn | None) -> None:
         self.after_sent = before.sent if before is not None else None
         self.after_read = before.read if before is not None else None
         self.sent: concurrent.futures.Future[bool] = concurrent.futures.Future()
         self.read: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self.begun = False  # its job started (then the job itself settles the turn)
+
+    def skip(self) -> None:
+        """The job wrote nothing: its place passes to the next as if it had not been."""
+        _follow(self.after_sent, self.sent)
+        _follow(self.after_read, self.read)
+
+
+def _settle(step: concurrent.futures.Future[bool], ok: bool) -> None:
+    if not step.done():
+        step.set_result(ok)
+
+
+def _ended_whole(step: concurrent.futures.Future[bool]) -> bool:
+    return not step.cancelled() and step.result()
 
 
 def _follow(source: concurrent.futures.Future[bool] | None,
             target: concurrent.futures.Future[bool]) -> None:
-    """`target` ends as `source` does (a step that was skipped passes its place on)."""
+    """`target` ends as `source` does."""
     if source is None:
-        target.set_result(True)
+        _settle(target, True)
     else:
-        source.add_done_callback(lambda done: target.set_result(done.result()))
+        source.add_done_callback(lambda done: _settle(target, _ended_whole(done)))
 
 
 async def _after(step: concurrent.futures.Future[bool] | None) -> bool:
-    """Wait for the step before ours; True if it ended whole."""
+    """Wait for the step before ours (True if it ended whole). Giving up the wait leaves
+    that step alone (asyncio.wrap_future would cancel it, failing the job that owns it)."""
     if step is None:
         return True
-    if step.done():
-        return step.result()
-    return await asyncio.wrap_future(step)
+    if not step.done():
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+
+        def wake(_step: concurrent.futures.Future[bool]) -> None:
+            try:
+                loop.call_soon_threadsafe(lambda: woken.done() or woken.set_result(None))
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
+
+        step.add_done_callback(wake)
+        await woken
+    return _ended_whole(step)
 
 
 class _Worker:
@@ -151,7 +177,7 @@ class _Worker:
         self.pending = 0  # jobs given to this worker whose answer is not read yet
         self.load = 0  # their size in bytes
         self.used = 0  # when it last took a job (a count): the last used has warm caches
-        self.lost = False  # a job on it did not end normally: it is killed, jobs after fail
+        self.lost = False  # a job on it did not end normally: no new jobs; killed when idle
         self._last: _Turn | None = None
 
     @property
@@ -183,13 +209,17 @@ class _Worker:
         its turn. A job that does not end normally marks the worker lost, unless it ended
         before writing anything: then its turn passes to the next as if it had not been."""
         loop = asyncio.get_running_loop()
+        turn.begun = True
         wrote = False
         try:
             if not await _after(turn.after_sent):
                 raise _NotStarted(f"worker {self.pid} was lost before this job was sent")
             wrote = True
-            for piece in job:
-                await loop.sock_sendall(self.sock, piece)
+            try:
+                for piece in job:
+                    await loop.sock_sendall(self.sock, piece)
+            except OSError as exc:  # never wholly received, so never run: safe to retry
+                raise _NotStarted(f"worker {self.pid} ended: {exc}") from None
             turn.sent.set_result(True)
             if not await _after(turn.after_read):
                 raise _NotStarted(f"worker {self.pid} was lost before it answered the job ahead")
@@ -204,13 +234,13 @@ class _Worker:
         finally:
             if not turn.read.done():
                 if not wrote:
-                    _follow(turn.after_sent, turn.sent)
-                    _follow(turn.after_read, turn.read)
+                    turn.skip()
                 else:
-                    self.lost = True  # its answer may still come, with nobody to read it
-                    if not turn.sent.done():
-                        turn.sent.set_result(False)
-                    turn.read.set_result(False)
+                    # Its answer may still come, with nobody to read it. The jobs ahead of
+                    # it are still answered in full; the worker is killed after them.
+                    self.lost = True
+                    _settle(turn.sent, False)
+                    _settle(turn.read, False)
 
     def kill(self) -> None:
         """Kill the process; a job still reading from it gets the end of the stream."""
@@ -250,7 +280,8 @@ QUEUE_BEHIND_LIMIT = 1 << 20
 
 
 class WorkerPool:
-    """`size` worker processes; `run()` gives a job to a free one, or waits for one.
+    """`size` worker processes; `run()` gives a job to a free one, or waits for one (first
+    come, first served).
 
     depth: how many jobs a worker holds at once. With 2, a busy worker finds its next job
     already in its socket when it answers the current one, so it goes on at once, caches
@@ -287,6 +318,10 @@ class WorkerPool:
             raise
         with self._lock:
             self._workers.extend(started)
+            handed = [(w, self._hand_out(w)) for w in started]
+        for worker, places in handed:
+            for _ in range(places):
+                self._pass_on(worker)
 
     def pids(self, busy: bool = False) -> list[int]:
         """The workers' process ids (busy=True: only of those with a job now)."""
@@ -302,15 +337,13 @@ class WorkerPool:
             try:
                 task = asyncio.ensure_future(worker.call(job, turn))
             except BaseException:
-                _follow(turn.after_sent, turn.sent)
-                _follow(turn.after_read, turn.read)
+                turn.skip()
                 self._release(worker, load)
                 raise
 
             def done(_task: asyncio.Future, worker: _Worker = worker, turn: _Turn = turn) -> None:
-                if not turn.read.done():  # cancelled before its first step: nothing written
-                    _follow(turn.after_sent, turn.sent)
-                    _follow(turn.after_read, turn.read)
+                if not turn.begun:  # cancelled before its first step: it wrote nothing
+                    turn.skip()
                 self._release(worker, load)
 
             task.add_done_callback(done)
@@ -322,18 +355,19 @@ class WorkerPool:
             except _NotStarted:
                 if attempt == 3:
                     raise
-                # lost with the job ahead of it, which ran on it (not this one): try another
+                # lost with a job ahead of it, which ran on it (not this one): try another
         raise AssertionError("unreachable")
 
     def _free(self, worker: _Worker) -> bool:
-        return worker.pending == 0 or (
-            worker.pending < self.depth and worker.load < QUEUE_BEHIND_LIMIT)
+        """Under the lock: `worker` can take one more job."""
+        return not worker.lost and (worker.pending == 0 or (
+            worker.pending < self.depth and worker.load < QUEUE_BEHIND_LIMIT))
 
     def _pick(self) -> _Worker | None:
         """Under the lock: an idle worker (the last used: its caches are warm), else the
         least loaded one with room in its queue."""
         while True:
-            idle = [w for w in self._workers if w.pending == 0]
+            idle = [w for w in self._workers if w.pending == 0 and not w.lost]
             if idle:
                 worker = max(idle, key=lambda w: w.used)
                 if worker.process.is_alive():
@@ -357,21 +391,36 @@ class WorkerPool:
         worker.used = self._uses
         return worker.take_turn()
 
+    def _hand_out(self, worker: _Worker) -> int:
+        """Under the lock: hold as many of `worker`'s free places as there are waiters (each
+        then goes to one, by _pass_on); how many."""
+        places = 0
+        if not self._closed:
+            while places < len(self._waiters) and self._free(worker):
+                worker.pending += 1
+                places += 1
+        return places
+
     async def _acquire(self, load: int) -> tuple[_Worker, _Turn]:
         loop = asyncio.get_running_loop()
+        woken = False
         while True:
             with self._lock:
                 if self._closed:
                     raise PoolClosed("worker pool retired")
-                worker = self._pick()
+                # newcomers queue behind those already waiting; a waiter woken looks first
+                worker = self._pick() if woken or not self._waiters else None
                 if worker is not None:
                     return worker, self._claim(worker, load, False)
-                spawn = self._vacant > 0
+                spawn = self._vacant > 0 and (woken or not self._waiters)
                 if spawn:
                     self._vacant -= 1
-                else:  # first come, first served: _release hands a worker to the first waiter
+                else:  # _release hands a place to the first waiter
                     waiter = loop.create_future()
-                    self._waiters.append((loop, waiter))
+                    if woken:  # it keeps its place at the head of the queue
+                        self._waiters.appendleft((loop, waiter))
+                    else:
+                        self._waiters.append((loop, waiter))
             if spawn:  # a slot whose worker died: start its successor (blocking: in a thread)
                 try:
                     worker = await loop.run_in_executor(None, _Worker)
@@ -382,23 +431,33 @@ class WorkerPool:
                     raise
                 with self._lock:
                     self._workers.append(worker)
-                    return worker, self._claim(worker, load, False)
+                    turn = self._claim(worker, load, False)
+                    places = self._hand_out(worker)  # its other places, to those waiting
+                for _ in range(places):
+                    self._pass_on(worker)
+                return worker, turn
             try:
                 handed = await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
                     self._pass_on(waiter.result())  # to the next waiter
                 raise
-            if handed is not None:
-                with self._lock:
+            woken = True
+            if handed is None:
+                continue  # a slot fell vacant, or the pool was retired: look again
+            with self._lock:
+                if not handed.lost and not self._closed:
                     return handed, self._claim(handed, load, True)
-            # None: a slot fell vacant, or the pool was retired: look again
+                # lost, or retired, since it was handed over: give the place back, look again
+                handed.pending -= 1
+                out = self._out_of_jobs(handed)
+            self._finish(handed, out)
 
     def _release(self, worker: _Worker, load: int) -> None:
-        """A job of `worker` ended. A lost worker is killed (it may still be writing an
-        answer nobody will read) and its slot made vacant; a worker with room goes to the
-        first waiter, if any."""
-        handed = vacated = False
+        """A job of `worker` ended. A lost worker leaves the pool (its slot is made vacant,
+        for a fresh worker) and is killed once it has no job left; a worker with room
+        goes to the first waiters, if any."""
+        vacated = False
         with self._lock:
             worker.pending -= 1
             worker.load -= load
@@ -407,21 +466,16 @@ class WorkerPool:
                 if not self._closed:
                     self._vacant += 1
                     vacated = True
-            elif not worker.lost and not self._closed and self._waiters and self._free(worker):
-                worker.pending += 1  # held for the waiter it goes to
-                handed = True
+            places = self._hand_out(worker)
             out = self._out_of_jobs(worker)
-        if worker.lost:
-            worker.kill()
-        if out:
-            worker.sock.close()
-        if handed:
+        self._finish(worker, out)
+        for _ in range(places):
             self._pass_on(worker)
-        elif vacated:
+        if vacated:
             self._pass_on(None)
 
     def _pass_on(self, worker: _Worker | None) -> None:
-        """Give `worker` (its place held; None: news of a vacant slot) to the first waiter
+        """Give a place held on `worker` (None: news of a vacant slot) to the first waiter
         still waiting, on whichever loop it waits; with nobody waiting, the place is freed."""
         while True:
             with self._lock:
@@ -444,18 +498,25 @@ class WorkerPool:
                 return
             except RuntimeError:  # that waiter's loop is closed: try the next
                 continue
-        if out:
-            worker.sock.close()
+        self._finish(worker, out)
 
     def _out_of_jobs(self, worker: _Worker) -> bool:
         """Under the lock, after `worker.pending` fell: True if it has no job left and is out
-        of the pool (lost, or the pool retired), so its socket is to be closed (a live
-        worker then reads EOF and exits)."""
+        of the pool (lost, or the pool retired), so it is to be ended now."""
         if worker.pending:
             return False
         if self._closed and worker in self._workers:
             self._workers.remove(worker)
         return worker not in self._workers
+
+    @staticmethod
+    def _finish(worker: _Worker, out: bool) -> None:
+        """End a worker out of the pool and out of jobs: a lost one is killed; closing the
+        socket makes a live one read EOF and exit."""
+        if out:
+            if worker.lost:
+                worker.kill()
+            worker.sock.close()
 
     def retire(self) -> None:
         """Stop taking jobs: idle workers exit now, busy ones when their jobs are done."""
