@@ -342,7 +342,10 @@ def test_a_small_job_is_queued_behind_a_small_one(tmp_path):
         queued = asyncio.ensure_future(pool.run(touch_then_pid, str(mark)))
         await asyncio.sleep(0.1)
         queued.cancel()  # too late: it is in the worker's socket, so it runs
-        return await running
+        pid = await running
+        while pool.pids(busy=True):  # and is answered (read in full, the worker kept)
+            await asyncio.sleep(0.01)
+        return pid
 
     try:
         pid = asyncio.run(main())

@@ -137,6 +137,19 @@ def _follow(source: concurrent.futures.Future[bool] | None,
         source.add_done_callback(lambda done: _settle(target, _ended_whole(done)))
 
 
+def _call_on(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> None:
+    """Run `fn` soon on `loop`, from any thread: from that loop's own thread without the
+    wake-up write that call_soon_threadsafe costs. RuntimeError if the loop is closed."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.call_soon(fn)
+    else:
+        loop.call_soon_threadsafe(fn)
+
+
 async def _after(step: concurrent.futures.Future[bool] | None) -> bool:
     """Wait for the step before ours (True if it ended whole). Giving up the wait leaves
     that step alone (asyncio.wrap_future would cancel it, failing the job that owns it)."""
@@ -148,7 +161,7 @@ async def _after(step: concurrent.futures.Future[bool] | None) -> bool:
 
         def wake(_step: concurrent.futures.Future[bool]) -> None:
             try:
-                loop.call_soon_threadsafe(lambda: woken.done() or woken.set_result(None))
+                _call_on(loop, lambda: woken.done() or woken.set_result(None))
             except RuntimeError:  # that loop is closed: nobody waits any more
                 pass
 
@@ -494,7 +507,7 @@ class WorkerPool:
                     waiter.set_result(worker)
 
             try:
-                loop.call_soon_threadsafe(deliver)
+                _call_on(loop, deliver)
                 return
             except RuntimeError:  # that waiter's loop is closed: try the next
                 continue
