@@ -177,12 +177,14 @@ def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool):
     assert len(pool.pids()) == 2 and pool.pids(busy=True) == []  # both back, idle
 
 
-def test_one_pool_serves_event_loops_in_several_threads(pool):
+@pytest.mark.parametrize("which", ["pool", "deep_pool"])
+def test_one_pool_serves_event_loops_in_several_threads(which, request):
+    pool = request.getfixturevalue(which)  # workers holding one job, or two
     results: dict[int, list] = {}
 
     def thread_main(n: int) -> None:
         async def main():
-            return await asyncio.gather(*(pool.run(echo, (n, i)) for i in range(10)))
+            return await asyncio.gather(*(pool.run(echo, (n, i, b"w" * 20000)) for i in range(15)))
 
         results[n] = asyncio.run(main())
 
@@ -191,7 +193,7 @@ def test_one_pool_serves_event_loops_in_several_threads(pool):
         t.start()
     for t in threads:
         t.join(60)
-    assert results == {n: [(n, i) for i in range(10)] for n in range(3)}
+    assert results == {n: [(n, i, b"w" * 20000) for i in range(15)] for n in range(3)}
 
 
 def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones():
@@ -320,6 +322,14 @@ def deep_pool():
     p.close()
 
 
+@pytest.fixture
+def one_deep():
+    p = WorkerPool(1, depth=2)
+    p.start(os.getpid)
+    yield p
+    p.close()
+
+
 def test_a_worker_holds_its_next_job_and_answers_in_order(deep_pool):
     async def main():
         jobs = [asyncio.ensure_future(deep_pool.run(echo, (i, b"y" * (i * 5000)))) for i in range(40)]
@@ -331,9 +341,8 @@ def test_a_worker_holds_its_next_job_and_answers_in_order(deep_pool):
     assert len(deep_pool.pids()) == 2 and deep_pool.pids(busy=True) == []
 
 
-def test_a_small_job_is_queued_behind_a_small_one(tmp_path):
-    pool = WorkerPool(1, depth=2)
-    pool.start(os.getpid)
+def test_a_small_job_is_queued_behind_a_small_one(one_deep, tmp_path):
+    pool = one_deep
     mark = tmp_path / "ran"
 
     async def main():
@@ -347,19 +356,15 @@ def test_a_small_job_is_queued_behind_a_small_one(tmp_path):
             await asyncio.sleep(0.01)
         return pid
 
-    try:
-        pid = asyncio.run(main())
-        wait_for(mark.exists)
-        assert pool.pids() == [pid]
-    finally:
-        pool.close()
+    pid = asyncio.run(main())
+    wait_for(mark.exists)
+    assert pool.pids() == [pid]
 
 
-def test_no_job_is_queued_behind_a_big_one(tmp_path):
+def test_no_job_is_queued_behind_a_big_one(one_deep, tmp_path):
     from pixelguard.relay.workers import QUEUE_BEHIND_LIMIT
 
-    pool = WorkerPool(1, depth=2)
-    pool.start(os.getpid)
+    pool = one_deep
     mark = tmp_path / "ran"
 
     async def main():
@@ -371,79 +376,39 @@ def test_no_job_is_queued_behind_a_big_one(tmp_path):
         await big
         return await pool.run(echo, "after")
 
-    try:
-        assert asyncio.run(main()) == "after"
-        assert not mark.exists()
-    finally:
-        pool.close()
+    assert asyncio.run(main()) == "after"
+    assert not mark.exists()
 
 
-def test_a_job_queued_behind_one_that_killed_its_worker_runs_on_a_fresh_one():
-    pool = WorkerPool(1, depth=2)
-    pool.start(os.getpid)
-
-    async def main():
-        victim = asyncio.ensure_future(pool.run(pid_after, 30))
-        while not pool.pids(busy=True):
-            await asyncio.sleep(0.01)
-        (dead,) = pool.pids(busy=True)
-        queued = asyncio.ensure_future(pool.run(pid_after, 0))
-        await asyncio.sleep(0.1)  # given to the same worker (at once; the sleep lets it write)
-        os.kill(dead, signal.SIGKILL)
-        with pytest.raises(WorkerDied):
-            await victim
-        return dead, await queued  # not lost with it: it had not begun
-
-    try:
-        dead, served_by = asyncio.run(main())
-        assert served_by != dead and pool.pids() == [served_by]
-    finally:
-        pool.close()
+async def _kill_the_worker_under(pool: WorkerPool, fn, *args):
+    """A job queued on a worker that is then killed in the middle of the job ahead of it:
+    (the dead worker's pid, the queued job's answer)."""
+    victim = asyncio.ensure_future(pool.run(pid_after, 30))
+    while not pool.pids(busy=True):
+        await asyncio.sleep(0.01)
+    (dead,) = pool.pids(busy=True)
+    queued = asyncio.ensure_future(pool.run(fn, *args))
+    await asyncio.sleep(0.1)  # given to the same worker (at once; the sleep lets it write)
+    os.kill(dead, signal.SIGKILL)
+    with pytest.raises(WorkerDied):
+        await victim
+    return dead, await queued
 
 
-def test_workers_holding_two_jobs_serve_event_loops_in_several_threads(deep_pool):
-    results: dict[int, list] = {}
-
-    def thread_main(n: int) -> None:
-        async def main():
-            return await asyncio.gather(*(deep_pool.run(echo, (n, i, b"w" * 20000)) for i in range(15)))
-
-        results[n] = asyncio.run(main())
-
-    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == {n: [(n, i, b"w" * 20000) for i in range(15)] for n in range(3)}
+def test_a_job_queued_behind_one_that_killed_its_worker_runs_on_a_fresh_one(one_deep):
+    # not lost with it: it had not begun
+    dead, served_by = asyncio.run(_kill_the_worker_under(one_deep, pid_after, 0))
+    assert served_by != dead and one_deep.pids() == [served_by]
 
 
-def test_a_big_job_still_being_written_when_the_worker_dies_runs_on_a_fresh_one():
-    pool = WorkerPool(1, depth=2)
-    pool.start(os.getpid)
-
-    async def main():
-        victim = asyncio.ensure_future(pool.run(pid_after, 30))
-        while not pool.pids(busy=True):
-            await asyncio.sleep(0.01)
-        (dead,) = pool.pids(busy=True)
-        # bigger than the socket's buffer: its writing waits for the busy worker to read
-        big = asyncio.ensure_future(pool.run(echo, b"x" * 3_000_000))
-        await asyncio.sleep(0.1)
-        os.kill(dead, signal.SIGKILL)
-        with pytest.raises(WorkerDied):
-            await victim
-        return await big
-
-    try:
-        assert asyncio.run(main()) == b"x" * 3_000_000
-    finally:
-        pool.close()
+def test_a_big_job_still_being_written_when_the_worker_dies_runs_on_a_fresh_one(one_deep):
+    # bigger than the socket's buffer: its writing waits for the busy worker to read
+    _dead, answer = asyncio.run(_kill_the_worker_under(one_deep, echo, b"x" * 3_000_000))
+    assert answer == b"x" * 3_000_000
 
 
-def test_a_loop_that_stops_with_its_job_queued_costs_the_job_ahead_nothing():
-    pool = WorkerPool(1, depth=2)
-    pool.start(os.getpid)
+def test_a_loop_that_stops_with_its_job_queued_costs_the_job_ahead_nothing(one_deep):
+    pool = one_deep
 
     def other_relay() -> None:  # another event loop: its job queued, then the loop ends
         async def main():
@@ -459,9 +424,6 @@ def test_a_loop_that_stops_with_its_job_queued_costs_the_job_ahead_nothing():
         await asyncio.to_thread(other_relay)
         return await ahead, await pool.run(pid_after, 0)
 
-    try:
-        first, after = asyncio.run(main())  # the job ahead got its own answer
-        assert after != first  # the untrusted worker was replaced once it had answered
-        assert pool.pids() == [after]
-    finally:
-        pool.close()
+    first, after = asyncio.run(main())  # the job ahead got its own answer
+    assert after != first  # the untrusted worker was replaced once it had answered
+    assert pool.pids() == [after]
