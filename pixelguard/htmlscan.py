@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 # One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
-# _START_TAG, so every quote here is closed): name, then a "quoted", 'quoted' or unquoted value.
+# _TOKEN, so every quote here is closed): name, then a "quoted", 'quoted' or unquoted value.
 _ATTR = re.compile(
     r"""[\t\n\f\r /]*+([^\t\n\f\r />][^\t\n\f\r />=]*+)
     (?:[\t\n\f\r ]*+=[\t\n\f\r ]*+
@@ -62,12 +62,6 @@ _ATTR_STATES = r"""
        (?:[\t\n\f\r ]*+=[\t\n\f\r ]*+
           (?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>)))?
     )*+"""
-# An end tag: its name (NUL included: "</div\0>" names no real element) and attributes, by
-# the same states as a start tag (`</x a="></div>">` is one end tag), or "</" and a
-# non-letter: a bogus comment up to the first '>'. No match: the input ends inside it.
-_END_TAG = re.compile(
-    r"</(?:([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + r">|(?![a-zA-Z])[^>]*+>)", re.X
-)
 # Elements the WHATWG tree builder calls "special": an end tag of any other kind is ignored
 # when one of them is open inside the element it names ("any other end tag").
 _SPECIAL = frozenset(
@@ -97,7 +91,6 @@ _SVG_ELEMENTS = frozenset(
     "svg g path rect circle ellipse line polyline polygon image use defs symbol text tspan "
     "feimage filter lineargradient radialgradient stop clippath mask pattern".split()
 )
-_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
 
@@ -222,8 +215,43 @@ class Document:
 # browser too, but markup inside them is read anyway: removing an image a browser would not
 # show costs nothing, and a sloppy client might load it.)
 RAW_TEXT = frozenset(("style", "script"))
-# A start tag up to its '>' (attributes by _ATTR_STATES).
-_START_TAG = re.compile(r"<([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + ">", re.X)
+# The next token at or after a position, by what follows its "<" (group numbers are the
+# kinds run() dispatches on): 1 a start tag up to its '>' (attributes by _ATTR_STATES), 2 an
+# end tag, 3 "<!--"; a bogus comment (doctype, <![endif]>, <?...>, "</" and a non-letter) up
+# to the first '>', no group; 4 any of those the input ends inside. A "<" followed by
+# anything else is text, skipped by the search.
+_TOKEN = re.compile(
+    r"<(?:([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + r">"
+    r"|/([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + r">"
+    r"|(!--)"
+    r"|/(?![a-zA-Z])[^>]*+>|![^>]*+>|\?[^>]*+>"
+    r"|([a-zA-Z/!?]))",
+    re.X,
+)
+
+
+_NameInfo = tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None, bool, bool, bool, bool, bool]
+# What a start tag's (lower-case) name means to the tree builder, looked up once per name:
+# the elements it implicitly closes, whether "/>" can close it (foreign: VML, SVG), whether
+# it is pushed on the stack of open elements (not void, not an Office o:/w: tag), special,
+# raw text, and whether it is noted (<base>, <body>).
+_NAMES: dict[str, _NameInfo] = {}
+_NAMES_MAX = 4096  # hostile mail can invent any number of tag names
+
+
+def _name_info(name: str) -> _NameInfo:
+    info = (
+        _IMPLICIT.get(name),
+        ":" in name or name in _SVG_ELEMENTS,
+        name not in VOID and not (":" in name and name.startswith(("o:", "w:"))),
+        name in _SPECIAL,
+        name in RAW_TEXT,
+        name in ("base", "body"),
+    )
+    if len(_NAMES) >= _NAMES_MAX:
+        _NAMES.clear()
+    _NAMES[name] = info
+    return info
 
 
 class _Scanner:
@@ -245,45 +273,42 @@ class _Scanner:
         self._unpushed: dict[str, int] = {}
 
     def run(self, text: str) -> None:
-        # The hot loop: one iteration per tag, so the common path is written out here.
-        n = len(text)
-        pos = 0
-        find = text.find
-        start_tag = _START_TAG.match
-        end_tag = _END_TAG.match
+        # The hot loop: one _TOKEN search per tag, so the common path is written out here.
+        search = _TOKEN.search
         elements = self.doc.elements
         stack = self.stack
         positions = self._pos
         special = self._special
         base = self.base
         in_mso = self.in_mso
-        while pos < n:
-            lt = find("<", pos)
-            if lt < 0 or lt + 1 >= n:
+        pos = 0
+        while True:
+            m = search(text, pos)
+            if m is None:
                 return
-            c = text[lt + 1]
-            if c in _ASCII_LETTERS:
-                m = start_tag(text, lt)
-                if m is None:
-                    return  # a tag still open at the end of the input: browsers drop it
+            kind = m.lastindex
+            if kind == 1:  # a start tag
+                lt = m.start()
                 end = m.end()
                 name = m.group(1).lower()
-                if "\x00" in name:
-                    name = name[: name.index("\x00")]
-                if stack and name in _IMPLICIT:
-                    for targets, scope in _IMPLICIT[name]:
+                info = _NAMES.get(name)
+                if info is None:
+                    if "\x00" in name:
+                        name = name[: name.index("\x00")]
+                    info = _name_info(name)
+                implicit, foreign, pushed, is_special, raw_text, noted = info
+                if implicit is not None and stack:
+                    for targets, scope in implicit:
                         self._close_nearest(targets, scope)
                 tag_text = text[lt:end]
                 # "/>" closes only foreign (VML, SVG) elements; browsers ignore it on HTML ones.
-                self_closing = (text[end - 2] == "/" and end - lt > 2
-                                and (":" in name or name in _SVG_ELEMENTS))
+                self_closing = foreign and tag_text[-2] == "/"
                 el = Element(len(elements), name, base + lt, tag_text,
                              stack[-1] if stack else -1, in_mso)
                 elements.append(el)
-                if name == "base" or name == "body":
+                if noted:
                     self._note(el)
-                if not self_closing and name not in VOID and not (
-                        ":" in name and name.startswith(("o:", "w:"))):
+                if pushed and not self_closing:
                     depth = len(stack)
                     if depth < MAX_DEPTH:
                         stack.append(el.index)
@@ -292,48 +317,34 @@ class _Scanner:
                             positions[name] = [depth]
                         else:
                             at.append(depth)
-                        if name in _SPECIAL:
+                        if is_special:
                             special.append(depth)
                     else:
                         self._unpushed[name] = self._unpushed.get(name, 0) + 1
-                if name in RAW_TEXT and not self_closing:
+                if raw_text and not self_closing:
                     pos = self._raw_text(text, end, name)
                 else:
                     pos = end
-            elif c == "/":
-                m = end_tag(text, lt)
-                if m is None:
-                    return
+            elif kind == 2:  # an end tag
                 pos = m.end()
-                tag = m.group(1)
-                if tag:
-                    tag = tag.lower()
-                    at = positions.get(tag)
-                    top = len(stack) - 1
-                    if at and at[-1] == top and not self._unpushed and tag not in _SLOW_END:
-                        stack.pop()  # the usual case: it closes the current element
-                        at.pop()
-                        if special and special[-1] == top:
-                            special.pop()
-                    else:
-                        self._end_tag(tag, lt)
-            elif c == "!":
-                if text.startswith("<!--", lt):
-                    pos = self._comment(text, lt)
-                    if pos < 0:
-                        return  # unterminated: the rest of the document is a comment
-                else:  # doctype, <![endif]>, <![CDATA[ ...: a bogus comment up to '>'
-                    gt = find(">", lt + 2)
-                    if gt < 0:
-                        return
-                    pos = gt + 1
-            elif c == "?":
-                gt = find(">", lt + 2)
-                if gt < 0:
-                    return
-                pos = gt + 1
-            else:
-                pos = lt + 1  # "<" that starts no tag is text
+                tag = m.group(2).lower()
+                at = positions.get(tag)
+                top = len(stack) - 1
+                if at and at[-1] == top and not self._unpushed and tag not in _SLOW_END:
+                    stack.pop()  # the usual case: it closes the current element
+                    at.pop()
+                    if special and special[-1] == top:
+                        special.pop()
+                else:
+                    self._end_tag(tag, m.start())
+            elif kind == 3:  # "<!--"
+                pos = self._comment(text, m.start())
+                if pos < 0:
+                    return  # unterminated: the rest of the document is a comment
+            elif kind == 4:
+                return  # a tag still open at the end of the input: browsers drop it
+            else:  # doctype, <![endif]>, <?...>, </ and a non-letter: a bogus comment
+                pos = m.end()
 
     def _note(self, el: Element) -> None:
         """<base href> and where <body> starts."""
