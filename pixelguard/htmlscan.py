@@ -217,7 +217,8 @@ class Document:
 RAW_TEXT = frozenset(("style", "script"))
 # The next token at or after a position, by what follows its "<" (group numbers are the
 # kinds run() dispatches on): 1 a start tag up to its '>' (attributes by _ATTR_STATES), 2 an
-# end tag, 3 "<!--"; a bogus comment (doctype, <![endif]>, <?...>, "</" and a non-letter) up
+# end tag (its name, NUL included: "</div\0>" names no real element, and attributes by the
+# same states: `</x a="></div>">` is one end tag), 3 "<!--"; a bogus comment (doctype, <![endif]>, <?...>, "</" and a non-letter) up
 # to the first '>', no group; 4 any of those the input ends inside. A "<" followed by
 # anything else is text, skipped by the search.
 _TOKEN = re.compile(
