@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
@@ -56,6 +57,8 @@ def _parsed(url: str | Parsed) -> Parsed:
 
 
 _SEPARATORS = str.maketrans("-_.~+", "     ")
+_ASCII_DIGIT = re.compile("[0-9]")
+_ASCII_LETTER = re.compile("[a-zA-Z]")
 
 
 def looks_like_token(s: str) -> bool:
@@ -69,9 +72,10 @@ def looks_like_token(s: str) -> bool:
     alnum = len(stem) if stem.isalnum() else sum(c.isalnum() for c in stem)
     if alnum < 0.8 * len(stem):
         return False
-    has_digit = any(c.isdigit() for c in stem)
-    has_alpha = any(c.isalpha() for c in stem)
-    if not (has_digit and has_alpha):
+    if stem.isascii():  # the usual case: one regex search each, not a loop in Python
+        if _ASCII_DIGIT.search(stem) is None or _ASCII_LETTER.search(stem) is None:
+            return False
+    elif not (any(c.isdigit() for c in stem) and any(c.isalpha() for c in stem)):
         return False
     n = len(stem)
     entropy = -sum(k / n * math.log2(k / n) for k in Counter(stem).values())

@@ -120,7 +120,8 @@ def extract(doc: Document, base: str | None,
         low = el.low
         tag = el.tag
         if tag in _SPECIAL_TAGS or "background" in low or tag.startswith("v:") or (
-                "style" in low and _may_load_in_style(low)):
+                "style" in low and ("url" in low or "&" in low or "\\" in low
+                                    or "image-set" in low)):  # _may_load_in_style, inlined
             _element_resources(doc, el, resolve_url, out)
     for block, sheet in sheets or ():
         media = doc.elements[block.element].get("media").strip().lower()

@@ -101,12 +101,11 @@ _NO_STYLE: _StyleFacts = ((), None, False)
 
 # An inline style can hide an element (or set display, which decides whether the hidden
 # attribute and stylesheet rules apply) only by naming one of these properties; CSS escapes
-# and HTML entities could spell them, so their marks count too.
-_HIDING_WORDS = ("display", "visibility", "opacity", "overflow", "position", "\\", "&")
-
-
+# and HTML entities could spell them, so their marks count too. (Written out, not a loop:
+# this runs for every element on the way to each resource.)
 def _may_hide_inline(low: str) -> bool:
-    return any(word in low for word in _HIDING_WORDS)
+    return ("display" in low or "visibility" in low or "opacity" in low or "overflow" in low
+            or "position" in low or "\\" in low or "&" in low)
 
 
 def _style_facts(text: str) -> _StyleFacts:
@@ -343,7 +342,8 @@ class Visibility:
         facts = self._styles.get(el.index)
         if facts is None:
             facts = _NO_STYLE
-            if el.mentions("style") and _may_hide_inline(el.low):
+            low = el.low
+            if "style" in low and _may_hide_inline(low):
                 style = el.attr("style")
                 if style is not None and style.value.strip():
                     facts = _style_facts(style.value)
@@ -354,13 +354,13 @@ class Visibility:
         """The element's inline declarations."""
         facts = self._styles.get(el.index)
         if facts is None or facts is _NO_STYLE:  # (_style skips styles that cannot hide)
-            style = el.attr("style") if el.mentions("style") else None
+            style = el.attr("style")
             return parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
         return facts[0]
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         _decls, found, has_display = self._style(el)
-        if found is None and not has_display and el.mentions("hidden") \
+        if found is None and not has_display and "hidden" in el.low \
                 and el.attr("hidden") is not None:
             found = Hiding("hidden attribute", ("display",), False)
         if found is None and not has_display and self._hide:
