@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 _STRIP = str.maketrans("", "", "\t\r\n")
+_C0_AND_SPACE = " " + "".join(map(chr, range(0x20)))  # stripped from both ends
 REMOTE_SCHEMES = ("http", "https")
 
 
@@ -14,9 +15,9 @@ def resolve(raw: str, base: str | None = None) -> str | None:
     `raw` has its HTML entities / CSS escapes decoded already. Tab/CR/LF are removed and
     leading/trailing whitespace (and C0 controls) stripped, as browsers do.
     """
-    url = raw.translate(_STRIP).strip(" \x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f"
-                                      "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c"
-                                      "\x1d\x1e\x1f")
+    if "\t" in raw or "\n" in raw or "\r" in raw:  # (str.translate is slow: most URLs have none)
+        raw = raw.translate(_STRIP)
+    url = raw.strip(_C0_AND_SPACE)
     if not url:
         return None
     url = url.replace("\\", "/") if url[:6].lower().startswith(("http:", "https:", "//")) else url
@@ -73,7 +74,9 @@ def host_of(url: str | SplitResult | None) -> str:
         return ""
     if "%" in host:
         host = unquote(host)
-    host = host.translate(_IDEOGRAPHIC_DOTS).lower().rstrip(".")
+    if not host.isascii():
+        host = host.translate(_IDEOGRAPHIC_DOTS)
+    host = host.lower().rstrip(".")
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")

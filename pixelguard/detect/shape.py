@@ -56,7 +56,7 @@ def _parsed(url: str | Parsed) -> Parsed:
     return url if isinstance(url, Parsed) else Parsed(url)
 
 
-_SEPARATORS = str.maketrans("-_.~+", "     ")
+_SEPARATORS = re.compile(r"[-_.~+\s]+")  # what joins the words of a name (and whitespace)
 _ASCII_DIGIT = re.compile("[0-9]")
 _ASCII_LETTER = re.compile("[a-zA-Z]")
 
@@ -66,7 +66,7 @@ def looks_like_token(s: str) -> bool:
     joined by dashes ("dm-sans-v10-latin-regular") are names, not tokens."""
     if len(s) < 16:
         return False
-    stem = max(s.translate(_SEPARATORS).split() or [""], key=len)
+    stem = max(_SEPARATORS.split(s), key=len)
     if len(stem) < 16:
         return False
     alnum = len(stem) if stem.isalnum() else sum(c.isalnum() for c in stem)

@@ -134,13 +134,20 @@ class _Index:
 
     def host_rules(self, host: str) -> Iterable[_Rule]:
         """Rules for `host` and each of its parent domains, most specific first."""
-        labels = host.split(".")
-        use_digits = bool(self.by_digit_host)
-        for i in range(len(labels)):
-            suffix = ".".join(labels[i:])
-            yield from self.by_host.get(suffix, ())
-            if use_digits:
-                yield from self.by_digit_host.get(collapse_digits(suffix), ())
+        by_host = self.by_host
+        by_digit_host = self.by_digit_host
+        # digit runs never cross a dot: the collapsed suffixes are those of the collapsed host
+        collapsed = collapse_digits(host) if by_digit_host else ""
+        suffix = host
+        while True:
+            yield from by_host.get(suffix, ())
+            if by_digit_host:
+                yield from by_digit_host.get(collapsed, ())
+                collapsed = collapsed.partition(".")[2]
+            dot = suffix.find(".")
+            if dot < 0:
+                return
+            suffix = suffix[dot + 1:]
 
     def _pathless_rules(self, url: _Url) -> Iterable[_Rule]:
         yield from self.always
