@@ -119,7 +119,8 @@ def extract(doc: Document, base: str | None,
         # any tag whose source mentions background= or a style= that may load, need a look
         low = el.low
         tag = el.tag
-        if tag in _SPECIAL_TAGS or "background" in low or tag.startswith("v:") or (
+        if tag in _SPECIAL_TAGS or tag.startswith("v:") or (
+                "background" in low and _BACKGROUND_ATTR.search(low) is not None) or (
                 "style" in low and ("url" in low or "&" in low or "\\" in low
                                     or "image-set" in low)):  # _may_load_in_style, inlined
             _element_resources(doc, el, resolve_url, out)
@@ -150,6 +151,11 @@ def _css_kind(ref: css.CssRef) -> tuple[str, str]:
 # background= and style= (checked for every element).
 _SPECIAL_TAGS = frozenset(_IMAGE_TAGS | _SRC_TAGS | _SVG_TAGS
                           | {"input", "source", "video", "object", "applet", "link"})
+
+
+# A background= attribute (a name is never spelled with entities; "background-color:" in a
+# style does not match), as a cheap pre-check before the tag's attributes are parsed.
+_BACKGROUND_ATTR = re.compile(r"background[\t\n\f\r ]*=")
 
 
 def _may_load_in_style(low: str) -> bool:
@@ -190,7 +196,7 @@ def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], 
     if not _may_load_in_style(el.low):
         return
     style = el.attr("style")
-    if style is not None and style.value.strip():
+    if style is not None and _may_load_in_style(style.raw.lower()) and style.value.strip():
         _decls, refs = css.parse_inline(style.value)
         # CSS offsets are in the decoded text; map them back to the source when entities differ
         posmap = decode_with_map(style.raw)[1] if refs and "&" in style.raw else None
