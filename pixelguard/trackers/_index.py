@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pixelguard.trackers._abp import AbpRule, Glob, compile_glob
 from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits, required_literal
@@ -19,8 +20,7 @@ _NETLOC_END = re.compile(r"[/?\\]")
 _FEW_GRAMS = 64
 
 
-@dataclass(frozen=True)
-class _Url:
+class _Url(NamedTuple):  # (a tuple: built once per URL, read by every rule)
     host: str
     after_host: str  # ":port/path?query", lower-case, no fragment
     path_query: str  # "/path?query", lower-case
@@ -34,8 +34,10 @@ def _split(url: str) -> _Url | None:
         low = "https:" + low
     if not low.startswith(_SCHEMES):
         return None
-    low = low.replace("\t", "").replace("\r", "").replace("\n", "")
-    low = low.split("#", 1)[0]
+    if "\t" in low or "\r" in low or "\n" in low:
+        low = low.replace("\t", "").replace("\r", "").replace("\n", "")
+    if "#" in low:
+        low = low[: low.index("#")]
     start = low.index("//") + 2
     end = start
     m = _NETLOC_END.search(low, start)
