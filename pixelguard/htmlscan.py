@@ -106,13 +106,12 @@ class Attr:
 
 
 def _make_attr(name: str, m: re.Match[str], offset: int) -> Attr:
-    for group in (2, 3, 4):
-        vstart, vend = m.span(group)
-        if vstart >= 0:
-            end = vend + 1 if group < 4 else vend  # past the closing quote
-            break
-    else:  # no value
+    group = m.lastindex  # the value's group (2 "..", 3 '..', 4 unquoted), or 1: no value
+    if group == 1:
         vstart = vend = end = m.end(1)
+    else:
+        vstart, vend = m.span(group)
+        end = vend + 1 if group < 4 else vend  # past the closing quote
     raw = m.string[vstart:vend]
     return Attr(name, html.unescape(raw) if "&" in raw else raw, offset + m.start(1),
                 offset + end, offset + vstart, offset + vend, raw)

@@ -61,13 +61,16 @@ _ASCII_DIGIT = re.compile("[0-9]")
 _ASCII_LETTER = re.compile("[a-zA-Z]")
 
 
+_TOKEN_MIN = 16  # characters
+
+
 def looks_like_token(s: str) -> bool:
     """An opaque, high-entropy run of 16+ characters (a per-message/recipient id); words
     joined by dashes ("dm-sans-v10-latin-regular") are names, not tokens."""
-    if len(s) < 16:
+    if len(s) < _TOKEN_MIN:
         return False
     stem = max(_SEPARATORS.split(s), key=len)
-    if len(stem) < 16:
+    if len(stem) < _TOKEN_MIN:
         return False
     alnum = len(stem) if stem.isalnum() else sum(c.isalnum() for c in stem)
     if alnum < 0.8 * len(stem):
@@ -89,11 +92,13 @@ def has_token(url: str | Parsed) -> bool:
 
 def path_has_token(url: str | Parsed) -> bool:
     parts = _parsed(url).parts
-    return parts is not None and any(looks_like_token(seg) for seg in parts.path.split("/"))
+    # (the length test first: most segments are short, and a call costs more than the test)
+    return parts is not None and any(len(seg) >= _TOKEN_MIN and looks_like_token(seg)
+                                     for seg in parts.path.split("/"))
 
 
 def query_has_token(url: str | Parsed) -> bool:
-    return any(looks_like_token(v) for _, v in _parsed(url).pairs)
+    return any(len(v) >= _TOKEN_MIN and looks_like_token(v) for _, v in _parsed(url).pairs)
 
 
 def open_shape(url: str | Parsed) -> str | None:
