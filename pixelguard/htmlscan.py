@@ -236,7 +236,10 @@ _NameInfo = tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None, bo
 # it is pushed on the stack of open elements (not void, not an Office o:/w: tag), special,
 # raw text, and whether it is noted (<base>, <body>).
 _NAMES: dict[str, _NameInfo] = {}
-_NAMES_MAX = 4096  # hostile mail can invent any number of tag names
+# Hostile mail can invent any number of tag names, of any length: only short ones are kept
+# (every real element's name is), and at most this many.
+_NAMES_MAX = 4096
+_NAME_KEPT_MAX = 32  # characters
 
 
 def _name_info(name: str) -> _NameInfo:
@@ -248,9 +251,10 @@ def _name_info(name: str) -> _NameInfo:
         name in RAW_TEXT,
         name in ("base", "body"),
     )
-    if len(_NAMES) >= _NAMES_MAX:
-        _NAMES.clear()
-    _NAMES[name] = info
+    if len(name) <= _NAME_KEPT_MAX:
+        if len(_NAMES) >= _NAMES_MAX:
+            _NAMES.clear()
+        _NAMES[name] = info
     return info
 
 

@@ -74,3 +74,26 @@ def test_a_huge_selector_is_not_kept_alive_after_its_message() -> None:
     finally:
         tracemalloc.stop()
     assert kept < 100_000, f"{kept} bytes kept alive after three messages"
+
+
+def test_long_invented_tag_names_are_not_kept_alive_after_their_message() -> None:
+    # d140423 cached what each tag name means to the tree builder, keyed by the name as
+    # written: a message of long invented names stayed referenced by the worker (up to 4096
+    # of them). Only names a real element could have are kept now.
+    from pixelguard.htmlscan import scan
+
+    def doc(k: int) -> str:
+        return "".join(f"<x{k:03d}{i:03d}{'a' * 20_000}>" for i in range(20))
+
+    scan(doc(0))  # warm-up
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for k in range(1, 4):
+            assert len(scan(doc(k)).elements) == 20
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 100_000, f"{kept} bytes kept alive after three documents"
