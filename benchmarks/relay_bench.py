@@ -15,6 +15,11 @@ from the cache of parsed stylesheets: the worst case, a relay meeting every temp
 first time. Each (clients, mode) is run --rounds times, pass-through and cleaning alternating, and the
 table gives the median round: on a shared 2-core VM one run swings by +-20%. "paired
 rounds" is the median, over the rounds, of cleaning / the pass-through round just before.
+"CPU ms/msg" is the median over the rounds of the CPU time (user + system) that all the
+processes taking part spent per message: load generator, relay, its cleaning workers and
+the sink. The last column, pass-through CPU / cleaning CPU, is what the throughput ratio
+would be if both modes kept both cores busy; the measured ratio is higher where the
+pass-through relay leaves part of the cores idle (here it keeps about 1.5 of 2 busy).
 
 Not a timed test: run it by hand, paste the table into benchmarks/RELAY.md.
 """
@@ -125,6 +130,28 @@ async def load(port: int, messages: list[bytes], total: int, concurrency: int,
     return time.perf_counter() - start, latencies, failures
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc); 0.0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (the relay's cleaning workers)."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -139,8 +166,9 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> No
     raise SystemExit("relay did not start")
 
 
-def bench_mode(clean: bool, sink_port: int, messages: list[bytes], total: int, concurrency: int,
-               cold_styles: bool = False) -> dict:
+def bench_mode(clean: bool, sink: tuple[int, int], messages: list[bytes], total: int,
+               concurrency: int, cold_styles: bool = False) -> dict:
+    sink_port, sink_pid = sink
     port = free_port()
     args = [sys.executable, "-m", "pixelguard", "relay", "--listen", f"127.0.0.1:{port}",
             "--next-hop", f"smtp://127.0.0.1:{sink_port}", "--log-level", "WARNING"]
@@ -152,7 +180,12 @@ def bench_mode(clean: bool, sink_port: int, messages: list[bytes], total: int, c
         # Warm-up: every worker sees every newsletter (steady state of a relay that has been
         # running: its per-template caches, e.g. parsed <style> blocks, are filled).
         asyncio.run(load(port, messages, max(4 * concurrency, 3 * len(messages)), concurrency))
+        # CPU of every process taking part, over the measured run: the relay and its
+        # workers, the sink, and this process (the load generator)
+        pids = [relay.pid, sink_pid] + children(relay.pid)
+        cpu_before = sum(cpu_seconds(p) for p in pids) + time.process_time()
         elapsed, lat, failures = asyncio.run(load(port, messages, total, concurrency, cold_styles))
+        cpu = sum(cpu_seconds(p) for p in pids) + time.process_time() - cpu_before
     finally:
         relay.terminate()
         relay.wait(60)
@@ -165,6 +198,7 @@ def bench_mode(clean: bool, sink_port: int, messages: list[bytes], total: int, c
         "msgs_per_s": len(lat) / elapsed,
         "p50_ms": statistics.median(lat) * 1000,
         "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+        "cpu_ms": cpu * 1000 / max(1, len(lat)),
     }
 
 
@@ -195,8 +229,8 @@ def main() -> None:
             runs: dict[bool, list[dict]] = {False: [], True: []}
             for _round in range(max(1, args.rounds)):
                 for clean in (False, True):
-                    runs[clean].append(bench_mode(clean, sink_port, messages, args.messages,
-                                                  concurrency, args.cold_styles))
+                    runs[clean].append(bench_mode(clean, (sink_port, sink.pid), messages,
+                                                  args.messages, concurrency, args.cold_styles))
             # The machine's speed drifts over minutes: each cleaning round is also compared
             # with the pass-through round run just before it, and the median of those ratios
             # given beside the ratio of the medians.
@@ -207,6 +241,7 @@ def main() -> None:
                 row = dict(rounds[len(rounds) // 2])  # the median round
                 row["range"] = f"{rounds[0]['msgs_per_s']:.0f}-{rounds[-1]['msgs_per_s']:.0f}"
                 row["paired"] = paired if clean else 1.0
+                row["cpu_median"] = statistics.median(r["cpu_ms"] for r in runs[clean])
                 rows.append(row)
     finally:
         assert sink.stdin is not None
@@ -215,14 +250,15 @@ def main() -> None:
     print(f"median of {max(1, args.rounds)} rounds per row (msgs/s range in brackets)"
           + ("; every message with <style> blocks never seen before" if args.cold_styles else ""))
     print("| clients | mode | msgs/s | p50 ms | p99 ms | failures | cleaning / pass-through "
-          "| paired rounds |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| paired rounds | CPU ms/msg | pass-through / cleaning CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         base = next(r for r in rows if r["concurrency"] == row["concurrency"] and r["mode"] == "pass-through")
         ratio = row["msgs_per_s"] / base["msgs_per_s"]
         print(f"| {row['concurrency']} | {row['mode']} | {row['msgs_per_s']:.0f} ({row['range']}) | "
               f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['failures']} | {ratio:.0%} "
-              f"| {row['paired']:.0%} |")
+              f"| {row['paired']:.0%} | {row['cpu_median']:.1f} "
+              f"| {base['cpu_median'] / row['cpu_median']:.0%} |")
 
 
 if __name__ == "__main__":
