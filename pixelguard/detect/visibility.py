@@ -245,11 +245,14 @@ class _Index:
         return bool(self.by_id or self.by_class or self.by_tag or self.generic)
 
     def candidates(self, el: Element):
-        ident = el.get("id").lower()
-        if ident and ident in self.by_id:
-            yield from self.by_id[ident]
-        for cls in el.classes:
-            yield from self.by_class.get(cls, ())
+        # (an element's id and classes are read only when some rule is filed under one)
+        if self.by_id:
+            ident = el.get("id").lower()
+            if ident and ident in self.by_id:
+                yield from self.by_id[ident]
+        if self.by_class:
+            for cls in el.classes:
+                yield from self.by_class.get(cls, ())
         yield from self.by_tag.get(el.tag, ())
         yield from self.generic
 
@@ -363,8 +366,8 @@ class Visibility:
         if found is None and not has_display and "hidden" in el.low \
                 and el.attr("hidden") is not None:
             found = Hiding("hidden attribute", ("display",), False)
-        if found is None and not has_display and self._hide:
-            # (an inline display beats the sheet)
+        if found is None and not has_display and self._hide_items:
+            # (an inline display beats the sheet; the index is built on first use)
             for comp, how in self._hide.candidates(el):
                 if _matches(comp, el):
                     return how
