@@ -32,12 +32,16 @@ def wait_for(condition, timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def pool():
-    p = WorkerPool(2)
+def _started(size: int, depth: int = 1):
+    p = WorkerPool(size, depth=depth)
     p.start(os.getpid)  # booted and answering
     yield p
     p.close()
+
+
+@pytest.fixture
+def pool():
+    yield from _started(2)
 
 
 def test_jobs_beyond_the_pool_size_wait_their_turn_and_all_get_answers(pool):
@@ -316,18 +320,12 @@ def pid_after_big(seconds: float, ballast: bytes) -> int:
 
 @pytest.fixture
 def deep_pool():
-    p = WorkerPool(2, depth=2)
-    p.start(os.getpid)
-    yield p
-    p.close()
+    yield from _started(2, depth=2)
 
 
 @pytest.fixture
 def one_deep():
-    p = WorkerPool(1, depth=2)
-    p.start(os.getpid)
-    yield p
-    p.close()
+    yield from _started(1, depth=2)
 
 
 def test_a_worker_holds_its_next_job_and_answers_in_order(deep_pool):
