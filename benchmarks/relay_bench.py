@@ -12,8 +12,9 @@ Each run starts with a warm-up in which every cleaning worker sees every newslet
 steady state of a relay that has been running). With --cold-styles every message sent
 carries <style> blocks the relay has never seen (a unique comment in each), so none comes
 from the cache of parsed stylesheets: the worst case, a relay meeting every template for the
-first time. Each (clients, mode) is run --rounds times, pass-through and cleaning alternating, and the
-table gives the median round: on a shared 2-core VM one run swings by +-20%. "paired
+first time. Each (clients, mode) is run --rounds times, pass-through and cleaning
+alternating, and the table gives the median round: on a shared 2-core VM one run swings by
++-20%. "paired
 rounds" is the median, over the rounds, of cleaning / the pass-through round just before.
 "CPU ms/msg" is the median over the rounds of the CPU time (user + system) that all the
 processes taking part spent per message: load generator, relay, its cleaning workers and

@@ -217,9 +217,9 @@ RAW_TEXT = frozenset(("style", "script"))
 # The next token at or after a position, by what follows its "<" (group numbers are the
 # kinds run() dispatches on): 1 a start tag up to its '>' (attributes by _ATTR_STATES), 2 an
 # end tag (its name, NUL included: "</div\0>" names no real element, and attributes by the
-# same states: `</x a="></div>">` is one end tag), 3 "<!--"; a bogus comment (doctype, <![endif]>, <?...>, "</" and a non-letter) up
-# to the first '>', no group; 4 any of those the input ends inside. A "<" followed by
-# anything else is text, skipped by the search.
+# same states: `</x a="></div>">` is one end tag), 3 "<!--"; a bogus comment (doctype,
+# <![endif]>, <?...>, "</" and a non-letter) up to the first '>', no group; 4 any of those
+# the input ends inside. A "<" followed by anything else is text, skipped by the search.
 _TOKEN = re.compile(
     r"<(?:([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + r">"
     r"|/([a-zA-Z][^\t\n\f\r />]*+)" + _ATTR_STATES + r">"
@@ -230,7 +230,8 @@ _TOKEN = re.compile(
 )
 
 
-_NameInfo = tuple[tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None, bool, bool, bool, bool, bool]
+_Closes = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (targets, scope) pairs
+_NameInfo = tuple[_Closes | None, bool, bool, bool, bool, bool]
 # What a start tag's (lower-case) name means to the tree builder, looked up once per name:
 # the elements it implicitly closes, whether "/>" can close it (foreign: VML, SVG), whether
 # it is pushed on the stack of open elements (not void, not an Office o:/w: tag), special,
