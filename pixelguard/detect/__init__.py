@@ -9,13 +9,12 @@ from pixelguard import css
 from pixelguard.budget import Deadline
 from pixelguard.detect.leak import find_leak
 from pixelguard.detect.rules import RULE_IDS, RULES, Signals
-from pixelguard.detect.shape import Parsed, open_shape, path_has_token, query_has_token, spacer_name
+from pixelguard.detect.shape import url_facts
 from pixelguard.detect.vectors import Edit, Resource, extract
 from pixelguard.detect.visibility import Visibility, box, tiny_reason
 from pixelguard.htmlscan import scan
 from pixelguard.model import Finding, Policy
 from pixelguard.trackers import TrackerList, TrackerMatch
-from pixelguard.urls import host_of
 
 __all__ = ["Detection", "detect_html", "RULE_IDS"]
 
@@ -69,7 +68,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
 
 
 class _UrlFacts(NamedTuple):
-    """What the URL alone says (the same for every element that loads it)."""
+    """What the URL alone says to this policy (the same for every element that loads it)."""
 
     host: str
     known: TrackerMatch | None
@@ -82,14 +81,11 @@ class _UrlFacts(NamedTuple):
 
 
 def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> _UrlFacts:
-    parsed = Parsed(url)
-    host = host_of(parsed.parts)
-    query_token = query_has_token(parsed)
+    own = url_facts(url)
     return _UrlFacts(
-        host=host, known=trackers.match(url), shape=open_shape(parsed),
-        token=query_token or path_has_token(parsed), query_token=query_token,
-        leak=find_leak(url, policy.recipients), host_verdict=policy.host_verdict(host),
-        spacer_name=spacer_name(parsed),
+        host=own.host, known=trackers.match(url), shape=own.shape, token=own.token,
+        query_token=own.query_token, leak=find_leak(url, policy.recipients),
+        host_verdict=policy.host_verdict(own.host), spacer_name=own.spacer_name,
     )
 
 

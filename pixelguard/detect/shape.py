@@ -4,7 +4,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import SplitResult, parse_qsl, urlsplit
+
+from pixelguard.urls import host_of
 
 # A path segment naming an open-tracking endpoint when followed by an opaque token or as a
 # file stem (open.gif, pixel.png, open.aspx).
@@ -139,3 +143,33 @@ def spacer_name(url: str | Parsed) -> bool:
         return False
     stem, _, ext = segs[-1].rpartition(".")
     return bool(ext) and ext in ("gif", "png") and stem in _SPACER_STEMS
+
+
+class UrlFacts(NamedTuple):
+    """What a URL's own text says, the same in every message that loads it."""
+
+    host: str
+    shape: str | None  # open_shape()
+    token: bool  # a path segment or query value looks like a personalised token
+    query_token: bool  # a query value does
+    spacer_name: bool
+
+
+# Mail from one template (a campaign to many recipients, a weekly newsletter) loads the same
+# images again and again: their facts are kept, for URLs of up to this length.
+_FACTS_CACHE_MAX_URL = 2048
+
+
+def url_facts(url: str) -> UrlFacts:
+    """The shape tests of one URL, split once (cached for URLs of ordinary length)."""
+    return _url_facts_cached(url) if len(url) <= _FACTS_CACHE_MAX_URL else _url_facts(url)
+
+
+def _url_facts(url: str) -> UrlFacts:
+    parsed = Parsed(url)
+    query_token = query_has_token(parsed)
+    return UrlFacts(host_of(parsed.parts), open_shape(parsed),
+                    query_token or path_has_token(parsed), query_token, spacer_name(parsed))
+
+
+_url_facts_cached = lru_cache(maxsize=4096)(_url_facts)

@@ -183,6 +183,11 @@ class _Index:
         return None
 
 
+_UNSEEN = object()
+_SEEN_MAX = 4096  # verdicts kept per list
+_SEEN_MAX_URL = 2048  # characters: longer URLs are matched afresh every time
+
+
 class TrackerList:
     """A set of tracker entries, ready to match URLs. Build with default_list()/load_lists()."""
 
@@ -199,12 +204,26 @@ class TrackerList:
             collected.append(rule.entry)
         self.entries = tuple(collected)
         self._has_exceptions = any(e.exception for e in collected)
+        # Verdicts already given, by URL: mail from one template loads the same images again.
+        self._seen: dict[str, TrackerMatch | None] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def match(self, url: str) -> TrackerMatch | None:
         """The list's verdict on an absolute http(s) URL; a precise match beats a host-only one."""
+        seen = self._seen
+        verdict = seen.get(url, _UNSEEN)
+        if verdict is not _UNSEEN:
+            return verdict
+        verdict = self._match(url)
+        if len(url) <= _SEEN_MAX_URL:
+            if len(seen) >= _SEEN_MAX:
+                seen.clear()
+            seen[url] = verdict
+        return verdict
+
+    def _match(self, url: str) -> TrackerMatch | None:
         parts = _split(url)
         if parts is None:
             return None

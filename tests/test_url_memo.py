@@ -1,0 +1,76 @@
+"""What is kept between messages about a URL (its shape, the tracker list's verdict) is only
+what the URL alone decides: a recipient's address and a user's host lists are judged again in
+every message, and what is kept stays bounded."""
+from __future__ import annotations
+
+from pixelguard import Policy, clean_message
+from pixelguard.detect import shape
+from pixelguard.trackers import TrackerList
+from pixelguard.trackers import _index
+from pixelguard.trackers._entry import Entry
+
+ALICE = "alice@example.org"
+BOB = "bob@example.org"
+
+
+def html_mail(body: str) -> bytes:
+    return (
+        "From: news@shop.example\r\nTo: someone@example.org\r\nSubject: memo\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        f"<html><body><p>Hello</p>{body}</body></html>\r\n"
+    ).encode()
+
+
+def rules(raw: bytes, policy: Policy) -> list[str]:
+    return [f.rule for f in clean_message(raw, policy).findings]
+
+
+def test_a_leaked_address_is_judged_for_each_recipient_after_the_url_was_seen():
+    raw = html_mail(f'<img src="https://cdn.shop.example/banner.png?e={ALICE}" width="600" '
+                    'height="200" alt="Sale">')
+    for first, second in ((BOB, ALICE), (ALICE, BOB)):
+        results = {who: rules(raw, Policy(recipients=(who,))) for who in (first, second)}
+        assert results[ALICE] == ["recipient-leak"]
+        assert results[BOB] == []
+
+
+def test_a_users_allowed_host_is_judged_per_policy_after_the_url_was_seen():
+    raw = html_mail('<img src="https://u123.ct.sendgrid.net/wf/open?upn=abc" width="1" height="1">')
+    allowing = Policy(user_allow_hosts=("sendgrid.net",))
+    for policy, expected in ((Policy(), True), (allowing, False), (Policy(), True),
+                             (allowing, False)):
+        assert bool(rules(raw, policy)) is expected, policy
+
+
+def test_the_tracker_lists_kept_verdicts_are_the_same_and_bounded():
+    tl = TrackerList([Entry(vendor="V", host="t.example", path="/open", kind="prefix",
+                            precise=True, source="test", pattern="t.example/open")])
+    hit = "https://t.example/open/1.gif"
+    assert tl.match(hit) is not None
+    assert tl.match(hit) == tl.match(hit)  # the kept verdict
+    assert tl.match("https://t.example/logo.png") is None
+    assert tl.match("https://t.example/logo.png") is None
+    for n in range(_index._SEEN_MAX + 50):
+        assert tl.match(f"https://cdn{n}.example/i.png") is None
+    assert len(tl._seen) <= _index._SEEN_MAX
+    assert tl.match(hit) is not None  # still right after the memory was emptied
+    long = "https://t.example/open/" + "a" * _index._SEEN_MAX_URL
+    assert tl.match(long) is not None
+    assert long not in tl._seen
+
+
+def test_a_urls_shape_facts_are_those_of_a_fresh_look_and_long_urls_are_not_kept():
+    urls = [
+        "https://news.shop.example/open.gif?id=1",
+        "https://cdn.shop.example/img/spacer.gif",
+        "https://a.example/p/Zx8kQ2mP9rT4vW7yB3nL?u=1",
+        "not a url at all",
+        "https://[::1/broken",
+    ]
+    for url in urls:
+        assert shape.url_facts(url) == shape._url_facts(url)
+        assert shape.url_facts(url) == shape._url_facts(url)  # and again, from the cache
+    before = shape._url_facts_cached.cache_info().currsize
+    long = "https://a.example/" + "x" * shape._FACTS_CACHE_MAX_URL
+    assert shape.url_facts(long) == shape._url_facts(long)
+    assert shape._url_facts_cached.cache_info().currsize == before
