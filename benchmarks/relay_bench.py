@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -46,6 +47,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PIXEL_ID = "bench-0000000"  # replaced in every message sent (personalise())
+
+
 def newsletters() -> list[bytes]:
     files = sorted(CORPUS.glob("*.html"))
     if not files:
@@ -53,7 +57,7 @@ def newsletters() -> list[bytes]:
     out = []
     for i, path in enumerate(files):
         html = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        pixel = f'<img src="https://click.news.example/open/{i}.gif?u=bench" width="1" height="1">\r\n'.encode()
+        pixel = f'<img src="https://click.news.example/open/{i}.gif?u={PIXEL_ID}" width="1" height="1">\r\n'.encode()
         head = (
             f"From: news@shop.example\r\nTo: alice@example.org\r\nSubject: bench {path.stem}\r\n"
             f"Message-ID: <bench{i}@shop.example>\r\nMIME-Version: 1.0\r\n"
@@ -93,14 +97,24 @@ def run_sink(port: int) -> None:
 # --------------------------------------------------------------------------- the load
 
 
-def new_stylesheets(raw: bytes, n: int) -> bytes:
-    """`raw` with a comment unique to send n at the end of each <style> block: a stylesheet the
-    relay has never seen (a relay serving few people meets most templates for the first time)."""
-    return raw.replace(b"</style>", b"/* send %d */</style>" % n)
+def personalise(raw: bytes, n: int) -> bytes:
+    """`raw` as sent the n-th time: its open pixel's URL names this send."""
+    return raw.replace(PIXEL_ID.encode(), b"bench-%07d" % n, 1)
+
+
+_REMOTE_URL = re.compile(rb"""https?://[^\s"'()<>]+""")
+
+
+def new_template(raw: bytes, n: int) -> bytes:
+    """`raw` with a comment unique to send n at the end of each <style> block and a #fragment
+    unique to it on each remote URL: stylesheets and URLs the relay has never seen (a relay
+    serving few people meets most templates for the first time)."""
+    raw = raw.replace(b"</style>", b"/* send %d */</style>" % n)
+    return _REMOTE_URL.sub(lambda m: m.group() + b"#s%d" % n, raw)
 
 
 async def load(port: int, messages: list[bytes], total: int, concurrency: int,
-               cold_styles: bool = False) -> tuple[float, list[float], int]:
+               cold: bool = False) -> tuple[float, list[float], int]:
     import aiosmtplib
 
     latencies: list[float] = []
@@ -113,9 +127,9 @@ async def load(port: int, messages: list[bytes], total: int, concurrency: int,
         await smtp.connect()
         try:
             for n in counter:
-                raw = messages[n % len(messages)]
-                if cold_styles:
-                    raw = new_stylesheets(raw, n)
+                raw = personalise(messages[n % len(messages)], n)
+                if cold:
+                    raw = new_template(raw, n)
                 t0 = time.perf_counter()
                 try:
                     await smtp.sendmail("news@shop.example", ["alice@example.org"], raw)
@@ -168,7 +182,7 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> No
 
 
 def bench_mode(clean: bool, sink: tuple[int, int], messages: list[bytes], total: int,
-               concurrency: int, cold_styles: bool = False) -> dict:
+               concurrency: int, cold: bool = False) -> dict:
     sink_port, sink_pid = sink
     port = free_port()
     args = [sys.executable, "-m", "pixelguard", "relay", "--listen", f"127.0.0.1:{port}",
@@ -185,7 +199,7 @@ def bench_mode(clean: bool, sink: tuple[int, int], messages: list[bytes], total:
         # workers, the sink, and this process (the load generator)
         pids = [relay.pid, sink_pid] + children(relay.pid)
         cpu_before = sum(cpu_seconds(p) for p in pids) + time.process_time()
-        elapsed, lat, failures = asyncio.run(load(port, messages, total, concurrency, cold_styles))
+        elapsed, lat, failures = asyncio.run(load(port, messages, total, concurrency, cold))
         cpu = sum(cpu_seconds(p) for p in pids) + time.process_time() - cpu_before
     finally:
         relay.terminate()
@@ -208,9 +222,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=400, help="messages per run (default 400)")
     parser.add_argument("--concurrency", default="1,8,32", help="client counts, comma separated")
     parser.add_argument("--rounds", type=int, default=3, help="runs per (clients, mode); the median is shown")
-    parser.add_argument("--cold-styles", action="store_true",
-                        help="give every message <style> blocks the relay has not seen before "
-                             "(the cache of parsed stylesheets never hits)")
+    parser.add_argument("--cold", action="store_true",
+                        help="give every message <style> blocks and URLs the relay has not seen "
+                             "before (its caches of parsed stylesheets and URL facts never hit)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -231,7 +245,7 @@ def main() -> None:
             for _round in range(max(1, args.rounds)):
                 for clean in (False, True):
                     runs[clean].append(bench_mode(clean, (sink_port, sink.pid), messages,
-                                                  args.messages, concurrency, args.cold_styles))
+                                                  args.messages, concurrency, args.cold))
             # The machine's speed drifts over minutes: each cleaning round is also compared
             # with the pass-through round run just before it, and the median of those ratios
             # given beside the ratio of the medians.
@@ -249,7 +263,7 @@ def main() -> None:
         sink.stdin.close()
         sink.wait(30)
     print(f"median of {max(1, args.rounds)} rounds per row (msgs/s range in brackets)"
-          + ("; every message with <style> blocks never seen before" if args.cold_styles else ""))
+          + ("; every message with <style> blocks and URLs never seen before" if args.cold else ""))
     print("| clients | mode | msgs/s | p50 ms | p99 ms | failures | cleaning / pass-through "
           "| paired rounds | CPU ms/msg | pass-through / cleaning CPU |")
     print("|---|---|---|---|---|---|---|---|---|---|")
