@@ -74,3 +74,24 @@ def test_a_urls_shape_facts_are_those_of_a_fresh_look_and_long_urls_are_not_kept
     long = "https://a.example/" + "x" * shape._FACTS_CACHE_MAX_URL
     assert shape.url_facts(long) == shape._url_facts(long)
     assert shape._url_facts_cached.cache_info().currsize == before
+
+
+def test_a_relative_reference_is_resolved_against_each_messages_own_base():
+    def found(base: str) -> list[str]:
+        raw = html_mail(f'<base href="{base}"><img src="p/open.gif" width="1" height="1">')
+        return [f.url for f in clean_message(raw, Policy()).findings]
+
+    assert found("https://a.example/news/") == ["https://a.example/news/p/open.gif"]
+    assert found("https://b.example/") == ["https://b.example/p/open.gif"]
+    assert found("https://a.example/news/") == ["https://a.example/news/p/open.gif"]
+
+
+def test_long_references_and_bases_are_resolved_but_not_kept():
+    from pixelguard.detect import vectors
+
+    before = vectors._resolve_cached.cache_info().currsize
+    long_base = "https://a.example/" + "d/" * vectors._RESOLVE_CACHE_MAX
+    assert vectors._memo_resolve(long_base)("x.gif") == long_base + "x.gif"
+    long_ref = "https://a.example/" + "y" * vectors._RESOLVE_CACHE_MAX
+    assert vectors._memo_resolve(None)(long_ref) == long_ref
+    assert vectors._resolve_cached.cache_info().currsize == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -166,17 +167,24 @@ def _may_load_in_style(low: str) -> bool:
 
 
 def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
-    """resolve() against one document's base, each distinct reference resolved once."""
+    """resolve() against one document's base, each distinct reference resolved once (and,
+    when short, kept between messages: mail from one template refers to the same images)."""
     done: dict[str, str | None] = {}
+    keep = base is None or len(base) <= _RESOLVE_CACHE_MAX
 
     def resolve_url(raw: str) -> str | None:
         try:
             return done[raw]
         except KeyError:
-            url = done[raw] = resolve(raw, base)
+            kept = keep and len(raw) <= _RESOLVE_CACHE_MAX
+            url = done[raw] = _resolve_cached(raw, base) if kept else resolve(raw, base)
             return url
 
     return resolve_url
+
+
+_RESOLVE_CACHE_MAX = 2048  # characters of a reference (or base) kept between messages
+_resolve_cached = lru_cache(maxsize=4096)(resolve)
 
 
 def _attr_url(el: Element, name: str, resolve_url: Callable[[str], str | None]) -> str | None:
