@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 # One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
@@ -117,6 +118,25 @@ def _make_attr(name: str, m: re.Match[str], offset: int) -> Attr:
                 offset + end, offset + vstart, offset + vend, raw)
 
 
+def _attr_matches(text: str) -> dict[str, re.Match[str]]:
+    """A start tag's attributes by (lower-case) name, each the match of its source."""
+    out: dict[str, re.Match[str]] = {}
+    m = _TAGNAME.match(text)
+    if m:
+        for am in _ATTR.finditer(text, m.end()):
+            name = am.group(1).lower()
+            if name not in out:  # HTML: the first of duplicate attributes wins
+                out[name] = am
+    return out
+
+
+# Mail from one template repeats its tags, within a message and between messages: the
+# attributes of a tag of up to this many characters are found once and kept (the matches
+# refer only to the tag's own text).
+_ATTRS_KEPT_MAX = 1024
+_attr_matches_cached = lru_cache(maxsize=4096)(_attr_matches)
+
+
 class Element:
     """A start tag. Its attributes are parsed on first use (and each made into an Attr on
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
@@ -141,13 +161,9 @@ class Element:
     def _parse(self) -> dict[str, Attr | re.Match[str]]:
         attrs = self._attrs
         if attrs is None:
-            attrs = self._attrs = {}
-            m = _TAGNAME.match(self.text)
-            if m:
-                for am in _ATTR.finditer(self.text, m.end()):
-                    name = am.group(1).lower()
-                    if name not in attrs:  # HTML: the first of duplicate attributes wins
-                        attrs[name] = am
+            text = self.text
+            attrs = self._attrs = dict(
+                _attr_matches_cached(text) if len(text) <= _ATTRS_KEPT_MAX else _attr_matches(text))
         return attrs
 
     @property

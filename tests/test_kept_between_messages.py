@@ -1,6 +1,7 @@
-"""What is kept between messages about a URL (its shape, the tracker list's verdict) is only
-what the URL alone decides: a recipient's address and a user's host lists are judged again in
-every message, and what is kept stays bounded."""
+"""What is kept between messages (a URL's shape and the tracker list's verdict on it, a
+resolved reference, a tag's attributes) is only what that text alone decides: a recipient's
+address, a user's host lists, a message's base and where a tag sits are judged again in every
+message, and what is kept stays bounded."""
 from __future__ import annotations
 
 from pixelguard import Policy, clean_message
@@ -95,3 +96,28 @@ def test_long_references_and_bases_are_resolved_but_not_kept():
     long_ref = "https://a.example/" + "y" * vectors._RESOLVE_CACHE_MAX
     assert vectors._memo_resolve(None)(long_ref) == long_ref
     assert vectors._resolve_cached.cache_info().currsize == before
+
+
+def test_the_same_tag_at_other_places_is_edited_where_it_is():
+    tag = '<img src="https://news.shop.example/open.gif?id=7" width="1" height="1" alt="">'
+    for action in ("strip", "rewrite"):
+        for pad in ("", "<p>" + "x" * 37 + "</p>", "<div><p>a</p></div>" * 3):
+            raw = html_mail(pad + tag + "<p>after</p>")
+            result = clean_message(raw, Policy(action=action, notice=False))
+            assert [f.rule for f in result.findings] == ["url-shape"]
+            out = result.raw.decode()
+            assert "news.shop.example" not in out
+            assert pad + ("" if action == "strip" else "<img") in out
+            assert "<p>after</p></body>" in out
+
+
+def test_long_tags_are_read_but_not_kept():
+    from pixelguard import htmlscan
+
+    before = htmlscan._attr_matches_cached.cache_info().currsize
+    title = "t" * htmlscan._ATTRS_KEPT_MAX
+    doc = htmlscan.scan(f'<p><img title="{title}" src="https://a.example/i.png"></p>')
+    img = doc.elements[1]
+    assert img.get("src") == "https://a.example/i.png"
+    assert img.attr("src").start == img.text.index("src=") + img.start
+    assert htmlscan._attr_matches_cached.cache_info().currsize == before
