@@ -121,3 +121,21 @@ def test_long_tags_are_read_but_not_kept():
     assert img.get("src") == "https://a.example/i.png"
     assert img.attr("src").start == img.text.index("src=") + img.start
     assert htmlscan._attr_matches_cached.cache_info().currsize == before
+
+
+def test_a_tags_box_is_kept_by_its_text_and_the_memory_is_bounded():
+    from pixelguard import htmlscan
+    from pixelguard.detect import visibility
+
+    def img(attrs: str) -> htmlscan.Element:
+        return htmlscan.scan(f"<p><img {attrs}></p>").elements[1]
+
+    assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)
+    assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)
+    assert visibility.tag_box(img('width="600" style="height:2px;max-width:100%"')) == (600.0, 2.0)
+    for n in range(visibility._BOXES_MAX + 20):
+        visibility.tag_box(img(f'width="{n}"'))
+    assert len(visibility._BOXES) <= visibility._BOXES_MAX
+    long = img(f'width="1" height="1" title="{"t" * visibility._BOX_KEPT_MAX}"')
+    assert visibility.tag_box(long) == (1.0, 1.0)
+    assert long.text not in visibility._BOXES

@@ -11,7 +11,7 @@ from pixelguard.detect.leak import find_leak
 from pixelguard.detect.rules import RULE_IDS, RULES, Signals
 from pixelguard.detect.shape import url_facts
 from pixelguard.detect.vectors import Edit, Resource, extract
-from pixelguard.detect.visibility import Visibility, box, tiny_reason
+from pixelguard.detect.visibility import Visibility, tag_box, tiny_reason
 from pixelguard.htmlscan import scan
 from pixelguard.model import Finding, Policy
 from pixelguard.trackers import TrackerList, TrackerMatch
@@ -101,7 +101,7 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
     unsized = False
     if el is not None and res.kind in ("image", "background", "media"):
         if el.index not in boxes:
-            boxes[el.index] = box(el, vis.decls(el))
+            boxes[el.index] = tag_box(el)
         w, h = boxes[el.index]
         tiny = tiny_reason(w, h)
         unsized = res.kind == "image" and w is None and h is None

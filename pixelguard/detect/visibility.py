@@ -69,6 +69,27 @@ def box(el: Element, decls: Sequence[Declaration]) -> tuple[float | None, float 
     return out[0], out[1]
 
 
+def tag_box(el: Element) -> tuple[float | None, float | None]:
+    """box() by the element's own attributes and inline style. The same tag text always
+    gives the same box: kept between messages, for tags of ordinary length."""
+    text = el.text
+    found = _BOXES.get(text)
+    if found is None:
+        style = el.attr("style")
+        decls = parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
+        found = box(el, decls)
+        if len(text) <= _BOX_KEPT_MAX:
+            if len(_BOXES) >= _BOXES_MAX:
+                _BOXES.clear()
+            _BOXES[text] = found
+    return found
+
+
+_BOXES: dict[str, tuple[float | None, float | None]] = {}
+_BOXES_MAX = 4096
+_BOX_KEPT_MAX = 1024  # characters of a tag
+
+
 def tiny_reason(w: float | None, h: float | None) -> str | None:
     """Why a box of this size cannot show a picture, or None."""
     if w is not None and w <= 0 or h is not None and h <= 0:
@@ -352,14 +373,6 @@ class Visibility:
                     facts = _style_facts(style.value)
             self._styles[el.index] = facts
         return facts
-
-    def decls(self, el: Element) -> tuple[Declaration, ...]:
-        """The element's inline declarations."""
-        facts = self._styles.get(el.index)
-        if facts is None or facts is _NO_STYLE:  # (_style skips styles that cannot hide)
-            style = el.attr("style")
-            return parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
-        return facts[0]
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         _decls, found, has_display = self._style(el)
