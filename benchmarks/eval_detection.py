@@ -45,7 +45,7 @@ except ImportError:  # the core before it made this public
     from pixelguard.core import _is_bare_html as is_bare_html
 from pixelguard.detect.shape import has_token, open_shape, spacer_name
 from pixelguard.detect.vectors import extract
-from pixelguard.detect.visibility import Visibility, box, tiny_reason
+from pixelguard.detect.visibility import Visibility, box, inline_decls, tiny_reason
 from pixelguard.htmlscan import scan
 from pixelguard.trackers import default_list
 
@@ -156,7 +156,7 @@ def part_resources(file: str, part: str, text: str, base: str | None) -> list[Oc
     out = []
     for res in found:
         el = res.element
-        decls = vis.decls(el) if el is not None else []
+        decls = inline_decls(el) if el is not None else []
         tiny = None
         if el is not None and res.kind in IMAGE_KINDS:
             tiny = tiny_reason(*box(el, decls))

@@ -8,11 +8,12 @@ copy; `_Positions` maps those back.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
 
 import tinycss2
 import tinycss2.ast as ast
+
+from pixelguard.memo import Memo
 
 # Functions whose bare string arguments are URLs too (image-set("a.png" 1x)).
 _IMAGE_SET = {"image-set", "-webkit-image-set"}
@@ -140,6 +141,11 @@ _NEEDS_TOKENIZER = ("url(", "\\", "/*", "image-set", "'", '"', "{", "}")
 
 
 CACHE_MAX_TEXT = 64 * 1024  # longer texts are parsed every time, not kept alive in a cache
+# Parsed CSS takes some 30 bytes per character of its text: the budgets bound what a cleaning
+# process keeps to a few tens of MB, whatever the mail (pixelguard/memo.py).
+_KEPT_INLINE = Memo[str, "tuple[tuple[Declaration, ...], tuple[CssRef, ...]]"](
+    entries=8192, chars=1 << 19, largest=4096)
+_KEPT_SHEETS = Memo[str, "StyleSheet"](entries=256, chars=1 << 20, largest=CACHE_MAX_TEXT)
 
 
 def parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
@@ -148,12 +154,11 @@ def parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]
     Cached by text (templates repeat the same styles): the values are immutable. Styles with
     nothing a tokenizer is needed for (no url(), escapes, comments, strings) take a fast path.
     """
-    return _parse_inline_cached(text) if len(text) <= 4096 else _parse_inline(text)
-
-
-@lru_cache(maxsize=8192)
-def _parse_inline_cached(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
-    return _parse_inline(text)
+    found = _KEPT_INLINE.get(text)
+    if found is None:
+        found = _parse_inline(text)
+        _KEPT_INLINE.put(text, found, len(text))
+    return found
 
 
 def _parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
@@ -213,12 +218,11 @@ def parse_stylesheet(text: str) -> StyleSheet:
 
     Cached by text: mail from one template repeats the same <style> blocks. Callers must not
     modify the result."""
-    return _parse_stylesheet_cached(text) if len(text) <= CACHE_MAX_TEXT else _parse_stylesheet(text)
-
-
-@lru_cache(maxsize=256)
-def _parse_stylesheet_cached(text: str) -> StyleSheet:
-    return _parse_stylesheet(text)
+    found = _KEPT_SHEETS.get(text)
+    if found is None:
+        found = _parse_stylesheet(text)
+        _KEPT_SHEETS.put(text, found, len(text))
+    return found
 
 
 def _parse_stylesheet(text: str) -> StyleSheet:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import html
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
+
+from pixelguard.memo import Memo
 
 # One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
 # _TOKEN, so every quote here is closed): name, then a "quoted", 'quoted' or unquoted value.
@@ -130,11 +131,9 @@ def _attr_matches(text: str) -> dict[str, re.Match[str]]:
     return out
 
 
-# Mail from one template repeats its tags, within a message and between messages: the
-# attributes of a tag of up to this many characters are found once and kept (the matches
-# refer only to the tag's own text).
-_ATTRS_KEPT_MAX = 1024
-_attr_matches_cached = lru_cache(maxsize=4096)(_attr_matches)
+# Mail from one template repeats its tags, within a message and between messages: a tag's
+# attributes are found once and kept (the matches refer only to the tag's own text).
+_KEPT_ATTRS = Memo[str, dict[str, "re.Match[str]"]](entries=4096, chars=1 << 21, largest=4096)
 
 
 class Element:
@@ -162,8 +161,13 @@ class Element:
         attrs = self._attrs
         if attrs is None:
             text = self.text
-            attrs = self._attrs = dict(
-                _attr_matches_cached(text) if len(text) <= _ATTRS_KEPT_MAX else _attr_matches(text))
+            kept = _KEPT_ATTRS.get(text)
+            if kept is None:
+                attrs = self._attrs = _attr_matches(text)
+                # (a match costs about as much as 100 characters)
+                _KEPT_ATTRS.put(text, dict(attrs), len(text) + 100 * len(attrs))
+            else:
+                attrs = self._attrs = dict(kept)
         return attrs
 
     @property

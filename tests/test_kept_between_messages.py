@@ -7,7 +7,6 @@ from __future__ import annotations
 from pixelguard import Policy, clean_message
 from pixelguard.detect import shape
 from pixelguard.trackers import TrackerList
-from pixelguard.trackers import _index
 from pixelguard.trackers._entry import Entry
 
 ALICE = "alice@example.org"
@@ -46,18 +45,30 @@ def test_a_users_allowed_host_is_judged_per_policy_after_the_url_was_seen():
 def test_the_tracker_lists_kept_verdicts_are_the_same_and_bounded():
     tl = TrackerList([Entry(vendor="V", host="t.example", path="/open", kind="prefix",
                             precise=True, source="test", pattern="t.example/open")])
-    hit = "https://t.example/open/1.gif"
-    assert tl.match(hit) is not None
-    assert tl.match(hit) == tl.match(hit)  # the kept verdict
-    assert tl.match("https://t.example/logo.png") is None
-    assert tl.match("https://t.example/logo.png") is None
-    for n in range(_index._SEEN_MAX + 50):
+    hit, miss = "https://t.example/open/1.gif", "https://t.example/logo.png"
+    for _ in range(2):  # the second time from what is kept
+        assert tl.match(hit) is not None
+        assert tl.match(miss) is None
+    assert hit in tl._seen and miss in tl._seen  # a "no" is kept too
+    for n in range(tl._seen.entries + 50):
         assert tl.match(f"https://cdn{n}.example/i.png") is None
-    assert len(tl._seen) <= _index._SEEN_MAX
+    assert len(tl._seen) <= tl._seen.entries
     assert tl.match(hit) is not None  # still right after the memory was emptied
-    long = "https://t.example/open/" + "a" * _index._SEEN_MAX_URL
+    long = "https://t.example/open/" + "a" * tl._seen.largest
     assert tl.match(long) is not None
     assert long not in tl._seen
+
+
+def test_each_tracker_list_keeps_its_own_verdicts(tmp_path):
+    url = "https://cdn.shop.example/pixel-7.gif"
+    raw = html_mail(f'<img src="{url}" width="600" height="200" alt="Sale">')
+    extra = tmp_path / "mine.json"
+    extra.write_text('{"entries": [{"vendor": "Mine", "host": "cdn.shop.example", '
+                     '"path": "/pixel-"}]}', encoding="utf-8")
+    with_list = Policy(extra_lists=(str(extra),))
+    for policy, expected in ((Policy(), []), (with_list, ["known-tracker"]), (Policy(), []),
+                             (with_list, ["known-tracker"])):
+        assert rules(raw, policy) == expected, policy
 
 
 def test_a_urls_shape_facts_are_those_of_a_fresh_look_and_long_urls_are_not_kept():
@@ -70,11 +81,11 @@ def test_a_urls_shape_facts_are_those_of_a_fresh_look_and_long_urls_are_not_kept
     ]
     for url in urls:
         assert shape.url_facts(url) == shape._url_facts(url)
-        assert shape.url_facts(url) == shape._url_facts(url)  # and again, from the cache
-    before = shape._url_facts_cached.cache_info().currsize
-    long = "https://a.example/" + "x" * shape._FACTS_CACHE_MAX_URL
+        assert url in shape._KEPT
+        assert shape.url_facts(url) == shape._url_facts(url)  # and again, from the memory
+    long = "https://a.example/" + "x" * shape._KEPT.largest
     assert shape.url_facts(long) == shape._url_facts(long)
-    assert shape._url_facts_cached.cache_info().currsize == before
+    assert long not in shape._KEPT
 
 
 def test_a_relative_reference_is_resolved_against_each_messages_own_base():
@@ -90,12 +101,14 @@ def test_a_relative_reference_is_resolved_against_each_messages_own_base():
 def test_long_references_and_bases_are_resolved_but_not_kept():
     from pixelguard.detect import vectors
 
-    before = vectors._resolve_cached.cache_info().currsize
-    long_base = "https://a.example/" + "d/" * vectors._RESOLVE_CACHE_MAX
+    long_base = "https://a.example/" + "d/" * vectors._KEPT.largest
     assert vectors._memo_resolve(long_base)("x.gif") == long_base + "x.gif"
-    long_ref = "https://a.example/" + "y" * vectors._RESOLVE_CACHE_MAX
+    assert ("x.gif", long_base) not in vectors._KEPT
+    long_ref = "https://a.example/" + "y" * vectors._KEPT.largest
     assert vectors._memo_resolve(None)(long_ref) == long_ref
-    assert vectors._resolve_cached.cache_info().currsize == before
+    assert (long_ref, None) not in vectors._KEPT
+    assert vectors._memo_resolve("https://a.example/")("x.gif") == "https://a.example/x.gif"
+    assert ("x.gif", "https://a.example/") in vectors._KEPT
 
 
 def test_the_same_tag_at_other_places_is_edited_where_it_is():
@@ -111,16 +124,44 @@ def test_the_same_tag_at_other_places_is_edited_where_it_is():
             assert "<p>after</p></body>" in out
 
 
+def test_the_same_tag_inside_and_outside_an_outlook_comment_is_edited_where_it_is():
+    tag = '<img src="https://news.shop.example/open.gif?id=7" width="1" height="1">'
+    body = f"<p>a</p>{tag}<!--[if mso]><p>b</p>{tag}<![endif]--><div>c</div>"
+    result = clean_message(html_mail(body), Policy(action="rewrite", notice=False))
+    assert [f.where.startswith("mso") for f in result.findings] == [False, True]
+    out = result.raw.decode()
+    assert "news.shop.example" not in out
+    assert out.count("<img") == 2
+    assert "<p>a</p><img" in out and "<!--[if mso]><p>b</p><img" in out
+    assert "<![endif]--><div>c</div>" in out
+
+
 def test_long_tags_are_read_but_not_kept():
     from pixelguard import htmlscan
 
-    before = htmlscan._attr_matches_cached.cache_info().currsize
-    title = "t" * htmlscan._ATTRS_KEPT_MAX
+    title = "t" * htmlscan._KEPT_ATTRS.largest
     doc = htmlscan.scan(f'<p><img title="{title}" src="https://a.example/i.png"></p>')
     img = doc.elements[1]
     assert img.get("src") == "https://a.example/i.png"
     assert img.attr("src").start == img.text.index("src=") + img.start
-    assert htmlscan._attr_matches_cached.cache_info().currsize == before
+    assert img.text not in htmlscan._KEPT_ATTRS
+    short = htmlscan.scan('<img src="https://a.example/j.png">').elements[0]
+    assert short.get("src") == "https://a.example/j.png"
+    assert short.text in htmlscan._KEPT_ATTRS
+
+
+def test_a_tag_is_kept_at_the_cost_of_its_attributes_too():
+    from pixelguard import htmlscan
+
+    htmlscan._KEPT_ATTRS.clear()
+    few = htmlscan.scan('<img a1 a2 a3 src="https://a.example/i.png">').elements[0]
+    assert few.attr("a1") is not None
+    assert htmlscan._KEPT_ATTRS.used == len(few.text) + 100 * 4
+    # short, but 300 attributes: more than one tag may cost, so not kept
+    many = htmlscan.scan("<img " + " ".join(f"a{n}" for n in range(300)) + ">").elements[0]
+    assert len(many.text) < htmlscan._KEPT_ATTRS.largest
+    assert many.attr("a1") is not None and many.attr("a299") is not None
+    assert many.text not in htmlscan._KEPT_ATTRS
 
 
 def test_a_tags_box_is_kept_by_its_text_and_the_memory_is_bounded():
@@ -133,9 +174,10 @@ def test_a_tags_box_is_kept_by_its_text_and_the_memory_is_bounded():
     assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)
     assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)
     assert visibility.tag_box(img('width="600" style="height:2px;max-width:100%"')) == (600.0, 2.0)
-    for n in range(visibility._BOXES_MAX + 20):
-        visibility.tag_box(img(f'width="{n}"'))
-    assert len(visibility._BOXES) <= visibility._BOXES_MAX
-    long = img(f'width="1" height="1" title="{"t" * visibility._BOX_KEPT_MAX}"')
+    for n in range(visibility._BOXES.entries + 20):
+        assert visibility.tag_box(img(f'width="{n}"')) == (float(n), None)
+    assert len(visibility._BOXES) <= visibility._BOXES.entries
+    assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)  # relearnt
+    long = img(f'width="1" height="1" title="{"t" * visibility._BOXES.largest}"')
     assert visibility.tag_box(long) == (1.0, 1.0)
     assert long.text not in visibility._BOXES

@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
+from pixelguard.memo import Memo
 from pixelguard.urls import host_of
 
 # A path segment naming an open-tracking endpoint when followed by an opaque token or as a
@@ -155,14 +155,17 @@ class UrlFacts(NamedTuple):
     spacer_name: bool
 
 
-# Mail from one template (a campaign to many recipients, a weekly newsletter) loads the same
-# images again and again: their facts are kept, for URLs of up to this length.
-_FACTS_CACHE_MAX_URL = 2048
+# Kept between messages (mail from one template loads the same images again and again).
+_KEPT = Memo[str, UrlFacts](entries=4096, chars=1 << 20, largest=4096)
 
 
 def url_facts(url: str) -> UrlFacts:
-    """The shape tests of one URL, split once (cached for URLs of ordinary length)."""
-    return _url_facts_cached(url) if len(url) <= _FACTS_CACHE_MAX_URL else _url_facts(url)
+    """The shape tests of one URL, split once (and kept between messages)."""
+    found = _KEPT.get(url)
+    if found is None:
+        found = _url_facts(url)
+        _KEPT.put(url, found, 2 * len(url))  # (the host and shape strings are shorter than it)
+    return found
 
 
 def _url_facts(url: str) -> UrlFacts:
@@ -170,6 +173,3 @@ def _url_facts(url: str) -> UrlFacts:
     query_token = query_has_token(parsed)
     return UrlFacts(host_of(parsed.parts), open_shape(parsed),
                     query_token or path_has_token(parsed), query_token, spacer_name(parsed))
-
-
-_url_facts_cached = lru_cache(maxsize=4096)(_url_facts)

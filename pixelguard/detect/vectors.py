@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pixelguard import css
 from pixelguard.htmlscan import Document, Element
+from pixelguard.memo import Memo
 from pixelguard.urls import resolve
 
 # 1x1 transparent GIF: what `rewrite` puts where a tracking image was, so layout stays.
@@ -167,24 +167,28 @@ def _may_load_in_style(low: str) -> bool:
 
 
 def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
-    """resolve() against one document's base, each distinct reference resolved once (and,
-    when short, kept between messages: mail from one template refers to the same images)."""
+    """resolve() against one document's base, each distinct reference resolved once (and
+    kept between messages: mail from one template refers to the same images)."""
     done: dict[str, str | None] = {}
-    keep = base is None or len(base) <= _RESOLVE_CACHE_MAX
+    base_cost = len(base) if base is not None else 0
 
     def resolve_url(raw: str) -> str | None:
         try:
             return done[raw]
         except KeyError:
-            kept = keep and len(raw) <= _RESOLVE_CACHE_MAX
-            url = done[raw] = _resolve_cached(raw, base) if kept else resolve(raw, base)
-            return url
+            key = (raw, base)
+            url = _KEPT.get(key, _UNRESOLVED)
+            if url is _UNRESOLVED:
+                url = resolve(raw, base)
+                _KEPT.put(key, url, len(raw) + base_cost + (len(url) if url else 0))
+            done[raw] = url  # type: ignore[assignment]
+            return url  # type: ignore[return-value]
 
     return resolve_url
 
 
-_RESOLVE_CACHE_MAX = 2048  # characters of a reference (or base) kept between messages
-_resolve_cached = lru_cache(maxsize=4096)(resolve)
+_KEPT = Memo[tuple[str, "str | None"], object](entries=4096, chars=1 << 20, largest=4096)
+_UNRESOLVED = object()
 
 
 def _attr_url(el: Element, name: str, resolve_url: Callable[[str], str | None]) -> str | None:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pixelguard.budget import Deadline
 from pixelguard.css import Declaration, StyleSheet, parse_inline
 from pixelguard.htmlscan import Document, Element
+from pixelguard.memo import Memo
 
 _LENGTH = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
 _UNIT_PX = {"px": 1.0, "pt": 4 / 3, "em": 16.0, "rem": 16.0, "ex": 8.0, "ch": 8.0,
@@ -69,25 +70,24 @@ def box(el: Element, decls: Sequence[Declaration]) -> tuple[float | None, float 
     return out[0], out[1]
 
 
+def inline_decls(el: Element) -> tuple[Declaration, ...]:
+    """The element's inline (style=) declarations."""
+    style = el.attr("style")
+    return parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
+
+
 def tag_box(el: Element) -> tuple[float | None, float | None]:
-    """box() by the element's own attributes and inline style. The same tag text always
-    gives the same box: kept between messages, for tags of ordinary length."""
+    """box() by the element's own attributes and inline style: the same tag text always
+    gives the same box, so it is kept between messages."""
     text = el.text
     found = _BOXES.get(text)
     if found is None:
-        style = el.attr("style")
-        decls = parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
-        found = box(el, decls)
-        if len(text) <= _BOX_KEPT_MAX:
-            if len(_BOXES) >= _BOXES_MAX:
-                _BOXES.clear()
-            _BOXES[text] = found
+        found = box(el, inline_decls(el))
+        _BOXES.put(text, found, len(text))
     return found
 
 
-_BOXES: dict[str, tuple[float | None, float | None]] = {}
-_BOXES_MAX = 4096
-_BOX_KEPT_MAX = 1024  # characters of a tag
+_BOXES = Memo[str, tuple["float | None", "float | None"]](entries=4096, chars=1 << 20, largest=4096)
 
 
 def tiny_reason(w: float | None, h: float | None) -> str | None:
@@ -132,14 +132,14 @@ def _may_hide_inline(low: str) -> bool:
 def _style_facts(text: str) -> _StyleFacts:
     """A style attribute's declarations, how they hide an element (or None), and whether they
     set display. Cached by text (templates repeat their styles); long ones are not kept."""
-    if len(text) > 1024:
-        return _facts_of(text)
-    return _style_facts_cached(text)
+    found = _KEPT_FACTS.get(text)
+    if found is None:
+        found = _facts_of(text)
+        _KEPT_FACTS.put(text, found, len(text))
+    return found
 
 
-@lru_cache(maxsize=8192)
-def _style_facts_cached(text: str) -> _StyleFacts:
-    return _facts_of(text)
+_KEPT_FACTS = Memo[str, _StyleFacts](entries=8192, chars=1 << 19, largest=1024)
 
 
 def _facts_of(text: str) -> _StyleFacts:

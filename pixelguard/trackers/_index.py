@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from pixelguard.memo import Memo
 from pixelguard.trackers._abp import AbpRule, Glob, compile_glob
 from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits, required_literal
 
@@ -184,8 +185,6 @@ class _Index:
 
 
 _UNSEEN = object()
-_SEEN_MAX = 4096  # verdicts kept per list
-_SEEN_MAX_URL = 2048  # characters: longer URLs are matched afresh every time
 
 
 class TrackerList:
@@ -205,23 +204,18 @@ class TrackerList:
         self.entries = tuple(collected)
         self._has_exceptions = any(e.exception for e in collected)
         # Verdicts already given, by URL: mail from one template loads the same images again.
-        self._seen: dict[str, TrackerMatch | None] = {}
+        self._seen = Memo[str, object](entries=4096, chars=1 << 19, largest=2048)
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def match(self, url: str) -> TrackerMatch | None:
         """The list's verdict on an absolute http(s) URL; a precise match beats a host-only one."""
-        seen = self._seen
-        verdict = seen.get(url, _UNSEEN)
-        if verdict is not _UNSEEN:
-            return verdict
-        verdict = self._match(url)
-        if len(url) <= _SEEN_MAX_URL:
-            if len(seen) >= _SEEN_MAX:
-                seen.clear()
-            seen[url] = verdict
-        return verdict
+        verdict = self._seen.get(url, _UNSEEN)
+        if verdict is _UNSEEN:
+            verdict = self._match(url)
+            self._seen.put(url, verdict, len(url))
+        return verdict  # type: ignore[return-value]
 
     def _match(self, url: str) -> TrackerMatch | None:
         parts = _split(url)
