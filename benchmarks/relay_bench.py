@@ -6,15 +6,18 @@ Everything is real and on this machine: the load generator (aiosmtplib clients),
 (`pixelguard relay` as its own process, default worker pool), and a next hop (an aiosmtpd
 sink in its own process that accepts and discards). Messages are real-sized newsletters:
 the HTML files of shared/corpus/omnivore (read at run time, never copied into the project),
-each wrapped as a text/html message with one extra 1x1 open pixel.
+each wrapped as a text/html message with one extra 1x1 open pixel, whose URL is new in
+every message sent (a real open pixel's names its recipient).
 
 Each run starts with a warm-up in which every cleaning worker sees every newsletter (the
-steady state of a relay that has been running). With --cold-styles every message sent
-carries <style> blocks the relay has never seen (a unique comment in each), so none comes
-from the cache of parsed stylesheets: the worst case, a relay meeting every template for the
-first time. Each (clients, mode) is run --rounds times, pass-through and cleaning
-alternating, and the table gives the median round: on a shared 2-core VM one run swings by
-+-20%. "paired
+steady state of a relay that has been running, or one delivering a campaign to many people).
+With --cold every message sent carries <style> blocks and remote URLs the relay has never
+seen (a unique comment in each block, a unique #fragment on each URL), so nothing comes from
+what the core keeps between messages (parsed stylesheets, URL facts, tags with those URLs):
+the worst case, a relay meeting every template for the first time.
+
+Each (clients, mode) is run --rounds times, pass-through and cleaning alternating, and the
+table gives the median round: on a shared 2-core VM one run swings by +-20%. "paired
 rounds" is the median, over the rounds, of cleaning / the pass-through round just before.
 "CPU ms/msg" is the median over the rounds of the CPU time (user + system) that all the
 processes taking part spent per message: load generator, relay, its cleaning workers and

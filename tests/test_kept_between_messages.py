@@ -80,11 +80,11 @@ def test_a_urls_shape_facts_are_those_of_a_fresh_look_and_long_urls_are_not_kept
         "https://[::1/broken",
     ]
     for url in urls:
-        assert shape.url_facts(url) == shape._url_facts(url)
+        assert shape.url_facts(url) == shape._fresh_url_facts(url)
         assert url in shape._KEPT
-        assert shape.url_facts(url) == shape._url_facts(url)  # and again, from the memory
+        assert shape.url_facts(url) == shape._fresh_url_facts(url)  # and again, from the memory
     long = "https://a.example/" + "x" * shape._KEPT.largest
-    assert shape.url_facts(long) == shape._url_facts(long)
+    assert shape.url_facts(long) == shape._fresh_url_facts(long)
     assert long not in shape._KEPT
 
 

@@ -68,7 +68,10 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
 
 
 class _UrlFacts(NamedTuple):
-    """What the URL alone says to this policy (the same for every element that loads it)."""
+    """What the URL says to this policy and tracker list (the same for every element of the
+    message that loads it). Its shape facts and the list's verdict are kept between messages
+    (shape.url_facts, TrackerList.match); the leak and the host verdict, which depend on the
+    recipients and the user's lists, are judged in every message."""
 
     host: str
     known: TrackerMatch | None

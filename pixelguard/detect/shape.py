@@ -163,12 +163,12 @@ def url_facts(url: str) -> UrlFacts:
     """The shape tests of one URL, split once (and kept between messages)."""
     found = _KEPT.get(url)
     if found is None:
-        found = _url_facts(url)
+        found = _fresh_url_facts(url)
         _KEPT.put(url, found, 2 * len(url))  # (the host and shape strings are shorter than it)
     return found
 
 
-def _url_facts(url: str) -> UrlFacts:
+def _fresh_url_facts(url: str) -> UrlFacts:
     parsed = Parsed(url)
     query_token = query_has_token(parsed)
     return UrlFacts(host_of(parsed.parts), open_shape(parsed),
