@@ -141,8 +141,8 @@ class Element:
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
     text costs one substring test."""
 
-    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "low", "_attrs",
-                 "_classes")
+    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "low", "_matches",
+                 "_attrs", "_classes")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
                  in_mso: bool) -> None:
@@ -154,21 +154,23 @@ class Element:
         self.in_mso = in_mso  # inside an Outlook conditional comment
         self.text = text
         self.low = text.lower()  # the tag source, lower-cased: for cheap substring pre-checks
-        self._attrs: dict[str, Attr | re.Match[str]] | None = None
+        # the attributes' matches in `text` (shared with every tag of the same text: read
+        # only), and those already made into this element's Attrs
+        self._matches: dict[str, re.Match[str]] | None = None
+        self._attrs: dict[str, Attr | None] | None = None
         self._classes: frozenset[str] | None = None
 
-    def _parse(self) -> dict[str, Attr | re.Match[str]]:
-        attrs = self._attrs
-        if attrs is None:
+    def _parse(self) -> dict[str, re.Match[str]]:
+        matches = self._matches
+        if matches is None:
             text = self.text
-            kept = _KEPT_ATTRS.get(text)
-            if kept is None:
-                attrs = self._attrs = _attr_matches(text)
+            matches = _KEPT_ATTRS.get(text)
+            if matches is None:
+                matches = _attr_matches(text)
                 # (a match costs about as much as 100 characters)
-                _KEPT_ATTRS.put(text, dict(attrs), len(text) + 100 * len(attrs))
-            else:
-                attrs = self._attrs = dict(kept)
-        return attrs
+                _KEPT_ATTRS.put(text, matches, len(text) + 100 * len(matches))
+            self._matches = matches
+        return matches
 
     @property
     def attrs(self) -> list[Attr]:
@@ -186,11 +188,13 @@ class Element:
     def attr(self, name: str) -> Attr | None:
         if name not in self.low:
             return None
-        attrs = self._parse()
-        a = attrs.get(name)
-        if a is None or type(a) is Attr:
-            return a
-        a = attrs[name] = _make_attr(name, a, self.start)
+        made = self._attrs
+        if made is None:
+            made = self._attrs = {}
+        elif name in made:
+            return made[name]
+        m = self._parse().get(name)
+        a = made[name] = _make_attr(name, m, self.start) if m is not None else None
         return a
 
     def get(self, name: str, default: str = "") -> str:

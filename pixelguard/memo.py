@@ -17,6 +17,8 @@ from typing import Generic, Hashable, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
+MISSING = object()  # get()'s default where None is a result worth keeping
+
 
 class Memo(Generic[K, V]):
     """At most `entries` results and `chars` characters; a result costing more than

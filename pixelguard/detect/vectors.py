@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from pixelguard import css
 from pixelguard.htmlscan import Document, Element
-from pixelguard.memo import Memo
+from pixelguard.memo import MISSING, Memo
 from pixelguard.urls import resolve
 
 # 1x1 transparent GIF: what `rewrite` puts where a tracking image was, so layout stays.
@@ -177,8 +177,8 @@ def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
             return done[raw]
         except KeyError:
             key = (raw, base)
-            url = _KEPT.get(key, _UNRESOLVED)
-            if url is _UNRESOLVED:
+            url = _KEPT.get(key, MISSING)
+            if url is MISSING:
                 url = resolve(raw, base)
                 _KEPT.put(key, url, len(raw) + base_cost + (len(url) if url else 0))
             done[raw] = url  # type: ignore[assignment]
@@ -188,7 +188,6 @@ def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
 
 
 _KEPT = Memo[tuple[str, "str | None"], object](entries=4096, chars=1 << 20, largest=4096)
-_UNRESOLVED = object()
 
 
 def _attr_url(el: Element, name: str, resolve_url: Callable[[str], str | None]) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pixelguard.memo import Memo
+from pixelguard.memo import MISSING, Memo
 from pixelguard.trackers._abp import AbpRule, Glob, compile_glob
 from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits, required_literal
 
@@ -184,9 +184,6 @@ class _Index:
         return None
 
 
-_UNSEEN = object()
-
-
 class TrackerList:
     """A set of tracker entries, ready to match URLs. Build with default_list()/load_lists()."""
 
@@ -211,8 +208,8 @@ class TrackerList:
 
     def match(self, url: str) -> TrackerMatch | None:
         """The list's verdict on an absolute http(s) URL; a precise match beats a host-only one."""
-        verdict = self._seen.get(url, _UNSEEN)
-        if verdict is _UNSEEN:
+        verdict = self._seen.get(url, MISSING)
+        if verdict is MISSING:
             verdict = self._match(url)
             self._seen.put(url, verdict, len(url))
         return verdict  # type: ignore[return-value]
