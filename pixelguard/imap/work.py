@@ -161,8 +161,9 @@ def body_batches(cands: Sequence[Candidate]) -> Iterator[list[Candidate]]:
         yield group
 
 
-def fetch_bodies(client: IMAPClient, cands: Sequence[Candidate]) -> dict[int, bytes]:
-    """The full text of each candidate, without setting \\Seen (BODY.PEEK)."""
+def fetch_bodies(client: IMAPClient, cands: Sequence[Candidate]) -> dict[int, bytes | None]:
+    """The full text of each candidate, without setting \\Seen (BODY.PEEK); None for one
+    expunged meanwhile (Dovecot then answers its FETCH with BODY[] NIL)."""
     if not cands:
         return {}
     data = fetch_each(client, [c.uid for c in cands], ["BODY.PEEK[]"])

@@ -161,21 +161,33 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-def snapshot(client, folder: str = "INBOX") -> dict[int, dict]:
-    """UID -> {flags, date, raw} of every message in `folder` (read-only, nothing marked seen)."""
+def snapshot(client, folder: str = "INBOX", attempts: int = 20) -> dict[int, dict]:
+    """UID -> {flags, date, raw} of every message in `folder` (read-only, nothing marked seen).
+
+    While another session (a running `pixelguard imap`) changes the folder, a message can be
+    expunged between our SEARCH and FETCH; Dovecot then answers its FETCH with NIL or not at
+    all. Such a read is not a picture of the folder, so it is taken again, a bounded number of
+    times."""
     if not client.folder_exists(folder):
         return {}
     client.normalise_times = False  # keep INTERNALDATE's own timezone for exact comparisons
-    client.select_folder(folder, readonly=True)
-    uids = client.search("ALL")
-    if not uids:
-        return {}
-    data = client.fetch(uids, ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"])
-    return {
-        uid: {
-            "flags": set(item[b"FLAGS"]),
-            "date": item[b"INTERNALDATE"],
-            "raw": item[b"BODY[]"],
-        }
-        for uid, item in data.items()
-    }
+    for _ in range(attempts):
+        client.select_folder(folder, readonly=True)
+        uids = client.search("ALL")
+        if not uids:
+            return {}
+        data = client.fetch(uids, ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"])
+        complete = set(data) == set(uids) and all(
+            item.get(b"BODY[]") is not None and item.get(b"INTERNALDATE") is not None
+            for item in data.values()
+        )
+        if complete:
+            return {
+                uid: {
+                    "flags": set(item[b"FLAGS"]),
+                    "date": item[b"INTERNALDATE"],
+                    "raw": item[b"BODY[]"],
+                }
+                for uid, item in data.items()
+            }
+    raise AssertionError(f"{folder}: no complete read in {attempts} attempts (messages vanishing)")
