@@ -93,12 +93,14 @@ def _digests_in(header_block: bytes) -> list[str]:
 
 
 def _header_digests(client: IMAPClient, uids: Sequence[int]) -> dict[int, list[str]]:
+    """UID -> the digests in its digest header. A message expunged by another session since
+    our SEARCH has none (Dovecot answers its header fetch with NIL)."""
     if not uids:
         return {}
     field = f"BODY.PEEK[HEADER.FIELDS ({DIGEST_HEADER.upper()})]"
     data = client.fetch(list(uids), [field])
     key = f"BODY[HEADER.FIELDS ({DIGEST_HEADER.upper()})]".encode()
-    return {uid: _digests_in(item.get(key, b"")) for uid, item in data.items()}
+    return {uid: _digests_in(item.get(key) or b"") for uid, item in data.items()}
 
 
 def copy_index(

@@ -122,3 +122,25 @@ def test_a_message_expunged_between_search_and_fetch_is_skipped(mailbox, monkeyp
     stats = one_pass()
     assert stats.errors == 0, stats
     assert stats.cleaned == 2, stats
+
+
+def test_digest_lookup_of_a_copy_expunged_after_our_search_finds_none(mailbox):
+    # The same race at the cleaned copies: a second run (or the user) expunges a copy after our
+    # SEARCH named it, and Dovecot answers its header FETCH with NIL. The lookup must say "no
+    # digest" (so nothing counts as confirmed by a copy that is gone), not raise.
+    from pixelguard.imap.replace import DIGEST_HEADER, _header_digests
+
+    digest = "sha256=" + "ab" * 32
+    ours, other = mailbox.client(), mailbox.client()
+    for value in (digest, "sha256=" + "cd" * 32):
+        ours.append("INBOX", f"{DIGEST_HEADER}: {value}\r\nSubject: copy\r\n\r\nbody\r\n".encode())
+    ours.select_folder("INBOX")
+    gone, kept = ours.search("ALL")
+    other.select_folder("INBOX")
+    other.delete_messages([gone])
+    other.expunge()
+
+    found = _header_digests(ours, [gone, kept])
+
+    assert found.get(gone, []) == []
+    assert found[kept] == ["sha256=" + "cd" * 32]
