@@ -21,6 +21,13 @@ def echo(value):
     return value
 
 
+def mark_then_sleep(path: str, seconds: float) -> int:
+    """A job that says it has begun (creates `path`), then lasts `seconds`."""
+    with open(path, "w"):
+        pass
+    return pid_after(seconds)
+
+
 def fails() -> None:
     raise ValueError("no good")
 
@@ -86,11 +93,16 @@ def test_an_exception_in_a_job_is_reported_and_the_worker_stays(pool):
     assert asyncio.run(pool.run(echo, 5)) == 5
 
 
-def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool):
+def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool, tmp_path):
+    begun = tmp_path / "begun"
+
     async def main():
-        victim = asyncio.ensure_future(pool.run(pid_after, 30))
-        await asyncio.sleep(0)
-        while len(pool.pids(busy=True)) != 1:  # the job is on one worker
+        victim = asyncio.ensure_future(pool.run(mark_then_sleep, str(begun), 30))
+        # killed only once the job runs in the worker: a kill before the job was written
+        # leaves it not started, and the pool rightly runs it on another worker instead
+        deadline = time.monotonic() + 30
+        while not begun.exists():
+            assert time.monotonic() < deadline, "the job never began"
             await asyncio.sleep(0.01)
         (pid,) = pool.pids(busy=True)
         os.kill(pid, signal.SIGKILL)
@@ -102,6 +114,30 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool):
     assert dead not in served_by
     assert len(set(served_by)) == 2  # the vacant slot got a fresh worker
     assert dead not in pool.pids() and len(pool.pids()) == 2
+
+
+def test_holding_names_only_workers_that_have_a_job_in_hand(tmp_path):
+    pool = WorkerPool(1)
+    pool.start(os.getpid)
+    begun = tmp_path / "begun"
+
+    async def main():
+        assert pool.pids(holding=True) == []
+        job = asyncio.ensure_future(pool.run(mark_then_sleep, str(begun), 0.3))
+        deadline = time.monotonic() + 30
+        while not begun.exists():
+            assert time.monotonic() < deadline, "the job never began"
+            await asyncio.sleep(0.01)
+        held = pool.pids(holding=True)
+        pid = await job
+        return held, pid, pool.pids(holding=True)
+
+    try:
+        held, pid, after = asyncio.run(main())
+    finally:
+        pool.close()
+    assert held == [pid]  # running it
+    assert after == []  # answered: no longer held
 
 
 def test_a_worker_that_died_while_idle_costs_no_job(pool):

@@ -79,10 +79,11 @@ class Cleaner:
             return
         self._current().start(_warm_up)
 
-    def worker_pids(self, busy: bool = False) -> list[int]:
-        """The process ids of the cleaning workers (busy=True: those cleaning right now)."""
+    def worker_pids(self, busy: bool = False, holding: bool = False) -> list[int]:
+        """The process ids of the cleaning workers (busy=True: those given a message now;
+        holding=True: those the message was sent to in full, see WorkerPool.pids)."""
         pool = self._pool
-        return pool.pids(busy) if pool is not None else []
+        return pool.pids(busy, holding) if pool is not None else []
 
     def renew(self) -> None:
         """Forget what cleaning loaded from files (the extra tracker lists, cached per path):

@@ -191,6 +191,7 @@ class _Worker:
         self.load = 0  # their size in bytes
         self.used = 0  # when it last took a job (a count): the last used has warm caches
         self.lost = False  # a job on it did not end normally: no new jobs; killed when idle
+        self.holding = 0  # jobs written to it in full whose answer is not read yet
         self._last: _Turn | None = None
 
     @property
@@ -223,7 +224,7 @@ class _Worker:
         before writing anything: then its turn passes to the next as if it had not been."""
         loop = asyncio.get_running_loop()
         turn.begun = True
-        wrote = False
+        wrote = held = False
         try:
             if not await _after(turn.after_sent):
                 raise _NotStarted(f"worker {self.pid} was lost before this job was sent")
@@ -234,6 +235,8 @@ class _Worker:
             except OSError as exc:  # never wholly received, so never run: safe to retry
                 raise _NotStarted(f"worker {self.pid} ended: {exc}") from None
             turn.sent.set_result(True)
+            self.holding += 1  # (read from other threads only to watch: pids(holding=True))
+            held = True
             if not await _after(turn.after_read):
                 raise _NotStarted(f"worker {self.pid} was lost before it answered the job ahead")
             # the answer is unpickled from the buffer it was read into: each copy of a big
@@ -245,6 +248,8 @@ class _Worker:
         except OSError as exc:  # ConnectionError included
             raise WorkerDied(f"worker {self.pid} ended: {exc}") from None
         finally:
+            if held:
+                self.holding -= 1
             if not turn.read.done():
                 if not wrote:
                     turn.skip()
@@ -336,10 +341,15 @@ class WorkerPool:
             for _ in range(places):
                 self._pass_on(worker)
 
-    def pids(self, busy: bool = False) -> list[int]:
-        """The workers' process ids (busy=True: only of those with a job now)."""
+    def pids(self, busy: bool = False, holding: bool = False) -> list[int]:
+        """The workers' process ids (busy=True: only of those given a job now; holding=True:
+        only of those a job was written to in full and not yet answered, i.e. it is in the
+        worker's hands)."""
         with self._lock:
-            return [w.pid for w in self._workers if w.pid is not None and (w.pending or not busy)]
+            return [
+                w.pid for w in self._workers
+                if w.pid is not None and (w.pending or not busy) and (w.holding or not holding)
+            ]
 
     async def run(self, fn: Callable, *args: Any) -> Any:
         """fn(*args) in a worker. WorkerDied if the worker ended before answering."""

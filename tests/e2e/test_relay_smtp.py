@@ -647,7 +647,9 @@ def test_a_crashed_cleaning_worker_costs_cleaning_not_mail(next_hop, relay_facto
     client = threading.Thread(target=lambda: outcome.append(
         send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w1@x>"))))
     client.start()
-    wait_for(lambda: own.worker_pids(busy=True) == [worker], 10, "the job to reach the worker")
+    # killed only once the message is in the worker's hands: one killed before that is
+    # rightly cleaned by a fresh worker instead
+    wait_for(lambda: own.worker_pids(holding=True) == [worker], 10, "the job to reach the worker")
     os.kill(worker, signals.SIGKILL)  # dies in the middle of a job
     client.join(30)
     assert outcome[0].data[0] == 250
