@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import pytest
 from conftest import fixture_bytes, imap_account, snapshot
@@ -53,13 +52,11 @@ def test_idle_cleans_a_message_appended_by_another_client_within_seconds(mailbox
         new = fixture_bytes("imap-tracker-newsletter.eml")
         other.append("INBOX", new, flags=[b"\\Flagged"])
         other.logout()
-        appended_at = time.monotonic()
-        msg = wait_until(
+        msg = wait_until(  # fails past the deadline
             lambda: cleaned(watcher, message_id(new)),
             NEW_MAIL_DEADLINE,
             "IDLE to clean the new message",
         )
-        assert time.monotonic() - appended_at < NEW_MAIL_DEADLINE
         assert b"\\Flagged" in msg["flags"]
     finally:
         code, out, err = stop(proc)
