@@ -63,10 +63,19 @@ def test_postfix_content_filter_cleans_per_recipient_policy_and_delivers_to_dove
     # one and sent it again on its own; each recipient has the message exactly once
     wait_for(lambda: "Mail queue is empty" in postfix.queue(), 30, "the queue to drain")
     assert len(inbox(dovecot, alice)) == 1 and len(inbox(dovecot, bob)) == 1
-    filter_lines = [ln for ln in postfix.log_tail(400).splitlines() if f":{postfix.filter_port}," in ln]
+
+    def filter_log() -> list[str]:
+        return [ln for ln in postfix.log_tail(400).splitlines() if f":{postfix.filter_port}," in ln]
+
+    def sent_to(lines: list[str], user: str) -> list[str]:
+        return [ln for ln in lines if f"to=<{user}>" in ln and "status=sent" in ln]
+
+    # Postfix's log is written apart from its delivery (postlogd): wait for both lines
+    wait_for(lambda: all(sent_to(filter_log(), u) for u in (alice, bob)), 30, "postfix's log")
+    filter_lines = filter_log()
     assert [ln for ln in filter_lines if "dsn=4.5.3" in ln and "status=deferred" in ln], "\n".join(filter_lines)
     for user in (alice, bob):
-        assert len([ln for ln in filter_lines if f"to=<{user}>" in ln and "status=sent" in ln]) == 1
+        assert len(sent_to(filter_lines, user)) == 1
 
 
 def test_postfix_retrying_a_deferred_recipient_never_delivers_the_other_again(postfix, relay_factory, tmp_path):
