@@ -7,6 +7,7 @@ import fcntl
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 from conftest import Mailbox, fixture_bytes, imap_account, run_imap, snapshot
@@ -107,6 +108,23 @@ def test_originals_check_keeps_inbox_and_originals_apart_on_a_prefix_server(
     c.logout()
 
 
+def _finish(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of each run, their pipes read as they go (a full pipe
+    would stall a run); past WAIT seconds all are killed and reaped, and the test fails."""
+    deadline = time.monotonic() + WAIT
+    results = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            results.append((p.returncode, out, err))
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+            p.communicate()
+        raise AssertionError(f"the runs did not end within {WAIT} s") from None
+    return results
+
+
 # -- 2. two runs at once ----------------------------------------------------------------------
 def test_two_runs_on_one_machine_take_turns(mailbox, imap_config, tmp_path):
     c = mailbox.client()
@@ -115,7 +133,7 @@ def test_two_runs_on_one_machine_take_turns(mailbox, imap_config, tmp_path):
     env = _lock_env(tmp_path / "run")
 
     procs = [start_imap(config, "--once", password=mailbox.password, env=env) for _ in range(2)]
-    results = [(p.wait(timeout=WAIT), *p.communicate()) for p in procs]
+    results = _finish(procs)
 
     for code, _, err in results:
         # The second waits for the first; if that takes too long it gives up, retryable.
@@ -163,7 +181,7 @@ def test_two_machines_at_once_leave_one_copy_each(
         start_imap(config, "--once", password=mailbox.password, env=_lock_env(tmp_path / str(i)))
         for i in range(2)
     ]
-    results = [(p.wait(timeout=WAIT), *p.communicate()) for p in procs]
+    results = _finish(procs)
 
     for code, _, err in results:
         assert code == 0, err
