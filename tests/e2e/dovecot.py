@@ -35,11 +35,18 @@ def dovecot_binary() -> str | None:
     )
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (the kernel picks it)."""
+def _kernel_port() -> int:
+    """A loopback TCP port that was free a moment ago (the kernel picks it, from its
+    ephemeral range: a client socket may be given it before our server binds it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago, for a server started later (or for
+    one that is meant to be down): below the ephemeral range, see listen_port."""
+    return listen_port()
 
 
 def listen_port() -> int:
@@ -52,13 +59,19 @@ def listen_port() -> int:
     rng = random.Random()
     for _ in range(200):
         port = rng.randrange(20000, max(low, 20001))
+        if port in _HANDED_OUT:  # maybe not bound yet by whoever asked for it
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    return free_port()
+        _HANDED_OUT.add(port)
+        return port
+    return _kernel_port()
+
+
+_HANDED_OUT: set[int] = set()  # ports listen_port gave this test run: never given twice
 
 
 def _wait_for_greeting(port: int, prefix: bytes, deadline: float) -> None:
