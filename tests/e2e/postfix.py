@@ -181,6 +181,11 @@ class Postfix:
         """Retry deferred mail now (postqueue -f)."""
         subprocess.run(["postqueue", "-c", self.config_dir, "-f"], check=True, capture_output=True, timeout=30)
 
+    def purge(self) -> None:
+        """Delete every message still queued (postsuper -d ALL): what one test leaves behind,
+        such as a bounce nobody can receive, is not another test's queue to drain."""
+        subprocess.run(["postsuper", "-c", self.config_dir, "-d", "ALL"], check=True, capture_output=True, timeout=30)
+
     def queue(self) -> str:
         """The queue listing (postqueue -p)."""
         done = subprocess.run(["postqueue", "-c", self.config_dir, "-p"], capture_output=True, text=True, timeout=30, check=False)
