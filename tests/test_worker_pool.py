@@ -21,6 +21,14 @@ def echo(value):
     return value
 
 
+def gated(gate: str, ballast: bytes = b"") -> int:
+    """A job that lasts until the test opens `gate` (creates the file; at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return os.getpid()
+
+
 def mark_then_sleep(path: str, seconds: float) -> int:
     """A job that says it has begun (creates `path`), then lasts `seconds`."""
     with open(path, "w"):
@@ -163,15 +171,18 @@ def _dead(pid: int) -> bool:
         return True
 
 
-def test_a_caller_that_gives_up_lets_the_job_finish_and_keeps_the_worker(pool):
+def test_a_caller_that_gives_up_lets_the_job_finish_and_keeps_the_worker(pool, tmp_path):
+    gate = tmp_path / "gate"
+
     async def main():
-        task = asyncio.ensure_future(pool.run(pid_after, 0.5))
+        task = asyncio.ensure_future(pool.run(gated, str(gate)))
         await asyncio.sleep(0.1)
         assert len(pool.pids(busy=True)) == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert len(pool.pids(busy=True)) == 1  # still running its job
+        gate.touch()
         while pool.pids(busy=True):
             await asyncio.sleep(0.01)
         return await asyncio.gather(*(pool.run(echo, i) for i in range(4)))
@@ -203,13 +214,16 @@ def test_a_job_cut_off_by_its_loop_stopping_costs_its_worker_not_the_pool(pool):
     assert sorted(pool.pids()) == sorted(served_by)
 
 
-def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool):
+def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool, tmp_path):
+    gate = tmp_path / "gate"
+
     async def main():
-        running = [asyncio.ensure_future(pool.run(pid_after, 0.3)) for _ in range(2)]
+        running = [asyncio.ensure_future(pool.run(gated, str(gate))) for _ in range(2)]
         await asyncio.sleep(0.05)
         quitter = asyncio.ensure_future(pool.run(echo, "never"))
         await asyncio.sleep(0.05)
         quitter.cancel()
+        gate.touch()
         await asyncio.gather(*running)
         return await asyncio.gather(*(pool.run(echo, i) for i in range(2)))
 
@@ -236,17 +250,19 @@ def test_one_pool_serves_event_loops_in_several_threads(which, request):
     assert results == {n: [(n, i, b"w" * 20000) for i in range(15)] for n in range(3)}
 
 
-def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones():
+def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones(tmp_path):
     pool = WorkerPool(1)
     pool.start()
     workers = pool.pids()
+    gate = tmp_path / "gate"
 
     async def main():
-        running = asyncio.ensure_future(pool.run(pid_after, 0.3))
+        running = asyncio.ensure_future(pool.run(gated, str(gate)))
         await asyncio.sleep(0.05)
         waiting = asyncio.ensure_future(pool.run(echo, 1))
         await asyncio.sleep(0.05)
         pool.retire()
+        gate.touch()
         return await asyncio.gather(running, waiting, return_exceptions=True)
 
     try:
@@ -312,17 +328,18 @@ def test_news_of_a_vacant_slot_is_not_lost_with_a_waiter_that_gives_up():
         pool.close()
 
 
-def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers():
+def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers(tmp_path):
     from pixelguard.model import Policy
     from pixelguard.relay.cleaning import Cleaner
 
     cleaner = Cleaner(workers=1)
     cleaner.start()
+    gate = tmp_path / "gate"
 
     async def main():
         loop = asyncio.get_running_loop()
         # the worker's both places taken (one job running, one queued behind it)
-        busy = [asyncio.ensure_future(cleaner._current().run(pid_after, 0.5)) for _ in range(2)]
+        busy = [asyncio.ensure_future(cleaner._current().run(gated, str(gate))) for _ in range(2)]
         while not cleaner.worker_pids(busy=True):
             await asyncio.sleep(0.01)
         waiting = asyncio.ensure_future(cleaner.clean(b"Subject: x\r\n\r\n<p>hi</p>\r\n", Policy()))
@@ -330,6 +347,7 @@ def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers():
         closing = loop.run_in_executor(None, cleaner.close)  # as the relay does at shutdown
         with pytest.raises(PoolClosed):
             await waiting  # the relay defers it (451): never forwarded uncleaned
+        gate.touch()
         worker, same = await asyncio.gather(*busy)  # the jobs it holds still finish
         assert worker == same
         await closing
@@ -348,10 +366,6 @@ def touch_then_pid(path: str) -> int:
     with open(path, "w") as f:
         f.write("ran")
     return os.getpid()
-
-
-def pid_after_big(seconds: float, ballast: bytes) -> int:
-    return pid_after(seconds)
 
 
 @pytest.fixture
@@ -379,12 +393,15 @@ def test_a_small_job_is_queued_behind_a_small_one(one_deep, tmp_path):
     pool = one_deep
     mark = tmp_path / "ran"
 
+    gate = tmp_path / "gate"
+
     async def main():
-        running = asyncio.ensure_future(pool.run(pid_after, 0.5))
+        running = asyncio.ensure_future(pool.run(gated, str(gate)))
         await asyncio.sleep(0.1)
         queued = asyncio.ensure_future(pool.run(touch_then_pid, str(mark)))
         await asyncio.sleep(0.1)
         queued.cancel()  # too late: it is in the worker's socket, so it runs
+        gate.touch()
         pid = await running
         while pool.pids(busy=True):  # and is answered (read in full, the worker kept)
             await asyncio.sleep(0.01)
@@ -401,12 +418,15 @@ def test_no_job_is_queued_behind_a_big_one(one_deep, tmp_path):
     pool = one_deep
     mark = tmp_path / "ran"
 
+    gate = tmp_path / "gate"
+
     async def main():
-        big = asyncio.ensure_future(pool.run(pid_after_big, 0.5, b"z" * QUEUE_BEHIND_LIMIT))
+        big = asyncio.ensure_future(pool.run(gated, str(gate), b"z" * QUEUE_BEHIND_LIMIT))
         await asyncio.sleep(0.1)
         waiting = asyncio.ensure_future(pool.run(touch_then_pid, str(mark)))
         await asyncio.sleep(0.1)
         waiting.cancel()  # it was still waiting for a worker: it never runs
+        gate.touch()
         await big
         return await pool.run(echo, "after")
 
