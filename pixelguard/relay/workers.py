@@ -192,6 +192,7 @@ class _Worker:
         self.used = 0  # when it last took a job (a count): the last used has warm caches
         self.lost = False  # a job on it did not end normally: no new jobs; killed when idle
         self.holding = 0  # jobs written to it in full whose answer is not read yet
+        self._holding_lock = threading.Lock()  # jobs from loops in several threads count it
         self._last: _Turn | None = None
 
     @property
@@ -235,7 +236,8 @@ class _Worker:
             except OSError as exc:  # never wholly received, so never run: safe to retry
                 raise _NotStarted(f"worker {self.pid} ended: {exc}") from None
             turn.sent.set_result(True)
-            self.holding += 1  # (read from other threads only to watch: pids(holding=True))
+            with self._holding_lock:
+                self.holding += 1
             held = True
             if not await _after(turn.after_read):
                 raise _NotStarted(f"worker {self.pid} was lost before it answered the job ahead")
@@ -249,7 +251,8 @@ class _Worker:
             raise WorkerDied(f"worker {self.pid} ended: {exc}") from None
         finally:
             if held:
-                self.holding -= 1
+                with self._holding_lock:
+                    self.holding -= 1
             if not turn.read.done():
                 if not wrote:
                     turn.skip()
