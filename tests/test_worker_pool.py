@@ -22,7 +22,8 @@ def echo(value):
 
 
 def gated(gate: str, ballast: bytes = b"") -> int:
-    """A job that lasts until the test opens `gate` (creates the file; at most 30 s)."""
+    """A job that lasts until the test opens `gate` (creates the file; at most 30 s).
+    `ballast` only makes the job big."""
     deadline = time.monotonic() + 30
     while not os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.005)
