@@ -37,6 +37,14 @@ def mark_then_sleep(path: str, seconds: float) -> int:
     return pid_after(seconds)
 
 
+async def _begun(path) -> None:
+    """Wait (at most 30 s) for a mark_then_sleep job to create `path`: it runs in a worker."""
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert time.monotonic() < deadline, "the job never began"
+        await asyncio.sleep(0.01)
+
+
 def fails() -> None:
     raise ValueError("no good")
 
@@ -109,10 +117,7 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool, tmp_p
         victim = asyncio.ensure_future(pool.run(mark_then_sleep, str(begun), 30))
         # killed only once the job runs in the worker: a kill before the job was written
         # leaves it not started, and the pool rightly runs it on another worker instead
-        deadline = time.monotonic() + 30
-        while not begun.exists():
-            assert time.monotonic() < deadline, "the job never began"
-            await asyncio.sleep(0.01)
+        await _begun(begun)
         (pid,) = pool.pids(busy=True)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(WorkerDied):
@@ -133,10 +138,7 @@ def test_holding_names_only_workers_that_have_a_job_in_hand(tmp_path):
     async def main():
         assert pool.pids(holding=True) == []
         job = asyncio.ensure_future(pool.run(mark_then_sleep, str(begun), 0.3))
-        deadline = time.monotonic() + 30
-        while not begun.exists():
-            assert time.monotonic() < deadline, "the job never began"
-            await asyncio.sleep(0.01)
+        await _begun(begun)
         held = pool.pids(holding=True)
         pid = await job
         return held, pid, pool.pids(holding=True)
@@ -363,12 +365,6 @@ def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers(tmp_path):
 # ------------------------------------------------------------------ workers holding two jobs
 
 
-def touch_then_pid(path: str) -> int:
-    with open(path, "w") as f:
-        f.write("ran")
-    return os.getpid()
-
-
 @pytest.fixture
 def deep_pool():
     yield from _started(2, depth=2)
@@ -399,7 +395,7 @@ def test_a_small_job_is_queued_behind_a_small_one(one_deep, tmp_path):
     async def main():
         running = asyncio.ensure_future(pool.run(gated, str(gate)))
         await asyncio.sleep(0.1)
-        queued = asyncio.ensure_future(pool.run(touch_then_pid, str(mark)))
+        queued = asyncio.ensure_future(pool.run(mark_then_sleep, str(mark), 0))
         await asyncio.sleep(0.1)
         queued.cancel()  # too late: it is in the worker's socket, so it runs
         gate.touch()
@@ -424,7 +420,7 @@ def test_no_job_is_queued_behind_a_big_one(one_deep, tmp_path):
     async def main():
         big = asyncio.ensure_future(pool.run(gated, str(gate), b"z" * QUEUE_BEHIND_LIMIT))
         await asyncio.sleep(0.1)
-        waiting = asyncio.ensure_future(pool.run(touch_then_pid, str(mark)))
+        waiting = asyncio.ensure_future(pool.run(mark_then_sleep, str(mark), 0))
         await asyncio.sleep(0.1)
         waiting.cancel()  # it was still waiting for a worker: it never runs
         gate.touch()

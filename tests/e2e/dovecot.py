@@ -43,15 +43,13 @@ def _kernel_port() -> int:
         return s.getsockname()[1]
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago, for a server started later (or for
-    one that is meant to be down): below the ephemeral range, see listen_port."""
-    return listen_port()
+_HANDED_OUT: set[int] = set()  # ports listen_port gave this test run: never given twice
 
 
 def listen_port() -> int:
-    """A free loopback port below the kernel's ephemeral range, for a server that may be
-    restarted on the same port: no client socket is ever given it as its local port."""
+    """A free loopback port below the kernel's ephemeral range, for a server started later
+    (or restarted on the same port, or meant to be down): no client socket is ever given it
+    as its local port, and no other caller in this test run is given it too."""
     try:
         low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
     except (OSError, ValueError, IndexError):
@@ -70,8 +68,6 @@ def listen_port() -> int:
         return port
     return _kernel_port()
 
-
-_HANDED_OUT: set[int] = set()  # ports listen_port gave this test run: never given twice
 
 
 def _wait_for_greeting(port: int, prefix: bytes, deadline: float) -> None:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dovecot import free_port
+from dovecot import listen_port
 
 
 def postfix_binary() -> str | None:
@@ -113,8 +113,8 @@ class Postfix:
 
     def __init__(self, lmtp_port: int, filter_port: int | None = None, filter_lmtp_port: int | None = None):
         self.lmtp_port = lmtp_port
-        self.filter_port = filter_port or free_port()
-        self.filter_lmtp_port = filter_lmtp_port or free_port()
+        self.filter_port = filter_port or listen_port()
+        self.filter_lmtp_port = filter_lmtp_port or listen_port()
         self.front_port = self.front_lmtp_port = self.front_one_port = self.reinject_port = 0
         self.root: Path | None = None
         self.proc: subprocess.Popen | None = None
@@ -135,7 +135,7 @@ class Postfix:
         shutil.chown(self.root / "data", "postfix")
         ports = set()
         while len(ports) < 4:
-            ports.add(free_port())
+            ports.add(listen_port())
         self.front_port, self.front_lmtp_port, self.front_one_port, self.reinject_port = sorted(ports)
         fields = {
             "root": self.root,

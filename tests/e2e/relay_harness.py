@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from dovecot import free_port
+from dovecot import listen_port
 
 from pixelguard.config import parse_config
 from pixelguard.relay import build_relay
@@ -136,7 +136,7 @@ class NextHopServer:
     """
 
     def __init__(self, port: int | None = None, **smtp_kwargs) -> None:
-        self.port = port or free_port()
+        self.port = port or listen_port()
         self.smtp_kwargs = smtp_kwargs
         self.received: list[Received] = []
         self.rcpt_replies: dict[str, str] = {}
@@ -212,7 +212,7 @@ class LMTPNextHopServer:
     and then the message counts as delivered to that address)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = listen_port()
         self.url = f"lmtp://127.0.0.1:{self.port}"
         self.data_replies: dict[str, str] = {}
         self.delivered: list[tuple[str, bytes]] = []  # (recipient, message) per 250 after DATA

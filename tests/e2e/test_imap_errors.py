@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Mailbox, imap_account, run_imap, snapshot
-from dovecot import free_port
+from dovecot import listen_port
 from test_imap_backlog import TRACKER_URL, seed
 
 EXIT_PARTIAL, EXIT_USAGE, EXIT_AUTH, EXIT_TEMPFAIL = 1, 2, 3, 75
@@ -28,7 +28,7 @@ def test_wrong_password_is_one_line_exit_3_and_never_shows_the_password(mailbox,
 
 
 def test_unreachable_server_is_one_line_and_exit_75(mailbox, imap_config):
-    config = imap_config(imap_account(mailbox, port=free_port()))  # nothing listens there
+    config = imap_config(imap_account(mailbox, port=listen_port()))  # nothing listens there
 
     run = run_imap(config, "--once")
 
@@ -64,7 +64,7 @@ def test_one_failing_account_does_not_stop_the_others(mailbox, imap_config):
     c = mailbox.client()
     seed(c)
     config = imap_config(
-        imap_account(mailbox, name="down", port=free_port()),
+        imap_account(mailbox, name="down", port=listen_port()),
         imap_account(mailbox, name="up"),
     )
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dovecot import free_port
+from dovecot import listen_port
 from relay_harness import greets, is_cleaned, swaks, tracker_message, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +63,7 @@ def test_relay_without_config_listens_on_loopback_and_writes_cleaned_mail_to_a_m
 
 
 def test_relay_next_hop_and_listen_options(tmp_path):
-    port = free_port()
+    port = listen_port()
     box = tmp_path / "box"
     proc = _start(["--listen", f"127.0.0.1:{port}", "--next-hop", f"maildir:{box}"], tmp_path)
     try:
@@ -96,7 +96,7 @@ def test_cleaning_workers_that_cannot_start_give_a_clear_error_and_exit_1(tmp_pa
     # every worker process the relay spawns is /bin/false: it exits before it answers
     code = ("import multiprocessing, sys; multiprocessing.set_executable('/bin/false'); "
             "from pixelguard.cli import main; sys.exit(main(sys.argv[1:]))")
-    done = subprocess.run([sys.executable, "-c", code, "relay", "--listen", f"127.0.0.1:{free_port()}",
+    done = subprocess.run([sys.executable, "-c", code, "relay", "--listen", f"127.0.0.1:{listen_port()}",
                            "--next-hop", f"maildir:{tmp_path / 'Maildir'}"],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "HOME": str(tmp_path)}, check=False)
@@ -110,7 +110,7 @@ def test_sigterm_to_the_whole_process_group_lets_the_transaction_in_flight_finis
     cleaning workers included, gets the signal; the message in flight is still cleaned."""
     import smtplib
 
-    port = free_port()
+    port = listen_port()
     box = tmp_path / "box"
     env = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME"}
     proc = subprocess.Popen(PIXELGUARD + ["relay", "--listen", f"127.0.0.1:{port}", "--next-hop", f"maildir:{box}"],

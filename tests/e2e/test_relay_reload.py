@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dovecot import free_port
+from dovecot import listen_port
 from relay_harness import (
     TRACKER_URL,
     NextHopServer,
@@ -34,7 +34,7 @@ class RelayProcess:
     """`python -m pixelguard relay --config F` with its log in a file we can poll."""
 
     def __init__(self, tmp_path: Path, config: str) -> None:
-        self.port = free_port()
+        self.port = listen_port()
         self.config = tmp_path / "pixelguard.yaml"
         self.log_path = tmp_path / "relay.log"
         self.write(config)
@@ -222,7 +222,7 @@ def test_a_session_reuses_no_next_hop_connection_of_the_old_config(hop, relay_pr
 
 def test_sighup_names_each_changed_setting_that_needs_a_restart_and_applies_the_rest(hop, relay_process):
     relay = relay_process(config(hop.url))
-    moved = free_port()
+    moved = listen_port()
     changed = config(hop.url, users=ALICE_ALLOWS_TRACKER, relay="  protocol: lmtp\n  max_size: 1000\n")
     relay.write(changed.replace("{port}", str(moved)))
     relay.sighup_and_wait_for(RELOADED)
