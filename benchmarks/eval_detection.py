@@ -151,7 +151,7 @@ def part_resources(file: str, part: str, text: str, base: str | None) -> list[Oc
     doc = scan(text)
     sheets = [(block, css.parse_stylesheet(text[block.start:block.end])) for block in doc.styles]
     found = extract(doc, base, sheets)
-    vis = Visibility(doc, [sheet for _block, sheet in sheets])
+    vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets])
     trackers = default_list()
     out = []
     for res in found:

@@ -89,9 +89,22 @@ _END_SCOPE = {
     "li": _DEFAULT_SCOPE + ("ol", "ul"),
     "p": _DEFAULT_SCOPE + ("button",),
 }
-_SVG_ELEMENTS = frozenset(
-    "svg g path rect circle ellipse line polyline polygon image use defs symbol text tspan "
-    "feimage filter lineargradient radialgradient stop clippath mask pattern".split()
+# In SVG or MathML content, these start tags end the foreign content (the tree builder pops
+# back to an HTML element) and are HTML elements: `<svg><style><img src=x>` loads x.
+_BREAKOUT = frozenset(
+    "b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i "
+    "img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u "
+    "ul var".split()
+)
+# Foreign elements whose content is HTML again (HTML and MathML text integration points).
+_INTEGRATION = {"svg": frozenset(("foreignobject", "desc", "title")),
+                "math": frozenset(("mi", "mo", "mn", "ms", "mtext", "annotation-xml"))}
+# In a table, these start tags are table structure; any other element is "foster-parented":
+# the engine puts it before the table, outside it (and outside a table that hides).
+_TABLE_CONTEXT = frozenset(("table", "tbody", "thead", "tfoot", "tr"))
+_TABLE_CONTENT = frozenset(
+    "caption colgroup col tbody tfoot thead td th tr table style script template input form "
+    "link meta".split()
 )
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
@@ -141,13 +154,14 @@ class Element:
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
     text costs one substring test."""
 
-    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "text", "low", "_matches",
-                 "_attrs", "_classes")
+    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "ns", "text", "low",
+                 "_matches", "_attrs", "_classes")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
-                 in_mso: bool) -> None:
+                 in_mso: bool, ns: str = "html") -> None:
         self.index = index
-        self.tag = tag  # lower-case, may contain ':' (v:fill)
+        self.tag = tag  # lower-case, may contain ':' (v:fill); <image> in HTML is "img"
+        self.ns = ns  # "html", "svg" or "math": the namespace the engine gives it
         self.start = start  # span of the start tag in the document
         self.end = start + len(text)
         self.parent = parent  # index of the parent element, -1 at top
@@ -256,10 +270,10 @@ _TOKEN = re.compile(
 
 _Closes = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (targets, scope) pairs
 _NameInfo = tuple[_Closes | None, bool, bool, bool, bool, bool]
-# What a start tag's (lower-case) name means to the tree builder, looked up once per name:
-# the elements it implicitly closes, whether "/>" can close it (foreign: VML, SVG), whether
-# it is pushed on the stack of open elements (not void, not an Office o:/w: tag), special,
-# raw text, and whether it is noted (<base>, <body>).
+# What an HTML start tag's (lower-case) name means to the tree builder, looked up once per
+# name: the elements it implicitly closes, whether "/>" can close it (VML and Office tags, as
+# Outlook reads them inside its conditional comments), whether it is pushed on the stack of
+# open elements (not void), special, raw text, and whether it is noted (<base>, <body>).
 _NAMES: dict[str, _NameInfo] = {}
 # Hostile mail can invent any number of tag names, of any length: only short ones are kept
 # (every real element's name is), and at most this many.
@@ -270,8 +284,8 @@ _NAME_KEPT_MAX = 32  # characters
 def _name_info(name: str) -> _NameInfo:
     info = (
         _IMPLICIT.get(name),
-        ":" in name or name in _SVG_ELEMENTS,
-        name not in VOID and not (":" in name and name.startswith(("o:", "w:"))),
+        ":" in name,
+        name not in VOID,
         name in _SPECIAL,
         name in RAW_TEXT,
         name in ("base", "body"),
@@ -320,6 +334,23 @@ class _Scanner:
                 lt = m.start()
                 end = m.end()
                 name = m.group(1).lower()
+                tag_text = text[lt:end]
+                parent = stack[-1] if stack else -1
+                ns = elements[parent].ns if parent >= 0 else "html"
+                if ns != "html" or name in ("svg", "math", "image"):
+                    ns, name = self._namespace(ns, name, tag_text)
+                    parent = stack[-1] if stack else -1
+                if ns != "html":
+                    # foreign content: no HTML tree-building rules, "/>" closes any element,
+                    # and <style>/<script> are elements with markup inside, not raw text
+                    el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, ns)
+                    elements.append(el)
+                    if tag_text[-2] != "/":
+                        self._push(el)
+                    if name == "style" and ns == "svg":
+                        self._foreign_style(text, end)
+                    pos = end
+                    continue
                 info = _NAMES.get(name)
                 if info is None:
                     if "\x00" in name:
@@ -329,11 +360,14 @@ class _Scanner:
                 if implicit is not None and stack:
                     for targets, scope in implicit:
                         self._close_nearest(targets, scope)
-                tag_text = text[lt:end]
-                # "/>" closes only foreign (VML, SVG) elements; browsers ignore it on HTML ones.
-                self_closing = foreign and tag_text[-2] == "/"
-                el = Element(len(elements), name, base + lt, tag_text,
-                             stack[-1] if stack else -1, in_mso)
+                    parent = stack[-1] if stack else -1
+                if parent >= 0 and elements[parent].tag in _TABLE_CONTEXT \
+                        and name not in _TABLE_CONTENT:
+                    parent = self._foster_parent()
+                # "/>" is ignored on HTML elements; Outlook honours it on its VML and Office
+                # tags inside its conditional comments
+                self_closing = foreign and in_mso and tag_text[-2] == "/"
+                el = Element(len(elements), name, base + lt, tag_text, parent, in_mso)
                 elements.append(el)
                 if noted:
                     self._note(el)
@@ -374,6 +408,58 @@ class _Scanner:
                 return  # a tag still open at the end of the input: browsers drop it
             else:  # doctype, <![endif]>, <?...>, </ and a non-letter: a bogus comment
                 pos = m.end()
+
+    def _namespace(self, ns: str, name: str, tag_text: str) -> tuple[str, str]:
+        """The namespace and name of a start tag whose current node is in `ns`, as the tree
+        builder decides them; breaking out of foreign content closes it first."""
+        stack = self.stack
+        elements = self.doc.elements
+        if ns != "html":
+            current = elements[stack[-1]]
+            at_integration = current.tag in _INTEGRATION[ns] and not (
+                ns == "math" and name in ("mglyph", "malignmark"))
+            if not at_integration:
+                if name not in _BREAKOUT and not (name == "font" and _FONT_BREAKOUT.search(
+                        tag_text.lower()) is not None):
+                    return ns, name
+                depth = len(stack)
+                while depth > 0:  # pop to the nearest HTML element or integration point
+                    top = elements[stack[depth - 1]]
+                    if top.ns == "html" or top.tag in _INTEGRATION[top.ns]:
+                        break
+                    depth -= 1
+                self._pop_to(depth)
+        if name in ("svg", "math"):
+            return name, name
+        if name == "image":
+            return "html", "img"  # the tree builder's rename: a void <img>
+        return "html", name
+
+    def _push(self, el: Element) -> None:
+        stack = self.stack
+        depth = len(stack)
+        if depth >= MAX_DEPTH:
+            self._unpushed[el.tag] = self._unpushed.get(el.tag, 0) + 1
+            return
+        stack.append(el.index)
+        self._pos.setdefault(el.tag, []).append(depth)
+
+    def _foster_parent(self) -> int:
+        """The parent an element gets when it appears where only table structure may: the
+        element the innermost open table sits in."""
+        at = self._pos.get("table")
+        if not at:
+            return self.stack[-1]
+        depth = at[-1]
+        return self.stack[depth - 1] if depth > 0 else -1
+
+    def _foreign_style(self, text: str, end: int) -> None:
+        """An SVG <style>: its text is a stylesheet the engine applies, but it is not raw
+        text, so the scan goes on inside it (a tag there breaks out and loads)."""
+        close = _raw_text_end(text, end, "style")
+        if close < len(text):
+            self.doc.styles.append(StyleBlock(self.base + end, self.base + close,
+                                              len(self.doc.elements) - 1, self.in_mso))
 
     def _note(self, el: Element) -> None:
         """<base href> and where <body> starts."""
@@ -493,6 +579,8 @@ def _raw_text_end(text: str, i: int, name: str) -> int:
 
 
 _RAW_END: dict[str, re.Pattern[str]] = {}
+# <font> with one of these attributes breaks out of foreign content like the _BREAKOUT tags.
+_FONT_BREAKOUT = re.compile(r"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]")
 
 
 def scan(text: str) -> Document:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs (Debian packages + a venv) and run it.
+# Install everything the test suite needs (Debian packages, Chromium for the browser tests,
+# a venv) and run it.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-need=(dovecot-imapd dovecot-lmtpd swaks postfix python3-venv iproute2)
+need=(dovecot-imapd dovecot-lmtpd swaks postfix python3-venv iproute2 chromium)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

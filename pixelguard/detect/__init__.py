@@ -42,7 +42,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
         sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
     resources = extract(doc, base, sheets)
     resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
-    vis = Visibility(doc, [sheet for _block, sheet in sheets], deadline)
+    vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets], deadline)
     repeats = Counter(r.url for r in resources)
 
     findings: list[Finding] = []

@@ -317,18 +317,28 @@ class Visibility:
     """Per-document hide/reveal facts, computed once per element, only for the elements
     asked about and their ancestors (linear)."""
 
-    def __init__(self, doc: Document, sheets: list[StyleSheet], deadline: Deadline | None = None):
+    def __init__(self, doc: Document, sheets: list[StyleSheet | tuple[StyleSheet, bool]],
+                 deadline: Deadline | None = None):
+        """`sheets`: each stylesheet, or (stylesheet, read by Outlook only): a <style> inside
+        an `<!--[if mso]>` comment hides only the markup that Outlook alone reads, since every
+        other client sees no such rule."""
         self.doc = doc
         self._styles: dict[int, _StyleFacts] = {}  # element index -> its style= facts
         self._reveal_items: list[tuple[_Compound, _Reveal]] = []
         self._hide_items: list[tuple[_Compound, Hiding]] = []
-        for sheet in sheets:
+        self._mso_hide_items: list[tuple[_Compound, Hiding]] = []
+        for item in sheets:
+            sheet, mso_only = item if isinstance(item, tuple) else (item, False)
             reveal, hide = _sheet_facts(sheet)
             self._reveal_items += reveal
-            self._hide_items += hide
+            if mso_only:
+                self._mso_hide_items += hide
+            else:
+                self._hide_items += hide
         # built on first use: most parts never need the reveal index (nothing hidden)
         self._reveal_index: _Index | None = None
         self._hide_index: _Index | None = None
+        self._mso_hide_index: _Index | None = None
         self._counts: dict[str, int] | None = None
         self._deadline = deadline
         # state per element, computed on first need (for an element and its ancestors):
@@ -362,6 +372,13 @@ class Visibility:
             self._hide_index = _Index(items, self._class_counts(items))
         return self._hide_index
 
+    @property
+    def _mso_hide(self) -> _Index:
+        if self._mso_hide_index is None:
+            items = self._mso_hide_items
+            self._mso_hide_index = _Index(items, self._class_counts(items))
+        return self._mso_hide_index
+
     def _style(self, el: Element) -> _StyleFacts:
         facts = self._styles.get(el.index)
         if facts is None:
@@ -382,6 +399,10 @@ class Visibility:
         if found is None and not has_display and self._hide_items:
             # (an inline display beats the sheet; the index is built on first use)
             for comp, how in self._hide.candidates(el):
+                if _matches(comp, el):
+                    return how
+        if found is None and not has_display and el.in_mso and self._mso_hide_items:
+            for comp, how in self._mso_hide.candidates(el):
                 if _matches(comp, el):
                     return how
         return found

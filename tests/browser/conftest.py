@@ -1,0 +1,32 @@
+"""The browser-truth tests need Debian's chromium and Playwright: skipped loudly when either is
+missing, except under CI=true, where a missing engine is a failure (CI must run them)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: support
+from engine import Engine, available  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if Path(str(item.fspath)).resolve().parent == here:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    why = available()
+    if why is not None:
+        reason = f"BROWSER TESTS NOT RUN: {why} (or run scripts/test.sh)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " — CI=true, so this is a failure", pytrace=False)
+        pytest.skip(reason)
+    with Engine() as eng:
+        yield eng
