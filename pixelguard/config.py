@@ -397,9 +397,15 @@ def _each(value: Any, check: Any) -> Any:
     return _dedupe(out)
 
 
+# Families of elements no mail needs (removed by default as `needless-element`) that a
+# user may keep: their loads are then judged like any image.
+Keepable = Literal["iframes", "media"]
+
+
 class DefaultsConfig(_Section):
     action: Action = "strip"
     notice: bool = True
+    keep: list[Keepable] = Field(default_factory=list)
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
 
@@ -407,6 +413,7 @@ class DefaultsConfig(_Section):
 class UserConfig(_Section):
     action: Optional[Action] = None  # None: the defaults' action
     notice: Optional[bool] = None  # None: the defaults' notice
+    keep: Optional[list[Keepable]] = None  # None: the defaults' keep
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
 
@@ -785,6 +792,7 @@ class Config(_Section):
         return Policy(
             action=user.action if user and user.action is not None else d.action,
             notice=user.notice if user and user.notice is not None else d.notice,
+            keep=frozenset(user.keep if user and user.keep is not None else d.keep),
             recipients=(addr,) if addr else (),
             default_allow_hosts=tuple(d.allow.hosts),
             default_deny_hosts=tuple(d.deny.hosts),
@@ -1124,6 +1132,8 @@ def describe_policies(cfg: Config) -> str:
         out.append(title)
         out.append(f"  action: {p.action}{origin_action}")
         out.append(f"  notice: {'on' if p.notice else 'off'}{origin_notice}")
+        origin_keep = " (user)" if user and user.keep is not None else ""
+        out.append(f"  keep: {', '.join(sorted(p.keep)) or '(none)'}{origin_keep}")
         if user is not None:
             out.append(f"  user allow hosts: {hosts(p.user_allow_hosts)}")
             out.append(f"  user deny hosts: {hosts(p.user_deny_hosts)}")

@@ -20,6 +20,8 @@ HEADER = "X-PixelGuard"
 # load anything remote (case-insensitive).
 _REMOTE_HINTS = ("//", "&#", "\\")  # plus http: / https: in any case
 _HTTP_HINT = re.compile("https?:", re.IGNORECASE)
+# ... unless it holds a nested document, whose data:, cid: or srcdoc content can load anything
+_NESTED_HINT = re.compile("<(?:i?frame|object|embed)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=32)
@@ -81,7 +83,8 @@ def is_bare_html(raw: bytes) -> bool:
 
 def _may_load_remote(text: str) -> bool:
     # plain searches (usually a hit within the first lines): no lower-cased copy of the part
-    return any(h in text for h in _REMOTE_HINTS) or _HTTP_HINT.search(text) is not None
+    return (any(h in text for h in _REMOTE_HINTS) or _HTTP_HINT.search(text) is not None
+            or _NESTED_HINT.search(text) is not None)
 
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,

@@ -74,6 +74,9 @@ class Policy:
     extra_lists: tuple[str, ...] = ()  # paths of extra tracker lists (our format or Adblock Plus)
     max_html_bytes: int = 16 * 1024 * 1024  # larger HTML parts pass through unchecked (and say so)
     time_budget: float = 20.0  # seconds of cleaning per message; past it the message passes unchanged
+    # families of elements no mail needs that this recipient keeps ("iframes", "media"):
+    # their loads are then judged like images instead of removed
+    keep: frozenset[str] = frozenset()
 
     def host_verdict(self, host: str) -> Literal["allow", "deny"] | None:
         """'allow', 'deny' or None for a resource host, by the precedence rules above."""

@@ -123,4 +123,5 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
         host=facts.host, tiny=tiny, unsized=unsized, hidden=vis.state(el), known=facts.known,
         shape=facts.shape, token=facts.token, query_token=facts.query_token, leak=facts.leak,
         host_verdict=facts.host_verdict, spacer=spacer, print_or_forward=print_or_forward,
+        kept=policy.keep,
     )

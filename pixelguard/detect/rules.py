@@ -25,6 +25,7 @@ class Signals(NamedTuple):
     host_verdict: str | None  # "allow" | "deny" | None from the user's lists
     spacer: bool  # repeated, token-less or spacer-named: a layout spacer
     print_or_forward: str | None  # CSS that applies only when printed or forwarded
+    kept: frozenset[str] = frozenset()  # families of needless elements the policy keeps
 
 
 Rule = Callable[[Resource, Signals], "str | None"]
@@ -111,6 +112,33 @@ def css_remote(res: Resource, s: Signals) -> str | None:
         return f"CSS load that fires only {s.print_or_forward}"
     if res.kind == "font" and s.query_token:
         return "web font URL with a personalised token in its query"
+    return None
+
+
+@rule("meta-refresh")
+def meta_refresh(res: Resource, s: Signals) -> str | None:
+    """A <meta http-equiv=refresh> that would take the message view to a remote page."""
+    if res.needless == "refresh" and "refresh" not in s.kept:
+        return "navigates the opened message to a remote page"
+    return None
+
+
+_NEEDLESS_REASONS = {
+    "iframes": "an embedded page (no mail needs one; it can load anything)",
+    "objects": "an embedded object (no mail needs one; it can load anything)",
+    "media": "an audio or video source (mail clients do not play them; the load reports the open)",
+    "scripts": "a script (mail clients never run one; the load reports the open)",
+    "links": "a prefetch, preload, icon or feed link (shows nothing; the load reports the open)",
+    "manifest": "an application cache manifest (shows nothing; the load reports the open)",
+}
+
+
+@rule("needless-element")
+def needless_element(res: Resource, s: Signals) -> str | None:
+    """A load through an element that no mail needs and only a tracker would use."""
+    family = res.needless
+    if family is not None and family in _NEEDLESS_REASONS and family not in s.kept:
+        return _NEEDLESS_REASONS[family]
     return None
 
 

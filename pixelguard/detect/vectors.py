@@ -19,9 +19,26 @@ INERT_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAA
 CSS_INERT = "none"  # replaces url(...) in CSS: valid where an image is expected, inert elsewhere
 
 _IMAGE_TAGS = {"img", "image"}
-_SRC_TAGS = {"iframe", "frame", "embed", "audio", "video", "source", "track", "script", "bgsound"}
-_LINK_RELS = {"stylesheet", "preload", "prefetch", "prerender", "icon", "import", "modulepreload",
-              "apple-touch-icon", "manifest"}
+# Elements no mail needs and only a tracker would use, by the family a policy may keep
+# (Policy.keep): the attributes through which each loads something. A nested document
+# (iframe, frame, object, embed) is neutralised whatever it loads, remote or data:, cid: or
+# srcdoc, since what it holds could load anything; the others only when they load remotely.
+NEEDLESS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "iframe": ("iframes", ("src", "srcdoc")),
+    "frame": ("iframes", ("src",)),
+    "object": ("objects", ("data",)),
+    "embed": ("objects", ("src",)),
+    "applet": ("objects", ("code", "archive", "codebase")),
+    "audio": ("media", ("src",)),
+    "video": ("media", ("src",)),
+    "source": ("media", ("src",)),
+    "track": ("media", ("src",)),
+    "bgsound": ("media", ("src",)),
+    "script": ("scripts", ("src",)),
+}
+_NESTED_DOCUMENTS = {"iframe", "frame", "object", "embed"}
+# <link rel> values whose load shows nothing: prefetches, preloads, icons, feeds...
+_LINK_STYLESHEET = {"stylesheet", "import"}
 _SVG_TAGS = {"image", "use", "feimage"}
 # On VML shapes href is the link a click follows (Outlook buttons), not a load.
 _VML_SHAPES = {"v:rect", "v:roundrect", "v:oval", "v:shape", "v:line", "v:polyline", "v:arc",
@@ -47,6 +64,8 @@ class Resource:
     rewrite: list[Edit]
     css_ref: css.CssRef | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # the family of a load no mail needs (NEEDLESS, "links", "manifest", "refresh"), or None
+    needless: str | None = None
 
 
 def _remove_attr(doc: Document, el: Element, name: str) -> Edit:
@@ -148,10 +167,10 @@ def _css_kind(ref: css.CssRef) -> tuple[str, str]:
     return "css", f"style {ref.prop} url()"
 
 
-# Tags with a loading attribute of their own; any other element can load only through
-# background= and style= (checked for every element).
-_SPECIAL_TAGS = frozenset(_IMAGE_TAGS | _SRC_TAGS | _SVG_TAGS
-                          | {"input", "source", "video", "object", "applet", "link"})
+# Tags with a loading attribute of their own (every tag _tag_resources looks at); any other
+# element can load only through background= and style= (checked for every element).
+_SPECIAL_TAGS = frozenset(_IMAGE_TAGS | NEEDLESS.keys() | _SVG_TAGS
+                          | {"input", "source", "video", "link", "meta", "html"})
 
 
 # A background= attribute (a name is never spelled with entities; "background-color:" in a
@@ -248,28 +267,44 @@ def _tag_resources(doc: Document, el: Element, resolve_url: Callable[[str], str 
                 url = resolve_url(raw)
                 if url:
                     add(Resource(url, _label(el, "srcset"), "image", el, [e], [e]))
-    if tag in _SRC_TAGS:
-        url = attr_url("src")
-        if url:
-            e = _remove_attr(doc, el, "src")
-            add(Resource(url, _label(el, "src"), "media", el, [e], [e]))
+    if tag in NEEDLESS:
+        family, names = NEEDLESS[tag]
+        for name in names:
+            a = el.attr(name)
+            if a is None:
+                continue
+            url = resolve_url(a.value)
+            if url is None and tag in _NESTED_DOCUMENTS and a.value.strip():
+                url = _inline_document(name, a.value)
+            if url:
+                e = _remove_attr(doc, el, name)
+                add(Resource(url, _label(el, name), "media", el, [e], [e], needless=family))
     if tag == "video":
         url = attr_url("poster")
         if url:
             e = _remove_attr(doc, el, "poster")
             add(Resource(url, _label(el, "poster"), "image", el, [e], [e]))
-    if tag in ("object", "applet"):
-        url = attr_url("data")
-        if url:
-            e = _remove_attr(doc, el, "data")
-            add(Resource(url, _label(el, "data"), "media", el, [e], [e]))
     if tag == "link":
-        rels = set(el.get("rel").lower().split())
         url = attr_url("href")
-        if url and rels & _LINK_RELS:
-            kind = "stylesheet" if "stylesheet" in rels or "import" in rels else "media"
+        if url:
+            rels = set(el.get("rel").lower().split())
             e = Edit(el.start, el.end, "")
-            add(Resource(url, _label(el, "href"), kind, el, [e], [e]))
+            if rels & _LINK_STYLESHEET:
+                add(Resource(url, _label(el, "href"), "stylesheet", el, [e], [e]))
+            else:
+                add(Resource(url, f"link[rel={' '.join(sorted(rels)) or '?'}]", "media", el,
+                             [e], [e], needless="links"))
+    if tag == "html":
+        url = attr_url("manifest")
+        if url:
+            e = _remove_attr(doc, el, "manifest")
+            add(Resource(url, "html[manifest]", "media", el, [e], [e], needless="manifest"))
+    if tag == "meta" and el.get("http-equiv").strip().lower() == "refresh":
+        url = refresh_target(el.get("content"), resolve_url)
+        if url:
+            e = Edit(el.start, el.end, "")
+            add(Resource(url, "meta[http-equiv=refresh]", "refresh", el, [e], [e],
+                         needless="refresh"))
     if tag in _SVG_TAGS:
         for name in ("href", "xlink:href"):
             url = attr_url(name)
@@ -282,3 +317,36 @@ def _tag_resources(doc: Document, el: Element, resolve_url: Callable[[str], str 
             if url:
                 e = _remove_attr(doc, el, name)
                 add(Resource(url, _label(el, name), "image", el, [e], [e]))
+
+
+def _inline_document(name: str, value: str) -> str:
+    """What a Finding names for a nested document that is not a remote URL: srcdoc markup,
+    or the data:/cid: reference (shortened)."""
+    if name == "srcdoc":
+        return "about:srcdoc"
+    value = value.strip()
+    return value if len(value) <= 80 else value[:79] + "\u2026"
+
+
+def refresh_target(content: str, resolve_url: Callable[[str], str | None]) -> str | None:
+    """The remote URL a <meta http-equiv=refresh content=...> navigates to (the HTML
+    standard's "shared declarative refresh steps"), or None."""
+    i, n = 0, len(content)
+    while i < n and content[i] in " \t\n\f\r":
+        i += 1
+    while i < n and (content[i].isdigit() or content[i] == "."):
+        i += 1
+    while i < n and content[i] in " \t\n\f\r;,":
+        i += 1
+    rest = content[i:]
+    if rest[:3].lower() == "url":
+        after = rest[3:].lstrip(" \t\n\f\r")
+        if after.startswith("="):
+            rest = after[1:].lstrip(" \t\n\f\r")
+    if rest[:1] in ("'", '"'):
+        quote = rest[0]
+        rest = rest[1:]
+        end = rest.find(quote)
+        if end >= 0:
+            rest = rest[:end]
+    return resolve_url(rest) if rest.strip() else None

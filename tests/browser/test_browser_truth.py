@@ -1,5 +1,7 @@
 """Browser truth: a cleaned message, rendered by Chromium, requests no tracker and still
-requests every content resource (engine.py says how a message is rendered)."""
+requests every content resource (engine.py says how a message is rendered). A cleaned message
+may request content its original did not: the fallback <img> of a <picture> whose tracking
+<source> was removed."""
 from __future__ import annotations
 
 import urllib.parse
@@ -45,7 +47,6 @@ def test_no_tracker_request_survives_cleaning(engine, originals, name, action):
     assert not {u for u in after if _is("tracker.test", u)}, f"{name}: {sorted(after)}"
     lost = {u for u in before if _is("content.test", u)} - after
     assert not lost, f"{name}: content no longer requested: {sorted(lost)}"
-    assert after <= before, f"{name}: new requests after cleaning: {sorted(after - before)}"
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -79,4 +80,3 @@ def test_fixture_after_cleaning_requests_no_finding_and_every_other_resource(
     assert not after & removed, f"{name}: still requested: {sorted(after & removed)}"
     kept = before - removed
     assert kept <= after, f"{name}: content no longer requested: {sorted(kept - after)}"
-    assert after <= before, f"{name}: new requests after cleaning: {sorted(after - before)}"
