@@ -191,7 +191,7 @@ _COMMENT = re.compile(r"<!--(?!\[if)(?:[^-]|-(?!->))*-->", re.IGNORECASE)  # not
 
 
 def crude_urls(text: str) -> set[str]:
-    import html as _html
+    from pixelguard.htmlscan import unescape_attr  # the HTML rule for attribute values
 
     out = set()
     text = _COMMENT.sub("", text)
@@ -202,7 +202,7 @@ def crude_urls(text: str) -> set[str]:
             continue  # a link, not a load
         if m.group(0).lower().startswith("data") and not tag.startswith("object"):
             continue
-        url = _html.unescape(m.group(1))
+        url = unescape_attr(m.group(1))
         out.add("https:" + url if url.startswith("//") else url)
     return out
 

@@ -9,6 +9,7 @@ Nothing here re-serialises HTML: offsets point into the text as the sender wrote
 from __future__ import annotations
 
 import html
+import html.entities
 import re
 from dataclasses import dataclass, field
 
@@ -128,8 +129,39 @@ def _make_attr(name: str, m: re.Match[str], offset: int) -> Attr:
         vstart, vend = m.span(group)
         end = vend + 1 if group < 4 else vend  # past the closing quote
     raw = m.string[vstart:vend]
-    return Attr(name, html.unescape(raw) if "&" in raw else raw, offset + m.start(1),
+    return Attr(name, unescape_attr(raw) if "&" in raw else raw, offset + m.start(1),
                 offset + end, offset + vstart, offset + vend, raw)
+
+
+# A character reference as the tokenizer's character reference state reads it: numeric, or
+# a name (the longest one known, with or without its ';').
+CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_NAMED = html.entities.html5  # names with their ';', and the legacy ones also without
+
+
+def charref(ref: str, next_char: str) -> str:
+    """What one character reference `ref` (a CHARREF match) stands for in an attribute
+    value, followed by `next_char`: a legacy named reference without ';' followed by '=' or
+    an alphanumeric stays as written (so "&current_date=" is not "¤t_date="), and so does a
+    longer name no reference starts."""
+    if ref[1] == "#":
+        return html.unescape(ref)
+    name = ref[1:]
+    if name in _NAMED and name.endswith(";"):
+        return _NAMED[name]
+    for end in range(len(name), 0, -1):  # the longest legacy name it starts with
+        if name[:end] in _NAMED:
+            after = name[end] if end < len(name) else next_char
+            if after == "=" or after.isalnum():
+                return ref
+            return _NAMED[name[:end]] + name[end:]
+    return ref
+
+
+def unescape_attr(raw: str) -> str:
+    """An attribute value with its character references decoded by the HTML standard's
+    rules for attributes."""
+    return CHARREF.sub(lambda m: charref(m.group(0), raw[m.end():m.end() + 1]), raw)
 
 
 def _attr_matches(text: str) -> dict[str, re.Match[str]]:

@@ -160,3 +160,22 @@ def test_an_unknown_keep_value_is_a_config_error_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(str(path))
     assert "keep" in str(err.value) and ":2" in str(err.value)
+
+
+@pytest.mark.parametrize("raw, value", [
+    ("https://t.example/o?a=1&current_date=2", "https://t.example/o?a=1&current_date=2"),
+    ("?x&amp=1&copy2&ltx", "?x&amp=1&copy2&ltx"),  # legacy names before '=' or alnum
+    ("?a&amp;b&AMP;c&not;d&lt.", "?a&b&c\u00acd<."),
+    ("&#x41;&#65&zzz;&notit;", "AA&zzz;&notit;"),
+    ("x&amp", "x&"),
+])
+def test_attribute_character_references_follow_the_html_rule(raw, value):
+    from pixelguard.htmlscan import unescape_attr
+
+    assert unescape_attr(raw) == value
+
+
+def test_the_reported_url_is_the_one_the_engine_fetches():
+    body = '<img src="https://t.example/o.gif?a=1&current_date=2" width="1" height="1">'
+    result = clean_message(_mail(body), Policy(recipients=(BOB,)))
+    assert [f.url for f in result.findings] == ["https://t.example/o.gif?a=1&current_date=2"]

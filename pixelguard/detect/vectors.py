@@ -3,14 +3,13 @@ the exact source edits that would neutralise them (for strip and for rewrite).""
 from __future__ import annotations
 
 import dataclasses
-import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pixelguard import css
-from pixelguard.htmlscan import Document, Element
+from pixelguard.htmlscan import CHARREF, Document, Element, charref
 from pixelguard.memo import MISSING, Memo
 from pixelguard.urls import resolve
 
@@ -43,7 +42,6 @@ _SVG_TAGS = {"image", "use", "feimage"}
 # On VML shapes href is the link a click follows (Outlook buttons), not a load.
 _VML_SHAPES = {"v:rect", "v:roundrect", "v:oval", "v:shape", "v:line", "v:polyline", "v:arc",
                "v:curve", "v:group"}
-_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 
 
 class Edit(NamedTuple):
@@ -113,11 +111,11 @@ def decode_with_map(raw: str) -> tuple[str, list[int]]:
     out: list[str] = []
     pos: list[int] = []
     i = 0
-    for m in _CHARREF.finditer(raw):
+    for m in CHARREF.finditer(raw):
         for k in range(i, m.start()):
             out.append(raw[k])
             pos.append(k)
-        repl = html.unescape(m.group(0))
+        repl = charref(m.group(0), raw[m.end():m.end() + 1])
         for ch in repl:
             out.append(ch)
             pos.append(m.start())
