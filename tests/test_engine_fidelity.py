@@ -179,3 +179,41 @@ def test_the_reported_url_is_the_one_the_engine_fetches():
     body = '<img src="https://t.example/o.gif?a=1&current_date=2" width="1" height="1">'
     result = clean_message(_mail(body), Policy(recipients=(BOB,)))
     assert [f.url for f in result.findings] == ["https://t.example/o.gif?a=1&current_date=2"]
+
+
+OPAQUE = "https://img.partner.example/i/Zx8Kq2Lm9Rt4Vb7Np3Wd.gif"
+
+
+def test_a_picture_source_takes_the_size_of_its_img():
+    body = (f'<picture><source srcset="{OPAQUE}"><img src="https://cdn.shop.example/f.jpg" '
+            'width="1" height="1"></picture>')
+    findings = clean_message(_mail(body), Policy(recipients=(BOB,))).findings
+    assert ("size", "source[srcset]") in [(f.rule, f.where) for f in findings]
+
+
+def test_a_picture_source_takes_the_hiding_of_its_img():
+    body = (f'<picture><source srcset="{OPAQUE}"><img src="https://cdn.shop.example/f.jpg" '
+            'width="600" height="300" style="display:none"></picture>')
+    findings = clean_message(_mail(body), Policy(recipients=(BOB,))).findings
+    assert ("hidden", "source[srcset]") in [(f.rule, f.where) for f in findings]
+
+
+def test_a_picture_source_of_a_visible_img_is_content():
+    body = (f'<picture><source srcset="{OPAQUE}"><img src="https://cdn.shop.example/f.jpg" '
+            'width="600" height="300"></picture>')
+    assert rules_for_body(body) == []
+
+
+def test_an_svg_image_takes_the_size_of_its_svg():
+    body = f'<svg width="0" height="0"><image href="{OPAQUE}" width="600" height="300"/></svg>'
+    assert rules_for_body(body) == ["size"]
+    body = f'<svg width="600" height="300"><image href="{OPAQUE}" width="600" height="300"/></svg>'
+    assert rules_for_body(body) == []
+
+
+def test_a_vml_fill_takes_the_size_of_its_shape():
+    body = ('<!--[if mso]><v:rect style="width:1px;height:1px"><v:fill type="frame" '
+            f'src="{OPAQUE}"/></v:rect><![endif]-->')
+    assert rules_for_body(body) == ["size"]
+    body = body.replace("width:1px;height:1px", "width:600px;height:300px")
+    assert rules_for_body(body) == []

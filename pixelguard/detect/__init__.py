@@ -12,7 +12,7 @@ from pixelguard.detect.rules import RULE_IDS, RULES, Signals
 from pixelguard.detect.shape import url_facts
 from pixelguard.detect.vectors import Edit, Resource, extract
 from pixelguard.detect.visibility import Visibility, tag_box, tiny_reason
-from pixelguard.htmlscan import scan
+from pixelguard.htmlscan import Element, scan
 from pixelguard.model import Finding, Policy
 from pixelguard.trackers import TrackerList, TrackerMatch
 
@@ -52,7 +52,8 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     for n, res in enumerate(resources):
         if n % 64 == 0:
             deadline.check()
-        signals = _signals(res, vis, policy, trackers, repeats[res.url], boxes, urls)
+        signals = _signals(res, vis, policy, trackers, repeats[res.url], boxes, urls,
+                           doc.elements)
         if signals.host_verdict == "allow":
             continue
         for rule_id, fn in RULES:
@@ -92,9 +93,52 @@ def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> _UrlFacts:
     )
 
 
+# VML elements that paint into the shape around them (its size is theirs).
+_VML_FILLS = frozenset(("v:fill", "v:imagedata", "v:stroke", "v:textbox"))
+_CONTEXT_STEPS = 64  # how far to look for the element that shows a resource
+
+
+def _stand_in(elements: list[Element], el: Element) -> Element | None:
+    """The element that decides the size and hiding of what `el` loads, when it is not `el`:
+    a <picture>'s <img> for its <source>s (the engine shows the chosen source in the img)."""
+    if el.tag == "source" and el.parent >= 0 and elements[el.parent].tag == "picture":
+        for other in elements[el.index + 1 : el.index + 1 + _CONTEXT_STEPS]:
+            if other.parent == el.parent and other.tag == "img":
+                return other
+    return None
+
+
+def _viewport(elements: list[Element], el: Element) -> Element | None:
+    """The element whose box bounds what `el` paints: the nearest <svg> around an SVG
+    element, the VML shape around a fill or image."""
+    if el.ns == "svg":
+        index = el.parent
+        for _ in range(_CONTEXT_STEPS):
+            if index < 0:
+                return None
+            up = elements[index]
+            if up.tag == "svg":
+                return up
+            index = up.parent
+    elif el.tag in _VML_FILLS and el.parent >= 0:
+        return elements[el.parent]
+    return None
+
+
+def _box(elements: list[Element], el: Element) -> tuple[float | None, float | None]:
+    """The element's box, or its viewport's when that is too small to show anything."""
+    w, h = tag_box(el)
+    around = _viewport(elements, el)
+    if around is not None and tiny_reason(w, h) is None:
+        aw, ah = tag_box(around)
+        if tiny_reason(aw, ah) is not None:
+            return aw, ah
+    return w, h
+
+
 def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerList,
              repeats: int, boxes: dict[int, tuple[float | None, float | None]],
-             urls: dict[str, _UrlFacts]) -> Signals:
+             urls: dict[str, _UrlFacts], elements: list[Element]) -> Signals:
     el = res.element
     url = res.url
     facts = urls.get(url)
@@ -103,11 +147,15 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
     tiny = None
     unsized = False
     if el is not None and res.kind in ("image", "background", "media"):
-        if el.index not in boxes:
-            boxes[el.index] = tag_box(el)
-        w, h = boxes[el.index]
+        shown = _stand_in(elements, el) or el
+        if shown.index not in boxes:
+            boxes[shown.index] = _box(elements, shown)
+        w, h = boxes[shown.index]
         tiny = tiny_reason(w, h)
         unsized = res.kind == "image" and w is None and h is None
+        hidden = vis.state(el) or (vis.state(shown) if shown is not el else None)
+    else:
+        hidden = vis.state(el)
     spacer = (
         facts.known is None and facts.leak is None and not facts.token
         and (repeats >= SPACER_REPEATS or facts.spacer_name)
@@ -120,7 +168,7 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
         elif css.is_forward_detection_selector(ref.selector):
             print_or_forward = "when the mail is forwarded or replied to"
     return Signals(
-        host=facts.host, tiny=tiny, unsized=unsized, hidden=vis.state(el), known=facts.known,
+        host=facts.host, tiny=tiny, unsized=unsized, hidden=hidden, known=facts.known,
         shape=facts.shape, token=facts.token, query_token=facts.query_token, leak=facts.leak,
         host_verdict=facts.host_verdict, spacer=spacer, print_or_forward=print_or_forward,
         kept=policy.keep,
