@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from pixelguard import message, notice
 from pixelguard.budget import BudgetExceeded, Deadline
-from pixelguard.detect import detect_html
+from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import Edit
 from pixelguard.headers import insert_at, prepend_header
 from pixelguard.model import Finding, Policy, Result
@@ -139,6 +139,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     # clients render it as it stands (spam uses "8bit+"), so it is read, and edited, as 8bit.
     leaves = list(root.leaves())
     html_leaves = [p for p in leaves if p.content_type == "text/html"]
+    css_leaves = [p for p in leaves if _is_related_stylesheet(p)] if html_leaves else []
     skipped = [f"part {p.path} nested deeper than {message.MAX_DEPTH} levels"
                for p in leaves if p.too_deep]
     if not html_leaves and not skipped:
@@ -174,6 +175,11 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         original = raw[part.body_start : part.body_end]
         changes.append(_Change(part, message.encode_body(new_data, part, eol.encode(), original)))
         changed_html.append(part)
+    for part in css_leaves:
+        change = _clean_stylesheet_part(raw, part, policy, trackers, allowed, deadline, findings,
+                                        skipped)
+        if change is not None:
+            changes.append(change)
     if not findings:
         if skipped:
             return Result(raw=prepend_header(raw, HEADER, "skipped; " + "; ".join(skipped)),
@@ -184,6 +190,43 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
     out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes, insert_at(raw))
     return Result(raw=out, findings=findings, skipped=skipped)
+
+
+def _is_related_stylesheet(part: message.Part) -> bool:
+    """A text/css part of a multipart/related: the HTML beside it loads it (by cid: or
+    Content-Location) as a stylesheet. A CSS file attached for the reader is left alone."""
+    if part.content_type != "text/css" or part.parent is None:
+        return False
+    if part.parent.content_type != "multipart/related":
+        return False
+    disposition = str(part.headers.get("Content-Disposition", "")).strip().lower()
+    return not disposition.startswith("attachment")
+
+
+def _clean_stylesheet_part(raw: bytes, part: message.Part, policy: Policy, trackers: TrackerList,
+                           allowed: bool, deadline: Deadline, findings: list[Finding],
+                           skipped: list[str]) -> _Change | None:
+    """Clean a stylesheet part like a <style> block; its change, if any (findings added)."""
+    try:
+        data = message.decode_body(raw, part)
+        codec = message.pick_codec(part, data)
+        text = data.decode(codec, "surrogateescape")
+    except (message.MimeError, UnicodeError, LookupError) as exc:
+        skipped.append(f"part {part.path} could not be decoded ({exc})"[:200])
+        return None
+    if len(data) > policy.max_html_bytes:
+        skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
+        return None
+    base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
+    new_text, found = clean_nested("css", text, policy, trackers, part.path,
+                                   str(base).strip() if base else None, allowed, deadline, 1)
+    if not found:
+        return None
+    findings.extend(found)
+    eol = message.body_line_ending(raw, part)
+    original = raw[part.body_start : part.body_end]
+    return _Change(part, message.encode_body(new_text.encode(codec, "surrogateescape"), part,
+                                             eol, original))
 
 
 def _splice(raw: bytes, head: bytes, changes: list[_Change], head_at: int) -> bytes:

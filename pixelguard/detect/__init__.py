@@ -1,13 +1,17 @@
 """Detection: one HTML document in, the trackers it loads (with the edits that remove them) out."""
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pixelguard import css
 from pixelguard.budget import Deadline
 from pixelguard.detect.leak import find_leak
+from pixelguard.detect.nested import (
+    MAX_NESTING, cid_stylesheets, find_nested, style_document, unwrap_style,
+)
 from pixelguard.detect.rules import RULE_IDS, RULES, Signals
 from pixelguard.detect.shape import url_facts
 from pixelguard.detect.vectors import Edit, Resource, extract
@@ -16,7 +20,7 @@ from pixelguard.htmlscan import Element, scan
 from pixelguard.model import Finding, Policy
 from pixelguard.trackers import TrackerList, TrackerMatch
 
-__all__ = ["Detection", "detect_html", "RULE_IDS"]
+__all__ = ["Detection", "clean_nested", "detect_html", "RULE_IDS"]
 
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
 
@@ -27,12 +31,14 @@ class Detection:
     edits: list[Edit]  # for the policy's action, possibly overlapping
     body_start: int | None
     head_end: int | None
+    cid_stylesheets: list[str] = field(default_factory=list)  # Content-IDs loaded as CSS
 
 
 def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
                 base: str | None = None, sender_allowed: bool = False,
-                deadline: Deadline | None = None) -> Detection:
-    """Find every tracker in one HTML document. Raises BudgetExceeded past the deadline."""
+                deadline: Deadline | None = None, depth: int = 0) -> Detection:
+    """Find every tracker in one HTML document (and in the stylesheets and documents nested
+    in it, `depth` levels down already). Raises BudgetExceeded past the deadline."""
     deadline = deadline or Deadline(policy.time_budget)
     doc = scan(text)
     deadline.check()
@@ -65,7 +71,37 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
                 findings.append(Finding(res.url, rule_id, vendor, res.where, part, reason))
                 edits.extend(res.rewrite if policy.action == "rewrite" else res.strip)
                 break
-    return Detection(findings, edits, doc.body_start, doc.head_end)
+    for nest in find_nested(doc, sheets, base, policy.keep):
+        deadline.check()
+        new_text, found = clean_nested(nest.kind, nest.text, policy, trackers, part, base,
+                                       sender_allowed, deadline, depth + 1)
+        if found:
+            findings.extend(dataclasses.replace(f, where=f"{nest.where} {f.where}") for f in found)
+            edits.append(Edit(nest.start, nest.end, nest.rewrap(new_text)))
+    return Detection(findings, edits, doc.body_start, doc.head_end,
+                     cid_stylesheets(doc, sheets))
+
+
+def clean_nested(kind: str, text: str, policy: Policy, trackers: TrackerList, part: str,
+                 base: str | None, sender_allowed: bool, deadline: Deadline,
+                 depth: int) -> tuple[str, list[Finding]]:
+    """A stylesheet ("css") or document ("html") cleaned with the same rules: its new text
+    and what was removed from it. Too deeply nested, or CSS that would end its own block,
+    it is emptied."""
+    from pixelguard.rewrite import apply_edits  # (rewrite reads this package's Edit)
+
+    document = style_document(text) if kind == "css" else text
+    if document is None or depth > MAX_NESTING:
+        why = (f"nested more than {MAX_NESTING} levels deep" if document is not None
+               else "a stylesheet that would end its own block")
+        rule = "css-remote" if kind == "css" else "needless-element"
+        return "", [Finding(f"data:text/{kind}", rule, None, "", part,
+                            f"{why}: removed unchecked")]
+    det = detect_html(document, policy, trackers, part, base, sender_allowed, deadline, depth)
+    if not det.findings:
+        return text, []
+    new = apply_edits(document, det.edits)
+    return (unwrap_style(new) if kind == "css" else new), det.findings
 
 
 class _UrlFacts(NamedTuple):
