@@ -26,7 +26,7 @@ _ATTR = re.compile(
 _TAGNAME = re.compile(r"<[a-zA-Z][^\t\n\r\f />\x00]*")
 
 VOID = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
+    "area base br col embed frame hr img input keygen link meta param source track wbr".split()
 )
 # A start tag implicitly closes the nearest open element of these kinds (and everything opened
 # inside it), unless a scope boundary comes first: the part of the HTML tree-building rules
@@ -42,18 +42,31 @@ _SCOPE = {"td": ("tr", "table"), "th": ("tr", "table"), "tr": ("table",),
 # Block-level start tags close an open <p> (up to a button/table/td scope boundary).
 _CLOSES_P = frozenset(
     "address article aside blockquote center details dialog dir div dl fieldset figcaption "
-    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr main menu nav ol p pre section "
-    "table ul".split()
-)
+    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr listing main menu nav ol p "
+    "plaintext pre section ul xmp".split()
+)  # and <table>, outside quirks mode (_contextual_start)
 _P_SCOPE = ("table", "td", "th", "button", "html", "body")
+# A formatting <a> or <nobr>, and a <button>, end the open one (the adoption agency's effect
+# on ancestors), unless a scope marker is open inside it.
+_MARKERS = ("applet", "caption", "html", "table", "td", "th", "marquee", "object", "template")
+_CLOSES_SAME = {"a": _MARKERS, "nobr": _MARKERS, "button": _MARKERS}
 # Start tag -> the (targets, scope) pairs it closes, in the order they apply.
 _IMPLICIT = {
     name: tuple(
         ([(("p",), _P_SCOPE)] if name in _CLOSES_P else [])
         + ([(_CLOSES[name], _SCOPE.get(name, ("table",)))] if name in _CLOSES else [])
+        + ([((name,), _CLOSES_SAME[name])] if name in _CLOSES_SAME else [])
     )
-    for name in _CLOSES_P | _CLOSES.keys()
+    for name in _CLOSES_P | _CLOSES.keys() | _CLOSES_SAME.keys()
 }
+_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+# Start tags whose tree building depends on the current node or an open <select>.
+_TABLE_PARTS = frozenset(("caption", "col", "colgroup", "tbody", "thead", "tfoot", "tr", "td",
+                          "th"))
+_CONTEXTUAL = _HEADINGS | _TABLE_PARTS | {"table", "select", "input", "keygen", "textarea",
+                                          "form"}
+_SECTIONS = ("tbody", "thead", "tfoot")
+_CELLS = ("td", "th")
 _COMMENT_END = re.compile(r"--!?>")
 # The attributes of a tag, by the WHATWG tokenizer's attribute states: a quote opens a quoted
 # value only where a value starts (so `title=a=">"` cannot hide the markup after it), and a
@@ -104,9 +117,10 @@ _INTEGRATION = {"svg": frozenset(("foreignobject", "desc", "title")),
 # the engine puts it before the table, outside it (and outside a table that hides).
 _TABLE_CONTEXT = frozenset(("table", "tbody", "thead", "tfoot", "tr"))
 _TABLE_CONTENT = frozenset(
-    "caption colgroup col tbody tfoot thead td th tr table style script template input form "
-    "link meta".split()
+    "caption colgroup col tbody tfoot thead td th tr table style script template input".split()
 )
+_HIDDEN_INPUT = re.compile(r"""[\t\n\f\r /]type[\t\n\f\r ]*=[\t\n\f\r ]*["']?hidden["'\t\n\f\r />]""",
+                           re.I)
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
 
@@ -278,12 +292,17 @@ class Document:
     base_href: str | None = None
     body_start: int | None = None  # offset just after <body ...>
     head_end: int | None = None  # offset of </head>
+    quirks: bool = False  # rendered in quirks mode (no doctype, or an old one)
 
 
-# Elements whose content is never markup. (<title>, <textarea> and friends are text to a
-# browser too, but markup inside them is read anyway: removing an image a browser would not
-# show costs nothing, and a sloppy client might load it.)
-RAW_TEXT = frozenset(("style", "script"))
+# Elements whose content is text, not markup, to the tokenizer (RAWTEXT, RCDATA and script
+# data; <noscript> is markup, since mail is rendered with scripting off): a comment or tag
+# inside them does not end them. The markup inside those that are not <style>/<script> is
+# read anyway, as if it were elements of theirs: removing an image an engine would not load
+# costs nothing, and a sloppy client might load it.
+RAW_TEXT = frozenset(("style", "script", "textarea", "title", "xmp", "iframe", "noembed",
+                      "noframes"))
+_TEXT_READ_AS_MARKUP = RAW_TEXT - {"style", "script"}
 # The next token at or after a position, by what follows its "<" (group numbers are the
 # kinds run() dispatches on): 1 a start tag up to its '>' (attributes by _ATTR_STATES), 2 an
 # end tag (its name, NUL included: "</div\0>" names no real element, and attributes by the
@@ -346,6 +365,7 @@ class _Scanner:
         self._special: list[int] = []
         # elements past MAX_DEPTH are not pushed; their end tags must not close pushed ones
         self._unpushed: dict[str, int] = {}
+        self._form_open = False  # the tree builder's form element pointer is set
 
     def run(self, text: str) -> None:
         # The hot loop: one _TOKEN search per tag, so the common path is written out here.
@@ -389,13 +409,21 @@ class _Scanner:
                         name = name[: name.index("\x00")]
                     info = _name_info(name)
                 implicit, foreign, pushed, is_special, raw_text, noted = info
+                if name in _CONTEXTUAL or (stack and elements[stack[-1]].tag == "colgroup"):
+                    if self._contextual_start(name, tag_text):
+                        pos = end
+                        continue  # the tree builder ignores this start tag
+                    parent = stack[-1] if stack else -1
                 if implicit is not None and stack:
                     for targets, scope in implicit:
                         self._close_nearest(targets, scope)
                     parent = stack[-1] if stack else -1
-                if parent >= 0 and elements[parent].tag in _TABLE_CONTEXT \
-                        and name not in _TABLE_CONTENT:
-                    parent = self._foster_parent()
+                if parent >= 0 and elements[parent].tag in _TABLE_CONTEXT:
+                    if name == "form":
+                        pushed = False  # inserted into the table and popped at once
+                    elif name not in _TABLE_CONTENT or (
+                            name == "input" and _HIDDEN_INPUT.search(tag_text) is None):
+                        parent = self._foster_parent()
                 # "/>" is ignored on HTML elements; Outlook honours it on its VML and Office
                 # tags inside its conditional comments
                 self_closing = foreign and in_mso and tag_text[-2] == "/"
@@ -467,6 +495,82 @@ class _Scanner:
             return "html", "img"  # the tree builder's rename: a void <img>
         return "html", name
 
+    def _contextual_start(self, name: str, tag_text: str) -> bool:
+        """The tree builder's steps for a start tag that depend on the current node or an
+        open <select>, taken before it is inserted; True when it ignores the tag."""
+        elements = self.doc.elements
+        stack = self.stack
+        current = elements[stack[-1]].tag if stack else ""
+        if current == "colgroup" and name != "col":
+            self._pop_to(len(stack) - 1)  # a column group holds only <col>
+            current = elements[stack[-1]].tag if stack else ""
+        select = self._pos.get("select")
+        if select and name in ("select", "input", "keygen", "textarea") and not any(
+                self._pos.get(b) and self._pos[b][-1] > select[-1] for b in _MARKERS):
+            self._pop_to(select[-1])  # these end an open <select>; <select> itself only that
+            return name == "select"
+        if name == "form":
+            if self._form_open:
+                return True  # no form in a form: the engine drops the tag
+            self._form_open = True
+        elif name in _HEADINGS and current in _HEADINGS:
+            self._pop_to(len(stack) - 1)  # a heading does not nest in a heading
+        elif name == "table" and current in _TABLE_CONTEXT:
+            table = self._pos.get("table")
+            if table:
+                self._pop_to(table[-1])  # "<table><table>": the first one ends
+        elif name in _TABLE_PARTS:
+            if not self._pos.get("table") and not self.in_mso:
+                return True  # a table part outside any table: the engine drops the tag
+            self._clear_to_table_context(name)
+        elif name == "table" and self.doc.quirks is False and current != "table":
+            self._close_nearest(("p",), _P_SCOPE)  # (a quirks-mode table goes into the <p>)
+        return False
+
+    def _depth_of(self, tag: str) -> int:
+        at = self._pos.get(tag)
+        return at[-1] if at else -1
+
+    def _innermost(self, tags: tuple[str, ...], above: int) -> int:
+        """Depth of the innermost open element of `tags` deeper than `above`, or -1."""
+        best = -1
+        for tag in tags:
+            at = self._pos.get(tag)
+            if at and at[-1] > above and at[-1] > best:
+                best = at[-1]
+        return best
+
+    def _clear_to_table_context(self, name: str) -> None:
+        """A table part's start tag ends what is open inside the innermost table down to
+        the part that holds it: a cell goes into the open row, a row into the open section,
+        a section or caption into the table (the rows and sections the engine implies are
+        not on this stack, so they are closed by depth). Elements foster-parented out of the
+        table, still open, end too."""
+        table = self._pos.get("table")
+        if not table:
+            return
+        t = table[-1]
+        holder = -1
+        if name in _CELLS:
+            holder = self._innermost(("tr",), t)
+        if holder < 0 and name in _CELLS + ("tr",):
+            holder = self._innermost(_SECTIONS, t)
+        self._pop_to((holder if holder >= 0 else t) + 1)
+
+    def _end_implied(self, tag: str) -> None:
+        """</tbody> or </tr> with none open: it ends the one the engine implied, if a cell
+        or row shows there is one (and no other section or row stands in for it)."""
+        table = self._pos.get("table")
+        if not table:
+            return
+        t = table[-1]
+        if tag == "tbody":
+            if self._innermost(_SECTIONS, t) < 0 and self._innermost(_CELLS + ("tr",), t) >= 0:
+                self._pop_to(t + 1)
+        elif self._innermost(_CELLS, t) >= 0:  # "tr"
+            section = self._innermost(_SECTIONS, t)
+            self._pop_to((section if section >= 0 else t) + 1)
+
     def _push(self, el: Element) -> None:
         stack = self.stack
         depth = len(stack)
@@ -502,17 +606,20 @@ class _Scanner:
             doc.body_start = el.end
 
     def _raw_text(self, text: str, end: int, name: str) -> int:
-        """After the start tag of a <style>/<script> ending at `end`: skip its text, record
-        a style block; the offset to scan on from."""
+        """After the start tag of a raw text element ending at `end`: skip its text (record
+        a style block, read other text as markup of its own); the offset to scan on from."""
         close = _raw_text_end(text, end, name)
         if close >= len(text):
             # Never closed: a browser would swallow the rest as text, but sanitising
             # mail clients differ; read on as markup, so no load goes unjudged.
             return end
+        index = len(self.doc.elements) - 1
         if name == "style":
             self.doc.styles.append(
-                StyleBlock(self.base + end, self.base + close, len(self.doc.elements) - 1, self.in_mso)
+                StyleBlock(self.base + end, self.base + close, index, self.in_mso)
             )
+        elif name in _TEXT_READ_AS_MARKUP and "<" in text[end:close]:
+            _Scanner(self.doc, self.base + end, self.in_mso, index).run(text[end:close])
         self._end_tag(name, close)
         gt = text.find(">", close)
         return len(text) if gt < 0 else gt + 1
@@ -584,8 +691,15 @@ class _Scanner:
             if not self._unpushed[tag]:
                 del self._unpushed[tag]
             return
+        if tag == "form":
+            self._form_open = False
+        elif tag in _HEADINGS:  # any heading's end tag ends the open heading, whatever its level
+            tag = next((h for h in sorted(_HEADINGS, key=lambda h: -self._depth_of(h))
+                        if self._depth_of(h) >= 0), tag)
         depths = self._pos.get(tag)
         if not depths:
+            if tag in ("tbody", "tr"):
+                self._end_implied(tag)
             return
         depth = depths[-1]
         scope = _END_SCOPE.get(tag)
@@ -600,9 +714,40 @@ class _Scanner:
         self._pop_to(depth)
 
 
+# Script data's escape states: "<!--" escapes, "<script" in an escape double-escapes (a
+# "</script" there does not end the script, only the double escape), "-->" ends both.
+_SCRIPT_EVENTS = re.compile(r"<!--|-->|<(/?)script(?=[\t\n\r\f />])", re.I)
+
+
+def _script_end(text: str, i: int) -> int:
+    escaped = double = False
+    pos = i
+    while True:
+        m = _SCRIPT_EVENTS.search(text, pos)
+        if m is None:
+            return len(text)
+        token = m.group(0)
+        if token == "<!--":
+            escaped = escaped or not double
+            pos = m.start() + 2  # its "--" may also begin "-->" ("<!-->")
+            continue
+        if token == "-->":
+            if escaped or double:
+                escaped = double = False
+        elif m.group(1):  # "</script"
+            if not double:
+                return m.start()
+            double, escaped = False, True  # back to escaped
+        elif escaped:  # "<script" inside an escape
+            double, escaped = True, False
+        pos = m.end()
+
+
 def _raw_text_end(text: str, i: int, name: str) -> int:
     """Offset of the "</name" (followed by whitespace, '/' or '>') that ends raw text
     started at i; len(text) when there is none."""
+    if name == "script":
+        return _script_end(text, i)
     pattern = _RAW_END.get(name)
     if pattern is None:
         pattern = _RAW_END[name] = re.compile(r"</%s(?=[\t\n\r\f />])" % re.escape(name), re.I)
@@ -615,9 +760,33 @@ _RAW_END: dict[str, re.Pattern[str]] = {}
 _FONT_BREAKOUT = re.compile(r"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]")
 
 
+_DOCTYPE = re.compile(r"(?:\ufeff|[\t\n\f\r ]|<!--.*?-->)*<!doctype([^>]*)>", re.I | re.S)
+# Public identifiers that put a document into quirks mode (the common ones of the HTML
+# standard's list), unless a system identifier makes a 4.01 one "limited quirks".
+_QUIRKS_IDS = ("-//w3c//dtd html 4.0 ", "-//w3c//dtd html 3", "-//ietf//dtd html",
+               "-//w3c//dtd html 4.01 transitional//", "-//w3c//dtd html 4.01 frameset//",
+               "-//w3o//dtd w3 html", "-//netscape comm. corp.//")
+
+
+def _is_quirks(text: str) -> bool:
+    m = _DOCTYPE.match(text, 0, 4096)
+    if m is None:
+        return True
+    decl = " ".join(m.group(1).lower().split())
+    if not decl.startswith("html"):
+        return True
+    if "public" not in decl:
+        return False
+    public = decl.split("public", 1)[1].strip().strip("\"'")
+    if public.startswith(("-//w3c//dtd html 4.01 transitional//",
+                          "-//w3c//dtd html 4.01 frameset//")):
+        return "http" not in decl  # with a system identifier: limited quirks
+    return public.startswith(_QUIRKS_IDS)
+
+
 def scan(text: str) -> Document:
     """Scan an HTML document. Never raises for malformed markup."""
-    doc = Document(text)
+    doc = Document(text, quirks=_is_quirks(text))
     _Scanner(doc, 0, False, -1).run(text)
     doc.styles.sort(key=lambda s: s.start)
     return doc
