@@ -38,12 +38,16 @@ _CLOSES = {
 }
 _SCOPE = {"td": ("tr", "table"), "th": ("tr", "table"), "tr": ("table",),
           "tbody": ("table",), "thead": ("table",), "tfoot": ("table",),
-          "li": ("ul", "ol"), "dt": ("dl",), "dd": ("dl",), "option": ("select",)}
+          "li": (), "dt": (), "dd": (), "option": ("select",)}
+# li, dt and dd close an open one only when no special element (but address, div, p) is open
+# inside it.
+_LIST_ITEMS = frozenset(("li", "dt", "dd"))
+_NOT_BLOCKING_ITEMS = frozenset(("address", "div", "p"))
 # Block-level start tags close an open <p> (up to a button/table/td scope boundary).
 _CLOSES_P = frozenset(
-    "address article aside blockquote center details dialog dir div dl fieldset figcaption "
-    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr listing main menu nav ol p "
-    "plaintext pre section ul xmp".split()
+    "address article aside blockquote center dd details dialog dir div dl dt fieldset "
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li listing main menu "
+    "nav ol p plaintext pre search section summary ul xmp".split()
 )  # and <table>, outside quirks mode (_contextual_start)
 _P_SCOPE = ("table", "td", "th", "button", "html", "body")
 # A formatting <a> or <nobr>, and a <button>, end the open one (the adoption agency's effect
@@ -64,7 +68,7 @@ _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _TABLE_PARTS = frozenset(("caption", "col", "colgroup", "tbody", "thead", "tfoot", "tr", "td",
                           "th"))
 _CONTEXTUAL = _HEADINGS | _TABLE_PARTS | {"table", "select", "input", "keygen", "textarea",
-                                          "form"}
+                                          "form", "html", "head", "body"}
 _SECTIONS = ("tbody", "thead", "tfoot")
 _CELLS = ("td", "th")
 _COMMENT_END = re.compile(r"--!?>")
@@ -90,6 +94,12 @@ _SPECIAL = frozenset(
 )
 # </body> and </html> leave them open to a browser: what follows still goes into the body.
 _KEPT_OPEN = frozenset(("body", "html"))
+# The adoption agency (misnested formatting elements) is followed this far: deeper misnesting
+# is closed by popping, and at most this many earlier elements move into a copy.
+_ADOPTION_REACH = 64
+_ADOPTION_SCAN = 4096
+# Start tags that do not begin the body (a <body> after them still starts an element).
+_HEAD_CONTENT = frozenset("html head meta title link style script base noscript".split())
 _SLOW_END = _KEPT_OPEN | {"head"}  # end tags that need more than closing the current element
 _FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
 # The scope an end tag's element must be in (no boundary element open inside it), or the
@@ -200,14 +210,17 @@ class Element:
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
     text costs one substring test."""
 
-    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "ns", "text", "low",
-                 "_matches", "_attrs", "_classes")
+    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "ns", "clone_of", "text",
+                 "low", "_matches", "_attrs", "_classes")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
                  in_mso: bool, ns: str = "html") -> None:
         self.index = index
         self.tag = tag  # lower-case, may contain ':' (v:fill); <image> in HTML is "img"
         self.ns = ns  # "html", "svg" or "math": the namespace the engine gives it
+        # the index of the element this one copies (the tree builder re-opens formatting
+        # elements as copies of a tag it already met), else -1: a copy loads nothing of its own
+        self.clone_of = -1
         self.start = start  # span of the start tag in the document
         self.end = start + len(text)
         self.parent = parent  # index of the parent element, -1 at top
@@ -293,6 +306,10 @@ class Document:
     body_start: int | None = None  # offset just after <body ...>
     head_end: int | None = None  # offset of </head>
     quirks: bool = False  # rendered in quirks mode (no doctype, or an old one)
+    # tree-building state shared by the scans of one document (Outlook's comments included)
+    roots_seen: set[str] = field(default_factory=set)  # html, head, body start tags met
+    body_begun: bool = False  # an element only a body holds has come
+    body_checked: int = 0  # elements looked at for body_begun
 
 
 # Elements whose content is text, not markup, to the tokenizer (RAWTEXT, RCDATA and script
@@ -418,12 +435,12 @@ class _Scanner:
                     for targets, scope in implicit:
                         self._close_nearest(targets, scope)
                     parent = stack[-1] if stack else -1
-                if parent >= 0 and elements[parent].tag in _TABLE_CONTEXT:
-                    if name == "form":
-                        pushed = False  # inserted into the table and popped at once
-                    elif name not in _TABLE_CONTENT or (
-                            name == "input" and _HIDDEN_INPUT.search(tag_text) is None):
-                        parent = self._foster_parent()
+                if name == "form" and self._in_table_mode():
+                    pushed = False  # in a table, a form is inserted and popped at once
+                elif parent >= 0 and elements[parent].tag in _TABLE_CONTEXT and (
+                        name not in _TABLE_CONTENT or (
+                            name == "input" and _HIDDEN_INPUT.search(tag_text) is None)):
+                    parent = self._foster_parent()
                 # "/>" is ignored on HTML elements; Outlook honours it on its VML and Office
                 # tags inside its conditional comments
                 self_closing = foreign and in_mso and tag_text[-2] == "/"
@@ -509,23 +526,57 @@ class _Scanner:
                 self._pos.get(b) and self._pos[b][-1] > select[-1] for b in _MARKERS):
             self._pop_to(select[-1])  # these end an open <select>; <select> itself only that
             return name == "select"
+        if name in ("html", "head", "body") and not self.in_mso:
+            # once the document has begun, these start an element no more (an engine moves
+            # their attributes to the one it has); a stray one must not enclose what follows
+            seen = self.doc.roots_seen
+            if name == "body":  # begun once anything but head content came
+                begun = "body" in seen or self._body_begun()
+            else:
+                begun = bool(elements) and not (
+                    name == "head" and all(e.tag == "html" for e in elements))
+            seen.add(name)
+            return begun
         if name == "form":
             if self._form_open:
                 return True  # no form in a form: the engine drops the tag
             self._form_open = True
         elif name in _HEADINGS and current in _HEADINGS:
             self._pop_to(len(stack) - 1)  # a heading does not nest in a heading
-        elif name == "table" and current in _TABLE_CONTEXT:
-            table = self._pos.get("table")
-            if table:
-                self._pop_to(table[-1])  # "<table><table>": the first one ends
+        elif name == "table" and self._in_table_mode():
+            self._pop_to(self._pos["table"][-1])  # "<table><table>": the first one ends
         elif name in _TABLE_PARTS:
             if not self._pos.get("table") and not self.in_mso:
                 return True  # a table part outside any table: the engine drops the tag
             self._clear_to_table_context(name)
-        elif name == "table" and self.doc.quirks is False and current != "table":
+        elif name == "table" and not self.doc.quirks:
             self._close_nearest(("p",), _P_SCOPE)  # (a quirks-mode table goes into the <p>)
         return False
+
+    def _body_begun(self) -> bool:
+        """Has an element that only a body holds come (outside Outlook's comments)? Each
+        element is looked at once per document."""
+        doc = self.doc
+        elements = doc.elements
+        while not doc.body_begun and doc.body_checked < len(elements):
+            el = elements[doc.body_checked]
+            doc.body_begun = el.tag not in _HEAD_CONTENT and not el.in_mso
+            doc.body_checked += 1
+        return doc.body_begun
+
+    def _in_table_mode(self) -> bool:
+        """Is the tree builder in one of its table insertion modes: a table open, and no cell
+        or caption open in it (elements foster-parented out of it leave the mode as it was)?"""
+        t = self._depth_of("table")
+        return t >= 0 and self._innermost(_CELLS + ("caption",), t) < 0
+
+    def _copy(self, el: Element, parent: int) -> Element:
+        """A copy of a formatting element, made by the tree builder (it loads nothing)."""
+        elements = self.doc.elements
+        copy = Element(len(elements), el.tag, el.start, el.text, parent, el.in_mso, el.ns)
+        copy.clone_of = el.clone_of if el.clone_of >= 0 else el.index
+        elements.append(copy)
+        return copy
 
     def _depth_of(self, tag: str) -> int:
         at = self._pos.get(tag)
@@ -662,6 +713,13 @@ class _Scanner:
             at = positions.get(tag)
             if at and at[-1] > nearest:
                 return
+        if targets[0] in _LIST_ITEMS:
+            elements, stack = self.doc.elements, self.stack
+            for d in reversed(self._special):
+                if d <= nearest:
+                    break
+                if elements[stack[d]].tag not in _NOT_BLOCKING_ITEMS:
+                    return
         self._pop_to(nearest)
 
     def _pop_to(self, depth: int) -> None:
@@ -711,7 +769,68 @@ class _Scanner:
                 inside = self._pos.get(boundary)
                 if inside and inside[-1] > depth:
                     return
+        if tag in _FORMATTING and self._special and self._special[-1] > depth \
+                and len(self.stack) - depth <= _ADOPTION_REACH:
+            self._adopt(depth)
+            return
         self._pop_to(depth)
+
+    def _adopt(self, depth: int) -> None:
+        """The adoption agency's effect on ancestors, for a formatting element's end tag with
+        a block (a special element) open inside it, round by round: the block moves up out of
+        the formatting element (into copies of the formatting elements open between them),
+        stays open, and what it holds goes into a copy of the formatting element (same tag
+        and attributes: same hiding); the next block open inside it moves out in turn. Past
+        the last block the copy ends, and formatting elements open in it are re-opened as
+        copies in the block. Copies are Elements that load nothing of their own."""
+        elements = self.doc.elements
+        stack = self.stack
+        old = stack[depth:]
+        del stack[depth:]
+        formatting = elements[old[0]]
+        anchor = formatting.parent
+        pos = 1
+        while True:
+            block = next((i for i in range(pos, len(old)) if _is_special(elements[old[i]])), -1)
+            if block < 0:
+                for index in old[pos:]:  # the copy ends; formatting inside it re-opens
+                    if elements[index].tag in _FORMATTING:
+                        copy = self._copy(elements[index], anchor)
+                        stack.append(copy.index)
+                        anchor = copy.index
+                break
+            for index in old[pos:block]:  # formatting elements between: copies, chained
+                if elements[index].tag in _FORMATTING:
+                    copy = self._copy(elements[index], anchor)
+                    stack.append(copy.index)
+                    anchor = copy.index
+            block_el = elements[old[block]]
+            block_el.parent = anchor
+            stack.append(block_el.index)
+            wrapper = self._copy(formatting, block_el.index)
+            for el in elements[max(block_el.index + 1, wrapper.index - _ADOPTION_SCAN):
+                               wrapper.index]:
+                if el.parent == block_el.index:
+                    el.parent = wrapper.index
+            formatting, anchor, pos = wrapper, block_el.index, block + 1
+        # the stack changed from `depth` up: so do the depths kept for it (in place: run()
+        # holds these objects)
+        positions, special = self._pos, self._special
+        for index in old:
+            at = positions.get(elements[index].tag)
+            while at and at[-1] >= depth:
+                at.pop()
+        while special and special[-1] >= depth:
+            special.pop()
+        for d in range(depth, len(stack)):
+            el = elements[stack[d]]
+            positions.setdefault(el.tag, []).append(d)
+            if _is_special(el):
+                special.append(d)
+
+
+def _is_special(el: Element) -> bool:
+    return el.tag in _SPECIAL and el.ns == "html"
 
 
 # Script data's escape states: "<!--" escapes, "<script" in an escape double-escapes (a

@@ -135,6 +135,8 @@ def extract(doc: Document, base: str | None,
     for el in doc.elements:
         # most elements load nothing: only tags with loading attributes of their own, and
         # any tag whose source mentions background= or a style= that may load, need a look
+        if el.clone_of >= 0:
+            continue  # a copy the tree builder made: its tag's loads are its original's
         low = el.low
         tag = el.tag
         if tag in _SPECIAL_TAGS or tag.startswith("v:") or (
