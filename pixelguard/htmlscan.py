@@ -97,7 +97,7 @@ _KEPT_OPEN = frozenset(("body", "html"))
 # The adoption agency (misnested formatting elements) is followed this far: deeper misnesting
 # is closed by popping, and at most this many earlier elements move into a copy.
 _ADOPTION_REACH = 64
-_ADOPTION_SCAN = 4096
+_ADOPTION_SCAN = 4096  # (per end tag, all rounds together)
 # Start tags that do not begin the body (a <body> after them still starts an element).
 _HEAD_CONTENT = frozenset("html head meta title link style script base noscript".split())
 _SLOW_END = _KEPT_OPEN | {"head"}  # end tags that need more than closing the current element
@@ -790,6 +790,7 @@ class _Scanner:
         formatting = elements[old[0]]
         anchor = formatting.parent
         pos = 1
+        budget = _ADOPTION_SCAN  # earlier elements looked at, for the whole end tag
         while True:
             block = next((i for i in range(pos, len(old)) if _is_special(elements[old[i]])), -1)
             if block < 0:
@@ -808,8 +809,9 @@ class _Scanner:
             block_el.parent = anchor
             stack.append(block_el.index)
             wrapper = self._copy(formatting, block_el.index)
-            for el in elements[max(block_el.index + 1, wrapper.index - _ADOPTION_SCAN):
-                               wrapper.index]:
+            first = max(block_el.index + 1, wrapper.index - budget)
+            budget -= wrapper.index - first
+            for el in elements[first : wrapper.index]:
                 if el.parent == block_el.index:
                     el.parent = wrapper.index
             formatting, anchor, pos = wrapper, block_el.index, block + 1
