@@ -88,15 +88,35 @@ def _may_load_remote(text: str) -> bool:
 
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
-                     sender_allowed: bool, eol: str, deadline: Deadline) -> tuple[str, list[Finding]]:
+                     sender_allowed: bool, eol: str, deadline: Deadline,
+                     announced: list[Finding] | None = None) -> tuple[str, list[Finding]]:
+    """The document cleaned (the same object when nothing changes) and its findings; the
+    notice also counts `announced`, what was removed from the parts it shows."""
     det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline)
-    if not det.findings:
+    shown = det.findings + (announced or [])
+    if not shown or (not det.findings and not policy.notice):
         return text, []
     edits = list(det.edits)
     if policy.notice:
         edits.append(Edit(*_notice_at(text, det.body_start, det.head_end),
-                          notice.html_notice(det.findings, eol)))
+                          notice.html_notice(shown, eol)))
     return apply_edits(text, edits), det.findings
+
+
+def _showing_html(part: message.Part, html_leaves: list[message.Part]) -> message.Part:
+    """The HTML part that shows a part it loads: the first one in the same multipart/related
+    (else the message's first)."""
+    node = part.parent
+    while node is not None and node.content_type != "multipart/related":
+        node = node.parent
+    if node is not None:
+        for html_part in html_leaves:
+            up = html_part.parent
+            while up is not None and up is not node:
+                up = up.parent
+            if up is node:
+                return html_part
+    return html_leaves[0]
 
 
 def _notice_at(text: str, body_start: int | None, head_end: int | None) -> tuple[int, int]:
@@ -139,7 +159,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     # clients render it as it stands (spam uses "8bit+"), so it is read, and edited, as 8bit.
     leaves = list(root.leaves())
     html_leaves = [p for p in leaves if p.content_type == "text/html"]
-    css_leaves = [p for p in leaves if _is_related_stylesheet(p)] if html_leaves else []
+    nested = [(p, kind) for p in leaves if (kind := _nested_kind(p))] if html_leaves else []
     skipped = [f"part {p.path} nested deeper than {message.MAX_DEPTH} levels"
                for p in leaves if p.too_deep]
     if not html_leaves and not skipped:
@@ -149,7 +169,20 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     findings: list[Finding] = []
     changes: list[_Change] = []
     changed_html: list[message.Part] = []
+    # parts the HTML loads (stylesheets, SVG images) first: the notice of the HTML that shows
+    # them must count what was removed from them too
+    nested_findings: list[Finding] = []
+    announce: dict[int, list[Finding]] = {}  # id(HTML part) -> nested findings it announces
+    for part, kind in nested:
+        found = []
+        change = _clean_nested_part(raw, part, kind, policy, trackers, allowed, deadline,
+                                    found, skipped)
+        if change is not None:
+            changes.append(change)
+            nested_findings.extend(found)
+            announce.setdefault(id(_showing_html(part, html_leaves)), []).extend(found)
     for part in html_leaves:
+        extra = announce.get(id(part), [])
         try:
             data = message.decode_body(raw, part)
             codec = message.pick_codec(part, data)
@@ -161,25 +194,21 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
             skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
             continue
         base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
-        if base is None and not _may_load_remote(text):
+        if base is None and not extra and not _may_load_remote(text):
             continue
         eol = message.body_line_ending(raw, part).decode()
         new_text, found = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed, eol,
-            deadline,
+            deadline, extra,
         )
-        if not found:
+        if not found and new_text is text:
             continue
         findings.extend(found)
         new_data = new_text.encode(codec, "surrogateescape")
         original = raw[part.body_start : part.body_end]
         changes.append(_Change(part, message.encode_body(new_data, part, eol.encode(), original)))
         changed_html.append(part)
-    for part in css_leaves:
-        change = _clean_stylesheet_part(raw, part, policy, trackers, allowed, deadline, findings,
-                                        skipped)
-        if change is not None:
-            changes.append(change)
+    findings.extend(nested_findings)
     if not findings:
         if skipped:
             return Result(raw=prepend_header(raw, HEADER, "skipped; " + "; ".join(skipped)),
@@ -192,21 +221,28 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     return Result(raw=out, findings=findings, skipped=skipped)
 
 
-def _is_related_stylesheet(part: message.Part) -> bool:
-    """A text/css part of a multipart/related: the HTML beside it loads it (by cid: or
-    Content-Location) as a stylesheet. A CSS file attached for the reader is left alone."""
-    if part.content_type != "text/css" or part.parent is None:
-        return False
-    if part.parent.content_type != "multipart/related":
-        return False
+def _nested_kind(part: message.Part) -> str | None:
+    """How a part that is not the HTML body is loaded into it, when it can load something
+    remote itself: "css" for a text/css part of a multipart/related (the HTML beside it
+    loads it by cid: or Content-Location as a stylesheet), "html" for an SVG image shown in
+    the message (an SVG document: its <image>s and CSS load). A file attached for the reader
+    is left alone."""
     disposition = str(part.headers.get("Content-Disposition", "")).strip().lower()
-    return not disposition.startswith("attachment")
+    if disposition.startswith("attachment"):
+        return None
+    if part.content_type == "text/css" and part.parent is not None \
+            and part.parent.content_type == "multipart/related":
+        return "css"
+    if part.content_type == "image/svg+xml":
+        return "html"
+    return None
 
 
-def _clean_stylesheet_part(raw: bytes, part: message.Part, policy: Policy, trackers: TrackerList,
-                           allowed: bool, deadline: Deadline, findings: list[Finding],
-                           skipped: list[str]) -> _Change | None:
-    """Clean a stylesheet part like a <style> block; its change, if any (findings added)."""
+def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy,
+                       trackers: TrackerList, allowed: bool, deadline: Deadline,
+                       findings: list[Finding], skipped: list[str]) -> _Change | None:
+    """Clean a stylesheet part like a <style> block, an SVG part like a document; its change,
+    if any (findings added)."""
     try:
         data = message.decode_body(raw, part)
         codec = message.pick_codec(part, data)
@@ -218,7 +254,7 @@ def _clean_stylesheet_part(raw: bytes, part: message.Part, policy: Policy, track
         skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
         return None
     base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
-    new_text, found = clean_nested("css", text, policy, trackers, part.path,
+    new_text, found = clean_nested(kind, text, policy, trackers, part.path,
                                    str(base).strip() if base else None, allowed, deadline, 1)
     if not found:
         return None

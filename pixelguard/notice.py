@@ -15,8 +15,23 @@ def vendors_of(findings: list[Finding]) -> list[str]:
     return [v for v, _ in counts.most_common()]
 
 
+REDIRECT = "meta-refresh"  # a finding that is no tracker: it would have navigated away
+
+
 def summary(findings: list[Finding]) -> str:
-    """One sentence: 'pixelguard removed 3 trackers: Mailchimp, SendGrid'."""
+    """One sentence: 'pixelguard removed 3 trackers: Mailchimp, SendGrid'; and one more when
+    a redirect of the opened message to a remote page was removed."""
+    redirects = sum(f.rule == REDIRECT for f in findings)
+    trackers = [f for f in findings if f.rule != REDIRECT]
+    if not redirects:
+        return _trackers_sentence(trackers)
+    redirect = "a redirect of this message to a remote web page"
+    if not trackers:
+        return f"pixelguard removed {redirect}."
+    return f"{_trackers_sentence(trackers)} It also removed {redirect}."
+
+
+def _trackers_sentence(findings: list[Finding]) -> str:
     n = len(findings)
     noun = "tracker" if n == 1 else "trackers"
     vendors = vendors_of(findings)

@@ -217,3 +217,24 @@ def test_a_vml_fill_takes_the_size_of_its_shape():
     assert rules_for_body(body) == ["size"]
     body = body.replace("width:1px;height:1px", "width:600px;height:300px")
     assert rules_for_body(body) == []
+
+
+def test_the_notice_says_a_redirect_was_removed():
+    raw = _mail(f'<img src="{OPAQUE}" width="1" height="1">',
+                head='<meta http-equiv="refresh" content="0; url=https://t.example/go">')
+    out = clean_message(raw, Policy(recipients=(BOB,))).raw.decode()
+    assert "removed 1 tracker from this message. It also removed a redirect of this " \
+           "message to a remote web page." in out
+    alone = clean_message(_mail("x", head='<meta http-equiv="refresh" content="0; '
+                                          'url=https://t.example/go">'), Policy()).raw.decode()
+    assert "pixelguard removed a redirect of this message to a remote web page." in alone
+
+
+def test_a_web_font_from_an_open_tracking_url_is_removed():
+    head = ('<style>@font-face{font-family:T;src:url(https://fonts.partner.example/f.woff?open=1)}'
+            '</style>')
+    findings = clean_message(_mail('<p style="font-family:T">x</p>', head=head),
+                             Policy(recipients=(BOB,))).findings
+    assert [(f.rule, f.where) for f in findings] == [("css-remote", "style@font-face")]
+    brand = head.replace("f.woff?open=1", "brand-regular.woff")
+    assert clean_message(_mail("x", head=brand), Policy(recipients=(BOB,))).findings == []

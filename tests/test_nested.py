@@ -125,3 +125,54 @@ def test_a_stylesheet_part_of_a_related_message_is_cleaned():
 def test_a_stylesheet_attached_for_the_reader_is_left_alone():
     raw = _related("@import url(https://t.example/a.css);\n", disposition="attachment")
     assert clean_message(raw, Policy(recipients=(BOB,))).raw == raw
+
+
+def _with_svg(svg: str, disposition: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "news@shop.example"
+    msg["To"] = BOB
+    msg.set_content('<html><body><img src="cid:logo@x" width="200" height="50"></body></html>',
+                    subtype="html")
+    msg.make_related()
+    part = EmailMessage()
+    part.set_content(svg.encode(), maintype="image", subtype="svg+xml", cte="base64")
+    part["Content-ID"] = "<logo@x>"
+    if disposition:
+        part["Content-Disposition"] = disposition
+    msg.attach(part)
+    return msg.as_bytes()
+
+
+SVG = ('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="200" height="50">'
+       '<style>@import url(https://t.example/s.css);</style>'
+       '<image href="https://t.example/i.png?e=bob%40example.org" width="1" height="1"/>'
+       '<text x="0" y="20">Logo</text></svg>\n')
+
+
+def test_an_svg_part_is_cleaned_like_a_document():
+    result = clean_message(_with_svg(SVG), Policy(recipients=(BOB,)))
+    assert sorted(f.rule for f in result.findings) == ["css-remote", "recipient-leak"]
+    msg = email.message_from_bytes(result.raw, policy=email.policy.default)
+    svg = next(p for p in msg.walk() if p.get_content_type() == "image/svg+xml")
+    assert svg["Content-Transfer-Encoding"] == "base64"
+    text = svg.get_payload(decode=True).decode()
+    assert "t.example" not in text and "<text x=\"0\" y=\"20\">Logo</text>" in text
+
+
+def test_an_svg_attached_for_the_reader_is_left_alone():
+    raw = _with_svg(SVG, disposition='attachment; filename="logo.svg"')
+    assert clean_message(raw, Policy(recipients=(BOB,))).raw == raw
+
+
+def test_the_notice_of_the_html_counts_what_its_parts_lost():
+    result = clean_message(_with_svg(SVG), Policy(recipients=(BOB,)))
+    html = next(t for t in _texts(result.raw, "text/html"))
+    assert "removed 2 trackers" in html
+    quiet = clean_message(_with_svg(SVG), Policy(recipients=(BOB,), notice=False))
+    assert "pixelguard" not in next(_texts(quiet.raw, "text/html"))
+    assert len(quiet.findings) == 2
+
+
+def _texts(raw: bytes, ctype: str):
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    return (p.get_content() for p in msg.walk() if p.get_content_type() == ctype)

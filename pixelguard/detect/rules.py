@@ -112,6 +112,8 @@ def css_remote(res: Resource, s: Signals) -> str | None:
         return f"CSS load that fires only {s.print_or_forward}"
     if res.kind == "font" and s.query_token:
         return "web font URL with a personalised token in its query"
+    if res.kind == "font" and s.shape:
+        return f"web font from an open-tracking URL ({s.shape})"
     return None
 
 
