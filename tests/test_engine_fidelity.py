@@ -238,3 +238,23 @@ def test_a_web_font_from_an_open_tracking_url_is_removed():
     assert [(f.rule, f.where) for f in findings] == [("css-remote", "style@font-face")]
     brand = head.replace("f.woff?open=1", "brand-regular.woff")
     assert clean_message(_mail("x", head=brand), Policy(recipients=(BOB,))).findings == []
+
+
+def _before(selector_html: str, css: str) -> list[str]:
+    head = f"<style>{css}</style>"
+    return [f.rule for f in clean_message(_mail(selector_html, head=head),
+                                          Policy(recipients=(BOB,))).findings]
+
+
+GENERATED = ".c::before{content:url(https://img.partner.example/b/Zx8Kq2Lm9Rt4Vb7Np3Wd.gif)}"
+
+
+def test_a_generated_image_of_elements_never_shown_is_hidden():
+    assert _before('<p class="c" style="display:none">x</p>', GENERATED) == ["hidden"]
+    assert _before('<div style="display:none"><p class="c">x</p></div>', GENERATED) == ["hidden"]
+    assert _before('<p class="c" style="opacity:0">x</p>', GENERATED) == ["hidden"]
+
+
+def test_a_generated_image_shown_by_any_element_is_content():
+    assert _before('<p class="c">x</p>', GENERATED) == []
+    assert _before('<p class="c" style="display:none">x</p><p class="c">y</p>', GENERATED) == []

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from pixelguard import css
 from pixelguard.budget import Deadline
+from pixelguard.detect.generated import generated_images, hidden_reason
 from pixelguard.detect.leak import find_leak
 from pixelguard.detect.nested import (
     MAX_NESTING, cid_stylesheets, find_nested, style_document, unwrap_style,
@@ -49,6 +50,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     resources = extract(doc, base, sheets)
     resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
     vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets], deadline)
+    generated = generated_images(doc, resources)
     repeats = Counter(r.url for r in resources)
 
     findings: list[Finding] = []
@@ -59,7 +61,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
         if n % 64 == 0:
             deadline.check()
         signals = _signals(res, vis, policy, trackers, repeats[res.url], boxes, urls,
-                           doc.elements)
+                           doc.elements, generated.get(id(res)))
         if signals.host_verdict == "allow":
             continue
         for rule_id, fn in RULES:
@@ -174,7 +176,8 @@ def _box(elements: list[Element], el: Element) -> tuple[float | None, float | No
 
 def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerList,
              repeats: int, boxes: dict[int, tuple[float | None, float | None]],
-             urls: dict[str, _UrlFacts], elements: list[Element]) -> Signals:
+             urls: dict[str, _UrlFacts], elements: list[Element],
+             generated_in: list[Element] | None = None) -> Signals:
     el = res.element
     url = res.url
     facts = urls.get(url)
@@ -190,6 +193,8 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
         tiny = tiny_reason(w, h)
         unsized = res.kind == "image" and w is None and h is None
         hidden = vis.state(el) or (vis.state(shown) if shown is not el else None)
+    elif generated_in is not None:
+        hidden = hidden_reason(generated_in, vis)
     else:
         hidden = vis.state(el)
     spacer = (

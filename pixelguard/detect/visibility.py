@@ -228,6 +228,21 @@ def _compound_of(selector: str) -> _Compound:
     return _Compound(tag, ident, frozenset(classes), exact)
 
 
+def last_compound(selector: str) -> _Compound:
+    """The compound selector an element itself must match (the last one of `selector`)."""
+    return _last_compound(selector)
+
+
+def matches(c: _Compound, el: Element) -> bool:
+    """Does the element match the compound (tag, id and classes)?"""
+    return _matches(c, el)
+
+
+def compound_index(items: list) -> "_Index":
+    """(compound, value) pairs filed for quick lookup by element (see _Index)."""
+    return _Index(items, {})
+
+
 def _matches(c: _Compound, el: Element) -> bool:
     if c.tag is not None and c.tag != el.tag:
         return False

@@ -111,6 +111,9 @@ CASES: dict[str, bytes] = {
         '<p class="c">x</p>',
         head=("<style>.c::before{content:url(https://px.tracker.test/open/"
               "Zx8Kq2Lm9Rt4Vb7Np3Wd.gif)}</style>")),
+    "style-before-content-invisible": single_part(
+        '<p class="c" style="opacity:0">x</p>',
+        head=f"<style>.c::after{{content:url({OPAQUE})}}</style>"),
     "style-media-attr-print": single_part(
         '<div class="q">x</div>',
         head=('<style media="print">.q{background:url(https://px.tracker.test/mp.png)}</style>')),
