@@ -20,8 +20,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def engine():
+    """One Chromium per test module. (Playwright's sync API keeps an asyncio loop running in
+    this thread while it is started: it must be stopped before other tests call
+    asyncio.run().)"""
     why = available()
     if why is not None:
         reason = f"BROWSER TESTS NOT RUN: {why} (or run scripts/test.sh)"
