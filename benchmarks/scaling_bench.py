@@ -137,6 +137,32 @@ def _end_tags_out_of_scope(n: int) -> bytes:
     return (HEAD + "<div>" + "<span>" * 2000 + "<table><tr><td>" + "</div>" * n + TAIL).encode()
 
 
+def _comments_before_html(n: int) -> bytes:
+    # no doctype after n comments: finding out is one walk, not one per way of grouping them
+    return ("<!---->" * n + HEAD.replace("<!DOCTYPE html>", "") + TAIL).encode()
+
+
+def _head_after_mso_html(n: int) -> bytes:
+    # n <html> elements in an Outlook comment, then n <head> start tags: each asks whether
+    # the document has begun
+    return (HEAD + "<!--[if mso]>" + "<html>" * n + "<![endif]-->" + "<head>" * n + TAIL).encode()
+
+
+def _unclosed_raw_text(n: int) -> bytes:
+    # n raw text elements never closed: each would search to the end for its end tag
+    return (HEAD + "<textarea>x" * n + "<svg><style>y" * n + TAIL).encode()
+
+
+def _list_items_under_blocks(n: int) -> bytes:
+    # each <li> looks through the open blocks above the open one for one that stops it
+    return (HEAD + "<li><section>" + "<div>" * 1900 + "<li>" * n + TAIL).encode()
+
+
+def _misnested_formatting(n: int) -> bytes:
+    # formatting elements ended with a block open inside them: the adoption agency
+    return (HEAD + "<b><div><p>x</p><i>y</i></b>" * n + TAIL).encode()
+
+
 # name: (generator, sizes, unit, what)
 CASES: dict[str, tuple] = {
     "newsletter": (_newsletter, [10_000, 100_000, 1_000_000, 3_000_000, 10_000_000], "MB",
@@ -169,6 +195,16 @@ CASES: dict[str, tuple] = {
                             "<td> x n under 2000 open <span>s and a table"),
     "end-tags-out-of-scope": (_end_tags_out_of_scope, [25_000, 100_000, 400_000], "tag",
                               "</div> x n, each out of scope under 2000 <span>s"),
+    "comments-before-html": (_comments_before_html, [2_500, 10_000, 40_000], "comment",
+                             "40k comments and no doctype (quirks mode)"),
+    "head-after-mso-html": (_head_after_mso_html, [2_500, 10_000, 40_000], "tag",
+                            "n <html> in an Outlook comment, then n <head>"),
+    "unclosed-raw-text": (_unclosed_raw_text, [2_500, 10_000, 40_000], "tag",
+                          "n <textarea> and n SVG <style> never closed"),
+    "list-items-under-blocks": (_list_items_under_blocks, [25_000, 100_000, 400_000], "tag",
+                                "<li> x n, 1900 open <div>s above the open one"),
+    "misnested-formatting": (_misnested_formatting, [2_500, 10_000, 40_000], "tag",
+                             "n <b><div>...</b> (adoption agency)"),
 }
 
 

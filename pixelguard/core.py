@@ -20,8 +20,9 @@ HEADER = "X-PixelGuard"
 # load anything remote (case-insensitive).
 _REMOTE_HINTS = ("//", "&#", "\\")  # plus http: / https: in any case
 _HTTP_HINT = re.compile("https?:", re.IGNORECASE)
-# ... unless it holds a nested document, whose data:, cid: or srcdoc content can load anything
-_NESTED_HINT = re.compile("<(?:i?frame|object|embed)", re.IGNORECASE)
+# ... unless it holds a nested document or a data: URL, whose content (cid:, srcdoc, base64 or
+# percent-encoded) can load anything
+_NESTED_HINT = re.compile("<(?:i?frame|object|embed)|data:", re.IGNORECASE)
 
 
 @lru_cache(maxsize=32)

@@ -43,6 +43,7 @@ _SCOPE = {"td": ("tr", "table"), "th": ("tr", "table"), "tr": ("table",),
 # inside it.
 _LIST_ITEMS = frozenset(("li", "dt", "dd"))
 _NOT_BLOCKING_ITEMS = frozenset(("address", "div", "p"))
+_ITEM_REACH = 64  # open special elements looked through for that
 # Block-level start tags close an open <p> (up to a button/table/td scope boundary).
 _CLOSES_P = frozenset(
     "address article aside blockquote center dd details dialog dir div dl dt fieldset "
@@ -100,11 +101,12 @@ _ADOPTION_REACH = 64
 _ADOPTION_SCAN = 4096  # (per end tag, all rounds together)
 # Start tags that do not begin the body (a <body> after them still starts an element).
 _HEAD_CONTENT = frozenset("html head meta title link style script base noscript".split())
+_ROOT = frozenset(("html",))
 _SLOW_END = _KEPT_OPEN | {"head"}  # end tags that need more than closing the current element
 _FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
 # The scope an end tag's element must be in (no boundary element open inside it), or the
 # browser ignores the end tag. Special and formatting elements not listed: the default scope.
-_DEFAULT_SCOPE = ("applet", "caption", "html", "table", "td", "th", "marquee", "object", "template")
+_DEFAULT_SCOPE = _MARKERS
 _TABLE_SCOPE = ("html", "table", "template")
 _END_SCOPE = {
     **{tag: _DEFAULT_SCOPE for tag in _SPECIAL | _FORMATTING},
@@ -308,8 +310,10 @@ class Document:
     quirks: bool = False  # rendered in quirks mode (no doctype, or an old one)
     # tree-building state shared by the scans of one document (Outlook's comments included)
     roots_seen: set[str] = field(default_factory=set)  # html, head, body start tags met
-    body_begun: bool = False  # an element only a body holds has come
-    body_checked: int = 0  # elements looked at for body_begun
+    # for _Scanner._begun: per set of tag names, the first element not among them, and how
+    # many elements were looked at
+    first_beyond: dict[frozenset[str], int] = field(default_factory=dict)
+    checked_for: dict[frozenset[str], int] = field(default_factory=dict)
 
 
 # Elements whose content is text, not markup, to the tokenizer (RAWTEXT, RCDATA and script
@@ -383,6 +387,7 @@ class _Scanner:
         # elements past MAX_DEPTH are not pushed; their end tags must not close pushed ones
         self._unpushed: dict[str, int] = {}
         self._form_open = False  # the tree builder's form element pointer is set
+        self._no_end: dict[str, int] = {}  # raw text name -> offset after which no end tag
 
     def run(self, text: str) -> None:
         # The hot loop: one _TOKEN search per tag, so the common path is written out here.
@@ -415,7 +420,7 @@ class _Scanner:
                     el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, ns)
                     elements.append(el)
                     if tag_text[-2] != "/":
-                        self._push(el)
+                        self._push_foreign(el)
                     if name == "style" and ns == "svg":
                         self._foreign_style(text, end)
                     pos = end
@@ -531,10 +536,11 @@ class _Scanner:
             # their attributes to the one it has); a stray one must not enclose what follows
             seen = self.doc.roots_seen
             if name == "body":  # begun once anything but head content came
-                begun = "body" in seen or self._body_begun()
+                begun = "body" in seen or self._begun(_HEAD_CONTENT)
+            elif name == "head":  # begun once anything but <html> came
+                begun = "head" in seen or self._begun(_ROOT)
             else:
-                begun = bool(elements) and not (
-                    name == "head" and all(e.tag == "html" for e in elements))
+                begun = bool(elements)
             seen.add(name)
             return begun
         if name == "form":
@@ -553,16 +559,24 @@ class _Scanner:
             self._close_nearest(("p",), _P_SCOPE)  # (a quirks-mode table goes into the <p>)
         return False
 
-    def _body_begun(self) -> bool:
-        """Has an element that only a body holds come (outside Outlook's comments)? Each
-        element is looked at once per document."""
+    def _begun(self, before: frozenset[str]) -> bool:
+        """Has an element come (outside Outlook's comments) that is not one of `before`, the
+        elements that may come before a <head> or <body>? Each element is looked at once per
+        document and question."""
         doc = self.doc
         elements = doc.elements
-        while not doc.body_begun and doc.body_checked < len(elements):
-            el = elements[doc.body_checked]
-            doc.body_begun = el.tag not in _HEAD_CONTENT and not el.in_mso
-            doc.body_checked += 1
-        return doc.body_begun
+        first = doc.first_beyond.get(before, -1)
+        if first >= 0:
+            return True
+        checked = doc.checked_for.get(before, 0)
+        for index in range(checked, len(elements)):
+            el = elements[index]
+            if el.tag not in before and not el.in_mso:
+                doc.first_beyond[before] = index
+                doc.checked_for[before] = index + 1
+                return True
+        doc.checked_for[before] = len(elements)
+        return False
 
     def _in_table_mode(self) -> bool:
         """Is the tree builder in one of its table insertion modes: a table open, and no cell
@@ -622,7 +636,8 @@ class _Scanner:
             section = self._innermost(_SECTIONS, t)
             self._pop_to((section if section >= 0 else t) + 1)
 
-    def _push(self, el: Element) -> None:
+    def _push_foreign(self, el: Element) -> None:
+        """Push an SVG or MathML element (never special: run() pushes HTML ones itself)."""
         stack = self.stack
         depth = len(stack)
         if depth >= MAX_DEPTH:
@@ -642,11 +657,26 @@ class _Scanner:
 
     def _foreign_style(self, text: str, end: int) -> None:
         """An SVG <style>: its text is a stylesheet the engine applies, but it is not raw
-        text, so the scan goes on inside it (a tag there breaks out and loads)."""
-        close = _raw_text_end(text, end, "style")
+        text, so the scan goes on inside it (a tag there breaks out and loads); its CSS ends
+        at its end tag or its first tag."""
+        close = self._raw_end(text, end, "style")
+        tag = _TAG_START.search(text, end, close)
+        if tag is not None:
+            close = tag.start()  # the tree builder reads a tag there as an element
         if close < len(text):
             self.doc.styles.append(StyleBlock(self.base + end, self.base + close,
                                               len(self.doc.elements) - 1, self.in_mso))
+
+    def _raw_end(self, text: str, end: int, name: str) -> int:
+        """_raw_text_end, remembering from where on no "</name" follows at all, so that many
+        raw text elements never closed cost one search, not one each."""
+        none_from = self._no_end.get(name)
+        if none_from is not None and end >= none_from:
+            return len(text)
+        close = _raw_text_end(text, end, name)
+        if close >= len(text) and _raw_end_pattern(name).search(text, end) is None:
+            self._no_end[name] = end
+        return close
 
     def _note(self, el: Element) -> None:
         """<base href> and where <body> starts."""
@@ -659,7 +689,7 @@ class _Scanner:
     def _raw_text(self, text: str, end: int, name: str) -> int:
         """After the start tag of a raw text element ending at `end`: skip its text (record
         a style block, read other text as markup of its own); the offset to scan on from."""
-        close = _raw_text_end(text, end, name)
+        close = self._raw_end(text, end, name)
         if close >= len(text):
             # Never closed: a browser would swallow the rest as text, but sanitising
             # mail clients differ; read on as markup, so no load goes unjudged.
@@ -715,11 +745,16 @@ class _Scanner:
                 return
         if targets[0] in _LIST_ITEMS:
             elements, stack = self.doc.elements, self.stack
-            for d in reversed(self._special):
+            special = self._special
+            for k in range(len(special) - 1, max(len(special) - _ITEM_REACH, 0) - 1, -1):
+                d = special[k]
                 if d <= nearest:
                     break
                 if elements[stack[d]].tag not in _NOT_BLOCKING_ITEMS:
                     return
+            else:
+                if len(special) > _ITEM_REACH and special[-_ITEM_REACH - 1] > nearest:
+                    return  # (more open than this, hostile: left open)
         self._pop_to(nearest)
 
     def _pop_to(self, depth: int) -> None:
@@ -869,28 +904,49 @@ def _raw_text_end(text: str, i: int, name: str) -> int:
     started at i; len(text) when there is none."""
     if name == "script":
         return _script_end(text, i)
-    pattern = _RAW_END.get(name)
-    if pattern is None:
-        pattern = _RAW_END[name] = re.compile(r"</%s(?=[\t\n\r\f />])" % re.escape(name), re.I)
-    m = pattern.search(text, i)
+    m = _raw_end_pattern(name).search(text, i)
     return m.start() if m else len(text)
 
 
+def _raw_end_pattern(name: str) -> re.Pattern[str]:
+    pattern = _RAW_END.get(name)
+    if pattern is None:
+        pattern = _RAW_END[name] = re.compile(r"</%s(?=[\t\n\r\f />])" % re.escape(name), re.I)
+    return pattern
+
+
 _RAW_END: dict[str, re.Pattern[str]] = {}
+_TAG_START = re.compile(r"</?[a-zA-Z]")
 # <font> with one of these attributes breaks out of foreign content like the _BREAKOUT tags.
 _FONT_BREAKOUT = re.compile(r"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]")
 
 
-_DOCTYPE = re.compile(r"(?:\ufeff|[\t\n\f\r ]|<!--.*?-->)*<!doctype([^>]*)>", re.I | re.S)
+_DOCTYPE = re.compile(r"<!doctype([^>]*)>", re.I)
+_DOCTYPE_PUBLIC = re.compile(r"""public\s*(["'])(.*?)\1\s*(["'])?""")
 # Public identifiers that put a document into quirks mode (the common ones of the HTML
 # standard's list), unless a system identifier makes a 4.01 one "limited quirks".
 _QUIRKS_IDS = ("-//w3c//dtd html 4.0 ", "-//w3c//dtd html 3", "-//ietf//dtd html",
                "-//w3c//dtd html 4.01 transitional//", "-//w3c//dtd html 4.01 frameset//",
                "-//w3o//dtd w3 html", "-//netscape comm. corp.//")
+_LIMITED_IF_SYSTEM = ("-//w3c//dtd html 4.01 transitional//", "-//w3c//dtd html 4.01 frameset//")
+_DOCTYPE_REACH = 4096  # the doctype is looked for this far into the document
 
 
 def _is_quirks(text: str) -> bool:
-    m = _DOCTYPE.match(text, 0, 4096)
+    """Quirks mode, by the doctype (after a BOM, white space and comments), as the tree
+    builder decides it for the common doctypes."""
+    i, n = 0, min(len(text), _DOCTYPE_REACH)
+    while i < n:
+        if text[i] in "\ufeff\t\n\f\r ":
+            i += 1
+        elif text.startswith("<!--", i):
+            close = text.find("-->", i + 4)
+            if close < 0:
+                return True
+            i = close + 3
+        else:
+            break
+    m = _DOCTYPE.match(text, i)
     if m is None:
         return True
     decl = " ".join(m.group(1).lower().split())
@@ -898,10 +954,12 @@ def _is_quirks(text: str) -> bool:
         return True
     if "public" not in decl:
         return False
-    public = decl.split("public", 1)[1].strip().strip("\"'")
-    if public.startswith(("-//w3c//dtd html 4.01 transitional//",
-                          "-//w3c//dtd html 4.01 frameset//")):
-        return "http" not in decl  # with a system identifier: limited quirks
+    ids = _DOCTYPE_PUBLIC.search(decl)
+    if ids is None:
+        return False
+    public, has_system = ids.group(2), ids.group(3) is not None
+    if public.startswith(_LIMITED_IF_SYSTEM):
+        return not has_system  # with a system identifier: limited quirks
     return public.startswith(_QUIRKS_IDS)
 
 

@@ -258,3 +258,37 @@ def test_a_generated_image_of_elements_never_shown_is_hidden():
 def test_a_generated_image_shown_by_any_element_is_content():
     assert _before('<p class="c">x</p>', GENERATED) == []
     assert _before('<p class="c" style="display:none">x</p><p class="c">y</p>', GENERATED) == []
+
+
+def test_an_svg_style_ends_at_its_first_tag():
+    body = ('<svg><style></svg><p>Hello</p><img class="y" src="https://cdn.shop.example/logo.png"'
+            ' width="200" height="50"><p>.y{display:none}</p></style>')
+    assert rules_for_body(body) == []
+
+
+@pytest.mark.parametrize("rel", ["canonical", "alternate", "author", ""])
+def test_a_link_that_loads_nothing_is_left_alone(rel):
+    assert rules_for_body(f'<link rel="{rel}" href="https://t.example/page">') == []
+
+
+@pytest.mark.parametrize("head, quirks", [
+    ("", True),
+    ("<!---->" * 30 + "<!DOCTYPE html>", False),
+    ("<!---->" * 30, True),
+    ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">', False),
+    ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">', True),
+    ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "loose.dtd">', False),
+    ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">', True),
+])
+def test_quirks_mode_is_read_from_the_doctype(head, quirks):
+    assert scan(head + "<p>x</p>").quirks is quirks
+
+
+def test_a_table_goes_into_an_open_p_in_quirks_mode_only():
+    body = '<p style="display:none">x<table><tr><td>' + HIDDEN_ONLY_IMG + "</td></tr></table>"
+    quirks = _mail(body)
+    standard = ("<!DOCTYPE html>" + quirks.decode().split("\n\n", 1)[1]).encode()
+    assert [f.rule for f in clean_message(quirks, Policy(recipients=(BOB,))).findings] == \
+        ["hidden"]
+    assert clean_message(standard, Policy(recipients=(BOB,))).findings == []

@@ -176,3 +176,30 @@ def test_the_notice_of_the_html_counts_what_its_parts_lost():
 def _texts(raw: bytes, ctype: str):
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     return (p.get_content() for p in msg.walk() if p.get_content_type() == ctype)
+
+
+def test_a_hash_in_a_data_stylesheet_stays_escaped():
+    css = "body{color:#f00} @import url(https://t.example/a.css);"
+    raw = _doc(head=f'<link rel="stylesheet" href="{_css_url(css)}">')
+    result = clean_message(raw, Policy(recipients=(BOB,), notice=False))
+    href = result.raw.decode().split('href="', 1)[1].split('"', 1)[0]
+    assert "#" not in href and "%23f00" in href
+    assert parse_data_url(href).text.startswith("body{color:#f00} ")
+
+
+def test_a_data_stylesheet_in_a_mime_message_is_cleaned():
+    css = "@import url(https://t.example/a.css);"
+    html = f'<html><head><link rel="stylesheet" href="{_css_url(css, b64=True)}"></head>' \
+           "<body>x</body></html>"
+    raw = ("From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html\n\n"
+           + html + "\n").encode()
+    result = clean_message(raw, Policy(recipients=(BOB,)))
+    assert [f.rule for f in result.findings] == ["css-remote"]
+
+
+def test_an_unquoted_srcdoc_is_written_back_quoted():
+    body = ("<iframe srcdoc=&lt;img&#32;src=https://t.example/o.gif&#32;width=1&#32;height=1&gt;"
+            "&lt;p&gt;hello&#32;world&lt;/p&gt;></iframe>")
+    policy = Policy(recipients=(BOB,), keep=frozenset({"iframes"}), notice=False)
+    out = clean_message(_doc(body=body), policy).raw.decode()
+    assert '<iframe srcdoc="<p>hello world</p>"></iframe>' in out

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from pixelguard import css
 from pixelguard.budget import Deadline
 from pixelguard.detect.generated import generated_images, hidden_reason
 from pixelguard.detect.leak import find_leak
-from pixelguard.detect.nested import (
-    MAX_NESTING, cid_stylesheets, find_nested, style_document, unwrap_style,
-)
+from pixelguard.detect.nested import MAX_NESTING, find_nested, style_document, unwrap_style
 from pixelguard.detect.rules import RULE_IDS, RULES, Signals
 from pixelguard.detect.shape import url_facts
 from pixelguard.detect.vectors import Edit, Resource, extract
@@ -32,7 +30,6 @@ class Detection:
     edits: list[Edit]  # for the policy's action, possibly overlapping
     body_start: int | None
     head_end: int | None
-    cid_stylesheets: list[str] = field(default_factory=list)  # Content-IDs loaded as CSS
 
 
 def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
@@ -80,8 +77,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
         if found:
             findings.extend(dataclasses.replace(f, where=f"{nest.where} {f.where}") for f in found)
             edits.append(Edit(nest.start, nest.end, nest.rewrap(new_text)))
-    return Detection(findings, edits, doc.body_start, doc.head_end,
-                     cid_stylesheets(doc, sheets))
+    return Detection(findings, edits, doc.body_start, doc.head_end)
 
 
 def clean_nested(kind: str, text: str, policy: Policy, trackers: TrackerList, part: str,

@@ -16,9 +16,10 @@ from pixelguard.htmlscan import Document, Element
 from pixelguard.urls import resolve
 
 MAX_NESTING = 3  # a data: stylesheet importing a data: stylesheet...: deeper ones are removed
-# Characters left as they are when a data: URL is percent-encoded again: everything that is
-# safe inside a quoted HTML attribute and a quoted CSS url() string.
-_SAFE = "/:;,=+-_.!~*@?$#[]{}%"  # (% is never unescaped text here: it was decoded first)
+# Characters left as they are when a data: URL is percent-encoded again: what is safe inside
+# a quoted HTML attribute and a quoted CSS url() string and means itself in a URL ("#" would
+# start a fragment, "%" an escape).
+_SAFE = "/:;,=+-_.!~*@?$[]{}"
 
 
 @dataclass
@@ -48,7 +49,7 @@ class DataUrl:
         head = f"data:{self.mediatype}{self.params}"
         if self.is_base64:
             return f"{head};base64,{base64.b64encode(data).decode('ascii')}"
-        return f"{head},{urllib.parse.quote_from_bytes(data, safe=_SAFE.replace('%', ''))}"
+        return f"{head},{urllib.parse.quote_from_bytes(data, safe=_SAFE)}"
 
 
 def _charset(params: str) -> str:
@@ -85,16 +86,14 @@ def parse_data_url(url: str) -> DataUrl | None:
 
 
 def _attr_rewrap(quote: str) -> Callable[[str], str]:
-    """Escape a new attribute value for the quotes it sits in."""
+    """Escape a new attribute value for the quotes it sits in; an unquoted value is written
+    back in double quotes (the span replaced is the value alone)."""
     def wrap(value: str) -> str:
         value = value.replace("&", "&amp;")
-        if quote == '"' or not quote:
-            value = value.replace('"', "&quot;")
-        if quote == "'" or not quote:
-            value = value.replace("'", "&#39;")
-        if not quote:
-            value = value.replace(" ", "%20").replace(">", "&gt;")
-        return value
+        if quote == "'":
+            return value.replace("'", "&#39;")
+        value = value.replace('"', "&quot;")
+        return value if quote else f'"{value}"'
     return wrap
 
 
@@ -158,19 +157,3 @@ def style_document(css_text: str) -> str | None:
 def unwrap_style(document: str) -> str:
     return document[len("<style>") : -len("</style>")]
 
-
-def cid_stylesheets(doc: Document, sheets: list[tuple[object, css.StyleSheet]]) -> list[str]:
-    """Content-IDs of the message parts the document loads as stylesheets (`<link
-    rel=stylesheet href=cid:…>`, `@import url(cid:…)`)."""
-    out: list[str] = []
-    for el in doc.elements:
-        if el.tag == "link" and "cid:" in el.low and "stylesheet" in el.get("rel").lower():
-            href = el.get("href").strip()
-            if href[:4].lower() == "cid:":
-                out.append(urllib.parse.unquote(href[4:]))
-    for _block, sheet in sheets:
-        for ref in sheet.refs:
-            url = ref.url.strip()
-            if ref.context == "@import" and url[:4].lower() == "cid:":
-                out.append(urllib.parse.unquote(url[4:]))
-    return out

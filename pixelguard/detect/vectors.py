@@ -36,8 +36,12 @@ NEEDLESS: dict[str, tuple[str, tuple[str, ...]]] = {
     "script": ("scripts", ("src",)),
 }
 _NESTED_DOCUMENTS = {"iframe", "frame", "object", "embed"}
-# <link rel> values whose load shows nothing: prefetches, preloads, icons, feeds...
 _LINK_STYLESHEET = {"stylesheet", "import"}
+# <link rel> values that make an engine fetch (or connect to) the href and show nothing of it
+# in a mail; others (canonical, alternate, author...) load nothing.
+_LINK_FETCHES = {"prefetch", "preload", "modulepreload", "prerender", "dns-prefetch",
+                 "preconnect", "icon", "apple-touch-icon", "apple-touch-icon-precomposed",
+                 "mask-icon", "manifest"}
 _SVG_TAGS = {"image", "use", "feimage"}
 # On VML shapes href is the link a click follows (Outlook buttons), not a load.
 _VML_SHAPES = {"v:rect", "v:roundrect", "v:oval", "v:shape", "v:line", "v:polyline", "v:arc",
@@ -291,7 +295,7 @@ def _tag_resources(doc: Document, el: Element, resolve_url: Callable[[str], str 
             e = Edit(el.start, el.end, "")
             if rels & _LINK_STYLESHEET:
                 add(Resource(url, _label(el, "href"), "stylesheet", el, [e], [e]))
-            else:
+            elif rels & _LINK_FETCHES:
                 add(Resource(url, f"link[rel={' '.join(sorted(rels)) or '?'}]", "media", el,
                              [e], [e], needless="links"))
     if tag == "html":
