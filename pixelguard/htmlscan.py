@@ -131,8 +131,8 @@ _TABLE_CONTEXT = frozenset(("table", "tbody", "thead", "tfoot", "tr"))
 _TABLE_CONTENT = frozenset(
     "caption colgroup col tbody tfoot thead td th tr table style script template input".split()
 )
-_HIDDEN_INPUT = re.compile(r"""[\t\n\f\r /]type[\t\n\f\r ]*=[\t\n\f\r ]*["']?hidden["'\t\n\f\r />]""",
-                           re.I)
+_HIDDEN_INPUT = re.compile(
+    r"""[\t\n\f\r /]type[\t\n\f\r ]*=[\t\n\f\r ]*["']?hidden["'\t\n\f\r />]""", re.I)
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
 

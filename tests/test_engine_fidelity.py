@@ -57,8 +57,8 @@ def test_image_is_a_void_img_in_html():
 
 
 def test_a_visible_image_after_a_hidden_image_tag_is_kept():
-    body = ('<image style="display:none" src="https://cdn.shop.example/i/Qw7Er5Ty3Ui1Op9As2Df.gif" width="600" '
-            'height="2">' + HIDDEN_ONLY_IMG.replace("<img ", '<img alt="x" '))
+    body = ('<image style="display:none" src="https://cdn.shop.example/i/Qw7Er5Ty3Ui1Op9As2Df.gif"'
+            ' width="600" height="2">' + HIDDEN_ONLY_IMG.replace("<img ", '<img alt="x" '))
     assert rules_for_body(body) == ["hidden"]  # the <image> itself, not the image after it
 
 

@@ -43,7 +43,8 @@ CASES: dict[str, bytes] = {
         f'<img srcset="https://px.tracker.test/s.png?{LEAK} 1x" width="600" height="300">'),
     "img-src-tab-newline": single_part(
         f'<img src="https://px.tracker.\n\ttest/o.gif?{LEAK}" width="600">'),
-    "img-protocol-relative": single_part('<img src="//px.tracker.test/pr.gif" width="1" height="1">'),
+    "img-protocol-relative": single_part(
+        '<img src="//px.tracker.test/pr.gif" width="1" height="1">'),
     "img-base-href": single_part('<img src="open.gif" width="1" height="1">',
                                  head='<base href="https://px.tracker.test/t/">'),
     "img-hidden-style": single_part(f'<img src="{OPAQUE}" width="600" height="300" '
@@ -52,7 +53,8 @@ CASES: dict[str, bytes] = {
                                      'width="600" height="300"></p></div>'),
     "img-hidden-class": single_part(f'<div class="x"><img src="{OPAQUE}" width="600"></div>',
                                     head="<style>.x{display:none}</style>"),
-    "image-tag": single_part('<image src="https://px.tracker.test/image.gif" width="1" height="1">'),
+    "image-tag": single_part(
+        '<image src="https://px.tracker.test/image.gif" width="1" height="1">'),
     "input-image": single_part(
         '<input type="image" src="https://px.tracker.test/in.gif" width="1" height="1">'),
     "picture-source-leak": single_part(
