@@ -184,16 +184,10 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
             announce.setdefault(id(_showing_html(part, html_leaves)), []).extend(found)
     for part in html_leaves:
         extra = announce.get(id(part), [])
-        try:
-            data = message.decode_body(raw, part)
-            codec = message.pick_codec(part, data)
-            text = data.decode(codec, "surrogateescape")
-        except (message.MimeError, UnicodeError, LookupError) as exc:
-            skipped.append(f"part {part.path} could not be decoded ({exc})"[:200])
+        decoded = _decode_part(raw, part, policy, skipped)
+        if decoded is None:
             continue
-        if len(data) > policy.max_html_bytes:
-            skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
-            continue
+        codec, text = decoded
         base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
         if base is None and not extra and not _may_load_remote(text):
             continue
@@ -222,6 +216,23 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     return Result(raw=out, findings=findings, skipped=skipped)
 
 
+def _decode_part(raw: bytes, part: message.Part, policy: Policy,
+                 skipped: list[str]) -> tuple[str, str] | None:
+    """A text part's codec and text, or None (and why, in `skipped`) when it cannot be read
+    or is over the size limit."""
+    try:
+        data = message.decode_body(raw, part)
+        codec = message.pick_codec(part, data)
+        text = data.decode(codec, "surrogateescape")
+    except (message.MimeError, UnicodeError, LookupError) as exc:
+        skipped.append(f"part {part.path} could not be decoded ({exc})"[:200])
+        return None
+    if len(data) > policy.max_html_bytes:
+        skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
+        return None
+    return codec, text
+
+
 def _nested_kind(part: message.Part) -> str | None:
     """How a part that is not the HTML body is loaded into it, when it can load something
     remote itself: "css" for a text/css part of a multipart/related (the HTML beside it
@@ -244,16 +255,10 @@ def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy
                        findings: list[Finding], skipped: list[str]) -> _Change | None:
     """Clean a stylesheet part like a <style> block, an SVG part like a document; its change,
     if any (findings added)."""
-    try:
-        data = message.decode_body(raw, part)
-        codec = message.pick_codec(part, data)
-        text = data.decode(codec, "surrogateescape")
-    except (message.MimeError, UnicodeError, LookupError) as exc:
-        skipped.append(f"part {part.path} could not be decoded ({exc})"[:200])
+    decoded = _decode_part(raw, part, policy, skipped)
+    if decoded is None:
         return None
-    if len(data) > policy.max_html_bytes:
-        skipped.append(f"part {part.path} larger than {policy.max_html_bytes} bytes")
-        return None
+    codec, text = decoded
     base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
     new_text, found = clean_nested(kind, text, policy, trackers, part.path,
                                    str(base).strip() if base else None, allowed, deadline, 1)

@@ -95,24 +95,30 @@ def test_a_kept_iframe_data_document_is_cleaned():
     assert cleaned is not None and "<p>hi</p>" in cleaned.text and "t.example" not in cleaned.text
 
 
-def _related(css: str, disposition: str | None = None) -> bytes:
+def _related(html: str, ctype: str, body: str, cte: str, disposition: str | None) -> bytes:
+    """A multipart/related mail: the HTML and one part, Content-ID <p1@x>."""
     msg = EmailMessage()
     msg["From"] = "news@shop.example"
     msg["To"] = BOB
-    msg.set_content('<html><head><link rel="stylesheet" href="cid:s1@x"></head><body>x</body>'
-                    "</html>", subtype="html")
+    msg.set_content(html, subtype="html")
     msg.make_related()
     part = EmailMessage()
-    part.set_content(css.encode(), maintype="text", subtype="css", cte="quoted-printable")
-    part["Content-ID"] = "<s1@x>"
+    maintype, subtype = ctype.split("/")
+    part.set_content(body.encode(), maintype=maintype, subtype=subtype, cte=cte)
+    part["Content-ID"] = "<p1@x>"
     if disposition:
         part["Content-Disposition"] = disposition
     msg.attach(part)
     return msg.as_bytes()
 
 
+def _with_css(css: str, disposition: str | None = None) -> bytes:
+    return _related('<html><head><link rel="stylesheet" href="cid:p1@x"></head><body>x</body>'
+                    "</html>", "text/css", css, "quoted-printable", disposition)
+
+
 def test_a_stylesheet_part_of_a_related_message_is_cleaned():
-    raw = _related("@import url(https://t.example/a.css);\np { color: red }\n")
+    raw = _with_css("@import url(https://t.example/a.css);\np { color: red }\n")
     result = clean_message(raw, Policy(recipients=(BOB,)))
     assert [(f.rule, f.part) for f in result.findings] == [("css-remote", "2")]
     msg = email.message_from_bytes(result.raw, policy=email.policy.default)
@@ -123,24 +129,13 @@ def test_a_stylesheet_part_of_a_related_message_is_cleaned():
 
 
 def test_a_stylesheet_attached_for_the_reader_is_left_alone():
-    raw = _related("@import url(https://t.example/a.css);\n", disposition="attachment")
+    raw = _with_css("@import url(https://t.example/a.css);\n", disposition="attachment")
     assert clean_message(raw, Policy(recipients=(BOB,))).raw == raw
 
 
 def _with_svg(svg: str, disposition: str | None = None) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "news@shop.example"
-    msg["To"] = BOB
-    msg.set_content('<html><body><img src="cid:logo@x" width="200" height="50"></body></html>',
-                    subtype="html")
-    msg.make_related()
-    part = EmailMessage()
-    part.set_content(svg.encode(), maintype="image", subtype="svg+xml", cte="base64")
-    part["Content-ID"] = "<logo@x>"
-    if disposition:
-        part["Content-Disposition"] = disposition
-    msg.attach(part)
-    return msg.as_bytes()
+    return _related('<html><body><img src="cid:p1@x" width="200" height="50"></body></html>',
+                    "image/svg+xml", svg, "base64", disposition)
 
 
 SVG = ('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="200" height="50">'
