@@ -70,7 +70,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
                 findings.append(Finding(res.url, rule_id, vendor, res.where, part, reason))
                 edits.extend(res.rewrite if policy.action == "rewrite" else res.strip)
                 break
-    for nest in find_nested(doc, sheets, base, policy.keep):
+    for nest in find_nested(doc, sheets, policy.keep):
         deadline.check()
         new_text, found = clean_nested(nest.kind, nest.text, policy, trackers, part, base,
                                        sender_allowed, deadline, depth + 1)

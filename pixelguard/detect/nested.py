@@ -32,7 +32,6 @@ class Nested:
     start: int  # span of the source text that carries it (an attribute value, a url() token)
     end: int
     rewrap: Callable[[str], str]  # cleaned content -> the source text to put at start:end
-    element: Element | None
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def _quote_of(doc: Document, el: Element, name: str) -> str:
 
 
 def find_nested(doc: Document, sheets: list[tuple[object, css.StyleSheet]],
-                base: str | None, keep: frozenset[str]) -> list[Nested]:
+                keep: frozenset[str]) -> list[Nested]:
     """Every data: stylesheet (<link rel=stylesheet>, @import) of the document, and, where the
     policy keeps iframes, every srcdoc or data: document they hold."""
     out: list[Nested] = []
@@ -117,7 +116,7 @@ def find_nested(doc: Document, sheets: list[tuple[object, css.StyleSheet]],
             if a is not None:
                 wrap = _attr_rewrap(_quote_of(doc, el, "srcdoc"))
                 out.append(Nested("html", a.value, f"{el.tag}[srcdoc]", a.vstart, a.vend,
-                                  wrap, el))
+                                  wrap))
             elif "data:" in el.low:
                 _data_attr(doc, el, "src", "html", out)
     for block, sheet in sheets:
@@ -129,7 +128,7 @@ def find_nested(doc: Document, sheets: list[tuple[object, css.StyleSheet]],
                 continue
             out.append(Nested(
                 "css", data.text, "style@import data:", block.start + ref.start,
-                block.start + ref.end, lambda text, d=data: f'url("{d.encode(text)}")', None))
+                block.start + ref.end, lambda text, d=data: f'url("{d.encode(text)}")'))
     return out
 
 
@@ -143,7 +142,7 @@ def _data_attr(doc: Document, el: Element, name: str, kind: str, out: list[Neste
         return
     wrap = _attr_rewrap(_quote_of(doc, el, name))
     out.append(Nested(kind, data.text, f"{el.tag}[{name}] data:", a.vstart, a.vend,
-                      lambda text, d=data: wrap(d.encode(text)), el))
+                      lambda text, d=data: wrap(d.encode(text))))
 
 
 def style_document(css_text: str) -> str | None:

@@ -120,7 +120,7 @@ def css_remote(res: Resource, s: Signals) -> str | None:
 @rule("meta-refresh")
 def meta_refresh(res: Resource, s: Signals) -> str | None:
     """A <meta http-equiv=refresh> that would take the message view to a remote page."""
-    if res.needless == "refresh" and "refresh" not in s.kept:
+    if res.needless == "refresh":
         return "navigates the opened message to a remote page"
     return None
 
@@ -130,7 +130,8 @@ _NEEDLESS_REASONS = {
     "objects": "an embedded object (no mail needs one; it can load anything)",
     "media": "an audio or video source (mail clients do not play them; the load reports the open)",
     "scripts": "a script (mail clients never run one; the load reports the open)",
-    "links": "a prefetch, preload, icon or feed link (shows nothing; the load reports the open)",
+    "links": "a prefetch, preload, preconnect, icon or manifest link (shows nothing; the load "
+             "reports the open)",
     "manifest": "an application cache manifest (shows nothing; the load reports the open)",
 }
 
