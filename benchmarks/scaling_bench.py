@@ -163,6 +163,13 @@ def _misnested_formatting(n: int) -> bytes:
     return (HEAD + "<b><div><p>x</p><i>y</i></b>" * n + TAIL).encode()
 
 
+def _reopened_formatting(n: int) -> bytes:
+    # 40 formatting elements closed by a block before each image: the tree builder re-opens
+    # them all for every image (the copies are bounded per document)
+    fmt = "".join(f"<{t}>" for t in ("b", "i", "u", "s", "em", "strong", "font", "tt") * 5)
+    return (HEAD + ("<div>" + fmt + "</div><img src=a.png>") * n + TAIL).encode()
+
+
 # name: (generator, sizes, unit, what)
 CASES: dict[str, tuple] = {
     "newsletter": (_newsletter, [10_000, 100_000, 1_000_000, 3_000_000, 10_000_000], "MB",
@@ -205,6 +212,8 @@ CASES: dict[str, tuple] = {
                                 "<li> x n, 1900 open <div>s above the open one"),
     "misnested-formatting": (_misnested_formatting, [2_500, 10_000, 40_000], "tag",
                              "n <b><div>...</b> (adoption agency)"),
+    "reopened-formatting": (_reopened_formatting, [1_250, 5_000, 20_000], "image",
+                            "n images after 40 formatting elements a block closed"),
 }
 
 

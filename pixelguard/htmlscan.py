@@ -65,6 +65,11 @@ _IMPLICIT = {
     for name in _CLOSES_P | _CLOSES.keys() | _CLOSES_SAME.keys()
 }
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+# Start tags before which the tree builder does not re-open closed formatting elements.
+_NO_RECONSTRUCT = _CLOSES_P | frozenset(
+    "li dd dt table hr textarea iframe noembed noframes html head body base basefont bgsound "
+    "link meta script style template title caption col colgroup tbody thead tfoot tr td th "
+    "frame frameset param source track option optgroup".split())
 # Start tags whose tree building depends on the current node or an open <select>.
 _TABLE_PARTS = frozenset(("caption", "col", "colgroup", "tbody", "thead", "tfoot", "tr", "td",
                           "th"))
@@ -101,8 +106,15 @@ _ADOPTION_REACH = 64
 _ADOPTION_SCAN = 4096  # (per end tag, all rounds together)
 # Start tags that do not begin the body (a <body> after them still starts an element).
 _HEAD_CONTENT = frozenset("html head meta title link style script base noscript".split())
+# Elements that put a marker on the list of active formatting elements.
+_MARKER_ELEMENTS = frozenset("td th caption applet marquee object template".split())
+_AFE_MAX = 64  # entries kept on that list (hostile mail may open any number)
+# Copies of formatting elements made per document: past this, hostile mail (every image
+# re-opening dozens of closed formatting elements) gets no more (bounded memory).
+_COPIES_MAX = 20_000
 _ROOT = frozenset(("html",))
-_SLOW_END = _KEPT_OPEN | {"head"}  # end tags that need more than closing the current element
+# end tags that need more than closing the current element
+_SLOW_END = _KEPT_OPEN | {"head", "form"}
 _FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
 # The scope an end tag's element must be in (no boundary element open inside it), or the
 # browser ignores the end tag. Special and formatting elements not listed: the default scope.
@@ -314,6 +326,7 @@ class Document:
     # many elements were looked at
     first_beyond: dict[frozenset[str], int] = field(default_factory=dict)
     checked_for: dict[frozenset[str], int] = field(default_factory=dict)
+    copies: int = 0  # elements the tree builder copied (formatting elements re-opened)
 
 
 # Elements whose content is text, not markup, to the tokenizer (RAWTEXT, RCDATA and script
@@ -387,6 +400,9 @@ class _Scanner:
         # elements past MAX_DEPTH are not pushed; their end tags must not close pushed ones
         self._unpushed: dict[str, int] = {}
         self._form_open = False  # the tree builder's form element pointer is set
+        # the list of active formatting elements: element indices, -1 for a marker (a cell,
+        # caption, object, applet, marquee or template opened)
+        self._afe: list[int] = []
         self._no_end: dict[str, int] = {}  # raw text name -> offset after which no end tag
 
     def run(self, text: str) -> None:
@@ -398,6 +414,7 @@ class _Scanner:
         special = self._special
         base = self.base
         in_mso = self.in_mso
+        afe = self._afe
         pos = 0
         while True:
             m = search(text, pos)
@@ -446,6 +463,11 @@ class _Scanner:
                         name not in _TABLE_CONTENT or (
                             name == "input" and _HIDDEN_INPUT.search(tag_text) is None)):
                     parent = self._foster_parent()
+                if afe:
+                    if name in _CLOSES_SAME:
+                        self._forget(name)  # a new <a> or <nobr> ends the listed one
+                    if name not in _NO_RECONSTRUCT:
+                        parent = self._reconstruct(parent)
                 # "/>" is ignored on HTML elements; Outlook honours it on its VML and Office
                 # tags inside its conditional comments
                 self_closing = foreign and in_mso and tag_text[-2] == "/"
@@ -464,6 +486,10 @@ class _Scanner:
                             at.append(depth)
                         if is_special:
                             special.append(depth)
+                        if name in _FORMATTING:
+                            self._remember(el)
+                        elif name in _MARKER_ELEMENTS:
+                            afe.append(-1)
                     else:
                         self._unpushed[name] = self._unpushed.get(name, 0) + 1
                 if raw_text and not self_closing:
@@ -480,6 +506,8 @@ class _Scanner:
                     at.pop()
                     if special and special[-1] == top:
                         special.pop()
+                    if afe and (tag in _FORMATTING or tag in _MARKER_ELEMENTS):
+                        self._forget(tag)
                 else:
                     self._end_tag(tag, m.start())
             elif kind == 3:  # "<!--"
@@ -584,12 +612,82 @@ class _Scanner:
         t = self._depth_of("table")
         return t >= 0 and self._innermost(_CELLS + ("caption",), t) < 0
 
+    def _remember(self, el: Element) -> None:
+        """A formatting element joins the list (at most three alike since the last marker:
+        the standard's "Noah's Ark" clause; the list is bounded)."""
+        afe = self._afe
+        elements = self.doc.elements
+        alike = 0
+        for k in range(len(afe) - 1, -1, -1):
+            index = afe[k]
+            if index < 0:
+                break
+            other = elements[index]
+            if other.tag == el.tag and other.text == el.text:
+                alike += 1
+                if alike == 3:
+                    del afe[k]
+                    break
+        afe.append(el.index)
+        if len(afe) > _AFE_MAX:
+            del afe[: len(afe) - _AFE_MAX]
+
+    def _forget(self, tag: str) -> None:
+        """An element of `tag` ended by its end tag: a formatting one leaves the list, a
+        marker element clears the list back to its marker."""
+        afe = self._afe
+        elements = self.doc.elements
+        if tag in _MARKER_ELEMENTS:
+            while afe:
+                if afe.pop() < 0:
+                    break
+            return
+        for k in range(len(afe) - 1, -1, -1):
+            if afe[k] < 0:
+                return
+            if elements[afe[k]].tag == tag:
+                del afe[k]
+                return
+
+    def _open(self, index: int) -> bool:
+        el = self.doc.elements[index]
+        stack = self.stack
+        return any(stack[d] == index for d in self._pos.get(el.tag, ()))
+
+    def _reconstruct(self, parent: int) -> int:
+        """Re-open, as copies in the current node, the formatting elements of the list that
+        were closed without their end tag (a block closed them), as the tree builder does
+        before it inserts most elements; the parent the new element then gets."""
+        afe = self._afe
+        first = len(afe)
+        while first > 0 and afe[first - 1] >= 0 and not self._open(afe[first - 1]):
+            first -= 1
+        if first == len(afe) or self.doc.copies >= _COPIES_MAX:
+            return parent
+        elements = self.doc.elements
+        stack = self.stack
+        for k in range(first, len(afe)):
+            if len(stack) >= MAX_DEPTH:
+                break
+            copy = self._copy(elements[afe[k]], parent)  # (foster-parented, where it is)
+            self._pos.setdefault(copy.tag, []).append(len(stack))
+            stack.append(copy.index)
+            parent = copy.index
+        return parent
+
     def _copy(self, el: Element, parent: int) -> Element:
-        """A copy of a formatting element, made by the tree builder (it loads nothing)."""
+        """A copy of a formatting element, made by the tree builder (it loads nothing); it
+        takes the element's place on the list of active formatting elements."""
         elements = self.doc.elements
         copy = Element(len(elements), el.tag, el.start, el.text, parent, el.in_mso, el.ns)
         copy.clone_of = el.clone_of if el.clone_of >= 0 else el.index
         elements.append(copy)
+        self.doc.copies += 1
+        afe = self._afe
+        for k in range(len(afe) - 1, -1, -1):
+            if afe[k] == el.index:
+                afe[k] = copy.index
+                break
         return copy
 
     def _depth_of(self, tag: str) -> int:
@@ -762,12 +860,16 @@ class _Scanner:
         positions = self._pos
         special = self._special
         stack = self.stack
+        afe = self._afe
         for d in range(len(stack) - 1, depth - 1, -1):
-            at = positions.get(elements[stack[d]].tag)
+            tag = elements[stack[d]].tag
+            at = positions.get(tag)
             if at and at[-1] == d:
                 at.pop()
             if special and special[-1] == d:
                 special.pop()
+            if afe and tag in _MARKER_ELEMENTS:
+                self._forget(tag)
         del stack[depth:]
 
     def _end_tag(self, tag: str, at: int) -> None:
@@ -805,10 +907,15 @@ class _Scanner:
                 if inside and inside[-1] > depth:
                     return
         if tag in _FORMATTING and self._special and self._special[-1] > depth \
-                and len(self.stack) - depth <= _ADOPTION_REACH:
+                and len(self.stack) - depth <= _ADOPTION_REACH \
+                and self.doc.copies < _COPIES_MAX:
             self._adopt(depth)
-            return
-        self._pop_to(depth)
+        elif tag == "form" and len(self.stack) - depth <= _ADOPTION_REACH:
+            self._remove_from_stack(depth)  # </form> ends the form alone: what it holds stays
+        else:
+            self._pop_to(depth)
+        if self._afe and tag in _FORMATTING:
+            self._forget(tag)
 
     def _adopt(self, depth: int) -> None:
         """The adoption agency's effect on ancestors, for a formatting element's end tag with
@@ -850,8 +957,19 @@ class _Scanner:
                 if el.parent == block_el.index:
                     el.parent = wrapper.index
             formatting, anchor, pos = wrapper, block_el.index, block + 1
-        # the stack changed from `depth` up: so do the depths kept for it (in place: run()
-        # holds these objects)
+        self._restack(depth, old)
+
+    def _remove_from_stack(self, depth: int) -> None:
+        """Take the element at `depth` off the stack, leaving what is open above it."""
+        old = self.stack[depth:]
+        del self.stack[depth]
+        self._restack(depth, old)
+
+    def _restack(self, depth: int, old: list[int]) -> None:
+        """The stack changed from `depth` up (it held `old` there): so do the depths kept for
+        it (changed in place: run() holds these objects)."""
+        elements = self.doc.elements
+        stack = self.stack
         positions, special = self._pos, self._special
         for index in old:
             at = positions.get(elements[index].tag)

@@ -292,3 +292,20 @@ def test_a_table_goes_into_an_open_p_in_quirks_mode_only():
     assert [f.rule for f in clean_message(quirks, Policy(recipients=(BOB,))).findings] == \
         ["hidden"]
     assert clean_message(standard, Policy(recipients=(BOB,))).findings == []
+
+
+def test_a_form_closed_then_opened_again_is_a_form():
+    doc = scan("<form><p>a</p></form><form><div><img src=x></div></form>")
+    assert [e.tag for e in doc.elements].count("form") == 2
+
+
+def test_an_end_form_tag_leaves_what_the_form_holds_open():
+    body = '<form><div style="display:none"></form>' + HIDDEN_ONLY_IMG
+    assert rules_for_body(body) == ["hidden"]
+
+
+def test_formatting_closed_by_a_block_is_reopened_around_what_follows():
+    body = '<p><font style="display:none">x</p>' + HIDDEN_ONLY_IMG
+    assert rules_for_body(body) == ["hidden"]
+    body = '<p><font style="display:none">x</font></p>' + HIDDEN_ONLY_IMG
+    assert rules_for_body(body) == []
