@@ -65,6 +65,7 @@ _IMPLICIT = {
     for name in _CLOSES_P | _CLOSES.keys() | _CLOSES_SAME.keys()
 }
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+_NAMESPACED = frozenset(("svg", "math", "image"))  # start tags that change namespace or name
 # Start tags before which the tree builder does not re-open closed formatting elements.
 _NO_RECONSTRUCT = _CLOSES_P | frozenset(
     "li dd dt table hr textarea iframe noembed noframes html head body base basefont bgsound "
@@ -403,6 +404,7 @@ class _Scanner:
         # the list of active formatting elements: element indices, -1 for a marker (a cell,
         # caption, object, applet, marquee or template opened)
         self._afe: list[int] = []
+        self._afe_closed = False  # some listed element may have been closed without its end tag
         self._no_end: dict[str, int] = {}  # raw text name -> offset after which no end tag
 
     def run(self, text: str) -> None:
@@ -427,10 +429,12 @@ class _Scanner:
                 name = m.group(1).lower()
                 tag_text = text[lt:end]
                 parent = stack[-1] if stack else -1
-                ns = elements[parent].ns if parent >= 0 else "html"
-                if ns != "html" or name in ("svg", "math", "image"):
+                current = elements[parent] if parent >= 0 else None
+                ns = current.ns if current is not None else "html"
+                if ns != "html" or name in _NAMESPACED:
                     ns, name = self._namespace(ns, name, tag_text)
                     parent = stack[-1] if stack else -1
+                    current = elements[parent] if parent >= 0 else None
                 if ns != "html":
                     # foreign content: no HTML tree-building rules, "/>" closes any element,
                     # and <style>/<script> are elements with markup inside, not raw text
@@ -448,25 +452,28 @@ class _Scanner:
                         name = name[: name.index("\x00")]
                     info = _name_info(name)
                 implicit, foreign, pushed, is_special, raw_text, noted = info
-                if name in _CONTEXTUAL or (stack and elements[stack[-1]].tag == "colgroup"):
+                current_tag = current.tag if current is not None else ""
+                if name in _CONTEXTUAL or current_tag == "colgroup":
                     if self._contextual_start(name, tag_text):
                         pos = end
                         continue  # the tree builder ignores this start tag
                     parent = stack[-1] if stack else -1
+                    current_tag = elements[parent].tag if parent >= 0 else ""
                 if implicit is not None and stack:
                     for targets, scope in implicit:
                         self._close_nearest(targets, scope)
                     parent = stack[-1] if stack else -1
+                    current_tag = elements[parent].tag if parent >= 0 else ""
                 if name == "form" and self._in_table_mode():
                     pushed = False  # in a table, a form is inserted and popped at once
-                elif parent >= 0 and elements[parent].tag in _TABLE_CONTEXT and (
+                elif current_tag in _TABLE_CONTEXT and (
                         name not in _TABLE_CONTENT or (
                             name == "input" and _HIDDEN_INPUT.search(tag_text) is None)):
                     parent = self._foster_parent()
                 if afe:
                     if name in _CLOSES_SAME:
                         self._forget(name)  # a new <a> or <nobr> ends the listed one
-                    if name not in _NO_RECONSTRUCT:
+                    if self._afe_closed and name not in _NO_RECONSTRUCT:
                         parent = self._reconstruct(parent)
                 # "/>" is ignored on HTML elements; Outlook honours it on its VML and Office
                 # tags inside its conditional comments
@@ -662,6 +669,7 @@ class _Scanner:
         first = len(afe)
         while first > 0 and afe[first - 1] >= 0 and not self._open(afe[first - 1]):
             first -= 1
+        self._afe_closed = False
         if first == len(afe) or self.doc.copies >= _COPIES_MAX:
             return parent
         elements = self.doc.elements
@@ -709,6 +717,11 @@ class _Scanner:
         a section or caption into the table (the rows and sections the engine implies are
         not on this stack, so they are closed by depth). Elements foster-parented out of the
         table, still open, end too."""
+        stack = self.stack
+        current = self.doc.elements[stack[-1]].tag if stack else ""
+        if (current == "tr" and name in _CELLS) or (current == "table" and name != "td"
+                                                    and name != "th"):
+            return  # the usual case: already where it goes
         table = self._pos.get("table")
         if not table:
             return
@@ -868,8 +881,11 @@ class _Scanner:
                 at.pop()
             if special and special[-1] == d:
                 special.pop()
-            if afe and tag in _MARKER_ELEMENTS:
-                self._forget(tag)
+            if afe:
+                if tag in _FORMATTING:
+                    self._afe_closed = True
+                elif tag in _MARKER_ELEMENTS:
+                    self._forget(tag)
         del stack[depth:]
 
     def _end_tag(self, tag: str, at: int) -> None:
@@ -968,6 +984,7 @@ class _Scanner:
     def _restack(self, depth: int, old: list[int]) -> None:
         """The stack changed from `depth` up (it held `old` there): so do the depths kept for
         it (changed in place: run() holds these objects)."""
+        self._afe_closed = True
         elements = self.doc.elements
         stack = self.stack
         positions, special = self._pos, self._special
