@@ -562,8 +562,8 @@ class _Scanner:
             self._pop_to(len(stack) - 1)  # a column group holds only <col>
             current = elements[stack[-1]].tag if stack else ""
         select = self._pos.get("select")
-        if select and name in ("select", "input", "keygen", "textarea") and not any(
-                self._pos.get(b) and self._pos[b][-1] > select[-1] for b in _MARKERS):
+        if select and name in ("select", "input", "keygen", "textarea") \
+                and self._innermost(_MARKERS, select[-1]) < 0:
             self._pop_to(select[-1])  # these end an open <select>; <select> itself only that
             return name == "select"
         if name in ("html", "head", "body") and not self.in_mso:

@@ -112,6 +112,13 @@ def _related(html: str, ctype: str, body: str, cte: str, disposition: str | None
     return msg.as_bytes()
 
 
+def _part(raw: bytes, ctype: str) -> tuple[str, str]:
+    """The transfer encoding and decoded text of the message's first part of `ctype`."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    part = next(p for p in msg.walk() if p.get_content_type() == ctype)
+    return str(part["Content-Transfer-Encoding"]), part.get_payload(decode=True).decode()
+
+
 def _with_css(css: str, disposition: str | None = None) -> bytes:
     return _related('<html><head><link rel="stylesheet" href="cid:p1@x"></head><body>x</body>'
                     "</html>", "text/css", css, "quoted-printable", disposition)
@@ -121,10 +128,8 @@ def test_a_stylesheet_part_of_a_related_message_is_cleaned():
     raw = _with_css("@import url(https://t.example/a.css);\np { color: red }\n")
     result = clean_message(raw, Policy(recipients=(BOB,)))
     assert [(f.rule, f.part) for f in result.findings] == [("css-remote", "2")]
-    msg = email.message_from_bytes(result.raw, policy=email.policy.default)
-    css = next(p for p in msg.walk() if p.get_content_type() == "text/css")
-    assert css["Content-Transfer-Encoding"] == "quoted-printable"
-    text = css.get_payload(decode=True).decode()
+    cte, text = _part(result.raw, "text/css")
+    assert cte == "quoted-printable"
     assert "t.example" not in text and "p { color: red }" in text
 
 
@@ -147,10 +152,8 @@ SVG = ('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="20
 def test_an_svg_part_is_cleaned_like_a_document():
     result = clean_message(_with_svg(SVG), Policy(recipients=(BOB,)))
     assert sorted(f.rule for f in result.findings) == ["css-remote", "recipient-leak"]
-    msg = email.message_from_bytes(result.raw, policy=email.policy.default)
-    svg = next(p for p in msg.walk() if p.get_content_type() == "image/svg+xml")
-    assert svg["Content-Transfer-Encoding"] == "base64"
-    text = svg.get_payload(decode=True).decode()
+    cte, text = _part(result.raw, "image/svg+xml")
+    assert cte == "base64"
     assert "t.example" not in text and "<text x=\"0\" y=\"20\">Logo</text>" in text
 
 

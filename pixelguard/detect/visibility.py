@@ -351,9 +351,7 @@ class Visibility:
             else:
                 self._hide_items += hide
         # built on first use: most parts never need the reveal index (nothing hidden)
-        self._reveal_index: _Index | None = None
-        self._hide_index: _Index | None = None
-        self._mso_hide_index: _Index | None = None
+        self._indexes: dict[int, _Index] = {}  # id(items list) -> its index
         self._counts: dict[str, int] | None = None
         self._deadline = deadline
         # state per element, computed on first need (for an element and its ancestors):
@@ -373,26 +371,13 @@ class Visibility:
             self._counts = counts
         return self._counts
 
-    @property
-    def _reveal(self) -> _Index:
-        if self._reveal_index is None:
-            items = self._reveal_items
-            self._reveal_index = _Index(items, self._class_counts(items))
-        return self._reveal_index
-
-    @property
-    def _hide(self) -> _Index:
-        if self._hide_index is None:
-            items = self._hide_items
-            self._hide_index = _Index(items, self._class_counts(items))
-        return self._hide_index
-
-    @property
-    def _mso_hide(self) -> _Index:
-        if self._mso_hide_index is None:
-            items = self._mso_hide_items
-            self._mso_hide_index = _Index(items, self._class_counts(items))
-        return self._mso_hide_index
+    def _index(self, items: list) -> _Index:
+        """The index of one of this document's lists of rules (reveal, hide, Outlook-only
+        hide), built on first use."""
+        found = self._indexes.get(id(items))
+        if found is None:
+            found = self._indexes[id(items)] = _Index(items, self._class_counts(items))
+        return found
 
     def _style(self, el: Element) -> _StyleFacts:
         facts = self._styles.get(el.index)
@@ -413,11 +398,11 @@ class Visibility:
             found = Hiding("hidden attribute", ("display",), False)
         if found is None and not has_display and self._hide_items:
             # (an inline display beats the sheet; the index is built on first use)
-            for comp, how in self._hide.candidates(el):
+            for comp, how in self._index(self._hide_items).candidates(el):
                 if _matches(comp, el):
                     return how
         if found is None and not has_display and el.in_mso and self._mso_hide_items:
-            for comp, how in self._mso_hide.candidates(el):
+            for comp, how in self._index(self._mso_hide_items).candidates(el):
                 if _matches(comp, el):
                     return how
         return found
@@ -426,7 +411,7 @@ class Visibility:
         if how.important:
             return False  # inline !important beats every stylesheet rule
         inline = not how.reason.startswith("display:none from") and how.reason != "hidden attribute"
-        for _, r in self._reveal.candidates(el):
+        for _, r in self._index(self._reveal_items).candidates(el):
             if inline and not r.important:
                 continue  # inline style beats a normal stylesheet declaration
             if r.props.intersection(how.props) and _matches(r.compound, el):
