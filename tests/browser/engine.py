@@ -16,7 +16,6 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import urllib.parse
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -176,10 +175,6 @@ class Engine:
 
 def remote(requests: dict[str, set[str]]) -> set[str]:
     return {u for u in requests if urllib.parse.urlsplit(u).hostname not in _LOCAL}
-
-
-def which_chromium() -> str | None:
-    return shutil.which(CHROMIUM)
 
 
 def single_part(body: str, head: str = "", to: str = "bob@example.org") -> bytes:
