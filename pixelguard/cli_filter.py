@@ -5,10 +5,10 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
-from typing import Sequence
 
 from pixelguard import __version__, clean_message
 from pixelguard.cli import load_config_or_exit
@@ -59,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
         cfg = load_config_or_exit(args.file)
         print(describe_policies(cfg))
         return 0
-    cfg = load_config_or_exit(args.config)
+    cfg = load_config_or_exit(args.config, light=True)  # no file: no pydantic import
     if args.command == "clean":
         return _clean(cfg, args)
     return _scan(cfg, args)
