@@ -17,6 +17,12 @@ from pixelguard.model import Policy, Result
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
 
 
+def _exit_status(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an exit status (0 to 255)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pixelguard",
@@ -30,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--user", metavar="ADDR", help="recipient whose policy applies")
     c.add_argument("--action", choices=("strip", "rewrite"), help="override the policy's action")
     c.add_argument("-v", "--verbose", action="store_true", help="list what was removed on stderr")
+    c.add_argument("--unchanged-exit", type=_exit_status, default=0, metavar="N",
+                   help="exit N instead of 0 when the message is written out unchanged, so a "
+                        "delivery agent keeps its own copy (procmail: see docs/pipe.md)")
     c.add_argument("file", nargs="?", default="-", metavar="FILE", help="message file, or - for stdin")
 
     s = sub.add_parser("scan", help="list the trackers in messages without changing them")
@@ -115,7 +124,8 @@ def _clean(cfg, args) -> int:
 
     if args.verbose:
         _print_table(args.file, result, sys.stderr)
-    return 0
+    # Written out in full either way: an agent that ignores the status still gets the mail.
+    return args.unchanged_exit if out == raw else 0
 
 
 def _scan(cfg, args) -> int:
