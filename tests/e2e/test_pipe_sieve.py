@@ -129,11 +129,14 @@ def html_of(raw: bytes) -> str:
 
 def test_newsletter_is_cleaned_on_lmtp_delivery(recipe_filter):
     sieve = recipe_filter
-    user = sieve.server.new_user("sieve")
+    # The newsletter leaks bob@example.org: found only if pixelguard learns the recipient
+    # from the Delivered-To field Dovecot's LMTP adds.
+    user = sieve.server.add_user("bob@example.org")
     original = (FIXTURES / "demo-newsletter.eml").read_bytes()
     stored = deliver(sieve.server, user, original)
 
-    assert stored.startswith(b"X-PixelGuard: removed=")
+    assert stored.startswith(b"X-PixelGuard: removed=5;")
+    assert b"recipient-leak" in stored.split(b"Return-Path:")[0]
     html = html_of(stored)
     assert "list-manage.com/track/open.php" not in html
     assert "ct.sendgrid.net/wf/open" not in html
