@@ -23,6 +23,9 @@ installed; `--no-compile` skips that and shows what an uncached start costs.
 
     python benchmarks/cold_start.py              # 15 rounds
     python benchmarks/cold_start.py --rounds 30 --no-compile
+
+To measure another version (e.g. a `git archive` snapshot) with this venv's packages, set
+PIXELGUARD_SRC to the directory holding its `pixelguard` package (put first on PYTHONPATH).
 """
 from __future__ import annotations
 
@@ -63,12 +66,19 @@ def pixelguard_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "pixelguard"]
 
 
+ENV = dict(os.environ)
+SRC = Path(os.environ.get("PIXELGUARD_SRC") or ROOT)
+if "PIXELGUARD_SRC" in os.environ:
+    ENV["PYTHONPATH"] = str(SRC)  # found before this venv's editable install
+
+
 def run(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child): CPU time barely moves when other
     processes load the machine, wall time does."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                   env=ENV)
     elapsed = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -83,7 +93,7 @@ def main() -> int:
     if args.rounds < 10:
         ap.error("--rounds must be at least 10")
     if not args.no_compile:
-        compileall.compile_dir(str(ROOT / "pixelguard"), quiet=1)
+        compileall.compile_dir(str(SRC / "pixelguard"), quiet=1)
 
     pg = pixelguard_command()
     with tempfile.TemporaryDirectory(prefix="pgcold") as tmp:
@@ -118,6 +128,7 @@ def main() -> int:
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         load = "?"
+    print(f"code: {SRC / 'pixelguard'}")
     print(f"{args.rounds} interleaved rounds; {os.cpu_count()} CPUs; load average after: {load}; "
           f"bytecode {'as found' if args.no_compile else 'compiled first'}; "
           f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
