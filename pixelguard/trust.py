@@ -48,11 +48,11 @@ if TYPE_CHECKING:  # the pipe filter starts once per message: dkimpy and pydanti
 __all__ = ["Prepared", "drop_own_results", "finish", "prepare"]
 
 
-
 def _log():
     import logging  # only on the rare paths that log: the pipe filter starts per message
 
     return logging.getLogger("pixelguard.trust")
+
 
 AR = "Authentication-Results"
 
