@@ -84,7 +84,8 @@ def _path_test(entry: Entry) -> tuple[Callable[[_Url], bool] | None, str]:
             compiled.append(re.compile(path, re.IGNORECASE))
         return compiled[0].search(u.path_query) is not None
 
-    return search, required_literal(path)
+    # the literal files a path-only rule (see _Index._add); a rule with a host needs none
+    return search, ("" if entry.host else required_literal(path))
 
 
 def _abp_test(rule: AbpRule) -> tuple[Callable[[_Url], bool] | None, str]:
