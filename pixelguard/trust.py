@@ -36,7 +36,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pixelguard.auth import parse_authentication_results
 from pixelguard.core import clean_message, is_bare_html
 from pixelguard.headers import header_end, prepend_header
 from pixelguard.model import Policy, Result
@@ -145,6 +144,8 @@ def drop_own_results(raw: bytes, authserv_id: str) -> bytes:
         else:
             fields.append((pos, stop))
         pos = stop
+    from pixelguard.auth import parse_authentication_results  # as core.py: only when needed
+
     drop: list[tuple[int, int]] = []
     for start, stop in fields:
         name, colon, value = head[start:stop].partition(b":")
