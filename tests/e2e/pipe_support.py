@@ -63,10 +63,14 @@ def pixelguard_for(workdir: Path) -> str:
     base = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
     if not (base.exists() and _others_can_run(base)):
         raise RuntimeError(f"no Python {sys.version_info[:2]} the mail user can run ({base})")
+    dev_site = sysconfig.get_paths()["purelib"]  # this venv's packages and the editable finder
+    for needed in (Path(dev_site), ROOT / "pixelguard"):
+        if not _others_can_run(needed):  # a directory: "run" is "enter"
+            raise RuntimeError(f"the mail user cannot enter {needed}: run the tests from a "
+                               "checkout and venv that other users can read")
     venv = workdir / "venv"
     subprocess.run([str(base), "-m", "venv", "--without-pip", str(venv)], check=True)
     site = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
-    dev_site = sysconfig.get_paths()["purelib"]  # this venv's packages and the editable finder
     (site / "pixelguard-dev.pth").write_text(f"import site; site.addsitedir({dev_site!r})\n")
     body = script.read_text().split("\n", 1)[1]  # the console script pip wrote, new shebang
     workdir.chmod(0o755)
