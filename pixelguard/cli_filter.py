@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Sequence
 from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import getaddresses
 
 from pixelguard import __version__, clean_message
@@ -77,7 +76,7 @@ def main(argv: Sequence[str]) -> int:
 def recipient_of(raw: bytes) -> str | None:
     """Delivered-To, then X-Original-To, then To: the first address found."""
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536])
+        headers = BytesHeaderParser().parsebytes(raw[:65536])  # policy: compat32
     except Exception:  # noqa: BLE001 - unparseable headers simply name no recipient
         return None
     for name in RECIPIENT_HEADERS:
