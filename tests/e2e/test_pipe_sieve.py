@@ -182,3 +182,16 @@ def test_failing_filter_stores_the_original(sieve, failure):
     if failure == "config error":
         assert "pixelguard: config error: /nonexistent.yaml: no such file" in log
 
+
+
+def test_a_hung_pixelguard_is_ended_by_the_program_and_the_original_stored(sieve):
+    """The program's `timeout 25` (1 s here, to wait less) ends a hung pixelguard before
+    Dovecot's sieve_filter_exec_timeout, which on Dovecot 2.3.19 aborts the delivery
+    (the lmtp process panics): the message is stored as it came."""
+    hang = write_executable(sieve.server.root / "hang", "#!/bin/sh\nexec sleep 60\n")
+    sieve.use_filter(sieve.recipe_filter(**{INSTALLED_PIXELGUARD: str(hang),
+                                            "timeout 25 ": "timeout 1 "}))
+    original = (FIXTURES / "demo-newsletter.eml").read_bytes()
+    stored = deliver(sieve.server, sieve.server.new_user("hung"), original)
+    assert without_trace(stored) == crlf(original)
+    assert "Terminated with non-zero exit code 124" in sieve.log()
