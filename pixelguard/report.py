@@ -11,17 +11,18 @@ from __future__ import annotations
 import argparse
 import email.utils
 import json
-import mailbox
 import os
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
+
+from pixelguard import sources
 
 HEADER = "X-PixelGuard"
 UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
@@ -140,60 +141,17 @@ def seen_from_headers(head: bytes, fallback: datetime | None = None) -> Seen | N
 
 # --- sources ----------------------------------------------------------------------------------
 
-def _head(data: bytes) -> bytes:
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        i = data.find(sep)
-        if i >= 0:
-            return data[: i + len(sep)]
-    return data
-
-
-def _read_head(path: Path, limit: int = 262144) -> bytes:
-    with path.open("rb") as fh:
-        return _head(fh.read(limit))
-
-
-def _mtime(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
-def _is_maildir(path: Path) -> bool:
-    return (path / "cur").is_dir() or (path / "new").is_dir()
-
-
-def _files_in(folder: Path) -> Iterator[Path]:
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and not p.name.startswith("."):
-            yield p
-
-
 def from_path(path: Path) -> Iterator[Seen | None]:
     """One item per message at `path` (None for a message pixelguard did not mark)."""
-    if path.is_dir():
-        if _is_maildir(path):
-            files: Iterable[Path] = (f for sub in ("cur", "new") if (path / sub).is_dir()
-                                     for f in _files_in(path / sub))
-        else:
-            files = (f for f in _files_in(path) if f.suffix.lower() in (".eml", ".msg", ""))
-        for f in files:
+    try:
+        for msg in sources.messages(path):
             try:
-                yield seen_from_headers(_read_head(f), _mtime(f))
+                yield seen_from_headers(msg.head(), msg.mtime)
             except OSError as exc:  # moved (new/ -> cur/) or removed by a client meanwhile
-                print(f"pixelguard report: skipped {f}: {exc.strerror or exc}", file=sys.stderr)
-        return
-    if not path.is_file():
-        raise ReportError(f"{path}: no such file or directory")
-    with path.open("rb") as fh:
-        start = fh.read(5)
-    if start == b"From ":
-        box = mailbox.mbox(str(path), create=False)
-        try:
-            for key in box.iterkeys():
-                yield seen_from_headers(_head(box.get_bytes(key)))
-        finally:
-            box.close()
-        return
-    yield seen_from_headers(_read_head(path), _mtime(path))
+                print(f"pixelguard report: skipped {msg.name}: {exc.strerror or exc}",
+                      file=sys.stderr)
+    except sources.SourceError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def from_imap(cfg, name: str, folders: Sequence[str] | None) -> Iterator[Seen | None]:
