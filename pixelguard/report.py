@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imap", metavar="ACCOUNT", help="read an IMAP account from the config instead")
     p.add_argument("--folder", action="append", metavar="F",
                    help="IMAP folder (repeatable; default: the account's folders)")
-    p.add_argument("--config", metavar="F", help="YAML config file (for --imap)")
+    p.add_argument("--config", metavar="F",
+                   help="YAML config file (for --imap; default: ~/.config/pixelguard.yaml)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--top", type=int, default=20, metavar="N", help="sender domains shown (20)")
     return p
@@ -306,8 +307,10 @@ def main(argv: Sequence[str]) -> int:
     try:
         if args.imap is not None:
             from pixelguard.cli import load_config_or_exit
+            from pixelguard.config_file import find_config
 
-            source = from_imap(load_config_or_exit(args.config), args.imap, args.folder)
+            source = from_imap(load_config_or_exit(find_config(args.config)), args.imap,
+                               args.folder)
         else:
             source = from_path(Path(os.path.expanduser(args.path)))
         for seen in source:
