@@ -91,6 +91,7 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
 
 def main(argv: Sequence[str]) -> int:
     from pixelguard.cli import load_config_or_exit
+    from pixelguard.display import count
     from pixelguard.imap.progress import Progress
     from pixelguard.imap.run import Options
     from pixelguard.imap.schedule import (
@@ -141,10 +142,10 @@ def main(argv: Sequence[str]) -> int:
     if shard:
         accounts = [a for a in accounts if in_shard(a.name, *shard)]
         log.info(
-            "shard %d/%d: %d account(s): %s",
+            "shard %d/%d: %s: %s",
             shard[0],
             shard[1],
-            len(accounts),
+            count(len(accounts), "account"),
             ", ".join(a.name for a in accounts) or "none",
         )
         if not accounts:
@@ -159,8 +160,8 @@ def main(argv: Sequence[str]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     if args.idle:
         log.info(
-            "watching %d folder(s) with IDLE; stop with SIGTERM",
-            sum(len(a.folders) for a in accounts),
+            "watching %s with IDLE; stop with SIGTERM",
+            count(sum(len(a.folders) for a in accounts), "folder"),
         )
         stats, failures = run_idle(accounts, config, opts, full_check, stop)
     elif interval is not None:
@@ -175,8 +176,8 @@ def main(argv: Sequence[str]) -> int:
     prefix = "dry run, nothing changed: " if args.dry_run else ""
     failed = len({id(f) for f in failures})
     print(
-        f"pixelguard imap: {prefix}{len(accounts)} account(s)"
-        + (f", {failed} failure(s)" if failed else "")
+        f"pixelguard imap: {prefix}{count(len(accounts), 'account')}"
+        + (f", {count(failed, 'failure')}" if failed else "")
         + f": {stats.line()} in {elapsed:.1f} s{rate}"
     )
     code = exit_code(failures, stats)
