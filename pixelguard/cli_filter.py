@@ -194,6 +194,6 @@ def _print_table(path: str, result: Result, out, raw: bytes | None = None) -> No
         print(f"  From: {sender or '(none)'}", file=out)
         print(f"  Subject: {subject or '(none)'}", file=out)
     for f in result.findings:
-        print(f"  {f.rule:<15} {(f.vendor or '-'):<18} {f.where:<24} {shorten_url(f.url)}",
+        print(f"  {f.rule:<15} {(f.vendor or '-'):<18} {f.where:<28} {shorten_url(f.url)}",
               file=out)
         print(f"  {'':<15} {f.reason}", file=out)
