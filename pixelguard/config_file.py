@@ -1,7 +1,7 @@
 """Where the config file is when no --config is given: `$XDG_CONFIG_HOME/pixelguard.yaml`,
 that is `~/.config/pixelguard.yaml` unless XDG_CONFIG_HOME says otherwise (XDG Base
-Directory spec: a relative XDG_CONFIG_HOME is ignored). Standard library only, so a
-command that finds no file stays cheap to start.
+Directory spec: a relative XDG_CONFIG_HOME is ignored). Only `os` is imported, so a command
+that finds no file stays cheap to start.
 
 One name in one place: `~/.config/pixelguard/config.yaml` is not read, so there is never a
 question which of two files applies; a hint on stderr says so when only that one exists.
@@ -9,21 +9,20 @@ question which of two files applies; a hint on stderr says so when only that one
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 FILE_NAME = "pixelguard.yaml"
 
 
-def config_home() -> Path:
+def config_home() -> str:
     xdg = os.environ.get("XDG_CONFIG_HOME", "")
     if xdg and os.path.isabs(xdg):
-        return Path(xdg)
-    return Path.home() / ".config"
+        return xdg
+    return os.path.join(os.path.expanduser("~"), ".config")
 
 
-def default_config_path() -> Path:
+def default_config_path() -> str:
     """The file every command reads when no --config is given (it need not exist)."""
-    return config_home() / FILE_NAME
+    return os.path.join(config_home(), FILE_NAME)
 
 
 def find_config(given: str | None) -> str | None:
@@ -32,10 +31,10 @@ def find_config(given: str | None) -> str | None:
     if given is not None:
         return given
     path = default_config_path()
-    if path.exists():
-        return str(path)
-    other = config_home() / "pixelguard" / "config.yaml"
-    if other.is_file():
+    if os.path.exists(path):
+        return path
+    other = os.path.join(config_home(), "pixelguard", "config.yaml")
+    if os.path.isfile(other):
         import sys
 
         print(f"pixelguard: warning: {other} is not read; pixelguard reads {path} "
