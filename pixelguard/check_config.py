@@ -4,8 +4,9 @@ Prints which file applies, each user's policy, the relay and IMAP sections as th
 will use them, and tries every password source the way the services do (environment
 variable set and not empty; password_command run, its first line non-empty). Secrets are
 never printed: a source is shown by its kind and variable name, and "ok" or what failed.
-Exit 0 when everything checks out, 1 when a password source fails (the file itself is
-valid; config errors exit 2 before this module runs).
+The relay settings also go through the relay's own start-up check (no open relay, TLS
+files readable). Exit 0 when everything checks out, 1 when a password source or that check
+fails (the file itself is valid; config errors exit 2 before this module runs).
 """
 from __future__ import annotations
 
@@ -77,6 +78,15 @@ def _relay_lines(cfg: Config, failures: list[str]) -> list[str]:
             failures.append(what)
     if r.metrics:
         lines.append(f"  metrics: http://{r.metrics}/metrics")
+    # What `pixelguard relay` refuses at start (an open relay, unreadable TLS files), by the
+    # relay's own check; its passwords were tried above.
+    from pixelguard.relay import SetupError, build_settings
+
+    try:
+        build_settings(r.model_copy(update={"auth_users": None}))
+    except SetupError as exc:
+        lines.append(f"  FAILED: the relay would not start: {exc}")
+        failures.append("relay")
     return lines
 
 
@@ -107,7 +117,7 @@ def check_config(path: str | None, cfg: Config, out: TextIO) -> int:
     lines.append(describe_policies(cfg).rstrip("\n"))
     lines += ["", *_relay_lines(cfg, failures), "", *_imap_lines(cfg, failures), ""]
     if failures:
-        lines.append(f"{count(len(failures), 'password source')} failed: {', '.join(failures)}"
+        lines.append(f"{count(len(failures), 'check')} failed: {', '.join(failures)}"
                      " (run check-config as the user the service runs as, with its environment)")
     else:
         lines.append("config OK")

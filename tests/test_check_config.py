@@ -70,7 +70,7 @@ def test_each_password_source_is_tried_and_no_secret_is_printed(tmp_path: Path) 
     assert "password: password_env PG_TEST_IMAP: ok" in out
     assert "password: password_command: FAILED: password_command failed with exit status 3" in out
     assert "password: literal password in the file (allow_literal_password): ok" in out
-    assert out.rstrip().splitlines()[-1].startswith("1 password source failed: imap account work")
+    assert out.rstrip().splitlines()[-1].startswith("1 check failed: imap account work")
     assert proc.returncode == 1
 
 
@@ -82,7 +82,7 @@ def test_unset_and_empty_variables_fail(tmp_path: Path) -> None:
             "variable PG_TEST_RELAY is not set") in out
     assert ("password: password_env PG_TEST_IMAP: FAILED: environment variable PG_TEST_IMAP "
             "(password_env) is not set or empty") in out
-    assert "3 password sources failed: relay.auth_users.client-a, imap account personal, " \
+    assert "3 checks failed: relay.auth_users.client-a, imap account personal, " \
            "imap account work" in out
     assert SECRET not in out + proc.stderr
 
@@ -93,3 +93,11 @@ def test_a_config_without_secrets_is_ok(tmp_path: Path) -> None:
     assert "passwords: none used" in proc.stdout
     assert "imap (pixelguard imap): no accounts" in proc.stdout
     assert proc.stdout.rstrip().endswith("config OK")
+
+
+def test_a_relay_that_would_refuse_to_start_fails_the_check(tmp_path: Path) -> None:
+    # not loopback and no allow_networks: an open relay, which `pixelguard relay` refuses
+    proc = check(tmp_path, "relay: {listen: '0.0.0.0:10025'}\n")
+    assert proc.returncode == 1
+    assert "  FAILED: the relay would not start: refusing to listen on 0.0.0.0:10025" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("1 check failed: relay")
