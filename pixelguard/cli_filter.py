@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true",
                    help="one JSON object per message, one per line (no totals line)")
     s.add_argument("files", nargs="+", metavar="PATH",
-                   help="a message file, a Maildir, an mbox file or a directory of messages")
+                   help="a message file, a Maildir, an mbox file, a directory of messages, "
+                   "or - for stdin")
 
     k = sub.add_parser("check-config", help="validate a config file, its password sources, and "
                        "show each user's policy and the relay and IMAP settings")
@@ -132,13 +133,14 @@ def _scan(cfg, args) -> int:
     from pathlib import Path
 
     from pixelguard.display import count
-    from pixelguard.sources import SourceError, messages
+    from pixelguard.sources import Message, SourceError, messages
 
     status = 0
     scanned = with_trackers = trackers = errors = 0
     for path in args.files:
         try:
-            for msg in messages(Path(path)):
+            stdin = Message("-", None, lambda _limit: sys.stdin.buffer.read())
+            for msg in [stdin] if path == "-" else messages(Path(path)):
                 try:
                     raw = msg.raw()
                 except OSError as exc:  # removed or moved (new/ -> cur/) meanwhile

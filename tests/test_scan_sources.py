@@ -109,3 +109,12 @@ def test_header_text_is_decoded_and_harmless_on_a_terminal() -> None:
     assert header_text("Sale\x1b[31m now\r\n today") == "Sale?[31m now today"
     assert header_text("a" * 300).endswith("…") and len(header_text("a" * 300)) == 100
     assert shorten_url("https://e.example/\x1b]0;x\x07") == "https://e.example/?]0;x?"
+
+
+def test_scan_reads_a_message_on_stdin() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pixelguard", "scan", "-"],
+                          input=fixture("known-mailchimp.eml"), capture_output=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0] == "-: 1 tracker" and lines[-1] == "1 message scanned, 1 with trackers, 1 tracker"
