@@ -16,7 +16,7 @@ from pixelguard.report import Report, plural
 
 ROWS_SHOWN = 15  # vendors and senders charted; the rest summed in one bar
 WIDTH = 760  # the SVG coordinate width; the chart scales to the page
-LABEL_RIGHT = 210  # labels end here (right-aligned), bars start a little after
+LABEL_RIGHT = 210  # labels (left-aligned) are cut here, bars start a little after
 BAR_LEFT = 220
 BAR_MAX = 260  # longest bar; the value and its note follow it (room for ~40 characters)
 ROW = 26
@@ -71,7 +71,10 @@ def bar_chart(ident: str, title: str, rows: list[Row]) -> str:
            f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
            f'xmlns="http://www.w3.org/2000/svg">',
            f'<title id="{esc(ident)}-title">{esc(title)}</title>',
-           f'<desc id="{esc(ident)}-desc">{esc(desc)}</desc>']
+           f'<desc id="{esc(ident)}-desc">{esc(desc)}</desc>',
+           # a label too wide for its column (wide glyphs) is cut at the column's edge
+           f'<defs><clipPath id="{esc(ident)}-labels"><rect x="0" y="0" width="{LABEL_RIGHT}" '
+           f'height="{height}"/></clipPath></defs>']
     for i, (label, value, text) in enumerate(rows):
         y = 4 + i * ROW
         width = round(BAR_MAX * value / most) if value else 0
@@ -82,7 +85,8 @@ def bar_chart(ident: str, title: str, rows: list[Row]) -> str:
         note = ' class="note"' if value is None else ""
         out.append(
             f'<g><title>{esc(label)}: {esc(text)}</title>'
-            f'<text x="{LABEL_RIGHT}" y="{y + 17}" text-anchor="end">{esc(_cut(label))}</text>'
+            f'<text x="0" y="{y + 17}" clip-path="url(#{esc(ident)}-labels)">'
+            f'{esc(_cut(label))}</text>'
             f'{bar}<text{note} x="{BAR_LEFT + width + 6}" y="{y + 17}">{esc(text)}</text></g>')
     out.append("</svg>")
     return "".join(out)
