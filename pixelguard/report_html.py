@@ -66,15 +66,15 @@ def bar_chart(ident: str, title: str, rows: list[Row]) -> str:
     most = max((value for _, value, _ in rows if value), default=0) or 1
     height = ROW * len(rows) + 8
     desc = "; ".join(f"{label}: {text}" for label, _, text in rows)
-    out = [f'<svg class="chart" id="{esc(ident)}" role="img" '
+    out = [(f'<svg class="chart" id="{esc(ident)}" role="img" '
            f'aria-labelledby="{esc(ident)}-title {esc(ident)}-desc" '
            f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-           f'xmlns="http://www.w3.org/2000/svg">',
+           f'xmlns="http://www.w3.org/2000/svg">'),
            f'<title id="{esc(ident)}-title">{esc(title)}</title>',
            f'<desc id="{esc(ident)}-desc">{esc(desc)}</desc>',
            # a label too wide for its column (wide glyphs) is cut at the column's edge
-           f'<defs><clipPath id="{esc(ident)}-labels"><rect x="0" y="0" width="{LABEL_RIGHT}" '
-           f'height="{height}"/></clipPath></defs>']
+           (f'<defs><clipPath id="{esc(ident)}-labels"><rect x="0" y="0" width="{LABEL_RIGHT}" '
+           f'height="{height}"/></clipPath></defs>')]
     for i, (label, value, text) in enumerate(rows):
         y = 4 + i * ROW
         width = round(BAR_MAX * value / most) if value else 0
@@ -119,8 +119,8 @@ def vendor_rows(report: Report) -> list[Row]:
 def sender_rows(report: Report) -> list[Row]:
     rows: list[Row] = [
         (d, report.messages_by_sender[d],
-         f"{report.messages_by_sender[d]} of {plural(report.read_by_sender[d], 'message')}, "
-         f"{plural(report.removed_by_sender[d], 'tracker')}")
+         (f"{report.messages_by_sender[d]} of {plural(report.read_by_sender[d], 'message')}, "
+         f"{plural(report.removed_by_sender[d], 'tracker')}"))
         for d in report.senders()]
     return _ranked(rows, "other sender", "message")
 
@@ -136,8 +136,8 @@ def page(report: Report, source: str, now: datetime | None = None) -> str:
          month_rows(report)),
         ("vendors", "Vendors", "Messages that carried each vendor's trackers.",
          vendor_rows(report)),
-        ("senders", "Senders", "Messages with trackers from each sender domain, of the "
-         "messages read from it.", sender_rows(report)),
+        ("senders", "Senders", ("Messages with trackers from each sender domain, of the "
+         "messages read from it."), sender_rows(report)),
     ]
     body = "".join(
         f'<section aria-labelledby="{ident}-h"><h2 id="{ident}-h">{esc(title)}</h2>'
