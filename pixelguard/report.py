@@ -58,15 +58,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from pathlib import Path
 
 HEADER = "X-PixelGuard"
 UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
 UNKNOWN_SENDER = "(no sender)"
 UNKNOWN_MONTH = "unknown"
-_PARSER = BytesHeaderParser(policy=compat32)
+_WANTED = (b"from", b"date", HEADER.lower().encode())
 _FIELD = re.compile(r'\s*([A-Za-z_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)\s*(?:;|$)')
 IMAP_BATCH = 500
 HEAD_CHUNK = 8192
@@ -113,6 +111,8 @@ class Seen:
 def printable(text: str) -> str:
     """A name from a message made safe to show: undecodable bytes and control characters
     (a terminal's escape sequences included) replaced, whitespace folded, length bounded."""
+    if len(text) <= MAX_NAME and text.isprintable() and text == " ".join(text.split()):
+        return text  # the usual case, already safe
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cs") else c
                    for c in " ".join(text.split()))
@@ -165,7 +165,12 @@ _SECOND_LEVEL = frozenset(["co", "com", "net", "org", "gov", "gob", "gouv", "edu
 
 
 def sender_domain(from_value: str | None) -> str:
-    addrs = email.utils.getaddresses([str(from_value or "")])
+    value = str(from_value or "")
+    if value.count("<") == 1 and not any(c in value for c in '",;()'):
+        # the common `Name <addr@host>`: the address between the brackets, no full parse
+        addrs = [("", value.partition("<")[2].partition(">")[0].strip())]
+    else:
+        addrs = email.utils.getaddresses([value])
     for _, addr in addrs:
         if "@" in addr:
             host = addr.rpartition("@")[2].strip().strip(">").lower()
@@ -193,17 +198,37 @@ def month_of(date_value: str | None, fallback: datetime | None = None) -> str:
     return Seen("", when, None).month
 
 
+def header_fields(head: bytes) -> dict[bytes, list[str]]:
+    """The From, Date and X-PixelGuard fields of a header block (names lower-case), each
+    value unfolded, in order. A line scan: the email package's full parse of every header
+    would cost more than all the rest of the report."""
+    fields: dict[bytes, list[list[bytes]]] = {}
+    current: list[bytes] | None = None
+    for line in head.splitlines():
+        if line[:1] in (b" ", b"\t"):  # a continuation of the field above
+            if current is not None:
+                current.append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        current = None
+        if colon and name.lower() in _WANTED:
+            current = [value]
+            fields.setdefault(name.lower(), []).append(current)
+    return {name: [b" ".join(p.strip() for p in parts).decode("ascii", "surrogateescape")
+                   for parts in values] for name, values in fields.items()}
+
+
 def seen_from_headers(head: bytes, fallback: datetime | None = None) -> Seen:
     """The one reading of a message's header block that every source uses. `fallback` is
     the store's date of the message (file time, IMAP INTERNALDATE) for a missing Date."""
-    msg = _PARSER.parsebytes(head)
-    values = msg.get_all(HEADER) or []
+    fields = header_fields(head)
+    values = fields.get(_WANTED[2], [])
     # ours is prepended: the first is the newest
-    stamp = parse_stamp(str(values[0])) if values else None
-    when = date_of(msg.get("Date"))
+    stamp = parse_stamp(values[0]) if values else None
+    when = date_of(next(iter(fields.get(b"date", [])), None))
     if when is None and fallback is not None:
         when = _utc(fallback)
-    return Seen(sender_domain(msg.get("From")), when, stamp)
+    return Seen(sender_domain(next(iter(fields.get(b"from", [])), None)), when, stamp)
 
 
 # --- sources: each yields one Seen per message, built by seen_from_headers --------------------
@@ -234,17 +259,17 @@ def _is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() or (path / "new").is_dir()
 
 
-def _files_in(folder: Path) -> list[Path]:
+def _files_in(folder: Path) -> list[str]:
     with os.scandir(folder) as entries:
-        return sorted(Path(e.path) for e in entries
-                      if not e.name.startswith(".") and e.is_file())
+        names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
+    return [os.path.join(folder, name) for name in names]
 
 
-def _seen_in_file(path: Path) -> Seen:
-    with path.open("rb") as fh:
+def _seen_in_file(path: str) -> Seen:
+    with open(path, "rb") as fh:
         seen = seen_from_headers(read_head(fh))
-    if seen.when is None:
-        seen = replace(seen, when=datetime.fromtimestamp(path.stat().st_mtime, UTC))
+        if seen.when is None:
+            seen = replace(seen, when=datetime.fromtimestamp(os.fstat(fh.fileno()).st_mtime, UTC))
     return seen
 
 
@@ -252,10 +277,11 @@ def from_path(path: Path) -> Iterator[Seen]:
     """One Seen per message at `path`."""
     if path.is_dir():
         if _is_maildir(path):
-            files: Iterable[Path] = (f for sub in ("cur", "new") if (path / sub).is_dir()
+            files: Iterable[str] = (f for sub in ("cur", "new") if (path / sub).is_dir()
                                      for f in _files_in(path / sub))
         else:
-            files = (f for f in _files_in(path) if f.suffix.lower() in (".eml", ".msg", ""))
+            files = (f for f in _files_in(path)
+                     if os.path.splitext(f)[1].lower() in (".eml", ".msg", ""))
         for f in files:
             try:
                 yield _seen_in_file(f)
@@ -278,7 +304,7 @@ def from_path(path: Path) -> Iterator[Seen]:
         finally:
             box.close()
         return
-    yield _seen_in_file(path)
+    yield _seen_in_file(str(path))
 
 
 def from_imap(cfg, name: str, folders: Sequence[str] | None) -> Iterator[Seen]:
