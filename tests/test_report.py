@@ -347,3 +347,33 @@ def test_maildir_written_by_the_relay(tmp_path, capsys):
     for raw in MESSAGES:  # as the relay's maildir: next hop stores them (LF, Delivered-To first)
         deliver(box, raw, "bob@example.org", "sender@example.net")
     check_summary(run_json(capsys, box))
+
+
+def test_header_block_reading_unfolds_and_ignores_look_alikes():
+    head = (b"X-PixelGuard-Original: sha256=ab12 run=1\r\n"
+            b"x-pixelguard: removed=3; vendors=\"Mailchimp,\r\n\tSalesforce Marketing Cloud\";\r\n"
+            b" rules=known-tracker\r\n"
+            b"X-PixelGuard: removed=9; vendors=\"Older\"; rules=size\r\n"
+            b"Subject: From: x@wrong.example\r\n"
+            b"FROM: \"Shop, News\" <news@\r\n mail.shop.example>\r\n"
+            b"Date: Tue, 03 Mar 2026\r\n 10:00:00 +0000\r\n\r\n")
+    seen = seen_from_headers(head)
+    assert seen.stamp.removed == 3
+    assert seen.stamp.vendors == ("Mailchimp", "Salesforce Marketing Cloud")
+    assert seen.domain == "shop.example"
+    assert seen.month == "2026-03"
+
+
+@pytest.mark.parametrize("value, domain", [
+    ("News <news@mail.shop.example>", "shop.example"),
+    ("news@shop.example", "shop.example"),
+    ('"Shop <sales>" <news@shop.example>', "shop.example"),
+    ("<a@one.example>, <b@two.example>", "one.example"),
+    ("Shop (news) <n@shop.example>", "shop.example"),
+    ("no address at all", "(no sender)"),
+    ("", "(no sender)"),
+])
+def test_sender_domain_of_common_from_fields(value, domain):
+    from pixelguard.report import sender_domain
+
+    assert sender_domain(value) == domain
