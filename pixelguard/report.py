@@ -529,9 +529,14 @@ def render(report: Report, top: int | None = None, by: Sequence[str] = ()) -> st
     return "\n".join(lines) + "\n"
 
 
+def _top(rows: list, top: int | None) -> list:
+    """The first `top` rows; all of them when the rest would be a single row anyway."""
+    return rows if top is None or len(rows) <= top + 1 else rows[:top]
+
+
 def _vendor_lines(report: Report, top: int | None) -> list[str]:
     ranking = report.vendor_ranking()
-    shown = ranking if top is None else ranking[:top]
+    shown = _top(ranking, top)
     most = ranking[0][1] if ranking else 0
     lines = ["Vendors (messages with their trackers)"]
     lines += [f"  {_cut(v, 28):<28} {n:>6}  {_bar(n, most)}" for v, n in shown]
@@ -548,7 +553,7 @@ def _sender_row(name: str, cleaned: int, read: int, trackers: int, vendors: str)
 
 def _sender_lines(report: Report, top: int | None) -> list[str]:
     senders = report.senders()
-    shown = senders if top is None else senders[:top]
+    shown = _top(senders, top)
     lines = ["Senders (messages with trackers, of messages read)"]
     for d in shown:
         vendors = report.by_sender[d].most_common()

@@ -94,6 +94,8 @@ def bar_chart(ident: str, title: str, rows: list[Row]) -> str:
 
 def _ranked(rows: list[Row], rest_name: str, noun: str) -> list[Row]:
     """The first ROWS_SHOWN rows, then the rest as one row without a bar: 'N others'."""
+    if len(rows) <= ROWS_SHOWN + 1:  # a single rest row would take the place of the sum
+        return rows
     shown, rest = rows[:ROWS_SHOWN], rows[ROWS_SHOWN:]
     if rest:
         total = sum(value or 0 for _, value, _ in rest)

@@ -137,10 +137,19 @@ def test_text_opens_with_the_headline_then_vendors_senders_and_months(tmp_path, 
 
 
 def test_top_limits_the_rankings_and_sums_the_rest(tmp_path, capsys):
+    unnamed = '<img src="https://t.third.example/o/Zx8Qw2Lm9Tb4.gif" width="1" height="1">'
+    third = cleaned("deals@third.example", "Fri, 03 Apr 2026 10:00:00 +0000", unnamed)
+    lines = run_text(capsys, "--top", "1", eml_dir(tmp_path, [*MESSAGES, third]))
+    assert next(line for line in lines if "other vendors" in line).split() == [
+        "2", "other", "vendors", "3"]  # SendGrid 2 + (no vendor named) 1
+    rest = next(line for line in lines if "other senders" in line)
+    assert rest.split()[3:8] == ["2", "of", "2", "2", "trackers"]  # club + third: 1 each
+
+
+def test_a_single_rest_row_is_shown_by_name(tmp_path, capsys):
     lines = run_text(capsys, "--top", "1", eml_dir(tmp_path))
-    assert "  1 other vendor" in "\n".join(lines)
-    rest = next(line for line in lines if "1 other sender" in line)
-    assert rest.split()[3:8] == ["1", "of", "1", "1", "tracker"]  # club.example: 1 of 1, 1 tracker
+    assert not any("other" in line for line in lines)
+    assert any(line.split()[:2] == ["club.example", "1"] for line in lines)
 
 
 def test_by_tables_list_everything(tmp_path, capsys):
