@@ -21,27 +21,38 @@ messages are the originals of cleaned copies that are counted in their own folde
 
 The default text fits a screen (at most 40 lines however much mail):
 
-    19 of 22 messages carried trackers (86 %), 42 removed
+    19 of 22 messages carried trackers (86 %), 29 removed
     Read 22 messages: 19 cleaned, 3 unchanged.
 
     Vendors (messages with their trackers)
-      Mailchimp                       12  ████████████████████
-      SendGrid                         6  ██████████
-      (no vendor named)                2  ███
-      1 other vendor                   1
+      Mailchimp                         7  ████████████████████
+      SendGrid                          7  ████████████████████
+      (no vendor named)                 3  █████████
+      Adobe                             3  █████████
+      Amazon SES                        3  █████████
+      Klaviyo                           3  █████████
+      Salesforce Marketing Cloud        3  █████████
 
     Senders (messages with trackers, of messages read)
-      shop.example                 9 of 9      21 trackers  Mailchimp, SendGrid
-      club.example                 6 of 8       9 trackers  Mailchimp
+      shop.example                   7 of 7       14 trackers  Mailchimp, SendGrid
+      airline.example                3 of 3        6 trackers  Adobe, Amazon SES
+      bank.example                   3 of 3        3 trackers  Salesforce Marketing Cloud
+      club.example                   3 of 3        3 trackers  Klaviyo
+      paper.example                  3 of 3        3 trackers  (no vendor named)
 
     Trackers removed per month
               Jan  Feb  Mar  Apr  May  Jun  Jul  Aug  Sep  Oct  Nov  Dec
-      2026     14   11   17
+      2026     11    9    9
 
     More: --by sender|vendor|month, --since YYYY-MM, --json, --html FILE
 
 A message counts once per vendor its header names ("removed=N" is the number of trackers).
-`--html FILE` writes the same as one self-contained page with charts (see report_html).
+`--by sender|vendor|month` prints full tables instead of the overview; `--since` keeps
+messages dated (Date header, else the file's or IMAP's date) from that day on. `--json` has
+the same numbers: messages_scanned (= read), messages_cleaned, messages_unchanged,
+messages_skipped, errors, trackers_removed, percent_with_trackers, headline, by_sender,
+by_vendor, months, by_month. `--html FILE` writes one self-contained page with charts
+(report_html).
 """
 from __future__ import annotations
 
@@ -547,7 +558,7 @@ def _vendor_lines(report: Report, top: int | None) -> list[str]:
 
 
 def _sender_row(name: str, cleaned: int, read: int, trackers: int, vendors: str) -> str:
-    return (f"  {_cut(name, 26):<26} {cleaned:>5} of {read:<5} {trackers:>5} "
+    return (f"  {_cut(name, 26):<26} {cleaned:>5} of {read:<5}{trackers:>5} "
             f"{'tracker' if trackers == 1 else 'trackers':<8}  {vendors}").rstrip()
 
 
