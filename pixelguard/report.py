@@ -204,11 +204,6 @@ def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def month_of(date_value: str | None, fallback: datetime | None = None) -> str:
-    when = date_of(date_value) or (fallback and _utc(fallback))
-    return Seen("", when, None).month
-
-
 def header_fields(head: bytes) -> dict[bytes, list[str]]:
     """The From, Date and X-PixelGuard fields of a header block (names lower-case), each
     value unfolded, in order. A line scan: the email package's full parse of every header
