@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 from conftest import PASSWORD_ENV, ROOT, imap_account, run_imap
 
@@ -28,7 +29,8 @@ def cleaned(*args: str) -> bytes:
 
 
 def run_report(config: str, *args: str, password: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, PASSWORD_ENV: password}
+    # a local zone far from UTC: dates must not be read as local time anywhere
+    env = {**os.environ, PASSWORD_ENV: password, "TZ": "Asia/Tokyo"}
     return subprocess.run([sys.executable, "-m", "pixelguard", "report", "--config", config, *args],
                           check=False, capture_output=True, text=True, env=env, timeout=120,
                           cwd=ROOT)
@@ -96,6 +98,11 @@ def test_imap_and_maildir_reports_of_one_folder_agree(mailbox, imap_config):
     c.append("INBOX", message("hi@club.example", "Thu, 02 Apr 2026 11:00:00 +0000", MC))
     c.append("INBOX", message("friend@example.net", "Thu, 02 Apr 2026 12:00:00 +0000"))
     c.append("INBOX", mark_error(message("x@bad.example", "Thu, 02 Apr 2026 12:00:00 +0000"), "bad"))
+    # no Date header: the month comes from INTERNALDATE (on disk: the file's time, which
+    # Dovecot sets to it); 31 Jan 17:00 at -03:00 is January in UTC, February in Tokyo
+    undated = message("news@shop.example", "", PIXEL).replace(b"Date: \r\n", b"")
+    c.append("INBOX", undated, msg_time=datetime(2026, 1, 31, 17, 0,
+                                                 tzinfo=timezone(timedelta(hours=-3))))
     c.logout()
     config = imap_config(imap_account(mailbox))
     cleaning = run_imap(config, "--once", password=mailbox.password)
@@ -109,9 +116,10 @@ def test_imap_and_maildir_reports_of_one_folder_agree(mailbox, imap_config):
     assert on_disk.returncode == 0, on_disk.stderr
     data = json.loads(over_imap.stdout)
     assert data == json.loads(on_disk.stdout)
-    # the three originals kept in pixelguard/originals are not counted a second time
-    assert data["headline"] == "3 of 5 messages carried trackers (60 %), 4 removed"
-    assert (data["messages_cleaned"], data["messages_unchanged"], data["errors"]) == (3, 1, 1)
+    # the four originals kept in pixelguard/originals are not counted a second time
+    assert data["headline"] == "4 of 6 messages carried trackers (67 %), 5 removed"
+    assert (data["messages_cleaned"], data["messages_unchanged"], data["errors"]) == (4, 1, 1)
+    assert data["months"][0] == {"month": "2026-01", "read": 1, "cleaned": 1, "trackers": 1}
     text = [run_report(config, *src, password=mailbox.password).stdout
             for src in (["--imap", "test"], [str(inbox_maildir)])]
     assert text[0] == text[1] and text[0].startswith(data["headline"] + "\n")
@@ -121,4 +129,4 @@ def test_imap_and_maildir_reports_of_one_folder_agree(mailbox, imap_config):
     assert originals.returncode == 0, originals.stderr
     assert "holds the originals of cleaned messages" in originals.stderr
     kept = json.loads(originals.stdout)
-    assert (kept["messages_scanned"], kept["messages_unchanged"]) == (3, 3)
+    assert (kept["messages_scanned"], kept["messages_unchanged"]) == (4, 4)
