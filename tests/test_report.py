@@ -386,3 +386,17 @@ def test_sender_domain_of_common_from_fields(value, domain):
     from pixelguard.report import sender_domain
 
     assert sender_domain(value) == domain
+
+
+def test_mail_without_a_date_is_shown_apart_in_the_month_grid(tmp_path, capsys):
+    box = mailbox.mbox(str(tmp_path / "old.mbox"))
+    box.add(cleaned("news@shop.example", "Tue, 03 Mar 2026 10:00:00 +0000", SENDGRID))
+    box.add(cleaned("news@shop.example", "not a date", SENDGRID, MAILCHIMP))
+    box.flush()
+    box.close()
+    lines = run_text(capsys, str(tmp_path / "old.mbox"))
+    assert "  no date: 2 removed" in lines
+    assert run_json(capsys, str(tmp_path / "old.mbox"))["months"][-1] == {
+        "month": "unknown", "read": 1, "cleaned": 1, "trackers": 2}
+    # undated mail is left out once a --since asks for dates
+    assert run_json(capsys, "--since", "2026-01", str(tmp_path / "old.mbox"))["messages_scanned"] == 1

@@ -94,3 +94,12 @@ def test_a_bar_is_drawn_for_every_value_above_zero(value, bar):
     row = svg.split("<g>")[2]
     assert ("<rect" in row) is bar
     assert f">{value}</text>" in row
+
+
+def test_a_page_for_no_mail_says_so(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    page = write_page(tmp_path, str(tmp_path / "in"))
+    tree = html5lib.parse(page)
+    assert next(p for p in tree.iter(XHTML + "p") if p.get("class") == "headline").text == (
+        "No messages read.")
+    assert "Nothing to show." in "".join(tree.itertext())
