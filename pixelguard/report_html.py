@@ -35,8 +35,8 @@ h2{font-size:1.1em;margin:28px 0 4px}
 .headline{font-size:1.35em;font-weight:600;margin:8px 0}
 .muted,footer{color:var(--muted)}
 section{background:var(--card);border:1px solid var(--rule);border-radius:8px;padding:4px 16px 12px;
-margin:16px 0}
-svg.chart{display:block;width:100%;height:auto;max-width:760px}
+margin:16px 0;overflow-x:auto}
+svg.chart{display:block;width:100%;height:auto;max-width:760px;min-width:540px}
 svg.chart text{fill:var(--fg);font:13px system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
 svg.chart text.note{fill:var(--muted)}
 svg.chart rect.bar{fill:var(--bar)}
