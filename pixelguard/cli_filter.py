@@ -130,6 +130,7 @@ def _clean(cfg, args) -> int:
 
 
 def _scan(cfg, args) -> int:
+    import io
     from pathlib import Path
 
     from pixelguard.display import count
@@ -139,7 +140,7 @@ def _scan(cfg, args) -> int:
     scanned = with_trackers = trackers = errors = 0
     for path in args.files:
         try:
-            stdin = Message("-", None, lambda _limit: sys.stdin.buffer.read())
+            stdin = Message("-", lambda: io.BytesIO(sys.stdin.buffer.read()))
             for msg in [stdin] if path == "-" else messages(Path(path)):
                 try:
                     raw = msg.raw()
