@@ -71,6 +71,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pixelguard import sources
+from pixelguard.display import count as plural  # '1 message', '2 messages'
 
 HEADER = "X-PixelGuard"
 UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
@@ -427,11 +428,6 @@ class Report:
 
 
 # --- words and numbers ------------------------------------------------------------------------
-
-def plural(n: int, noun: str) -> str:
-    """'1 message', '2 messages', '0 messages'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
 
 def percent(part: int, whole: int) -> str:
     """A share rounded to a whole percent that never says 0 % or 100 % when it is not."""
