@@ -138,9 +138,9 @@ def _scan(cfg, args) -> int:
 
     status = 0
     scanned = with_trackers = trackers = errors = 0
+    stdin = Message("-", lambda: io.BytesIO(sys.stdin.buffer.read()))
     for path in args.files:
         try:
-            stdin = Message("-", lambda: io.BytesIO(sys.stdin.buffer.read()))
             for msg in [stdin] if path == "-" else messages(Path(path)):
                 try:
                     raw = msg.raw()

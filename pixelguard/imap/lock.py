@@ -3,10 +3,11 @@
 The state that matters lives on the server (see replace.py: a cleaned copy that lost a race
 with another run is dropped again); this lock only spares the second run on the same
 machine the wasted work. It is an flock(2) on a file in the directory systemd made for
-the service ($RUNTIME_DIRECTORY, from `RuntimeDirectory=pixelguard` in the unit: /run/pixelguard),
-else under $XDG_RUNTIME_DIR/pixelguard (a login session), else ~/.cache/pixelguard; named
-after host, port and username, so two config entries for the same mailbox share it. The kernel releases it when the process ends, however it
-ends: a crash leaves nothing to clean up.
+the service ($RUNTIME_DIRECTORY, which `RuntimeDirectory=pixelguard` in the unit sets to
+/run/pixelguard), else under $XDG_RUNTIME_DIR/pixelguard (a login session), else
+~/.cache/pixelguard; named after host, port and username, so two config entries for the
+same mailbox share it. The kernel releases it when the process ends, however it ends: a
+crash leaves nothing to clean up.
 """
 
 from __future__ import annotations
