@@ -188,7 +188,7 @@ def _print_table(path: str, result: Result, out, raw: bytes | None = None) -> No
     from pixelguard.display import count, from_and_subject, shorten_url
 
     if result.error:
-        print(f"{path}: not checked, passed unchanged: {result.error}", file=out)
+        print(f"{path}: not checked: {result.error}", file=out)
     else:
         n = len(result.findings)
         print(f"{path}: {count(n, 'tracker') if n else 'no trackers'}", file=out)
