@@ -94,7 +94,9 @@ def _imap_lines(cfg: Config, failures: list[str]) -> list[str]:
     accounts = cfg.imap.accounts
     if not accounts:
         return ["imap (pixelguard imap): no accounts"]
-    from pixelguard.imap.connection import _where, resolve_password
+    import ssl
+
+    from pixelguard.imap.connection import _tls_context, _where, resolve_password
 
     lines = [f"imap (pixelguard imap): {count(len(accounts), 'account')}"]
     for a in accounts:
@@ -106,6 +108,13 @@ def _imap_lines(cfg: Config, failures: list[str]) -> list[str]:
             f"    folders: {', '.join(a.folders)}; originals {originals}; policy of {a.user}",
             f"    password: {_source_name(a)}: {text}",
         ]
+        if a.ca_file and a.security != "none":
+            try:
+                _tls_context(a)  # as the connection builds it: the CA bundle must load
+                lines.append(f"    ca_file: {a.ca_file}: ok")
+            except (OSError, ssl.SSLError) as exc:
+                lines.append(f"    ca_file: {a.ca_file}: FAILED: {exc}")
+                ok = False
         if not ok:
             failures.append(f"imap account {a.name}")
     return lines

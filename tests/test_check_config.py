@@ -101,3 +101,14 @@ def test_a_relay_that_would_refuse_to_start_fails_the_check(tmp_path: Path) -> N
     assert proc.returncode == 1
     assert "  FAILED: the relay would not start: refusing to listen on 0.0.0.0:10025" in proc.stdout
     assert proc.stdout.rstrip().splitlines()[-1].startswith("1 check failed: relay")
+
+
+def test_an_unreadable_ca_file_fails_the_check(tmp_path: Path) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    account = ("imap:\n  accounts:\n    - {name: a, host: imap.example.org, username: u,"
+               f" password_env: PG_TEST_IMAP, ca_file: {bad}}}\n")
+    proc = check(tmp_path, account, PG_TEST_IMAP=SECRET)
+    assert proc.returncode == 1
+    assert f"    ca_file: {bad}: FAILED: " in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("1 check failed: imap account a")
