@@ -35,7 +35,7 @@ then clean your own mail (save a message as .eml from your mail client):
 Settings (allow or deny hosts, rewrite instead of strip, relay, IMAP) go in
 ~/.config/pixelguard.yaml, which every command reads; start from the example and check it:
 
-    mkdir -p ~/.config && cp -n config.example.yaml ~/.config/pixelguard.yaml
+    mkdir -p ~/.config && cp -n $PWD/config.example.yaml ~/.config/pixelguard.yaml
     pixelguard check-config
 
 More: README.md (relay, IMAP, report), docs/config.md (every setting).
