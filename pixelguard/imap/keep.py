@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pixelguard.imap.replace import Replacer
+from pixelguard.imap.replace import Replacer, crash_point
 from pixelguard.imap.work import KEEP_KEYWORD, KEYWORD, ORIGINAL_KEYWORD, OWN_KEYWORDS
 
 log = logging.getLogger("pixelguard.imap")
@@ -58,9 +58,7 @@ def has_keyword(flags: Iterable[bytes], keyword: str) -> bool:
     return any(f.lower() == k for f in flags)
 
 
-def classify(
-    uid: int, flags: Sequence[bytes], copies: list[int]
-) -> tuple[str, int | None]:
+def classify(uid: int, flags: Sequence[bytes], copies: list[int]) -> tuple[str, int | None]:
     """What to do with a message without `$PixelGuarded` whose bytes have the cleaned copies
     `copies` (UIDs, ascending, not yet paired with another original) in its folder:
     (CLEAN | LEFTOVER | KEEP, the copy it is paired with). See the module docstring."""
@@ -111,6 +109,7 @@ def keep_originals(replacer: Replacer, putbacks: Sequence[PutBack], where: str) 
         kept.append(p.uid)
         if p.copy_uid is not None and copy_now[p.uid] is not None:
             removable.append(p.copy_uid)
+    crash_point("before-keep-remove")
     if removable:
         if replacer.can_remove_copies():
             replacer.remove_copies(removable)

@@ -331,7 +331,7 @@ def _clean_group(
         return
     mark(c, to_mark)
     for uid in keep_originals(replacer, putbacks, label):
-        log.info("%s UID %d: an original put back; kept as it is, its cleaned copy removed", label, uid)
+        log.info("%s UID %d: an original put back: kept as it is, without its copy", label, uid)
     try:
         appended, failed = replacer.append(pending)
     except IMAPClientAbortError:
