@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, imap_account, imap_env, run_imap, snapshot
+from conftest import ROOT, Mailbox, imap_account, imap_env, run_imap, snapshot
 from test_imap_backlog import (
     ALL_IDS,
     KEYWORD,
@@ -106,6 +106,8 @@ def test_original_moved_back_by_hand_is_kept_and_its_copy_removed(cleaned, mailb
     c.select_folder(ORIGINALS)
     c.move([uid], "INBOX")  # what a mail client does when the user drags it back
 
+    dry = run_imap(config, "--once", "--dry-run", password=mailbox.password)
+    assert "would keep it as it is and remove its cleaned copy UID" in dry.stdout, dry.stdout
     assert_restored_once(c, config, before, mailbox.password)
 
 
@@ -207,3 +209,58 @@ def test_originals_folder_is_created_subscribed(mailbox, imap_config):
 
     assert ORIGINALS in [f[2] for f in c.list_sub_folders()]
     c.logout()
+
+
+NO_MOVE = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE UNSELECT UIDPLUS"
+
+
+@pytest.fixture
+def cleaned_without_move(dovecot_with, imap_config):
+    """Like `cleaned`, on a server without MOVE (originals retired and restored by UID COPY
+    + \\Deleted + UID EXPUNGE)."""
+    server = dovecot_with(NO_MOVE)
+    user = server.new_user("nomove")
+    box = Mailbox(server, user, server.password(user))
+    c = box.client()
+    seed(c)
+    before = by_message_id(snapshot(c))
+    config = imap_config(imap_account(box))
+    assert run_imap(config, "--once", password=box.password).returncode == 0
+    copy = by_message_id(snapshot(c))[RESTORED]
+    c.select_folder("INBOX")
+    c.remove_flags([copy["uid"]], [b"\\Flagged"])
+    c.add_flags([copy["uid"]], [b"\\Answered"])
+    yield c, config, before, box.password, copy["uid"]
+    c.logout()
+
+
+def test_restore_without_move_copies_the_original_back(cleaned_without_move):
+    c, config, before, password, copy_uid = cleaned_without_move
+
+    restored = run_restore(config, "--uid", str(copy_uid), password=password)
+
+    assert restored.returncode == 0, restored.stderr
+    assert_restored_once(c, config, before, password)
+
+
+def test_restore_without_move_killed_after_the_copy_loses_nothing(cleaned_without_move):
+    c, config, before, password, copy_uid = cleaned_without_move
+
+    killed = run_restore(
+        config,
+        "--uid",
+        str(copy_uid),
+        password=password,
+        env={"PIXELGUARD_TEST_CRASH_AT": "restore-after-copy"},
+    )
+
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
+    # The original is in both folders now; the next passes keep the one in INBOX. The one
+    # still in the originals folder is a second, harmless copy there (see docs/imap.md).
+    for _ in range(2):
+        again = run_imap(config, "--once", password=password)
+        assert again.returncode == 0 and " 0 cleaned" in again.stdout, again.stdout
+    inbox = by_message_id(snapshot(c))
+    assert inbox[RESTORED]["raw"] == before[RESTORED]["raw"]
+    assert inbox[RESTORED]["flags"] == USER_FLAGS | {KEYWORD, KEEP}
+    assert set(by_message_id(snapshot(c, ORIGINALS))) == {RESTORED, OTHER}
