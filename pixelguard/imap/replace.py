@@ -49,8 +49,9 @@ from pixelguard.imap.work import KEYWORD, ORIGINAL_KEYWORD, OWN_KEYWORDS, seqset
 log = logging.getLogger("pixelguard.imap")
 
 DIGEST_HEADER = "X-PixelGuard-Original"
-# Test hook: "before-append", "after-append", "after-move" or "before-expunge" (SIGKILL
-# there), or the same with ":term" (SIGTERM there: a graceful stop request) or ":stop"
+# Test hook: "before-append", "after-append", "after-move", "before-expunge",
+# "before-keep-remove" (keep.py), "restore-after-copy" or "restore-after-move" (restore.py)
+# (SIGKILL there), or the same with ":term" (SIGTERM there: a graceful stop request) or ":stop"
 # (SIGSTOP there: the test changes the server, e.g. drops the connection, then SIGCONTs).
 CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"
 
