@@ -264,3 +264,23 @@ def test_restore_without_move_killed_after_the_copy_loses_nothing(cleaned_withou
     assert inbox[RESTORED]["raw"] == before[RESTORED]["raw"]
     assert inbox[RESTORED]["flags"] == USER_FLAGS | {KEYWORD, KEEP}
     assert set(by_message_id(snapshot(c, ORIGINALS))) == {RESTORED, OTHER}
+
+
+def test_restore_names_every_match_and_changes_nothing_when_several_match(mailbox, imap_config):
+    from conftest import fixture_bytes
+
+    c = mailbox.client()
+    raw = fixture_bytes("imap-tracker-newsletter.eml")
+    c.append("INBOX", raw)
+    c.append("INBOX", raw.replace(b"Subject:", b"X-Resent: yes\r\nSubject:"))  # same Message-ID
+    config = imap_config(imap_account(mailbox))
+    assert run_imap(config, "--once", password=mailbox.password).returncode == 0
+    inbox, kept = snapshot(c), snapshot(c, ORIGINALS)
+
+    both = run_restore(config, "--message-id", RESTORED, password=mailbox.password)
+
+    assert both.returncode == 1, both.stderr
+    assert "2 cleaned copies match" in both.stderr
+    assert all(f"INBOX UID {uid}" in both.stderr for uid in inbox)
+    assert snapshot(c) == inbox and snapshot(c, ORIGINALS) == kept
+    c.logout()
