@@ -14,7 +14,7 @@ and one entry (or the few lines of the missing keys) is inserted there. Every ot
 dump would re-indent, re-align comments and turn `null` into nothing. The result must parse
 to the old data plus the entry (else the file is left alone: anchors shared with other
 entries, say) and pass the normal config loader; then it replaces the file atomically
-(temporary file in the same directory, same mode, rename).
+(temporary file in the same directory, same mode, owner and group, rename).
 """
 
 from __future__ import annotations
@@ -341,12 +341,27 @@ def _check_result(old_text: str, new_text: str, user: str | None, kind: str, val
         raise EditError("adding the entry there would change other entries too (anchors?)")
 
 
+def _same_owner(tmp: str, st: os.stat_result) -> None:
+    """Give `tmp` the owner and group of the file it replaces; OSError when that is not
+    possible and they would differ (the service user might lose access to its config)."""
+    now = os.stat(tmp)
+    if (now.st_uid, now.st_gid) == (st.st_uid, st.st_gid):
+        return
+    try:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    except PermissionError:
+        raise OSError(
+            f"cannot keep its owner and group ({st.st_uid}:{st.st_gid}); run as its owner "
+            "or as root"
+        ) from None
+
+
 def _replace(path: str, data: bytes, shown: str) -> None:
     """Validate `data` with the config loader as the file's successor, then put it in place
     atomically with the file's mode. Raises _Invalid (nothing changed) or OSError."""
     from pixelguard.config import ConfigError, load_config
 
-    mode = os.stat(path).st_mode & 0o7777
+    st = os.stat(path)
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
     try:
@@ -354,7 +369,8 @@ def _replace(path: str, data: bytes, shown: str) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        _same_owner(tmp, st)  # e.g. root:pixelguard 0640, so the service can still read it
+        os.chmod(tmp, st.st_mode & 0o7777)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # shown already when the file was first loaded
             try:

@@ -254,3 +254,13 @@ def test_the_file_mode_is_kept(tmp_path, capsys):
 
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert path.read_text() == "defaults: {allow: {hosts: [a.example]}}\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_owner_and_group_are_kept(tmp_path, capsys):
+    path = write(tmp_path, "defaults: {}\n")
+    os.chown(path, 4321, 4322)  # as for root:pixelguard, the service user must still read it
+
+    assert allow(capsys, "a.example", "--config", str(path))[0] == 0
+
+    assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4322)
