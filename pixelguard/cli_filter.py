@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("relay", help="SMTP/LMTP relay that cleans mail in flight (see relay --help)")
     sub.add_parser("imap", help="clean IMAP folders once, on a schedule or live (see imap --help)")
     sub.add_parser("report", help="who tracks you most, from cleaned mail (see report --help)")
+    sub.add_parser("restore", help="put an IMAP original back in place of its cleaned copy")
+    sub.add_parser("allow", help="add a host or sender to an allow list of the config file")
     return p
 
 

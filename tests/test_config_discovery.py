@@ -143,3 +143,18 @@ def test_relay_reads_the_default_file_and_logs_it(home: Path, tmp_path: Path) ->
     assert proc.returncode == 0, err
     assert f"listening on 127.0.0.1:{port}" in err
     assert f"next hop maildir:{box}" in err and f"config {cfg}" in err
+
+
+def test_allow_and_restore_read_the_default_file(home: Path) -> None:
+    env = _env(home)
+    for command in (["allow", "pixel.example"], ["restore", "--uid", "1"]):
+        proc = run(env, *command)
+        assert proc.returncode == 2, command
+        assert f"create {home}/.config/pixelguard.yaml" in proc.stderr, proc.stderr
+    cfg = _write(home / ".config" / "pixelguard.yaml", "defaults:\n  action: strip\n")
+    proc = run(env, "allow", "images.bank.example")
+    assert proc.returncode == 0, proc.stderr
+    assert "images.bank.example" in cfg.read_text()
+    proc = run(env, "restore", "--uid", "1")
+    assert proc.returncode == 2
+    assert f"{cfg}: no imap.accounts configured" in proc.stderr, proc.stderr
