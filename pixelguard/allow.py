@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("entry", metavar="ENTRY", help="HOST, URL, SENDER or @DOMAIN")
     p.add_argument("--user", metavar="ADDR", help="only for this recipient (users.ADDR.allow)")
-    p.add_argument("--config", metavar="F", help="the config file to edit")
+    p.add_argument("--config", metavar="F",
+                   help="the config file to edit (default: ~/.config/pixelguard.yaml)")
     return p
 
 
@@ -78,8 +79,12 @@ def main(argv: Sequence[str]) -> int:
 
     parser = _parser()
     args = parser.parse_args(list(argv))
+    from pixelguard.config_file import default_config_path, find_config
+
+    args.config = find_config(args.config)
     if args.config is None:
-        parser.error("--config is required: the file to add the entry to")
+        parser.error(f"no config file: give --config F or create {default_config_path()}; "
+                     "the entry is added to it")
     try:
         kind, value = classify(args.entry)
         user = _check_address(args.user) if args.user is not None else None

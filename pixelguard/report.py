@@ -59,17 +59,19 @@ from __future__ import annotations
 import argparse
 import email.utils
 import json
-import mailbox
 import os
 import re
 import sys
 import tempfile
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pixelguard import sources
+from pixelguard.display import count as plural  # '1 message', '2 messages'
 
 HEADER = "X-PixelGuard"
 UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
@@ -78,8 +80,6 @@ UNKNOWN_MONTH = "unknown"
 _WANTED = (b"from", b"date", HEADER.lower().encode())
 _FIELD = re.compile(r'\s*([A-Za-z_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)\s*(?:;|$)')
 IMAP_BATCH = 500
-HEAD_CHUNK = 8192
-HEAD_LIMIT = 262144  # a header block longer than this is cut (nothing of ours lies beyond)
 MAX_NAME = 200  # sender and vendor names come from the mail: bounded, printable
 VENDORS_SHOWN = 10  # rows of the default view's rankings (the rest summed)
 SENDERS_SHOWN = 5
@@ -239,78 +239,22 @@ def seen_from_headers(head: bytes, fallback: datetime | None = None) -> Seen:
 
 # --- sources: each yields one Seen per message, built by seen_from_headers --------------------
 
-def _head_end(data: bytes) -> int:
-    """Offset past the blank line ending the header block in `data`, or -1."""
-    ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) >= 0]
-    if data.startswith((b"\r\n", b"\n")):  # no header at all
-        ends.append(2 if data.startswith(b"\r\n") else 1)
-    return min(ends, default=-1)
-
-
-def read_head(fh) -> bytes:
-    """The header block from a binary file object, reading no more of the body than a chunk."""
-    data = b""
-    while len(data) < HEAD_LIMIT:
-        chunk = fh.read(HEAD_CHUNK)
-        if not chunk:
-            break
-        data += chunk
-        end = _head_end(data)
-        if end >= 0:
-            return data[:end]
-    return data[:HEAD_LIMIT]
-
-
-def _is_maildir(path: Path) -> bool:
-    return (path / "cur").is_dir() or (path / "new").is_dir()
-
-
-def _files_in(folder: Path) -> list[str]:
-    with os.scandir(folder) as entries:
-        names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
-    return [os.path.join(folder, name) for name in names]
-
-
-def _seen_in_file(path: str) -> Seen:
-    with open(path, "rb") as fh:
-        seen = seen_from_headers(read_head(fh))
-        if seen.when is None:
-            seen = replace(seen, when=datetime.fromtimestamp(os.fstat(fh.fileno()).st_mtime, UTC))
-    return seen
-
-
 def from_path(path: Path) -> Iterator[Seen]:
-    """One Seen per message at `path`."""
-    if path.is_dir():
-        if _is_maildir(path):
-            files: Iterable[str] = (f for sub in ("cur", "new") if (path / sub).is_dir()
-                                     for f in _files_in(path / sub))
-        else:
-            files = (f for f in _files_in(path)
-                     if os.path.splitext(f)[1].lower() in (".eml", ".msg", ""))
-        for f in files:
+    """One Seen per message at `path` (pixelguard.sources walks it, as for `scan`)."""
+    try:
+        for msg in sources.messages(path):
             try:
-                yield _seen_in_file(f)
+                seen = seen_from_headers(msg.head())
+                if seen.when is None:
+                    when = msg.mtime()
+                    seen = seen if when is None else replace(seen, when=when)
             except OSError as exc:  # moved (new/ -> cur/) or removed by a client meanwhile
-                print(f"pixelguard report: skipped {f}: {exc.strerror or exc}", file=sys.stderr)
-        return
-    if not path.is_file():
-        raise ReportError(f"{path}: no such file or directory")
-    with path.open("rb") as fh:
-        start = fh.read(5)
-    if start == b"From ":
-        box = mailbox.mbox(str(path), create=False)
-        try:
-            for key in box.iterkeys():
-                fh = box.get_file(key)  # past its "From " line
-                try:
-                    yield seen_from_headers(read_head(fh))
-                finally:
-                    fh.close()
-        finally:
-            box.close()
-        return
-    yield _seen_in_file(str(path))
+                print(f"pixelguard report: skipped {msg.name}: {exc.strerror or exc}",
+                      file=sys.stderr)
+                continue
+            yield seen
+    except sources.SourceError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def from_imap(cfg, name: str, folders: Sequence[str] | None) -> Iterator[Seen]:
@@ -485,11 +429,6 @@ class Report:
 
 # --- words and numbers ------------------------------------------------------------------------
 
-def plural(n: int, noun: str) -> str:
-    """'1 message', '2 messages', '0 messages'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def percent(part: int, whole: int) -> str:
     """A share rounded to a whole percent that never says 0 % or 100 % when it is not."""
     if not whole:
@@ -652,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imap", metavar="ACCOUNT", help="read an IMAP account from the config instead")
     p.add_argument("--folder", action="append", metavar="F",
                    help="IMAP folder (repeatable; default: the account's folders)")
-    p.add_argument("--config", metavar="F", help="YAML config file (for --imap)")
+    p.add_argument("--config", metavar="F",
+                   help="YAML config file (for --imap; default: ~/.config/pixelguard.yaml)")
     p.add_argument("--since", type=since_date, metavar="YYYY-MM[-DD]",
                    help="only messages dated from then on (by their Date header)")
     p.add_argument("--by", action="append", choices=sorted(TABLES), metavar="sender|vendor|month",
@@ -694,8 +634,10 @@ def main(argv: Sequence[str]) -> int:
     try:
         if args.imap is not None:
             from pixelguard.cli import load_config_or_exit
+            from pixelguard.config_file import find_config
 
-            source = from_imap(load_config_or_exit(args.config), args.imap, args.folder)
+            source = from_imap(load_config_or_exit(find_config(args.config)), args.imap,
+                               args.folder)
         else:
             source = from_path(Path(os.path.expanduser(args.path)))
         for seen in source:

@@ -158,7 +158,8 @@ def test_crlf_file_stays_crlf(tmp_path, capsys):
 
 
 def test_adding_twice_changes_nothing_the_second_time(tmp_path, capsys):
-    path = write(tmp_path, (ROOT / "config.example.yaml").read_text())
+    path = write(tmp_path, (ROOT / "config.example.yaml").read_text()
+                 + "users:\n  bob@example.org:\n    allow: {hosts: [images.partner-bank.example]}\n")
     assert allow(capsys, "Images.Shop.Example", "--config", str(path))[0] == 0
     once = path.read_bytes()
     mtime = path.stat().st_mtime_ns

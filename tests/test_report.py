@@ -260,7 +260,7 @@ def test_names_from_mail_cannot_drive_the_terminal(tmp_path, capsys):
 
 
 def test_only_the_header_block_is_read_from_a_file():
-    from pixelguard.report import read_head
+    from pixelguard.sources import read_head
 
     class Counting(io.BytesIO):
         taken = 0

@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         "refused; 2 usage or config error; 3 login failed; 75 server unreachable. "
         "See docs/imap.md (False positives).",
     )
-    p.add_argument("--config", metavar="F", help="config file with imap.accounts")
+    p.add_argument("--config", metavar="F",
+                   help="config file with imap.accounts (default: ~/.config/pixelguard.yaml)")
     p.add_argument("--account", metavar="NAME", help="the account (needed with several)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--uid", metavar="N", type=int, help="UID of the cleaned copy")
@@ -103,8 +104,12 @@ def main(argv: Sequence[str]) -> int:
 
     parser = _parser()
     args = parser.parse_args(list(argv))
+    from pixelguard.config_file import default_config_path, find_config
+
+    args.config = find_config(args.config)
     if args.config is None:
-        parser.error("--config is required: the account is in its imap.accounts")
+        parser.error(f"no config file: give --config F or create {default_config_path()}; "
+                     "the account is in its imap.accounts")
     wanted_digest = None
     if args.digest is not None:
         wanted_digest = args.digest.strip().lower().removeprefix("sha256=")

@@ -11,6 +11,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from pixelguard import trust
 from pixelguard.config import AuthConfig, Config, ImapAccount
+from pixelguard.display import count, from_and_subject, shorten_url
 from pixelguard.dkim_verify import DnsFunc
 from pixelguard.imap.connection import (
     EXIT_USAGE,
@@ -173,6 +174,19 @@ def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None) -> tup
     return trust.clean_with_trust(raw, policy, auth, DNSFUNC)
 
 
+def dry_run_lines(where: str, raw: bytes, findings) -> str:
+    """What a dry run says about one message: where it is, From, Subject, then one line per
+    tracker (rule, vendor, shortened URL)."""
+    sender, subject = from_and_subject(raw)
+    lines = [
+        f"{where}: would remove {count(len(findings), 'tracker')}",
+        f"  From: {sender or '(none)'}",
+        f"  Subject: {subject or '(none)'}",
+    ]
+    lines += [f"  {f.rule:<15} {(f.vendor or '-'):<18} {shorten_url(f.url)}" for f in findings]
+    return "\n".join(lines)
+
+
 def clean_folder(
     session: Session,
     folder: str,
@@ -213,7 +227,8 @@ def clean_folder(
             )
     uids = find_unmarked(c)
     log.debug(
-        "%s: UIDVALIDITY %d, %d message(s) without %s", label, uidvalidity, len(uids), KEYWORD
+        "%s: UIDVALIDITY %d, %s without %s", label, uidvalidity, count(len(uids), "message"),
+        KEYWORD,
     )
     if (
         uids
@@ -312,13 +327,7 @@ def _clean_group(
             to_mark.append(cand.uid)
             continue
         if opts.dry_run:
-            vendors = sorted({f.vendor for f in result.findings if f.vendor})
-            opts.report(
-                f"{label} UID {cand.uid}: would remove {len(result.findings)} tracker(s)"
-                + (f" ({', '.join(vendors)})" if vendors else "")
-                + ": "
-                + ", ".join(f"{f.url} [{f.rule}]" for f in result.findings)
-            )
+            opts.report(dry_run_lines(f"{label} UID {cand.uid}", raw, result.findings))
             delta.cleaned += 1
             delta.trackers += len(result.findings)
             continue
@@ -366,10 +375,10 @@ def _clean_group(
     kept, dropped = replacer.settle(confirmed)
     if dropped:
         log.warning(
-            "%s: %d message(s) were cleaned at the same time by another pixelguard run; "
+            "%s: %s cleaned at the same time by another pixelguard run; "
             "its copies are kept, ours were removed again",
             label,
-            len(dropped),
+            "1 message was" if len(dropped) == 1 else f"{len(dropped)} messages were",
         )
     replacer.retire([a.original_uid for a in kept] + list(recovered), recovered)
     delta.cleaned += len(kept)
