@@ -1,4 +1,5 @@
-"""Command line: clean / scan / check-config here; relay, imap and report delegate to their modules."""
+"""Command line: clean / scan / check-config here; relay, imap, report, restore and allow
+delegate to their modules."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,13 @@ import warnings
 from collections.abc import Callable, Sequence
 
 # Subcommands implemented by an adapter module with its own `main(argv) -> int`.
-DELEGATED = {"relay": "pixelguard.relay", "imap": "pixelguard.imap", "report": "pixelguard.report"}
+DELEGATED = {
+    "relay": "pixelguard.relay",
+    "imap": "pixelguard.imap",
+    "report": "pixelguard.report",
+    "restore": "pixelguard.imap.restore",
+    "allow": "pixelguard.allow",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

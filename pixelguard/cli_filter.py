@@ -14,6 +14,7 @@ from pixelguard.cli import load_config_or_exit
 from pixelguard.model import Policy, Result
 
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
+CONFIG_HELP = "YAML config file (default: ~/.config/pixelguard.yaml if it exists)"
 
 
 def _exit_status(text: str) -> int:
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("clean", help="clean one message (file or stdin) and write it to stdout")
-    c.add_argument("--config", metavar="F", help="YAML config file")
+    c.add_argument("--config", metavar="F", help=CONFIG_HELP)
     c.add_argument("--user", metavar="ADDR", help="recipient whose policy applies")
     c.add_argument("--action", choices=("strip", "rewrite"), help="override the policy's action")
     c.add_argument("-v", "--verbose", action="store_true", help="list what was removed on stderr")
@@ -41,17 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", nargs="?", default="-", metavar="FILE", help="message file, or - for stdin")
 
     s = sub.add_parser("scan", help="list the trackers in messages without changing them")
-    s.add_argument("--config", metavar="F", help="YAML config file")
+    s.add_argument("--config", metavar="F", help=CONFIG_HELP)
     s.add_argument("--user", metavar="ADDR", help="recipient whose policy applies")
-    s.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
-    s.add_argument("files", nargs="+", metavar="FILE")
+    s.add_argument("-v", "--verbose", action="store_true", help="say which config file applies")
+    s.add_argument("--json", action="store_true",
+                   help="one JSON object per message, one per line (no totals line)")
+    s.add_argument("files", nargs="+", metavar="PATH",
+                   help="a message file, a Maildir, an mbox file, a directory of messages, "
+                   "or - for stdin")
 
-    k = sub.add_parser("check-config", help="validate a config file and show each user's policy")
-    k.add_argument("file", metavar="F")
+    k = sub.add_parser("check-config", help="validate a config file, its password sources, and "
+                       "show each user's policy and the relay and IMAP settings")
+    k.add_argument("file", metavar="F", nargs="?",
+                   help="config file (default: ~/.config/pixelguard.yaml)")
     # Listed for --help only: cli.main hands these to their own modules before parsing.
     sub.add_parser("relay", help="SMTP/LMTP relay that cleans mail in flight (see relay --help)")
     sub.add_parser("imap", help="clean IMAP folders once, on a schedule or live (see imap --help)")
     sub.add_parser("report", help="who tracks you most, from cleaned mail (see report --help)")
+    sub.add_parser("restore", help="put an IMAP original back in place of its cleaned copy")
+    sub.add_parser("allow", help="add a host or sender to an allow list of the config file")
     return p
 
 
@@ -61,13 +70,17 @@ def main(argv: Sequence[str]) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.command == "check-config":
-        from pixelguard.config import describe_policies
+    from pixelguard.config_file import describe_source, find_config
 
-        cfg = load_config_or_exit(args.file)
-        print(describe_policies(cfg))
-        return 0
-    cfg = load_config_or_exit(args.config, light=True)  # no file: no pydantic import
+    if args.command == "check-config":
+        from pixelguard.check_config import check_config
+
+        path = find_config(args.file)
+        return check_config(path, load_config_or_exit(path), sys.stdout)
+    path = find_config(args.config)
+    if args.verbose:
+        print(f"pixelguard: {describe_source(path)}", file=sys.stderr)
+    cfg = load_config_or_exit(path, light=True)  # no file: no pydantic import
     if args.command == "clean":
         return _clean(cfg, args)
     return _scan(cfg, args)
@@ -128,32 +141,73 @@ def _clean(cfg, args) -> int:
 
 
 def _scan(cfg, args) -> int:
+    import io
+    from pathlib import Path
+
+    from pixelguard.display import count
+    from pixelguard.sources import Message, SourceError, messages
+
     status = 0
+    scanned = with_trackers = trackers = errors = 0
+    stdin = Message("-", lambda: io.BytesIO(sys.stdin.buffer.read()))
     for path in args.files:
         try:
-            raw = _read(path)
+            for msg in [stdin] if path == "-" else messages(Path(path)):
+                try:
+                    raw = msg.raw()
+                except OSError as exc:  # removed or moved (new/ -> cur/) meanwhile
+                    print(f"pixelguard: cannot read {msg.name}: {exc.strerror or exc}",
+                          file=sys.stderr)
+                    status = 2
+                    continue
+                result = clean_message(raw, policy_for(cfg, args.user, raw))
+                scanned += 1
+                errors += result.error is not None
+                with_trackers += bool(result.findings)
+                trackers += len(result.findings)
+                if args.json:
+                    _print_json(msg.name, raw, result)
+                else:
+                    _print_table(msg.name, result, sys.stdout, raw)
+        except SourceError as exc:
+            print(f"pixelguard: cannot read {exc}", file=sys.stderr)
+            status = 2
         except OSError as exc:
             print(f"pixelguard: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
             status = 2
-            continue
-        result = clean_message(raw, policy_for(cfg, args.user, raw))
-        if args.json:
-            obj: dict = {"file": path, "trackers": [f.as_dict() for f in result.findings]}
-            if result.error:
-                obj["error"] = result.error
-            print(json.dumps(obj, ensure_ascii=False))
-        else:
-            _print_table(path, result, sys.stdout)
+    if not args.json:
+        print(f"{count(scanned, 'message')} scanned, {with_trackers} with trackers, "
+              f"{count(trackers, 'tracker')}"
+              + (f", {errors} not checked (unparseable)" if errors else ""))
     return status
 
 
-def _print_table(path: str, result: Result, out) -> None:
+def _print_json(name: str, raw: bytes, result: Result) -> None:
+    from pixelguard.display import from_and_subject
+
+    sender, subject = from_and_subject(raw)
+    obj: dict = {"file": name, "from": sender, "subject": subject,
+                 "trackers": [f.as_dict() for f in result.findings]}
     if result.error:
-        print(f"{path}: not cleaned: {result.error}", file=out)
-        return
-    n = len(result.findings)
-    print(f"{path}: {n} tracker{'s' if n != 1 else ''}", file=out)
+        obj["error"] = result.error
+    print(json.dumps(obj, ensure_ascii=False))
+
+
+def _print_table(path: str, result: Result, out, raw: bytes | None = None) -> None:
+    """What was (or would be) removed from one message; From and Subject when `raw` is
+    given, so a listing of many messages says which is which."""
+    from pixelguard.display import count, from_and_subject, shorten_url
+
+    if result.error:
+        print(f"{path}: not checked: {result.error}", file=out)
+    else:
+        n = len(result.findings)
+        print(f"{path}: {count(n, 'tracker') if n else 'no trackers'}", file=out)
+    if raw is not None:
+        sender, subject = from_and_subject(raw)
+        print(f"  From: {sender or '(none)'}", file=out)
+        print(f"  Subject: {subject or '(none)'}", file=out)
     for f in result.findings:
-        url = f.url if len(f.url) <= 90 else f.url[:87] + "..."
-        print(f"  {f.rule:<15} {(f.vendor or '-'):<18} {f.where:<24} {url}", file=out)
+        print(f"  {f.rule:<15} {(f.vendor or '-'):<18} {f.where:<28} {shorten_url(f.url)}",
+              file=out)
         print(f"  {'':<15} {f.reason}", file=out)

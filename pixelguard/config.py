@@ -1153,10 +1153,5 @@ def describe_policies(cfg: Config) -> str:
     for addr, user in cfg.users.items():
         block(f"user {addr}:", cfg.policy_for(addr), user)
     out.append("extra tracker lists: " + (", ".join(cfg.lists) if cfg.lists else "(none)"))
-    for account in cfg.imap.accounts:
-        out.append(
-            f"imap account {account.name}: {account.username} at {account.host}:{account.port} "
-            f"({account.security}), folders {', '.join(account.folders)}; policy of {account.user}"
-        )
     out.append("precedence: user over defaults; the more specific host wins; deny wins a tie")
     return "\n".join(out) + "\n"

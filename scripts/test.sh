@@ -4,6 +4,7 @@
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/apt.sh  # apt_update / apt_install: wait for a held apt or dpkg lock
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -14,9 +15,9 @@ for p in "${need[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -q
+  apt_update
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -54,7 +54,8 @@ _RUNNER = (
 def run_pixelguard(*args: str) -> tuple[subprocess.CompletedProcess[bytes], set[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "modules.json"
-        env = {**os.environ, "PIXELGUARD_TEST_MODULES": str(listing)}
+        # an empty config home: no ~/.config/pixelguard.yaml of whoever runs the tests
+        env = {**os.environ, "PIXELGUARD_TEST_MODULES": str(listing), "XDG_CONFIG_HOME": tmp}
         proc = subprocess.run([sys.executable, "-c", _RUNNER, *args], capture_output=True,
                               cwd=ROOT, env=env, timeout=60, check=False)
         modules = set(json.loads(listing.read_text()))

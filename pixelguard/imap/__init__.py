@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         "2 usage or config error; 3 login, password source or TLS trust failed; "
         "75 server unreachable, or --once stopped early (try again later). See docs/imap.md.",
     )
-    p.add_argument("--config", metavar="F", help="config file with imap.accounts")
+    p.add_argument("--config", metavar="F", help="config file with imap.accounts "
+                   "(default: ~/.config/pixelguard.yaml)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--once", action="store_true", help="one pass over every folder, then exit (default)"
@@ -90,6 +91,7 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
 
 def main(argv: Sequence[str]) -> int:
     from pixelguard.cli import load_config_or_exit
+    from pixelguard.display import count
     from pixelguard.imap.progress import Progress
     from pixelguard.imap.run import Options
     from pixelguard.imap.schedule import (
@@ -113,14 +115,18 @@ def main(argv: Sequence[str]) -> int:
         parser.error(str(exc))
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    if args.config is None:
-        parser.error("--config is required: the accounts to clean are in its imap.accounts")
+    from pixelguard.config_file import default_config_path, find_config
 
-    config = load_config_or_exit(args.config, warn=lambda message: log.warning("warning: %s", message))
+    path = find_config(args.config)
+    if path is None:
+        parser.error(f"no config file: give --config F or create {default_config_path()}; "
+                     "the accounts to clean are in its imap.accounts")
+    log.debug("config: %s", path)
+    config = load_config_or_exit(path, warn=lambda message: log.warning("warning: %s", message))
 
     accounts = list(config.imap.accounts)
     if not accounts:
-        print(f"pixelguard imap: {args.config}: no imap.accounts configured", file=sys.stderr)
+        print(f"pixelguard imap: {path}: no imap.accounts configured", file=sys.stderr)
         return EXIT_USAGE
     if args.account:
         known = {a.name for a in accounts}
@@ -128,7 +134,7 @@ def main(argv: Sequence[str]) -> int:
         if unknown:
             print(
                 f"pixelguard imap: no account named {', '.join(map(repr, unknown))} "
-                f"in {args.config} (known: {', '.join(sorted(known))})",
+                f"in {path} (known: {', '.join(sorted(known))})",
                 file=sys.stderr,
             )
             return EXIT_USAGE
@@ -136,10 +142,10 @@ def main(argv: Sequence[str]) -> int:
     if shard:
         accounts = [a for a in accounts if in_shard(a.name, *shard)]
         log.info(
-            "shard %d/%d: %d account(s): %s",
+            "shard %d/%d: %s: %s",
             shard[0],
             shard[1],
-            len(accounts),
+            count(len(accounts), "account"),
             ", ".join(a.name for a in accounts) or "none",
         )
         if not accounts:
@@ -154,8 +160,8 @@ def main(argv: Sequence[str]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     if args.idle:
         log.info(
-            "watching %d folder(s) with IDLE; stop with SIGTERM",
-            sum(len(a.folders) for a in accounts),
+            "watching %s with IDLE; stop with SIGTERM",
+            count(sum(len(a.folders) for a in accounts), "folder"),
         )
         stats, failures = run_idle(accounts, config, opts, full_check, stop)
     elif interval is not None:
@@ -170,8 +176,8 @@ def main(argv: Sequence[str]) -> int:
     prefix = "dry run, nothing changed: " if args.dry_run else ""
     failed = len({id(f) for f in failures})
     print(
-        f"pixelguard imap: {prefix}{len(accounts)} account(s)"
-        + (f", {failed} failure(s)" if failed else "")
+        f"pixelguard imap: {prefix}{count(len(accounts), 'account')}"
+        + (f", {count(failed, 'failure')}" if failed else "")
         + f": {stats.line()} in {elapsed:.1f} s{rate}"
     )
     code = exit_code(failures, stats)

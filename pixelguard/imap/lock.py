@@ -2,10 +2,12 @@
 
 The state that matters lives on the server (see replace.py: a cleaned copy that lost a race
 with another run is dropped again); this lock only spares the second run on the same
-machine the wasted work. It is an flock(2) on a file under $XDG_RUNTIME_DIR/pixelguard
-(else ~/.cache/pixelguard), named after host, port and username, so two config entries
-for the same mailbox share it. The kernel releases it when the process ends, however it
-ends: a crash leaves nothing to clean up.
+machine the wasted work. It is an flock(2) on a file in the directory systemd made for
+the service ($RUNTIME_DIRECTORY, which `RuntimeDirectory=pixelguard` in the unit sets to
+/run/pixelguard), else under $XDG_RUNTIME_DIR/pixelguard (a login session), else
+~/.cache/pixelguard; named after host, port and username, so two config entries for the
+same mailbox share it. The kernel releases it when the process ends, however it ends: a
+crash leaves nothing to clean up.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class BusyError(UnreachableError):
 
 
 def lock_dir() -> Path:
+    service = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]  # systemd: may list several
+    if service and os.path.isabs(service):
+        return Path(service)
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime):
         return Path(runtime) / "pixelguard"

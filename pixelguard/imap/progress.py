@@ -7,6 +7,8 @@ import sys
 import time
 from dataclasses import dataclass, fields
 
+from pixelguard.display import count
+
 log = logging.getLogger("pixelguard.imap")
 
 LOG_EVERY = 1000  # messages between progress log lines when not on a terminal
@@ -27,8 +29,9 @@ class Stats:
 
     def line(self) -> str:
         return (
-            f"{self.scanned} scanned, {self.cleaned} cleaned, {self.trackers} trackers removed, "
-            f"{self.marked} marked unchanged, {self.recovered} recovered, {self.errors} errors"
+            f"{self.scanned} scanned, {self.cleaned} cleaned, "
+            f"{count(self.trackers, 'tracker')} removed, {self.marked} marked unchanged, "
+            f"{self.recovered} recovered, {count(self.errors, 'error')}"
         )
 
 

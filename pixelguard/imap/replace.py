@@ -44,13 +44,14 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from pixelguard.headers import prepend_header
 from pixelguard.imap.connection import AccountError, RefusedError
-from pixelguard.imap.work import KEYWORD, seqset
+from pixelguard.imap.work import KEYWORD, ORIGINAL_KEYWORD, OWN_KEYWORDS, seqset
 
 log = logging.getLogger("pixelguard.imap")
 
 DIGEST_HEADER = "X-PixelGuard-Original"
-# Test hook: "before-append", "after-append", "after-move" or "before-expunge" (SIGKILL
-# there), or the same with ":term" (SIGTERM there: a graceful stop request) or ":stop"
+# Test hook: "before-append", "after-append", "after-move", "before-expunge",
+# "before-keep-remove" (keep.py), "restore-after-copy" or "restore-after-move" (restore.py)
+# (SIGKILL there), or the same with ":term" (SIGTERM there: a graceful stop request) or ":stop"
 # (SIGSTOP there: the test changes the server, e.g. drops the connection, then SIGCONTs).
 CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"
 
@@ -83,9 +84,31 @@ def cleaned_copy(cleaned: bytes, original_digest: str, run: str = "") -> bytes:
 
 
 def append_flags(flags: Sequence[bytes]) -> list[bytes]:
-    """The original's flags for APPEND: without \\Recent (servers refuse it), plus the keyword."""
-    out = [f for f in flags if f.lower() != b"\\recent" and f.lower() != KEYWORD.lower().encode()]
+    """The original's flags for APPEND: without \\Recent (servers refuse it) and pixelguard's
+    own keywords, plus `$PixelGuarded`."""
+    out = [f for f in flags if f.lower() != b"\\recent" and f.lower() not in OWN_KEYWORDS]
     return out + [KEYWORD.encode()]
+
+
+def create_folder(client: IMAPClient, name: str) -> bool:
+    """CREATE `name` and SUBSCRIBE to it, so that mail clients that list only subscribed
+    folders show it. False when another session created it first. A refused SUBSCRIBE
+    only costs visibility: logged, not raised."""
+    try:
+        client.create_folder(name)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError:
+        if not client.folder_exists(name):
+            raise
+        return False
+    try:
+        client.subscribe_folder(name)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as exc:
+        log.warning("created folder %r but could not subscribe to it: %s", name, _text(exc.args))
+    return True
 
 
 def _digests_in(header_block: bytes) -> list[str]:
@@ -109,8 +132,9 @@ def copy_index(
     """Digest -> UIDs of the cleaned copies in (`above_uid`, `below_uid`) in the selected
     folder whose digest header names one of `digests` (`below_uid` None: no upper bound).
 
-    A copy always gets a higher UID than its original, so with `above_uid` below every
-    original in hand this finds the copies that a crashed run appended for them. Only the
+    A copy appended by a crashed run has a higher UID than its original; one with a lower
+    UID means the original was put back into the folder after it was cleaned (see
+    pixelguard/imap/keep.py); a pass asks for both, with `above_uid` 0. Only the
     digests of the originals in hand are searched for, so copies of other messages (every
     cleaned message keeps its digest header) are never fetched: a message that stays
     unmarked pass after pass (its APPEND refused, its cleaning failing) no longer makes each
@@ -341,10 +365,19 @@ class Replacer:
         return keep, drop
 
     def _remove_own(self, uids: Sequence[int]) -> None:
-        """Remove copies of ours that lost a race: \\Deleted + UID EXPUNGE of those UIDs alone;
-        without UIDPLUS (then MOVE and an originals folder are there, see check_can_replace),
-        move them to the originals folder rather than expunge anything else."""
+        """Remove copies of ours that lost a race (see remove_copies)."""
         self.own.difference_update(uids)
+        self.remove_copies(uids)
+
+    def can_remove_copies(self) -> bool:
+        return self.uidplus or (self.originals != "delete" and self.move_ok)
+
+    def remove_copies(self, uids: Sequence[int]) -> None:
+        """Remove cleaned copies: \\Deleted + UID EXPUNGE of those UIDs alone; without UIDPLUS
+        (then MOVE and an originals folder are there, see check_can_replace), move them to
+        the originals folder rather than expunge anything else."""
+        if not uids:
+            return
         if self.uidplus:
             self.client.add_flags(seqset(uids), [b"\\Deleted"], silent=True)
             self.client.uid_expunge(seqset(uids))
@@ -371,6 +404,10 @@ class Replacer:
         """
         if not uids:
             return
+        if self.originals != "delete":
+            # Marks it as an original pixelguard retired: moved back by hand, it is kept as
+            # it is (see pixelguard/imap/keep.py), even if its cleaned copy is gone by then.
+            self.client.add_flags(seqset(uids), [ORIGINAL_KEYWORD], silent=True)
         if self.originals != "delete" and self.move_ok:
             self._into_originals(self.client.move, uids)
             crash_point("after-move")
@@ -407,13 +444,7 @@ class Replacer:
                 self.where,
                 self.originals,
             )
-            try:
-                self.client.create_folder(self.originals)
-            except IMAPClientAbortError:
-                raise
-            except IMAPClientError:
-                if not self.client.folder_exists(self.originals):  # else another run made it
-                    raise
+            create_folder(self.client, self.originals)
             command(seqset(uids), self.originals)
 
     def _in_originals(self, raws: dict[int, bytes]) -> set[int]:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from pixelguard import clean_message, trust
+from pixelguard import trust
 from pixelguard.config import AuthConfig, Config, ImapAccount
+from pixelguard.display import count, from_and_subject, shorten_url
 from pixelguard.dkim_verify import DnsFunc
 from pixelguard.imap.connection import (
     EXIT_USAGE,
@@ -21,10 +22,12 @@ from pixelguard.imap.connection import (
     _reason,
     connect,
 )
+from pixelguard.imap.keep import KEEP, LEFTOVER, PutBack, classify, keep_originals
 from pixelguard.imap.lock import account_lock
 from pixelguard.imap.progress import Progress, Stats
-from pixelguard.imap.replace import Pending, Replacer, copy_index, digest
+from pixelguard.imap.replace import Pending, Replacer, copy_index, create_folder, digest
 from pixelguard.imap.work import (
+    KEEP_KEYWORD,
     KEYWORD,
     META_BATCH,
     body_batches,
@@ -147,38 +150,41 @@ def server_folder_name(
 
 
 class _Copies:
-    """The pass's view of cleaned copies left behind by a crashed run: those below the
-    UIDNEXT seen when the folder was selected (so not this pass's own), minus the ones
-    already matched with an original in an earlier batch."""
+    """The pass's view of cleaned copies of the originals in hand: those below the UIDNEXT
+    seen when the folder was selected (so not this pass's own), minus the ones already
+    paired with an original in an earlier batch. A copy above its original was left by a
+    crashed run; one below it means the original was put back (see keep.classify)."""
 
     def __init__(self, below_uid: int | None) -> None:
         self.below_uid = below_uid
         self.taken: set[int] = set()
 
     def lookup(self, c, digests: dict[int, str], own: set[int]) -> dict[str, list[int]]:
-        """Digest -> UIDs of the untaken copies above the lowest of these originals."""
+        """Digest -> UIDs (ascending) of the untaken copies of these originals."""
         if not digests:
             return {}
-        index = copy_index(c, min(digests), self.below_uid, list(digests.values()))
+        index = copy_index(c, 0, self.below_uid, list(digests.values()))
         skip = self.taken | own
         return {d: [u for u in uids if u not in skip] for d, uids in index.items()}
-
-
-def _take_copy(index: dict[str, list[int]], d: str, uid: int) -> int | None:
-    """A cleaned copy (its UID) of the original with digest `d` and UID `uid`, if one exists."""
-    copies = index.get(d)
-    if not copies:
-        return None
-    for i, copy_uid in enumerate(copies):
-        if copy_uid > uid:  # a copy is always appended after its original
-            return copies.pop(i)
-    return None
 
 
 def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None) -> tuple[bytes, Result]:
     """The core on one message: (the bytes to append when it has findings, the result);
     see trust.clean_with_trust. DNS goes through DNSFUNC when set (tests)."""
     return trust.clean_with_trust(raw, policy, auth, DNSFUNC)
+
+
+def dry_run_lines(where: str, raw: bytes, findings) -> str:
+    """What a dry run says about one message: where it is, From, Subject, then one line per
+    tracker (rule, vendor, shortened URL)."""
+    sender, subject = from_and_subject(raw)
+    lines = [
+        f"{where}: would remove {count(len(findings), 'tracker')}",
+        f"  From: {sender or '(none)'}",
+        f"  Subject: {subject or '(none)'}",
+    ]
+    lines += [f"  {f.rule:<15} {(f.vendor or '-'):<18} {shorten_url(f.url)}" for f in findings]
+    return "\n".join(lines)
 
 
 def clean_folder(
@@ -221,17 +227,17 @@ def clean_folder(
             )
     uids = find_unmarked(c)
     log.debug(
-        "%s: UIDVALIDITY %d, %d message(s) without %s", label, uidvalidity, len(uids), KEYWORD
+        "%s: UIDVALIDITY %d, %s without %s", label, uidvalidity, count(len(uids), "message"),
+        KEYWORD,
     )
-    if uids and not opts.dry_run and originals != "delete" and not c.folder_exists(originals):
-        try:
-            c.create_folder(originals)
-            log.info("%s: created folder %r for originals", session.account.name, originals)
-        except IMAPClientAbortError:
-            raise
-        except IMAPClientError:
-            if not c.folder_exists(originals):  # else another run created it just now
-                raise
+    if (
+        uids
+        and not opts.dry_run
+        and originals != "delete"
+        and not c.folder_exists(originals)
+        and create_folder(c, originals)  # False: another run created it just now
+    ):
+        log.info("%s: created folder %r for originals", session.account.name, originals)
     progress.start(label, len(uids))
     if not uids:
         return progress.finish()
@@ -277,15 +283,27 @@ def _clean_group(
     pending: list[Pending] = []
     trackers: dict[int, int] = {}
     recovered: dict[int, bytes] = {}
+    putbacks: list[PutBack] = []
     for cand in group:
         raw = bodies.get(cand.uid)
         if raw is None:  # expunged meanwhile
             delta.scanned -= 1
             continue
         d = digests[cand.uid]
-        copy_uid = _take_copy(index, d, cand.uid)
+        verdict, copy_uid = classify(cand.uid, cand.flags, index.get(d, []))
         if copy_uid is not None:
+            index[d].remove(copy_uid)
             copies.taken.add(copy_uid)
+        if verdict == KEEP:
+            putbacks.append(PutBack(cand.uid, cand.flags, copy_uid))
+            if opts.dry_run:
+                opts.report(
+                    f"{label} UID {cand.uid}: an original put back (or marked {KEEP_KEYWORD}): "
+                    "would keep it as it is"
+                    + (f" and remove its cleaned copy UID {copy_uid}" if copy_uid else "")
+                )
+            continue
+        if verdict == LEFTOVER:
             recovered[cand.uid] = raw
             if opts.dry_run:
                 opts.report(
@@ -309,24 +327,20 @@ def _clean_group(
             to_mark.append(cand.uid)
             continue
         if opts.dry_run:
-            vendors = sorted({f.vendor for f in result.findings if f.vendor})
-            opts.report(
-                f"{label} UID {cand.uid}: would remove {len(result.findings)} tracker(s)"
-                + (f" ({', '.join(vendors)})" if vendors else "")
-                + ": "
-                + ", ".join(f"{f.url} [{f.rule}]" for f in result.findings)
-            )
+            opts.report(dry_run_lines(f"{label} UID {cand.uid}", raw, result.findings))
             delta.cleaned += 1
             delta.trackers += len(result.findings)
             continue
         replacer.check_can_replace()
         pending.append(Pending(cand.uid, out, d, cand.flags, cand.internaldate))
         trackers[cand.uid] = len(result.findings)
-    delta.marked += len(to_mark)
+    delta.marked += len(to_mark) + len(putbacks)
     delta.recovered += len(recovered)
     if opts.dry_run:
         return
     mark(c, to_mark)
+    for uid in keep_originals(replacer, putbacks, label):
+        log.info("%s UID %d: an original put back: kept as it is, without its copy", label, uid)
     try:
         appended, failed = replacer.append(pending)
     except IMAPClientAbortError:
@@ -361,10 +375,10 @@ def _clean_group(
     kept, dropped = replacer.settle(confirmed)
     if dropped:
         log.warning(
-            "%s: %d message(s) were cleaned at the same time by another pixelguard run; "
+            "%s: %s cleaned at the same time by another pixelguard run; "
             "its copies are kept, ours were removed again",
             label,
-            len(dropped),
+            "1 message was" if len(dropped) == 1 else f"{len(dropped)} messages were",
         )
     replacer.retire([a.original_uid for a in kept] + list(recovered), recovered)
     delta.cleaned += len(kept)

@@ -1,7 +1,8 @@
 """Finding work cheaply: which messages still need a look, and which of them hold HTML.
 
 State lives on the server: a message pixelguard has dealt with carries the `$PixelGuarded`
-keyword, so a re-scan is one UID SEARCH. BODYSTRUCTURE tells which of the rest have a
+keyword, so a re-scan is one UID SEARCH (see KEEP_KEYWORD and ORIGINAL_KEYWORD for the
+other two keywords pixelguard sets). BODYSTRUCTURE tells which of the rest have a
 text/html part (only those are downloaded); FETCHes go in batches of UIDs.
 """
 
@@ -17,7 +18,14 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 log = logging.getLogger("pixelguard.imap")
 
-KEYWORD = "$PixelGuarded"
+KEYWORD = "$PixelGuarded"  # dealt with: never looked at again
+# Set on an original just before it is retired to the originals folder, so that an original
+# the user moves back by hand is recognised even when its cleaned copy is gone.
+ORIGINAL_KEYWORD = "$PixelGuardOriginal"
+# The user wants this message as it is: never cleaned (set by `pixelguard restore`, on an
+# original moved back by hand, or by the user).
+KEEP_KEYWORD = "$PixelGuardKeep"
+OWN_KEYWORDS = frozenset(k.lower().encode() for k in (KEYWORD, ORIGINAL_KEYWORD, KEEP_KEYWORD))
 META_BATCH = 500  # UIDs per BODYSTRUCTURE/FLAGS fetch
 BODY_BATCH_BYTES = 8_000_000  # download at most this much message text per FETCH
 BODY_BATCH_COUNT = 100

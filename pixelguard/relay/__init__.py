@@ -130,7 +130,8 @@ def _parser() -> argparse.ArgumentParser:
         description="SMTP/LMTP relay that removes tracking pixels in flight. "
         "250 only once the next hop has the message.",
     )
-    p.add_argument("--config", metavar="F", help="YAML config file (relay: section); default: built-in defaults")
+    p.add_argument("--config", metavar="F", help="YAML config file (relay: section); "
+                   "default: ~/.config/pixelguard.yaml if it exists, else built-in defaults")
     p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:10025)")
     p.add_argument(
         "--next-hop",
@@ -147,10 +148,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     from pixelguard.cli import load_config_or_exit
     from pixelguard.config import parse_hostport, parse_next_hop
+    from pixelguard.config_file import find_config
 
     parser = _parser()
     args = parser.parse_args(list(argv))
-    config = load_config_or_exit(args.config)
+    path = find_config(args.config)
+    config = load_config_or_exit(path)
     update = {}
     if args.listen is not None:
         try:
@@ -182,7 +185,7 @@ def main(argv: Sequence[str]) -> int:
     except SetupError as exc:
         print(f"pixelguard relay: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(server, config, args.config, with_options))
+    return asyncio.run(_serve(server, config, path, with_options))
 
 
 async def _serve(server: RelayServer, config, path: str | None, with_options) -> int:
@@ -209,13 +212,14 @@ async def _serve(server: RelayServer, config, path: str | None, with_options) ->
     hop = server.handler.runtime.next_hop.url
     mode = "pass-through (NOT cleaning)" if not cleaner.enabled else f"cleaning with {cleaner.workers or 'thread'} workers"
     log.info(
-        "listening on %s:%s (%s), next hop %s, %s%s",
+        "listening on %s:%s (%s), next hop %s, %s%s; config %s",
         server.settings.host,
         server.port,
         relay.protocol,
         hop,
         mode,
         f", metrics on http://{relay.metrics}/metrics" if relay.metrics else "",
+        path or "none (built-in defaults)",
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

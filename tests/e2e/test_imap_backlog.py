@@ -92,7 +92,8 @@ def test_once_cleans_backlog_keeping_flags_dates_and_originals(mailbox, imap_con
     assert set(kept) == TRACKED
     for mid in TRACKED:
         assert kept[mid]["raw"] == before[mid]["raw"]
-        assert kept[mid]["flags"] == before[mid]["flags"]
+        # marked as an original, so that one moved back by hand is recognised
+        assert kept[mid]["flags"] == before[mid]["flags"] | {b"$PixelGuardOriginal"}
         assert kept[mid]["date"] == before[mid]["date"]
     c.logout()
 
@@ -148,6 +149,11 @@ def test_dry_run_reports_and_changes_nothing(mailbox, imap_config):
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("would remove") == 2, run.stdout
     assert "127.0.0.1/open" in run.stdout
+    # each message says who sent it and what it is about, with a singular for one tracker
+    assert '  From: "Shop News" <news@shop.example>\n' in run.stdout, run.stdout
+    assert "  Subject: Autumn sale (tracked newsletter)\n" in run.stdout
+    assert "  Subject: Single-part HTML with a hidden pixel\n" in run.stdout
+    assert "would remove 1 tracker\n" in run.stdout and "tracker(s)" not in run.stdout
     after = snapshot(c)
     assert after.keys() == before.keys()
     for uid in before:

@@ -22,6 +22,9 @@ def test_wrong_password_is_one_line_exit_3_and_never_shows_the_password(mailbox,
 
     assert run.returncode == EXIT_AUTH
     lines = stderr_lines(run)
+    # --verbose first says which config file applies, then the one error line
+    assert lines[0] == f"pixelguard imap: config: {config}", run.stderr
+    lines = lines[1:]
     assert len(lines) == 1, run.stderr
     assert "login failed" in lines[0] and mailbox.user in lines[0] and "'test'" in lines[0]
     assert wrong not in run.stderr + run.stdout
@@ -164,7 +167,7 @@ def test_jobs_clean_several_accounts_at_once(dovecot, imap_config):
     run = run_imap(config, "--once", "--jobs", "3")
 
     assert run.returncode == 0, run.stderr
-    assert "3 account(s): 12 scanned, 6 cleaned" in run.stdout, run.stdout
+    assert "3 accounts: 12 scanned, 6 cleaned" in run.stdout, run.stdout
     for box, c in boxes:
         assert all(TRACKER_URL not in m["raw"] for m in snapshot(c).values())
         c.logout()

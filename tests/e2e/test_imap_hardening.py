@@ -269,7 +269,7 @@ def test_folder_deleted_or_renamed_under_us_stops_only_that_folder(
     assert "folder 'Missing': it no longer exists" in lines[1], lines
     assert all("'main'" in line for line in lines) and "Traceback" not in run.stderr
     # the other folder of the same account and the other account were cleaned
-    assert "2 account(s), 2 failure(s): " in run.stdout and " 4 cleaned" in run.stdout, run.stdout
+    assert "2 accounts, 2 failures: " in run.stdout and " 4 cleaned" in run.stdout, run.stdout
     assert_all_clean_once(c, inbox_before)
     assert_all_clean_once(oc, other_before)
     if how == "rename":  # the renamed folder holds what it held: nothing lost or replaced

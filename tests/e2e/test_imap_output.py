@@ -65,7 +65,7 @@ def test_plain_logs_when_not_a_terminal(mailbox, imap_config):
     assert "\r" not in run.stderr
     assert "test/INBOX: 4 messages to look at" in run.stderr
     assert "test/INBOX: 4 scanned, 2 cleaned, 2 trackers removed" in run.stderr
-    assert run.stdout.startswith("pixelguard imap: 1 account(s): 4 scanned, 2 cleaned")
+    assert run.stdout.startswith("pixelguard imap: 1 account: 4 scanned, 2 cleaned")
 
 
 def _literal_account(dovecot, secret: str, **overrides) -> dict:

@@ -87,7 +87,7 @@ def test_originals_that_is_a_cleaned_folder_on_this_server_refuses_the_account(
         lines = [x for x in run.stderr.splitlines() if "error:" in x]
         assert len(lines) == 1, run.stderr
         assert f"on this server it is the folder {real!r}" in lines[0], lines
-        assert "1 failure(s)" in run.stdout, run.stdout
+        assert "1 failure" in run.stdout, run.stdout
     assert snapshot(c, real) == before  # untouched: nothing was done for this account
     c.logout()
 
@@ -238,7 +238,7 @@ def test_a_run_that_lost_the_race_removes_its_own_copies(
     code, out, err = _overtaken_at("before-append", config, mailbox, tmp_path, "3 cleaned")
 
     assert code == 0, err
-    assert "3 message(s) were cleaned at the same time by another pixelguard run" in err
+    assert "3 messages were cleaned at the same time by another pixelguard run" in err
     assert "0 cleaned" in out, out
     inbox = by_message_id(snapshot(c))
     assert len(inbox) == 3

@@ -1,0 +1,49 @@
+"""Where the config file is when no --config is given: `$XDG_CONFIG_HOME/pixelguard.yaml`,
+that is `~/.config/pixelguard.yaml` unless XDG_CONFIG_HOME says otherwise (XDG Base
+Directory spec: a relative XDG_CONFIG_HOME is ignored). Only `os` is imported, so a command
+that finds no file stays cheap to start.
+
+One name in one place: `~/.config/pixelguard/config.yaml` is not read, so there is never a
+question which of two files applies; a hint on stderr says so when only that one exists.
+"""
+from __future__ import annotations
+
+import os
+
+FILE_NAME = "pixelguard.yaml"
+
+
+def config_home() -> str:
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return xdg
+    return os.path.join(os.path.expanduser("~"), ".config")
+
+
+def default_config_path() -> str:
+    """The file every command reads when no --config is given (it need not exist)."""
+    return os.path.join(config_home(), FILE_NAME)
+
+
+def find_config(given: str | None) -> str | None:
+    """The config file to load: `given` when set, else the default file when it exists,
+    else None (built-in defaults)."""
+    if given is not None:
+        return given
+    path = default_config_path()
+    if os.path.exists(path):
+        return path
+    other = os.path.join(config_home(), "pixelguard", "config.yaml")
+    if os.path.isfile(other):
+        import sys
+
+        print(f"pixelguard: warning: {other} is not read; pixelguard reads {path} "
+              "(or the file given with --config)", file=sys.stderr)
+    return None
+
+
+def describe_source(path: str | None) -> str:
+    """One line saying which config applies, for -v and check-config."""
+    if path is None:
+        return f"config: none (built-in defaults; no {default_config_path()})"
+    return f"config: {path}"
