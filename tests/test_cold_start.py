@@ -35,7 +35,8 @@ HEAVY = (
     "pydantic", "pydantic_core", "yaml", "dkim", "dns", "aiosmtpd", "aiosmtplib",
     "imapclient", "prometheus_client", "tqdm", "asyncio", "logging", "importlib.resources",
     "pixelguard.config", "pixelguard.relay", "pixelguard.imap", "pixelguard.report",
-    "pixelguard.dkim_verify", "pixelguard.arc_seal",
+    "pixelguard.dkim_verify", "pixelguard.arc_seal", "pixelguard.check_config",
+    "pixelguard.allow", "ruamel", "babel", "matplotlib",
 )
 
 # Runs the real command line in a fresh interpreter; at exit, writes the imported module names
