@@ -33,13 +33,22 @@ def print_config_warning(message: str) -> None:
     print(f"pixelguard: warning: {message}", file=sys.stderr)
 
 
-def load_config_or_exit(path: str | None, warn: Callable[[str], None] = print_config_warning):
+def load_config_or_exit(
+    path: str | None, warn: Callable[[str], None] = print_config_warning, *, light: bool = False
+):
     """Load the config file (or defaults when path is None); on error print it and exit 2.
+
+    `light`: with no file, return `defaults.DEFAULTS`, which stands in for `Config()`
+    without importing pydantic (for clean/scan, which start once per message).
 
     Each ConfigWarning (e.g. an opted-in literal password) is handed to `warn` as its
     message alone ("FILE:LINE: key: what"), after the load, instead of Python's
     "path.py:N: ConfigWarning: ..." and source line; whatever the -W / PYTHONWARNINGS
     filters say. Other warnings raised meanwhile are shown as Python would show them."""
+    if path is None and light:
+        from pixelguard.defaults import DEFAULTS
+
+        return DEFAULTS
     from pixelguard.config import ConfigError, ConfigWarning, load_config
 
     with warnings.catch_warnings(record=True) as caught:

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Sequence
 from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import getaddresses
 
 from pixelguard import __version__, clean_message
@@ -16,6 +15,12 @@ from pixelguard.model import Policy, Result
 
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
 CONFIG_HELP = "YAML config file (default: ~/.config/pixelguard.yaml if it exists)"
+
+
+def _exit_status(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an exit status (0 to 255)")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--user", metavar="ADDR", help="recipient whose policy applies")
     c.add_argument("--action", choices=("strip", "rewrite"), help="override the policy's action")
     c.add_argument("-v", "--verbose", action="store_true", help="list what was removed on stderr")
+    c.add_argument("--unchanged-exit", type=_exit_status, default=0, metavar="N",
+                   help="exit N instead of 0 when the message is written out unchanged, so a "
+                        "delivery agent keeps its own copy (procmail: see docs/pipe.md)")
     c.add_argument("file", nargs="?", default="-", metavar="FILE", help="message file, or - for stdin")
 
     s = sub.add_parser("scan", help="list the trackers in messages without changing them")
@@ -72,7 +80,7 @@ def main(argv: Sequence[str]) -> int:
     path = find_config(args.config)
     if args.verbose:
         print(f"pixelguard: {describe_source(path)}", file=sys.stderr)
-    cfg = load_config_or_exit(path)
+    cfg = load_config_or_exit(path, light=True)  # no file: no pydantic import
     if args.command == "clean":
         return _clean(cfg, args)
     return _scan(cfg, args)
@@ -81,7 +89,7 @@ def main(argv: Sequence[str]) -> int:
 def recipient_of(raw: bytes) -> str | None:
     """Delivered-To, then X-Original-To, then To: the first address found."""
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536])
+        headers = BytesHeaderParser().parsebytes(raw[:65536])  # policy: compat32
     except Exception:  # noqa: BLE001 - unparseable headers simply name no recipient
         return None
     for name in RECIPIENT_HEADERS:
@@ -128,7 +136,8 @@ def _clean(cfg, args) -> int:
 
     if args.verbose:
         _print_table(args.file, result, sys.stderr)
-    return 0
+    # Written out in full either way: an agent that ignores the status still gets the mail.
+    return args.unchanged_exit if out == raw else 0
 
 
 def _scan(cfg, args) -> int:

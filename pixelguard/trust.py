@@ -33,20 +33,25 @@ How each adapter calls it:
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pixelguard import arc_seal, dkim_verify
-from pixelguard.auth import parse_authentication_results
-from pixelguard.config import AuthConfig
 from pixelguard.core import clean_message, is_bare_html
-from pixelguard.dkim_verify import DkimOutcome, DnsFunc
 from pixelguard.headers import header_end, prepend_header
 from pixelguard.model import Policy, Result
 
+if TYPE_CHECKING:  # the pipe filter starts once per message: dkimpy and pydantic load on use
+    from pixelguard.config import AuthConfig
+    from pixelguard.dkim_verify import DkimOutcome, DnsFunc
+
 __all__ = ["Prepared", "drop_own_results", "finish", "prepare"]
 
-log = logging.getLogger("pixelguard.trust")
+
+def _log():
+    import logging  # only on the rare paths that log: the pipe filter starts per message
+
+    return logging.getLogger("pixelguard.trust")
+
 
 AR = "Authentication-Results"
 
@@ -80,10 +85,12 @@ def prepare(raw: bytes, auth: AuthConfig, dnsfunc: DnsFunc | None = None) -> Pre
     try:
         cleaned = drop_own_results(raw, auth.authserv_id)
     except Exception as exc:  # noqa: BLE001 - defensive: never lose a message over a header
-        log.warning("could not scan the header for forged results: %s", type(exc).__name__)
+        _log().warning("could not scan the header for forged results: %s", type(exc).__name__)
         cleaned = raw
     if not auth.verify_dkim:
         return Prepared(cleaned, raw, auth.authserv_id, None)
+    from pixelguard import dkim_verify
+
     outcome = dkim_verify.verify(raw, dnsfunc)
     value = dkim_verify.authentication_results_header(outcome, auth.authserv_id)
     return Prepared(prepend_header(cleaned, AR, value), raw, auth.authserv_id, outcome)
@@ -104,8 +111,10 @@ def finish(prepared: Prepared, cleaned: bytes, auth: AuthConfig) -> bytes:
         with open(arc.key_file, "rb") as fh:  # read per message: a rotated key needs no restart
             key = fh.read(1_000_000)
     except OSError as exc:
-        log.error("ARC seal skipped: cannot read %s: %s", arc.key_file, exc.strerror or exc)
+        _log().error("ARC seal skipped: cannot read %s: %s", arc.key_file, exc.strerror or exc)
         return cleaned
+    from pixelguard import arc_seal
+
     return arc_seal.seal(
         cleaned,
         domain=arc.domain,
@@ -135,6 +144,8 @@ def drop_own_results(raw: bytes, authserv_id: str) -> bytes:
         else:
             fields.append((pos, stop))
         pos = stop
+    from pixelguard.auth import parse_authentication_results  # as core.py: only when needed
+
     drop: list[tuple[int, int]] = []
     for start, stop in fields:
         name, colon, value = head[start:stop].partition(b":")
@@ -145,7 +156,7 @@ def drop_own_results(raw: bytes, authserv_id: str) -> bytes:
             drop.append((start, stop))
     if not drop:
         return raw
-    log.info("removed %d incoming %s header(s) claiming our id %s", len(drop), AR, own)
+    _log().info("removed %d incoming %s header(s) claiming our id %s", len(drop), AR, own)
     out = bytearray()
     last = 0
     for start, stop in drop:

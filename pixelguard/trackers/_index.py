@@ -77,8 +77,15 @@ def _path_test(entry: Entry) -> tuple[Callable[[_Url], bool] | None, str]:
     if entry.kind == "wildcard":
         glob = compile_glob(path, left_anchored=False, separators=False)
         return (lambda u: glob.match(u.path_query)), glob.literal
-    rx = re.compile(path, re.IGNORECASE)
-    return (lambda u: rx.search(u.path_query) is not None), required_literal(path)
+    compiled: list[re.Pattern[str]] = []  # compiled on first use: most never run
+
+    def search(u: _Url) -> bool:
+        if not compiled:
+            compiled.append(re.compile(path, re.IGNORECASE))
+        return compiled[0].search(u.path_query) is not None
+
+    # the literal files a path-only rule (see _Index._add); a rule with a host needs none
+    return search, ("" if entry.host else required_literal(path))
 
 
 def _abp_test(rule: AbpRule) -> tuple[Callable[[_Url], bool] | None, str]:

@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 DEFAULT_PASSWORD = "secret"
 
@@ -51,7 +52,7 @@ def listen_port() -> int:
     (or restarted on the same port, or meant to be down): no client socket is ever given it
     as its local port, and no other caller in this test run is given it too."""
     try:
-        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
     rng = random.Random()
@@ -160,6 +161,8 @@ class Dovecot:
     `capabilities`, when given, replaces the advertised IMAP capability list
     (`imap_capability`), to test clients against a server that lacks e.g. MOVE or UIDPLUS.
     `separator` and `prefix` shape the personal namespace (e.g. "." and "INBOX.").
+    `extra_conf`, when given, is appended to the config: called with the root directory,
+    it returns settings (e.g. "!include ROOT/90-pixelguard.conf" for the Sieve tests).
     """
 
     host = "127.0.0.1"
@@ -170,11 +173,13 @@ class Dovecot:
         tls: bool = False,
         separator: str = "/",
         prefix: str = "",
+        extra_conf: Callable[[Path], str] | None = None,
     ) -> None:
         self.capabilities = capabilities
         self.tls = tls
         self.separator = separator  # hierarchy delimiter of the personal namespace
         self.prefix = prefix  # e.g. "INBOX." for a Courier/Cyrus-like layout
+        self.extra_conf = extra_conf
         self.root: Path | None = None
         self.imap_port = 0
         self.imaps_port = 0  # only with tls=True
@@ -262,6 +267,7 @@ class Dovecot:
                 login_chroot=login_chroot,
                 anvil_chroot=anvil_chroot,
             )
+            + (self.extra_conf(self.root) if self.extra_conf else "")
         )
         return self._launch(binary, timeout)
 
@@ -322,7 +328,7 @@ class Dovecot:
         if self.root is not None and not os.environ.get("PIXELGUARD_KEEP_DOVECOT"):
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> Dovecot:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
