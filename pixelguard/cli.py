@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,12 +21,19 @@ DELEGATED = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        module = importlib.import_module(DELEGATED[argv[0]])
-        return int(module.main(argv[1:]) or 0)
-    from pixelguard import cli_filter
+    try:
+        if argv and argv[0] in DELEGATED:
+            module = importlib.import_module(DELEGATED[argv[0]])
+            return int(module.main(argv[1:]) or 0)
+        from pixelguard import cli_filter
 
-    return cli_filter.main(argv)
+        return cli_filter.main(argv)
+    except BrokenPipeError:
+        # The reader went away (`pixelguard scan DIR | head`): stop quietly, as `cat` does.
+        # Python would otherwise print a traceback, and again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 def print_config_warning(message: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +212,23 @@ def test_config_warnings_from_relay_report_and_imap_are_one_line_each(tmp_path: 
     assert _assert_clean_stderr(imap).splitlines() == _warning_lines(cfg, "pixelguard imap: warning: ") + [
         f"pixelguard imap: no account named 'nosuch' in {cfg} (known: a, b)"
     ]
+
+
+@pytest.mark.parametrize(("command", "code"), [(["scan"], 1), (["clean"], 75)])
+def test_a_closed_stdout_is_a_quiet_exit_not_a_traceback(command: list[str], code: int) -> None:
+    """`pixelguard scan DIR | head -1`: the reader is gone before we write. The read end of
+    the pipe is closed before the process starts, so every write fails with EPIPE. `clean`
+    could not hand the message on, so it says so and asks to retry (75, EX_TEMPFAIL)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pixelguard", *command, str(FIXTURES / "demo-newsletter.eml")],
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    assert b"BrokenPipe" not in proc.stderr
+    assert proc.returncode == code
+    assert len(proc.stderr.splitlines()) <= 1
