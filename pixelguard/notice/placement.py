@@ -42,8 +42,8 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\r?\n(?=[ \t\r\n]*\S)")
 # Candidates are checked by parsing the document with the notice in place; a few suffice.
 MAX_PROBES = 6
 
-# Start tags the notice may go right before: blocks whose start closes what a <table> start
-# closes (an open <p>), so the sender's elements keep their parents.
+# Start tags the notice (a <table>) may go right before: blocks, which end an open <p> as a
+# table does in standards mode (in quirks mode the check finds the notice inside the <p>).
 _BEFORE = frozenset(("div", "p", "table", "center", "section", "article", "header", "footer",
                      "main", "hr", "ul", "ol", "dl", "blockquote", "nav", "aside", "figure",
                      "address"))
@@ -87,7 +87,7 @@ def html_position(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]
     marks, total = _marks(text, doc)
     need = min(PREVIEW_CHARS, total)
     vis = Visibility(doc, sheets)
-    cells = _cell_counts(doc)
+    cells = _cell_counts(text, doc)
     tops = list(islice((m for m in marks if m.element is not None and m.chars >= need
                         and _plausible(doc, m.element, vis, cells)), MAX_PROBES))
     ends = [m for m in (_last(marks, "body"), _last(marks, "html"), marks[-1])
@@ -187,18 +187,31 @@ def _gap(text: str, start: int, end: int, prev: Element | None, doc: Document,
             marks.append(_Mark(m.start(), count.chars, None, m.group(1).lower()))
 
 
-def _cell_counts(doc: Document) -> dict[int, int]:
-    """Cells per table row (element index of the <tr> -> its td/th children)."""
+def _cell_counts(text: str, doc: Document) -> dict[int, int]:
+    """Cells with content per table row (element index of the <tr> -> how many): the empty
+    cells beside a centred column (`<td></td><td>content</td><td></td>`) do not count."""
     out: dict[int, int] = {}
-    for el in doc.elements:
-        if el.tag in _CELLS and el.parent >= 0 and not el.in_mso:
-            out[el.parent] = out.get(el.parent, 0) + 1
+    elements = doc.elements
+    parents = {el.parent for el in elements}
+    for el in elements:
+        if el.tag not in _CELLS or el.parent < 0 or el.in_mso:
+            continue
+        if el.index not in parents:  # no element inside: is there text?
+            end = elements[el.index + 1].start if el.index + 1 < len(elements) else len(text)
+            count = _Counter()
+            for m in _GAP.finditer(text, el.end, end):
+                token = m.group(0)
+                if token[0] != "<" or token == "<":
+                    count.add(html.unescape(token) if "&" in token else token)
+            if not count.chars:
+                continue
+        out[el.parent] = out.get(el.parent, 0) + 1
     return out
 
 
 def _plausible(doc: Document, el: Element, vis: Visibility, cells: dict[int, int]) -> bool:
     """A cheap look at a start tag before checking it: a block in a plain container."""
-    if el.tag not in _BEFORE or el.ns != "html" or (el.tag == "table" and doc.quirks):
+    if el.tag not in _BEFORE or el.ns != "html":
         return False
     parent = doc.elements[el.parent] if el.parent >= 0 else None
     return parent is None or _container_ok(doc, parent, vis, cells)
@@ -224,7 +237,8 @@ def _verified(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]], a
               notice_html: str) -> bool:
     """The notice inserted at `at` parses as a visible block in a plain container, and every
     element of the sender's document keeps its tag and parent."""
-    new = scan(text[:at] + notice_html + text[at:])
+    new_text = text[:at] + notice_html + text[at:]
+    new = scan(new_text)
     old, now = doc.elements, new.elements
     if len(now) != len(old) + _NOTICE_ELEMENTS:
         return False
@@ -245,4 +259,4 @@ def _verified(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]], a
         return True  # the document's top level: the body the engine implies
     vis = Visibility(new, sheets)
     return vis.state(cell) is None and _container_ok(new, now[table.parent], vis,
-                                                    _cell_counts(new))
+                                                    _cell_counts(new_text, new))
