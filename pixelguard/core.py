@@ -324,9 +324,10 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
             at = placement.text_position(text, policy.notice_position)
             if at < len(text):  # a paragraph of its own before the one that starts here
                 new = text[:at] + line + eol + eol + text[at:]
-            else:  # the last lines, after an empty one
-                tail = "" if not text or text.endswith("\n") else eol
-                new = text + tail + eol + line + eol
+            elif text.endswith("\n"):  # the last line, after an empty one
+                new = text + eol + line + eol
+            else:  # (a body without a final line break keeps none)
+                new = text + eol + eol + line
             original = raw[sibling.body_start : sibling.body_end]
             out.append(_Change(sibling, message.encode_body(
                 new.encode(codec, "surrogateescape"), sibling, eol.encode(), original)))
