@@ -64,3 +64,58 @@ def contrast(fg: str, bg: str) -> float:
     """WCAG contrast ratio of two computed colours (1 to 21)."""
     a, b = sorted((luminance(fg), luminance(bg)), reverse=True)
     return (a + 0.05) / (b + 0.05)
+
+
+def png_pixels(data: bytes) -> list[tuple[int, int, int]]:
+    """The RGB pixels of an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium's
+    screenshots are), row by row."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height, channels = 8, b"", 0, 0, 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and colour in (2, 6) and interlace == 0, "unexpected PNG format"
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    prev = bytearray(stride)
+    out: list[tuple[int, int, int]] = []
+    for y in range(height):
+        row_at = y * (stride + 1)
+        kind, row = raw[row_at], bytearray(raw[row_at + 1 : row_at + 1 + stride])
+        for i in range(stride):
+            a = row[i - channels] if i >= channels else 0
+            b = prev[i]
+            c = prev[i - channels] if i >= channels else 0
+            if kind == 1:
+                row[i] = (row[i] + a) & 255
+            elif kind == 2:
+                row[i] = (row[i] + b) & 255
+            elif kind == 3:
+                row[i] = (row[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        out.extend(tuple(row[x : x + 3]) for x in range(0, stride, channels))
+        prev = row
+    return out
+
+
+def drawn_contrast(png: bytes) -> float:
+    """The contrast between the commonest colour of a screenshot (the background) and the
+    colour that stands out most from it (the cores of the glyphs): what the eye gets."""
+    from collections import Counter
+
+    pixels = png_pixels(png)
+    background = Counter(pixels).most_common(1)[0][0]
+    bg = f"rgb{background}"
+    return max(contrast(f"rgb{p}", bg) for p in set(pixels))

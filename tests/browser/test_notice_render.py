@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from engine import html_documents
-from notice_page import NOTICE_JS, PAGE_WIDTH_JS, PREVIEW_JS, contrast
+from notice_page import NOTICE_JS, PAGE_WIDTH_JS, PREVIEW_JS, contrast, drawn_contrast
 
 from pixelguard import Policy, clean_message
 from pixelguard.notice.placement import PREVIEW_CHARS
@@ -111,6 +111,10 @@ def test_the_notice_is_shown_fits_and_reads_in_light_and_dark(engine, pages, sou
         assert box["ownScroll"] <= box["ownWidth"] + 1, where  # its text wraps, no overflow
         ratio = contrast(box["color"], box["background"])
         assert ratio >= 4.5, f"{where}: contrast {ratio:.2f} ({box['color']} on {box['background']})"
+        # and as drawn: a screenshot of the notice shows text that stands out that much
+        shot = page.locator('[data-pixelguard="notice"] td').screenshot()
+        drawn = drawn_contrast(shot)
+        assert drawn >= 4.5, f"{where}: drawn contrast {drawn:.2f}"
 
 
 def test_a_padded_preheader_puts_the_notice_at_the_top_of_the_page(engine, pages):
