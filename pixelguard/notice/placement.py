@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from typing import Literal
 
 from pixelguard.css import StyleSheet
@@ -39,6 +39,11 @@ SPACE = "[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufe
 _SPACE = re.compile(SPACE)
 # An empty line and the text after it: a paragraph starts there.
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\r?\n(?=[ \t\r\n]*\S)")
+# Elements whose content is no extracted text (raw text, and a template's inert content).
+_NOT_TEXT = RAW_TEXT | {"template"}
+# Start tags looked at past the window before giving up on `top` (each check walks the
+# element's ancestors: bounded work on hostile mail)
+MAX_CANDIDATES = 256
 # Candidates are checked by parsing the document with the notice in place; a few suffice.
 MAX_PROBES = 6
 
@@ -69,10 +74,11 @@ _GAP = re.compile(
 
 @dataclass(frozen=True)
 class _Mark:
-    offset: int  # where the notice would be inserted
+    element: Element  # the start tag the notice would go right before
     chars: int  # characters of extracted text before it
-    element: Element | None  # the start tag it precedes (None: an end tag or the end)
-    end_tag: str = ""  # the end tag it precedes ("body", "html"), "" otherwise
+    open_tables: int  # <table>s open there, by their start and end tags in the source
+    previous: Element | None  # the start tag before it
+    p_ends: int  # </p> end tags between that one and this one
 
 
 def preview_text(text: str) -> str:
@@ -84,22 +90,123 @@ def html_position(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]
                   position: Position, notice_html: str) -> int:
     """The offset in `text` (scanned as `doc`, with these stylesheets) to insert
     `notice_html` at."""
-    marks, total = _marks(text, doc)
-    need = min(PREVIEW_CHARS, total)
-    vis = Visibility(doc, sheets)
-    cells = _cell_counts(text, doc)
-    tops = list(islice((m for m in marks if m.element is not None and m.chars >= need
-                        and _plausible(doc, m.element, vis, cells)), MAX_PROBES))
-    ends = [m for m in (_last(marks, "body"), _last(marks, "html"), marks[-1])
-            if m is not None and m.chars >= need]
-    for mark in tops + ends if position == "top" else ends + tops:
-        if _verified(text, doc, sheets, mark.offset, notice_html):
-            return mark.offset
-    return len(text)  # nothing checks out: the very end, after all of the sender's text
+    place = _Placement(text, doc, sheets, notice_html)
+    first, second = (place.top, place.bottom) if position == "top" else (place.bottom, place.top)
+    at = first()
+    if at is None:
+        at = second()
+    return len(text) if at is None else at  # nothing checks out: after all the sender's text
 
 
-def _last(marks: list[_Mark], end_tag: str) -> _Mark | None:
-    return next((m for m in reversed(marks) if m.end_tag == end_tag), None)
+class _Placement:
+    """The candidates of one document, cheapest checks first; a candidate is taken only after
+    the document up to it, with the notice, has been scanned and the notice found where it
+    should be."""
+
+    def __init__(self, text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]],
+                 notice_html: str) -> None:
+        self.text, self.doc, self.sheets, self.notice_html = text, doc, sheets, notice_html
+        self.vis = Visibility(doc, sheets)
+        self.cells = _Cells(text, doc)
+        self.probes = 0
+
+    def top(self) -> int | None:
+        """Before the first block start tag with PREVIEW_CHARS characters of text before it
+        (or all of a shorter document's text) that checks out."""
+        seen: list[_Mark] = []
+        count = _Counter()
+        looked = 0
+        for mark in _marks(self.text, self.doc, count):
+            if mark.chars >= PREVIEW_CHARS:
+                if mark.element.tag not in _BEFORE:
+                    continue
+                looked += 1
+                if self._element_ok(mark) and self._probe(mark.element.start, mark.element):
+                    return mark.element.start
+                if self.probes >= MAX_PROBES or looked >= MAX_CANDIDATES:
+                    return None
+            elif mark.element.tag in _BEFORE:
+                seen.append(mark)
+        # a document shorter than the window: the marks after all of its text
+        for mark in seen[-MAX_CANDIDATES:]:
+            if mark.chars >= count.chars and self._element_ok(mark) \
+                    and self._probe(mark.element.start, mark.element):
+                return mark.element.start
+            if self.probes >= MAX_PROBES:
+                return None
+        return None
+
+    def bottom(self) -> int | None:
+        """Before the last </body>, else at the end, when no text follows."""
+        text = self.text
+        ends = [m.start() for m in _BODY_END.finditer(text)][-1:] + [len(text.rstrip())]
+        for at in ends:
+            if _text_after(text, at) or self.probes >= MAX_PROBES:
+                continue
+            if self._probe(at, None):
+                return at
+        return None
+
+    def _element_ok(self, mark: _Mark) -> bool:
+        """A cheap look at a start tag: a block in a visible plain container, not inside a
+        table outside its cells (it would be moved before the table), no <p> it ends."""
+        el, doc = mark.element, self.doc
+        if el.tag not in _BEFORE or el.ns != "html":
+            return False
+        parent = doc.elements[el.parent] if el.parent >= 0 else None
+        if parent is not None and not _container_ok(doc, parent, self.vis, self.cells):
+            return False
+        tables = 0
+        up = parent
+        while up is not None:
+            tables += up.tag == "table"
+            up = doc.elements[up.parent] if up.parent >= 0 else None
+        if tables != mark.open_tables:
+            return False
+        # what is open before the tag lies on the previous tag's chain, down to the parent;
+        # in quirks mode a <table> does not end a <p>, so each <p> there must have been ended
+        # by its end tag already
+        up, p_open = mark.previous, 0
+        while up is not None and up is not parent:
+            p_open += up.tag == "p"
+            up = doc.elements[up.parent] if up.parent >= 0 else None
+        return up is parent and (not doc.quirks or p_open <= mark.p_ends)
+
+    def _probe(self, at: int, before: Element | None) -> bool:
+        """The document up to `at` with the notice after it, scanned: the notice is a table
+        of its own (not in a comment) in a visible plain container — the parent of `before`
+        when given (so it ends what that start tag ends, and leaves the same elements open)."""
+        self.probes += 1
+        new = scan(self.text[:at] + self.notice_html)
+        elements = new.elements
+        if len(elements) < _NOTICE_ELEMENTS:
+            return False
+        table, row, cell = elements[-_NOTICE_ELEMENTS:]
+        if (table.tag, row.tag, cell.tag) != ("table", "tr", "td") or cell.parent != row.index \
+                or table.in_mso or not table.text.startswith("<table data-pixelguard"):
+            return False
+        if before is not None and table.parent != before.parent:
+            return False
+        vis = Visibility(new, self.sheets)
+        if vis.state(cell) is not None:
+            return False
+        # (the elements before `at` are the document's own, with the same indices)
+        return table.parent < 0 or _container_ok(new, elements[table.parent], vis, self.cells)
+
+
+_BODY_END = re.compile(r"</body[\t\n\f\r />]", re.IGNORECASE)
+
+
+def _text_after(text: str, at: int) -> bool:
+    """Whether any text (not markup, not whitespace) follows `at`."""
+    count = _Counter()
+    for m in _GAP.finditer(text, at):
+        token = m.group(0)
+        if token[0] != "<" or token == "<":
+            count.add(html.unescape(token) if "&" in token else token)
+            if count.chars:
+                return True
+    return False
 
 
 def text_position(text: str, position: Position) -> int:
@@ -117,24 +224,27 @@ def text_position(text: str, position: Position) -> int:
     return len(text)
 
 
-def _marks(text: str, doc: Document) -> tuple[list[_Mark], int]:
-    """Candidate offsets in document order (before start tags and before </body>/</html>,
-    and the end), each with the characters of extracted text before it; and the total."""
-    marks: list[_Mark] = []
-    count = _Counter()
+def _marks(text: str, doc: Document, count: _Counter) -> Iterator[_Mark]:
+    """The start tags of the document in order, each with the characters of extracted text
+    before it (counted in `count`, which holds the whole document's when they run out) and
+    the tables open there."""
+    tables = [0]
     pos = 0
     prev: Element | None = None
+    # element index -> the raw-text element (or template) it is or is inside, if any
+    owners: dict[int, Element | None] = {}
     for el in doc.elements:
+        owners[el.index] = el if el.tag in _NOT_TEXT else owners.get(el.parent)
         if el.in_mso or el.clone_of >= 0 or el.start < pos:
             continue  # inside a conditional comment, a copy, or inside the previous tag
-        _gap(text, pos, el.start, prev, doc, count, marks)
-        marks.append(_Mark(el.start, count.chars, el))
+        owner = owners[prev.index] if prev is not None else None
+        p_ends = _gap(text, pos, el.start, owner, count, tables)
+        yield _Mark(el, count.chars, tables[0], prev, p_ends)
+        if el.tag == "table" and el.ns == "html":
+            tables[0] += 1
         pos = el.end
         prev = el
-    _gap(text, pos, len(text), prev, doc, count, marks)
-    end = len(text.rstrip())
-    marks.append(_Mark(max(end, pos), count.chars, None))
-    return marks, count.chars
+    _gap(text, pos, len(text), owners[prev.index] if prev is not None else None, count, tables)
 
 
 class _Counter:
@@ -159,66 +269,67 @@ class _Counter:
             self._space = True
 
 
-def _raw_owner(doc: Document, el: Element | None) -> Element | None:
-    """The raw-text element (style, script, title, textarea…) `el` is or is inside."""
-    while el is not None:
-        if el.tag in RAW_TEXT or el.tag == "template":
-            return el
-        el = doc.elements[el.parent] if el.parent >= 0 else None
-    return None
-
-
-def _gap(text: str, start: int, end: int, prev: Element | None, doc: Document,
-         count: _Counter, marks: list[_Mark]) -> None:
-    """Count the text between two start tags; note </body> and </html> end tags."""
-    owner = _raw_owner(doc, prev)
+def _gap(text: str, start: int, end: int, owner: Element | None, count: _Counter,
+         tables: list[int]) -> int:
+    """Count the text between two start tags and the </table> end tags there; the number of
+    </p> end tags there. `owner`: the raw-text element the previous tag is in, if any."""
     if owner is not None:
         # raw text (or markup read inside it) runs to its end tag: none of it is counted
         close = re.compile(rf"</{re.escape(owner.tag)}[\t\n\f\r />]",
                            re.IGNORECASE).search(text, start, end)
         if close is None:
-            return
+            return 0
         start = close.start()
+    p_ends = 0
     for m in _GAP.finditer(text, start, end):
         token = m.group(0)
         if token[0] != "<" or token == "<":
             count.add(html.unescape(token) if "&" in token else token)
-        elif m.group(1) is not None and m.group(1).lower() in ("body", "html"):
-            marks.append(_Mark(m.start(), count.chars, None, m.group(1).lower()))
+        elif m.group(1) is not None:
+            name = m.group(1).lower()
+            if name == "table" and tables[0]:
+                tables[0] -= 1
+            p_ends += name == "p"
+    return p_ends
 
 
-def _cell_counts(text: str, doc: Document) -> dict[int, int]:
-    """Cells with content per table row (element index of the <tr> -> how many): the empty
-    cells beside a centred column (`<td></td><td>content</td><td></td>`) do not count."""
-    out: dict[int, int] = {}
-    elements = doc.elements
-    parents = {el.parent for el in elements}
-    for el in elements:
-        if el.tag not in _CELLS or el.parent < 0 or el.in_mso:
-            continue
-        if el.index not in parents:  # no element inside: is there text?
-            end = elements[el.index + 1].start if el.index + 1 < len(elements) else len(text)
-            count = _Counter()
-            for m in _GAP.finditer(text, el.end, end):
-                token = m.group(0)
-                if token[0] != "<" or token == "<":
-                    count.add(html.unescape(token) if "&" in token else token)
-            if not count.chars:
-                continue
-        out[el.parent] = out.get(el.parent, 0) + 1
-    return out
+class _Cells:
+    """Cells with content per table row, counted when asked: the empty cells beside a
+    centred column (`<td></td><td>content</td><td></td>`) do not count."""
+
+    def __init__(self, text: str, doc: Document) -> None:
+        self.text, self.doc = text, doc
+        self._rows: dict[int, list[Element]] | None = None
+        self._parents: set[int] = set()
+        self._counts: dict[int, int] = {}
+
+    def in_row(self, row: int) -> int:
+        found = self._counts.get(row)
+        if found is None:
+            if self._rows is None:
+                self._rows = {}
+                for el in self.doc.elements:
+                    self._parents.add(el.parent)
+                    if el.tag in _CELLS and el.parent >= 0 and not el.in_mso:
+                        self._rows.setdefault(el.parent, []).append(el)
+            found = sum(self._has_content(c) for c in self._rows.get(row, ()))
+            self._counts[row] = found
+        return found
+
+    def _has_content(self, cell: Element) -> bool:
+        if cell.index in self._parents:
+            return True
+        elements = self.doc.elements
+        end = elements[cell.index + 1].start if cell.index + 1 < len(elements) else len(self.text)
+        count = _Counter()
+        for m in _GAP.finditer(self.text, cell.end, end):
+            token = m.group(0)
+            if token[0] != "<" or token == "<":
+                count.add(html.unescape(token) if "&" in token else token)
+        return count.chars > 0
 
 
-def _plausible(doc: Document, el: Element, vis: Visibility, cells: dict[int, int]) -> bool:
-    """A cheap look at a start tag before checking it: a block in a plain container."""
-    if el.tag not in _BEFORE or el.ns != "html":
-        return False
-    parent = doc.elements[el.parent] if el.parent >= 0 else None
-    return parent is None or _container_ok(doc, parent, vis, cells)
-
-
-def _container_ok(doc: Document, parent: Element, vis: Visibility,
-                  cells: dict[int, int]) -> bool:
+def _container_ok(doc: Document, parent: Element, vis: Visibility, cells: _Cells) -> bool:
     """`parent` is a visible plain container, and so is everything it is in (table parts
     only between a cell and its table; a cell only alone in its row)."""
     if parent.tag not in _FLOW or vis.state(parent) is not None:
@@ -227,36 +338,7 @@ def _container_ok(doc: Document, parent: Element, vis: Visibility,
     while el is not None:
         if el.in_mso or el.ns != "html" or not (el.tag in _FLOW or el.tag in _TABLE_CHAIN):
             return False
-        if el.tag in _CELLS and cells.get(el.parent, 0) > 1:
+        if el.tag in _CELLS and cells.in_row(el.parent) > 1:
             return False
         el = doc.elements[el.parent] if el.parent >= 0 else None
     return True
-
-
-def _verified(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]], at: int,
-              notice_html: str) -> bool:
-    """The notice inserted at `at` parses as a visible block in a plain container, and every
-    element of the sender's document keeps its tag and parent."""
-    new_text = text[:at] + notice_html + text[at:]
-    new = scan(new_text)
-    old, now = doc.elements, new.elements
-    if len(now) != len(old) + _NOTICE_ELEMENTS:
-        return False
-    first = next((i for i, el in enumerate(old) if el.start >= at), len(old))
-    shift = _NOTICE_ELEMENTS
-
-    def moved(index: int) -> int:
-        return index if index < first else index + shift
-
-    for i, el in enumerate(old):
-        j = moved(i)
-        if now[j].tag != el.tag or now[j].parent != (moved(el.parent) if el.parent >= 0 else -1):
-            return False
-    table, row, cell = now[first : first + shift]
-    if (table.tag, row.tag, cell.tag) != ("table", "tr", "td") or cell.parent != row.index:
-        return False
-    if table.parent < 0:
-        return True  # the document's top level: the body the engine implies
-    vis = Visibility(new, sheets)
-    return vis.state(cell) is None and _container_ok(new, now[table.parent], vis,
-                                                    _cell_counts(new_text, new))
