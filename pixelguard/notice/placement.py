@@ -10,11 +10,12 @@ before it (or all of it, in a shorter message).
 whose preheader is padded (`&zwnj;&nbsp;` …, as senders do to fill the preview) that is right
 after the preheader. `bottom` puts it at the end of the body, like a footer.
 
-A boundary is safe when the notice placed there, parsed as an engine would (htmlscan: the
-same tree building the detection trusts), sits in a plain, visible block container — no
-hidden or revealable ancestor, no link, no paragraph, no cell that shares its row — and
-leaves every element of the sender's document with the parent it had. Each candidate is
-checked that way before it is taken.
+A boundary is safe when the notice placed there sits in a plain, visible block container —
+no hidden or revealable ancestor, no link, no paragraph, no cell that shares its row with
+content — and ends what the start tag it precedes would end, so every element of the sender's
+document keeps its parent. The scanned document (htmlscan: the tree building detection
+trusts) says so cheaply; then the document up to the boundary, with the notice, is scanned
+and the notice must be found there before the boundary is taken.
 """
 from __future__ import annotations
 
