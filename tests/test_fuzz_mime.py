@@ -24,7 +24,6 @@ import email.policy
 import os
 import quopri
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
