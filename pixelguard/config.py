@@ -456,9 +456,9 @@ class NoticeConfig(_Section):
 class UserNoticeConfig(_Section):
     """`notice:` for one user: each key left out is the defaults' one."""
 
-    enabled: Optional[bool] = None
-    position: Optional[NoticePosition] = None
-    language: Optional[str] = None
+    enabled: bool | None = None
+    position: NoticePosition | None = None
+    language: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -481,7 +481,7 @@ class DefaultsConfig(_Section):
 
 class UserConfig(_Section):
     action: Optional[Action] = None  # None: the defaults' action
-    notice: Optional[UserNoticeConfig] = None  # None: the defaults' notice
+    notice: UserNoticeConfig | None = None  # None: the defaults' notice
     keep: Optional[list[Keepable]] = None  # None: the defaults' keep
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
