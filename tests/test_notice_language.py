@@ -226,3 +226,15 @@ def test_a_bad_notice_position_or_value_is_a_config_error():
     with pytest.raises(ConfigError) as info:
         _parse("defaults:\n  notice: {enable: true}\n")
     assert "did you mean 'enabled'" in info.value.message
+
+
+def test_check_config_shows_where_and_in_which_language_the_notice_goes():
+    from pixelguard.config import describe_policies
+
+    cfg = _parse("defaults:\n  notice: {position: bottom}\n"
+                 "users:\n  bob@example.org:\n    notice: {language: nl}\n"
+                 "  carol@example.org:\n    notice: false\n")
+    out = describe_policies(cfg)
+    assert "  notice: on, bottom, in the message's language (else en)\n" in out
+    assert "  notice: on, bottom, in nl (user)\n" in out
+    assert "  notice: off (user)\n" in out

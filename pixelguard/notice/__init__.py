@@ -11,7 +11,7 @@ import html
 from collections import Counter
 
 from pixelguard.model import Finding
-from pixelguard.notice.language import catalogue
+from pixelguard.notice.language import Catalogue, catalogue
 
 __all__ = ["REDIRECT", "header_value", "html_notice", "summary", "text_notice", "vendors_of"]
 
@@ -58,7 +58,7 @@ def summary(findings: list[Finding], lang: str = "en", original_in: str | None =
     return " ".join(sentences)
 
 
-def _trackers_sentence(findings: list[Finding], t) -> str:
+def _trackers_sentence(findings: list[Finding], t: Catalogue) -> str:
     n = len(findings)
     counts = Counter(f.vendor for f in findings if f.vendor)
     unnamed = n - sum(counts.values())

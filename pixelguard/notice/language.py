@@ -7,9 +7,9 @@ its .po says). The stdlib reads them, so nothing beyond Python is needed at run 
 """
 from __future__ import annotations
 
-import gettext
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 DOMAIN = "pixelguard"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -45,11 +45,28 @@ def choose(configured: str | None, html_lang: str | None, content_language: str 
     return DEFAULT
 
 
+class Catalogue(Protocol):
+    def gettext(self, message: str) -> str: ...
+    def ngettext(self, singular: str, plural: str, n: int) -> str: ...
+
+
+class _Source:
+    """English: the messages as the code writes them (no file, no gettext import)."""
+
+    def gettext(self, message: str) -> str:
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return singular if n == 1 else plural
+
+
 @lru_cache(maxsize=len(LANGUAGES))  # bounded by the shipped catalogues; read on first use
-def catalogue(lang: str) -> gettext.NullTranslations:
+def catalogue(lang: str) -> Catalogue:
     """The translations for a supported language (English: the msgids themselves)."""
     if lang == DEFAULT or lang not in LANGUAGES:
-        return gettext.NullTranslations()
+        return _Source()
+    import gettext  # (only when a translation is needed: a pipe filter starts per message)
+
     path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
     with open(path, "rb") as fh:
         return gettext.GNUTranslations(fh)
