@@ -11,6 +11,7 @@ from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import Edit
 from pixelguard.headers import insert_at, prepend_header
+from pixelguard.htmlscan import Document
 from pixelguard.model import Finding, Policy, Result
 from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
@@ -102,13 +103,28 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
     edits = list(det.edits)
     lang = language.DEFAULT
     if policy.notice:
-        root = next((el for el in det.doc.elements if el.tag == "html" and el.parent < 0), None)
-        lang = language.choose(policy.notice_language, root.get("lang") if root else None,
+        lang = language.choose(policy.notice_language, _document_lang(det.doc),
                                content_language)
         box = notice.html_notice(shown, lang, policy.originals_folder)
         at = placement.html_position(text, det.doc, det.sheets, policy.notice_position, box)
         edits.append(Edit(at, at, box))
     return apply_edits(text, edits), det.findings, lang
+
+
+def _document_lang(doc: Document) -> str | None:
+    """The language the document states: `lang` on <html>, else on <body>."""
+    for el in doc.elements:
+        if el.tag in ("html", "body") and not el.in_mso and el.ns == "html":
+            value = el.get("lang").strip()
+            if value:
+                return value
+        elif el.tag not in _HEAD_TAGS:
+            break  # past the start of the body: nothing further states it
+    return None
+
+
+_HEAD_TAGS = frozenset(("html", "head", "meta", "title", "link", "style", "script", "base",
+                        "body"))
 
 
 def _showing_html(part: message.Part, html_leaves: list[message.Part]) -> message.Part:

@@ -238,3 +238,15 @@ def test_check_config_shows_where_and_in_which_language_the_notice_goes():
     assert "  notice: on, bottom, in the message's language (else en)\n" in out
     assert "  notice: on, bottom, in nl (user)\n" in out
     assert "  notice: off (user)\n" in out
+
+
+@pytest.mark.parametrize(("markup", "expected"), [
+    ('<html lang="it"><body lang="de">', "it"),
+    ('<html><head><title>t</title></head><body lang="nl-BE">', "nl"),
+    ("<html><body>", "en"),
+])
+def test_the_document_language_comes_from_html_else_body(markup, expected):
+    raw = (f"{markup}<p>Hello</p>"
+           '<img src="https://t.example/open.gif" width="1" height="1"></body></html>').encode()
+    out = clean_message(raw, Policy()).raw.decode()
+    assert f'data-pixelguard="notice" lang="{expected}"' in out

@@ -4,7 +4,10 @@ shares its row; the sender's document keeps its tree; text/plain the same way.""
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 import re
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +184,27 @@ def test_the_text_twin_keeps_its_preview_and_its_line_endings(position):
         in (plain, plain + "\r\n") or position == "bottom"
     if position == "bottom":
         assert text == plain + "\r\n[pixelguard removed 1 tracker from this message.]\r\n"
+
+
+def _plain_parts(raw: bytes) -> list[str]:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    return [p.get_content() for p in msg.walk()
+            if p.get_content_type() == "text/plain" and not p.is_multipart()]
+
+
+FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*.eml"))
+
+
+@pytest.mark.parametrize("position", ["top", "bottom"])
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
+def test_every_fixtures_text_preview_stays_the_senders(fixture, position):
+    raw = fixture.read_bytes()
+    out = clean_message(raw, Policy(recipients=("bob@example.org",), notice_position=position))
+    before, after = _plain_parts(raw), _plain_parts(out.raw)
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        old, new = preview_text(old), preview_text(new)
+        if len(old) >= PREVIEW_CHARS:
+            assert new[:PREVIEW_CHARS] == old[:PREVIEW_CHARS]
+        else:
+            assert new.startswith(old)
