@@ -31,7 +31,11 @@ def po_files() -> list[Path]:
 
 
 def extract() -> None:
-    template = Catalog(project="pixelguard", domain=DOMAIN, charset="utf-8")
+    template = Catalog(project="pixelguard", domain=DOMAIN, charset="utf-8",
+                       copyright_holder="the pixelguard authors",
+                       msgid_bugs_address="",
+                       header_comment="# The messages of pixelguard's notice (see "
+                                      "pixelguard/notice/__init__.py).\n#")
     for source in SOURCES:
         for lineno, message, comments, _context in extract_from_file(
                 "python", str(source), keywords=KEYWORDS):
