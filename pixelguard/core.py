@@ -107,7 +107,8 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
                                content_language)
         box = notice.html_notice(shown, lang, policy.originals_folder)
         at = placement.html_position(text, det.doc, det.sheets, policy.notice_position, box)
-        edits.append(Edit(at, at, box))
+        if at is not None:
+            edits.append(Edit(at, at, box))
     return apply_edits(text, edits), det.findings, lang
 
 

@@ -208,3 +208,27 @@ def test_every_fixtures_text_preview_stays_the_senders(fixture, position):
             assert new[:PREVIEW_CHARS] == old[:PREVIEW_CHARS]
         else:
             assert new.startswith(old)
+
+
+def test_bottom_never_goes_into_a_wrapper_left_open_and_hidden():
+    body = (f"<div><p>{LONG}</p></div><div style='display:none'>unclosed hidden footer"
+            f"{PIXEL}")
+    raw = _mail(body).replace(b"</body></html>\n", b"")
+    html = _clean(raw, "bottom")
+    doc, table, vis = _notice_element(html)
+    assert vis.state(table) is None  # moved to the top rule's place, before the wrapper
+    assert html.index(MARK) < html.index("unclosed hidden footer")
+
+
+@pytest.mark.parametrize("ending", ["<!-- an open comment", '<div class="open'])
+def test_bottom_never_goes_into_a_comment_or_tag_the_mail_ends_in(ending):
+    raw = _mail(f"<div><p>{LONG}</p></div>{PIXEL}").replace(
+        b"</body></html>\n", ending.encode())
+    html = _clean(raw, "bottom")
+    # no safe place after all of its text: no notice in the body (the header still says)
+    assert MARK not in html and html.endswith(ending)
+
+
+def test_the_scan_records_what_is_left_open():
+    doc = scan("<html><body><div><p>text<span>x</span>")
+    assert [doc.elements[i].tag for i in doc.open_at_end] == ["html", "body", "div", "p"]

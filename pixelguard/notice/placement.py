@@ -14,8 +14,11 @@ A boundary is safe when the notice placed there sits in a plain, visible block c
 no hidden or revealable ancestor, no link, no paragraph, no cell that shares its row with
 content — and ends what the start tag it precedes would end, so every element of the sender's
 document keeps its parent. The scanned document (htmlscan: the tree building detection
-trusts) says so cheaply; then the document up to the boundary, with the notice, is scanned
-and the notice must be found there before the boundary is taken.
+trusts) says so. Before a start tag: the notice is a <table>, which ends what the block start
+tags it may precede end (an open <p>, in standards mode; in quirks mode none may be open),
+opens and closes the same state (a cell's marker keeps the sender's open formatting out of
+its text), and is moved before a table only where they would be too (so none may be open
+there but its ancestors). At the end: the elements the scan leaves open are its ancestors.
 """
 from __future__ import annotations
 
@@ -45,8 +48,6 @@ _NOT_TEXT = RAW_TEXT | {"template"}
 # Start tags looked at past the window before giving up on `top` (each check walks the
 # element's ancestors: bounded work on hostile mail)
 MAX_CANDIDATES = 256
-# Candidates are checked by parsing the document with the notice in place; a few suffice.
-MAX_PROBES = 6
 
 # Start tags the notice (a <table>) may go right before: blocks, which end an open <p> as a
 # table does in standards mode (in quirks mode the check finds the notice inside the <p>).
@@ -59,7 +60,6 @@ _FLOW = frozenset(("html", "body", "div", "td", "th", "center", "section", "arti
 # ... and the table parts between an ancestor cell and its table.
 _TABLE_CHAIN = frozenset(("table", "tbody", "thead", "tfoot", "tr"))
 _CELLS = frozenset(("td", "th"))
-_NOTICE_ELEMENTS = 3  # <table><tr><td>: the notice markup's start tags
 
 # Between two start tags: comments (WHATWG endings; `<!-->` and `<!--->` are whole ones), end
 # tags, bogus comments (doctype, `<![endif]>`, `<?…>`), and text. Each alternative consumes
@@ -71,6 +71,10 @@ _GAP = re.compile(
     r"|[^<]+|<",
     re.DOTALL,
 )
+
+# ... and only comments and the end tags the walk counts, once no more text is counted.
+_END_TAGS = re.compile(r"<!---?>|<!--.*?(?:--!?>|\Z)|</(table|p)(?=[\t\n\f\r />])[^>]*>",
+                       re.DOTALL | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -88,15 +92,15 @@ def preview_text(text: str) -> str:
 
 
 def html_position(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]],
-                  position: Position, notice_html: str) -> int:
+                  position: Position, notice_html: str) -> int | None:
     """The offset in `text` (scanned as `doc`, with these stylesheets) to insert
-    `notice_html` at."""
+    `notice_html` at: at `position`, else at the other one; None when neither is safe (the
+    mail ends inside a comment, say, with no block after its text): then the body gets no
+    notice, rather than one nobody sees or one that changes the preview."""
     place = _Placement(text, doc, sheets, notice_html)
     first, second = (place.top, place.bottom) if position == "top" else (place.bottom, place.top)
     at = first()
-    if at is None:
-        at = second()
-    return len(text) if at is None else at  # nothing checks out: after all the sender's text
+    return second() if at is None else at
 
 
 class _Placement:
@@ -109,7 +113,7 @@ class _Placement:
         self.text, self.doc, self.sheets, self.notice_html = text, doc, sheets, notice_html
         self.vis = Visibility(doc, sheets)
         self.cells = _Cells(text, doc)
-        self.probes = 0
+        self._shown: bool | None = None
 
     def top(self) -> int | None:
         """Before the first block start tag with PREVIEW_CHARS characters of text before it
@@ -122,37 +126,48 @@ class _Placement:
                 if mark.element.tag not in _BEFORE:
                     continue
                 looked += 1
-                if self._element_ok(mark) and self._probe(mark.element.start, mark.element):
+                if self._element_ok(mark):
                     return mark.element.start
-                if self.probes >= MAX_PROBES or looked >= MAX_CANDIDATES:
+                if looked >= MAX_CANDIDATES:
                     return None
             elif mark.element.tag in _BEFORE:
                 seen.append(mark)
         # a document shorter than the window: the marks after all of its text
         for mark in seen[-MAX_CANDIDATES:]:
-            if mark.chars >= count.chars and self._element_ok(mark) \
-                    and self._probe(mark.element.start, mark.element):
+            if mark.chars >= count.chars and self._element_ok(mark):
                 return mark.element.start
-            if self.probes >= MAX_PROBES:
-                return None
         return None
 
     def bottom(self) -> int | None:
-        """Before the last </body>, else at the end, when no text follows."""
-        text = self.text
-        ends = [m.start() for m in _BODY_END.finditer(text)][-1:] + [len(text.rstrip())]
-        for at in ends:
-            if _text_after(text, at) or self.probes >= MAX_PROBES:
-                continue
-            if self._probe(at, None):
-                return at
-        return None
+        """At the end of the body: before the last </body> when only end tags follow it,
+        else at the very end; when the elements the document leaves open there are plain,
+        visible containers and it does not end inside a tag or comment."""
+        doc, text = self.doc, self.text
+        stack = doc.open_at_end
+        if stack is None or not self._notice_shown():
+            return None
+        last = next((el for el in reversed(doc.elements)
+                     if not el.in_mso and el.clone_of < 0), None)
+        tail = last.end if last is not None else 0
+        if not _ends_closed(text, tail):
+            return None
+        for index in stack:
+            el = doc.elements[index]
+            if el.in_mso or el.ns != "html" or el.tag not in _FLOW | _TABLE_CHAIN:
+                return None
+        if stack and not _container_ok(doc, doc.elements[stack[-1]], self.vis, self.cells):
+            return None  # (a table part on top: the notice would be moved before its table)
+        end = len(text.rstrip())
+        body_end = [m.start() for m in _BODY_END.finditer(text, tail)][-1:]
+        if body_end and not _ENDS_ONLY.fullmatch(text, body_end[0], end):
+            body_end = []
+        return body_end[0] if body_end else end
 
     def _element_ok(self, mark: _Mark) -> bool:
         """A cheap look at a start tag: a block in a visible plain container, not inside a
         table outside its cells (it would be moved before the table), no <p> it ends."""
         el, doc = mark.element, self.doc
-        if el.tag not in _BEFORE or el.ns != "html":
+        if el.tag not in _BEFORE or el.ns != "html" or not self._notice_shown():
             return False
         parent = doc.elements[el.parent] if el.parent >= 0 else None
         if parent is not None and not _container_ok(doc, parent, self.vis, self.cells):
@@ -173,41 +188,31 @@ class _Placement:
             up = doc.elements[up.parent] if up.parent >= 0 else None
         return up is parent and (not doc.quirks or p_open <= mark.p_ends)
 
-    def _probe(self, at: int, before: Element | None) -> bool:
-        """The document up to `at` with the notice after it, scanned: the notice is a table
-        of its own (not in a comment) in a visible plain container — the parent of `before`
-        when given (so it ends what that start tag ends, and leaves the same elements open)."""
-        self.probes += 1
-        new = scan(self.text[:at] + self.notice_html)
-        elements = new.elements
-        if len(elements) < _NOTICE_ELEMENTS:
-            return False
-        table, row, cell = elements[-_NOTICE_ELEMENTS:]
-        if (table.tag, row.tag, cell.tag) != ("table", "tr", "td") or cell.parent != row.index \
-                or table.in_mso or not table.text.startswith("<table data-pixelguard"):
-            return False
-        if before is not None and table.parent != before.parent:
-            return False
-        vis = Visibility(new, self.sheets)
-        if vis.state(cell) is not None:
-            return False
-        # (the elements before `at` are the document's own, with the same indices)
-        return table.parent < 0 or _container_ok(new, elements[table.parent], vis, self.cells)
-
+    def _notice_shown(self) -> bool:
+        """No rule of the sender's stylesheets hides the notice's own elements (a rule for
+        `table` or `td`, say) wherever it goes."""
+        if self._shown is None:
+            alone = scan(self.notice_html)
+            vis = Visibility(alone, self.sheets)
+            self._shown = all(vis.state(el) is None for el in alone.elements)
+        return self._shown
 
 _BODY_END = re.compile(r"</body[\t\n\f\r />]", re.IGNORECASE)
+# What may follow a </body> the notice goes before: end tags of body and html, comments, space.
+_ENDS_ONLY = re.compile(r"(?:</(?:body|html)[^>]*>|<!--.*?-->|\s)*", re.IGNORECASE | re.DOTALL)
 
 
-def _text_after(text: str, at: int) -> bool:
-    """Whether any text (not markup, not whitespace) follows `at`."""
-    count = _Counter()
-    for m in _GAP.finditer(text, at):
+def _ends_closed(text: str, start: int) -> bool:
+    """The document after `start` (after its last start tag) ends outside any tag and
+    comment, so what is appended there is markup of its own."""
+    for m in _GAP.finditer(text, start):
         token = m.group(0)
-        if token[0] != "<" or token == "<":
-            count.add(html.unescape(token) if "&" in token else token)
-            if count.chars:
-                return True
-    return False
+        after = text[m.end() : m.end() + 1]
+        if token == "<" and after and (after.isalpha() or after in "/!?"):
+            return False  # a tag the document ends inside
+        if token.startswith("<!--") and not token.endswith(">"):
+            return False  # a comment left open
+    return True
 
 
 def text_position(text: str, position: Position) -> int:
@@ -282,6 +287,13 @@ def _gap(text: str, start: int, end: int, owner: Element | None, count: _Counter
             return 0
         start = close.start()
     p_ends = 0
+    if count.chars >= PREVIEW_CHARS:  # the window is full: only the end tags matter now
+        for m in _END_TAGS.finditer(text, start, end):
+            name = (m.group(1) or "").lower()
+            if name == "table" and tables[0]:
+                tables[0] -= 1
+            p_ends += name == "p"
+        return p_ends
     for m in _GAP.finditer(text, start, end):
         token = m.group(0)
         if token[0] != "<" or token == "<":
