@@ -50,7 +50,7 @@ _NOT_TEXT = RAW_TEXT | {"template"}
 MAX_CANDIDATES = 256
 
 # Start tags the notice (a <table>) may go right before: blocks, which end an open <p> as a
-# table does in standards mode (in quirks mode the check finds the notice inside the <p>).
+# table does in standards mode (in quirks mode a table does not: see _element_ok).
 _BEFORE = frozenset(("div", "p", "table", "center", "section", "article", "header", "footer",
                      "main", "hr", "ul", "ol", "dl", "blockquote", "nav", "aside", "figure",
                      "address"))
@@ -104,9 +104,7 @@ def html_position(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]
 
 
 class _Placement:
-    """The candidates of one document, cheapest checks first; a candidate is taken only after
-    the document up to it, with the notice, has been scanned and the notice found where it
-    should be."""
+    """The candidates of one document, judged on its scan (see the module's docstring)."""
 
     def __init__(self, text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]],
                  notice_html: str) -> None:
@@ -196,6 +194,7 @@ class _Placement:
             vis = Visibility(alone, self.sheets)
             self._shown = all(vis.state(el) is None for el in alone.elements)
         return self._shown
+
 
 _BODY_END = re.compile(r"</body[\t\n\f\r />]", re.IGNORECASE)
 # What may follow a </body> the notice goes before: end tags of body and html, comments, space.
