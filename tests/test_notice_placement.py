@@ -232,3 +232,36 @@ def test_bottom_never_goes_into_a_comment_or_tag_the_mail_ends_in(ending):
 def test_the_scan_records_what_is_left_open():
     doc = scan("<html><body><div><p>text<span>x</span>")
     assert [doc.elements[i].tag for i in doc.open_at_end] == ["html", "body", "div", "p"]
+
+
+def _same_tree(raw: bytes, html: str) -> bool:
+    """The cleaned document, without the notice, has the original's elements and parents."""
+    old = scan(raw.decode().split("\n\n", 1)[1])
+    new = scan(html)
+    index = {}
+    kept = []
+    for el in new.elements:
+        if not _inside_notice(new, el):
+            index[el.index] = len(kept)
+            kept.append(el)
+    want = [(e.tag, e.parent) for e in old.elements if e.tag != "img"]
+    have = [(e.tag, index.get(e.parent, -1)) for e in kept]
+    return [t for t, _ in want] == [t for t, _ in have] and \
+        [p for _, p in want] == [p for _, p in have]
+
+
+def test_in_quirks_mode_an_open_paragraph_does_not_take_the_notice():
+    raw = _mail(f"<p>{LONG}<div>block ends the p only in standards mode</div>"
+                f"<div>x</div>{PIXEL}", doctype="")
+    html = _clean(raw)
+    doc, table, _ = _notice_element(html)
+    assert "p" not in _ancestors(doc, table)
+    assert _same_tree(raw, html)
+
+
+def test_a_block_moved_before_its_table_does_not_take_the_notice():
+    raw = _mail(f"<table><tr><td>{LONG}</td></tr><div>fostered</div><div>too</div></table>"
+                f"<div>after</div>{PIXEL}")
+    html = _clean(raw)
+    assert html.index(MARK) > html.index("</table>")
+    assert _same_tree(raw, html)
