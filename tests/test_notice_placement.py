@@ -215,7 +215,7 @@ def test_bottom_never_goes_into_a_wrapper_left_open_and_hidden():
             f"{PIXEL}")
     raw = _mail(body).replace(b"</body></html>\n", b"")
     html = _clean(raw, "bottom")
-    doc, table, vis = _notice_element(html)
+    _doc, table, vis = _notice_element(html)
     assert vis.state(table) is None  # moved to the top rule's place, before the wrapper
     assert html.index(MARK) < html.index("unclosed hidden footer")
 
@@ -265,3 +265,17 @@ def test_a_block_moved_before_its_table_does_not_take_the_notice():
     html = _clean(raw)
     assert html.index(MARK) > html.index("</table>")
     assert _same_tree(raw, html)
+
+
+def test_start_tags_the_tree_builder_ignores_are_not_counted_as_text():
+    """A preheader before the doctype (as some senders' tools write it) starts the body, so
+    the <html> and <head> tags after it are ignored: their text is markup, not preview."""
+    head = '<html lang="en" ' + 'data-x="y" ' * 40 + "><head><title>t</title></head>"
+    raw = ("From: a@shop.example\nTo: bob@example.org\nSubject: s\nMIME-Version: 1.0\n"
+           "Content-Type: text/html; charset=utf-8\n\n"
+           '<span style="display:none">Pre</span>\n<!DOCTYPE html>\n' + head
+           + f"<body><div>{WORDS}</div><div>{WORDS}</div><div>{WORDS}</div><div>{WORDS}</div>"
+           f"<div>end</div>{PIXEL}</body></html>\n").encode()
+    html = _clean(raw)
+    before = re.sub(r"<title>t</title>|<[^>]*>", "", html[: html.index(MARK)])
+    assert len(preview_text(before)) >= PREVIEW_CHARS

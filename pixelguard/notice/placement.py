@@ -61,12 +61,14 @@ _FLOW = frozenset(("html", "body", "div", "td", "th", "center", "section", "arti
 _TABLE_CHAIN = frozenset(("table", "tbody", "thead", "tfoot", "tr"))
 _CELLS = frozenset(("td", "th"))
 
-# Between two start tags: comments (WHATWG endings; `<!-->` and `<!--->` are whole ones), end
-# tags, bogus comments (doctype, `<![endif]>`, `<?…>`), and text. Each alternative consumes
+# Between two start tags the scan kept: comments (WHATWG endings; `<!-->` and `<!--->` are
+# whole ones), end tags, start tags the tree builder ignores (a second <html>, a <head> in the
+# body), bogus comments (doctype, `<![endif]>`, `<?…>`), and text. Each alternative consumes
 # forward only: linear.
 _GAP = re.compile(
     r"<!---?>|<!--.*?(?:--!?>|\Z)"
     r"|</([a-zA-Z][^\t\n\f\r />]*)[^>]*>"
+    r"|<[a-zA-Z][^>]*>"
     r"|<[!?/][^>]*>"
     r"|[^<]+|<",
     re.DOTALL,
