@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from pixelguard.model import Action, Policy
+from pixelguard.model import Action, NoticePosition, Policy
 
 __all__ = [
     "AllowConfig",
@@ -45,9 +45,11 @@ __all__ = [
     "NextHop",
     "NextHopAuth",
     "NextHopTLS",
+    "NoticeConfig",
     "RelayAuthUser",
     "RelayConfig",
     "UserConfig",
+    "UserNoticeConfig",
     "describe_policies",
     "load_config",
     "parse_config",
@@ -402,9 +404,76 @@ def _each(value: Any, check: Any) -> Any:
 Keepable = Literal["iframes", "media"]
 
 
+def _notice_shorthand(data: Any) -> Any:
+    """`notice: true|false` is `notice: {enabled: true|false}`."""
+    if isinstance(data, bool):
+        return {"enabled": data}
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(
+            f"expected true, false or a mapping such as {{enabled: true, position: top, "
+            f"language: de}}, got {_describe(data)}"
+        )
+    return data
+
+
+def _notice_language(value: Any) -> Any:
+    """A supported notice language ('de', 'pt-BR' -> 'pt'), or 'auto': the message's own."""
+    from pixelguard.notice.language import LANGUAGES, supported
+
+    if not isinstance(value, str):
+        return value  # pydantic reports the type error
+    if value.strip().lower() == "auto":
+        return "auto"
+    lang = supported(value)
+    if lang is None:
+        raise ValueError(
+            f"{value!r} is not a notice language; use one of {', '.join(LANGUAGES)}, "
+            "or auto (the message's own language, else en)"
+        )
+    return lang
+
+
+class NoticeConfig(_Section):
+    """`notice:` in defaults: whether, where and in which language cleaned mail says so."""
+
+    enabled: bool = True
+    # top: after the sender's preheader and the preview window; bottom: at the end. Both keep
+    # the inbox preview (see pixelguard/notice/placement.py); top is where a reader sees it.
+    position: NoticePosition = "top"
+    language: str = "auto"  # a supported language, or auto: the message's own, else en
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return _notice_shorthand(data)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> Any:
+        return _notice_language(v)
+
+
+class UserNoticeConfig(_Section):
+    """`notice:` for one user: each key left out is the defaults' one."""
+
+    enabled: bool | None = None
+    position: NoticePosition | None = None
+    language: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return _notice_shorthand(data)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> Any:
+        return _notice_language(v)
+
+
 class DefaultsConfig(_Section):
     action: Action = "strip"
-    notice: bool = True
+    notice: NoticeConfig = Field(default_factory=NoticeConfig)
     keep: list[Keepable] = Field(default_factory=list)
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
@@ -412,7 +481,7 @@ class DefaultsConfig(_Section):
 
 class UserConfig(_Section):
     action: Optional[Action] = None  # None: the defaults' action
-    notice: Optional[bool] = None  # None: the defaults' notice
+    notice: UserNoticeConfig | None = None  # None: the defaults' notice
     keep: Optional[list[Keepable]] = None  # None: the defaults' keep
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
@@ -776,6 +845,18 @@ class Config(_Section):
 
         return _each(v, check)
 
+    def notice_for(self, user: UserConfig | None) -> NoticeConfig:
+        """The notice settings of a user (None: the defaults): each key the user's if set."""
+        d = self.defaults.notice
+        own = user.notice if user is not None else None
+        if own is None:
+            return d
+        return NoticeConfig.model_construct(
+            enabled=d.enabled if own.enabled is None else own.enabled,
+            position=own.position or d.position,
+            language=own.language or d.language,
+        )
+
     def policy_for(self, addr: str | None) -> Policy:
         """The Policy for one recipient (case-insensitive); unknown or None: the defaults."""
         key = None
@@ -789,9 +870,12 @@ class Config(_Section):
                 key = addr.lower()
         user = self.users.get(key) if key else None
         d = self.defaults
+        notice = self.notice_for(user)
         return Policy(
             action=user.action if user and user.action is not None else d.action,
-            notice=user.notice if user and user.notice is not None else d.notice,
+            notice=notice.enabled,
+            notice_position=notice.position,
+            notice_language=None if notice.language == "auto" else notice.language,
             keep=frozenset(user.keep if user and user.keep is not None else d.keep),
             recipients=(addr,) if addr else (),
             default_allow_hosts=tuple(d.allow.hosts),
@@ -1131,7 +1215,9 @@ def describe_policies(cfg: Config) -> str:
         origin_notice = " (user)" if user and user.notice is not None else ""
         out.append(title)
         out.append(f"  action: {p.action}{origin_action}")
-        out.append(f"  notice: {'on' if p.notice else 'off'}{origin_notice}")
+        where = (f", {p.notice_position}, in "
+                 + (p.notice_language or "the message's language (else en)")) if p.notice else ""
+        out.append(f"  notice: {'on' if p.notice else 'off'}{where}{origin_notice}")
         origin_keep = " (user)" if user and user.keep is not None else ""
         out.append(f"  keep: {', '.join(sorted(p.keep)) or '(none)'}{origin_keep}")
         if user is not None:

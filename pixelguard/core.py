@@ -11,7 +11,9 @@ from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import Edit
 from pixelguard.headers import insert_at, prepend_header
+from pixelguard.htmlscan import Document
 from pixelguard.model import Finding, Policy, Result
+from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
 from pixelguard.trackers import TrackerList, default_list, load_lists
 
@@ -89,19 +91,41 @@ def _may_load_remote(text: str) -> bool:
 
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
-                     sender_allowed: bool, eol: str, deadline: Deadline,
-                     announced: list[Finding] | None = None) -> tuple[str, list[Finding]]:
-    """The document cleaned (the same object when nothing changes) and its findings; the
-    notice also counts `announced`, what was removed from the parts it shows."""
+                     sender_allowed: bool, deadline: Deadline, announced: list[Finding] | None = None,
+                     content_language: str | None = None) -> tuple[str, list[Finding], str]:
+    """The document cleaned (the same object when nothing changes), its findings and the
+    language its notice speaks; the notice also counts `announced`, what was removed from
+    the parts it shows."""
     det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline)
     shown = det.findings + (announced or [])
     if not shown or (not det.findings and not policy.notice):
-        return text, []
+        return text, [], language.DEFAULT
     edits = list(det.edits)
+    lang = language.DEFAULT
     if policy.notice:
-        edits.append(Edit(*_notice_at(text, det.body_start, det.head_end),
-                          notice.html_notice(shown, eol)))
-    return apply_edits(text, edits), det.findings
+        lang = language.choose(policy.notice_language, _document_lang(det.doc),
+                               content_language)
+        box = notice.html_notice(shown, lang, policy.originals_folder)
+        at = placement.html_position(text, det.doc, det.sheets, policy.notice_position, box)
+        if at is not None:
+            edits.append(Edit(at, at, box))
+    return apply_edits(text, edits), det.findings, lang
+
+
+def _document_lang(doc: Document) -> str | None:
+    """The language the document states: `lang` on <html>, else on <body>."""
+    for el in doc.elements:
+        if el.tag in ("html", "body") and not el.in_mso and el.ns == "html":
+            value = el.get("lang").strip()
+            if value:
+                return value
+        elif el.tag not in _HEAD_TAGS:
+            break  # past the start of the body: nothing further states it
+    return None
+
+
+_HEAD_TAGS = frozenset(("html", "head", "meta", "title", "link", "style", "script", "base",
+                        "body"))
 
 
 def _showing_html(part: message.Part, html_leaves: list[message.Part]) -> message.Part:
@@ -120,23 +144,6 @@ def _showing_html(part: message.Part, html_leaves: list[message.Part]) -> messag
     return html_leaves[0]
 
 
-def _notice_at(text: str, body_start: int | None, head_end: int | None) -> tuple[int, int]:
-    """After <body ...>; else after </head>; else after a leading doctype (never before it:
-    that would switch the mail to quirks mode)."""
-    at = 0
-    if body_start is not None:
-        at = body_start
-    elif head_end is not None:
-        close = text.find(">", head_end)
-        at = close + 1 if close >= 0 else 0
-    else:
-        lead = text[:1024].lstrip("\ufeff \t\r\n")
-        if lead[:9].lower() == "<!doctype":
-            close = text.find(">", len(text) - len(text.lstrip("\ufeff \t\r\n")))
-            at = close + 1 if close >= 0 else 0
-    return at, at
-
-
 def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     if len(raw) > policy.max_html_bytes:
         return Result(raw=raw, skipped=[f"document larger than {policy.max_html_bytes} bytes"])
@@ -147,8 +154,8 @@ def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     except UnicodeDecodeError:
         codec = "latin-1"
     text = raw.decode(codec, "surrogateescape")
-    eol = "\r\n" if "\r\n" in text[:4096] else "\n"
-    new_text, findings = _clean_html_text(text, policy, trackers, "1", None, False, eol, deadline)
+    new_text, findings, _lang = _clean_html_text(text, policy, trackers, "1", None, False,
+                                                 deadline)
     if not findings:
         return Result(raw=raw)
     return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
@@ -169,7 +176,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     allowed = _sender_allowed(root, policy)
     findings: list[Finding] = []
     changes: list[_Change] = []
-    changed_html: list[message.Part] = []
+    changed_html: list[tuple[message.Part, str]] = []  # with the language of its notice
     # parts the HTML loads (stylesheets, SVG images) first: the notice of the HTML that shows
     # them must count what was removed from them too
     nested_findings: list[Finding] = []
@@ -192,9 +199,9 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         if base is None and not extra and not _may_load_remote(text):
             continue
         eol = message.body_line_ending(raw, part).decode()
-        new_text, found = _clean_html_text(
-            text, policy, trackers, part.path, str(base).strip() if base else None, allowed, eol,
-            deadline, extra,
+        new_text, found, lang = _clean_html_text(
+            text, policy, trackers, part.path, str(base).strip() if base else None, allowed,
+            deadline, extra, _content_language(part),
         )
         if not found and new_text is text:
             continue
@@ -202,7 +209,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         new_data = new_text.encode(codec, "surrogateescape")
         original = raw[part.body_start : part.body_end]
         changes.append(_Change(part, message.encode_body(new_data, part, eol.encode(), original)))
-        changed_html.append(part)
+        changed_html.append((part, lang))
     findings.extend(nested_findings)
     if not findings:
         if skipped:
@@ -210,7 +217,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
                           skipped=skipped)
         return Result(raw=raw)
     if policy.notice:
-        changes.extend(_text_alternatives(raw, changed_html, findings))
+        changes.extend(_text_alternatives(raw, changed_html, findings, policy))
     value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
     out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes, insert_at(raw))
     return Result(raw=out, findings=findings, skipped=skipped)
@@ -294,17 +301,30 @@ def _sender_allowed(root: message.Part, policy: Policy) -> bool:
     return allowed
 
 
-def _text_alternatives(raw: bytes, changed: list[message.Part], findings: list[Finding]) -> list[_Change]:
-    """A notice line at the top of each text/plain alternative of a changed HTML part."""
-    alternatives: dict[int, message.Part] = {}
-    for html_part in changed:
+def _content_language(part: message.Part) -> str | None:
+    """The Content-Language of a part, else of the nearest enclosing part that states one."""
+    node: message.Part | None = part
+    while node is not None:
+        value = node.headers.get("Content-Language")
+        if value is not None and str(value).strip():
+            return str(value)
+        node = node.parent
+    return None
+
+
+def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
+                       findings: list[Finding], policy: Policy) -> list[_Change]:
+    """A notice line in each text/plain alternative of a changed HTML part, in the language
+    of that HTML part's notice and at the same position (top: past the preview window)."""
+    alternatives: dict[int, tuple[message.Part, str]] = {}
+    for html_part, lang in changed:
         node = html_part.parent
         while node is not None and node.content_type != "multipart/alternative":
             node = node.parent
         if node is not None:
-            alternatives[id(node)] = node
+            alternatives.setdefault(id(node), (node, lang))
     out: list[_Change] = []
-    for node in alternatives.values():  # each alternative once, however many HTML parts
+    for node, lang in alternatives.values():  # each alternative once, however many HTML parts
         for sibling in node.children:
             if sibling.content_type != "text/plain" or sibling.children:
                 continue
@@ -314,10 +334,31 @@ def _text_alternatives(raw: bytes, changed: list[message.Part], findings: list[F
                 continue
             codec = message.pick_codec(sibling, data)
             if codec.startswith(("utf-16", "utf-32")):
-                continue  # not ASCII-compatible: a prefix would garble the text
+                continue  # not ASCII-compatible: an inserted line would garble the text
             eol = message.body_line_ending(raw, sibling).decode()
-            line = notice.text_notice(findings, eol).encode(codec, "replace")
+            text = data.decode(codec, "surrogateescape")
+            line = _encodable_notice(findings, lang, policy.originals_folder, codec)
+            at = placement.text_position(text, policy.notice_position)
+            if at < len(text):  # a paragraph of its own before the one that starts here
+                new = text[:at] + line + eol + eol + text[at:]
+            elif text.endswith("\n"):  # the last line, after an empty one
+                new = text + eol + line + eol
+            else:  # (a body without a final line break keeps none)
+                new = text + eol + eol + line
             original = raw[sibling.body_start : sibling.body_end]
-            out.append(_Change(sibling, message.encode_body(line + data, sibling, eol.encode(),
-                                                            original)))
+            out.append(_Change(sibling, message.encode_body(
+                new.encode(codec, "surrogateescape"), sibling, eol.encode(), original)))
     return out
+
+
+def _encodable_notice(findings: list[Finding], lang: str, folder: str | None,
+                      codec: str) -> str:
+    """The text notice in `lang` if the part's charset can carry it, else in English (ASCII
+    apart from a folder name, which is replaced where it cannot be carried)."""
+    line = notice.text_notice(findings, lang, folder)
+    try:
+        line.encode(codec)
+        return line
+    except UnicodeError:
+        line = notice.text_notice(findings, language.DEFAULT, folder)
+        return line.encode(codec, "replace").decode(codec)

@@ -5,7 +5,7 @@ message; importing pydantic and building the config models costs more than clean
 newsletter. With no config file there is nothing to validate, and `DEFAULTS` stands in for
 `config.Config()`: the same `policy_for`, `auth`, `limits`, `lists` and `users` (what
 the core and `trust.clean_with_trust` read), and any other attribute (`relay`, `imap`,
-`defaults`, ...) is taken from a real `Config()`, built on first use. tests/test_defaults.py
+`defaults`, ...) is taken from a real `Config()`, built on first use. tests/test_cold_start.py
 holds it equal to the validated model, so the config model stays the one definition.
 """
 from __future__ import annotations

@@ -328,6 +328,9 @@ class Document:
     first_beyond: dict[frozenset[str], int] = field(default_factory=dict)
     checked_for: dict[frozenset[str], int] = field(default_factory=dict)
     copies: int = 0  # elements the tree builder copied (formatting elements re-opened)
+    # the elements still open at the end of the document, outermost first (None: not known,
+    # the document nests deeper than MAX_DEPTH)
+    open_at_end: tuple[int, ...] | None = None
 
 
 # Elements whose content is text, not markup, to the tokenizer (RAWTEXT, RCDATA and script
@@ -1101,6 +1104,8 @@ def _is_quirks(text: str) -> bool:
 def scan(text: str) -> Document:
     """Scan an HTML document. Never raises for malformed markup."""
     doc = Document(text, quirks=_is_quirks(text))
-    _Scanner(doc, 0, False, -1).run(text)
+    scanner = _Scanner(doc, 0, False, -1)
+    scanner.run(text)
     doc.styles.sort(key=lambda s: s.start)
+    doc.open_at_end = None if scanner._unpushed else tuple(scanner.stack)
     return doc

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Action = Literal["strip", "rewrite"]
+NoticePosition = Literal["top", "bottom"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Policy:
 
     action: Action = "strip"
     notice: bool = True
+    # where the notice goes (both keep the inbox preview; see notice/placement.py)
+    notice_position: NoticePosition = "top"
+    notice_language: str | None = None  # a supported language; None: the message's own
+    # the folder that keeps the unchanged original (IMAP), named in the notice; None: none kept
+    originals_folder: str | None = None
     recipients: tuple[str, ...] = ()  # addresses whose leak in a URL we look for
     default_allow_hosts: tuple[str, ...] = ()
     default_deny_hosts: tuple[str, ...] = ()

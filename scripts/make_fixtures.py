@@ -170,13 +170,68 @@ def mime_fixtures() -> dict[str, bytes]:
     return out
 
 
+def notice_fixtures() -> dict[str, bytes]:
+    """Newsletters shaped as real ones are, for where the notice goes and how it looks: a
+    padded hidden preheader, a table layout, a dark-mode stylesheet, a text/plain twin."""
+    head = HEAD.format(subject="{subject}", name="{name}")
+    pad = "&zwnj;&nbsp;" * 120  # what senders put after a preheader to fill the preview
+    story = ("This week we tested the new trail shoes on three mountains, in rain and in snow. "
+             "Our verdict, the prices and where to try them on are below, together with the "
+             "dates of the autumn running club and a short interview with our repair workshop. ")
+    plain = ("Autumn trail report\n\n" + story + "\n\n" + story + "\n\nSee you on the trail,\n"
+             "the shop team\n")
+    layout = (
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">'
+        '<tr><td></td><td width="600" class="col" style="max-width:600px">\n'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">\n'
+        '<tr><td class="box" style="padding:16px"><h1 class="fg">Autumn trail report</h1>\n'
+        '<img src="https://cdn.shop.example/trail.jpg" width="568" alt="Trail" '
+        'style="max-width:100%;height:auto">\n'
+        f'<p class="fg">{story}</p>\n<p class="fg">{story}</p>\n'
+        '<p class="fg">See you on the trail, the shop team</p></td></tr>\n</table>\n'
+        '</td><td></td></tr></table>\n'
+        f'<img src="https://u1234567.ct.sendgrid.net/wf/open?upn={TOKEN}" width="1" height="1" alt="">\n'
+        f'<img src="https://news.shop.example/o/{TOKEN}" width="1" height="1" alt="">\n'
+        f'<img src="https://media.mailer.example/m/open.gif?r={TOKEN}" style="display:none">\n'
+    )
+    dark = ('<meta name="color-scheme" content="light dark">'
+            '<meta name="supported-color-schemes" content="light dark">'
+            "<style>body{margin:0;background:#ffffff}.fg{color:#222222}"
+            "@media (prefers-color-scheme: dark){body,.box{background:#121212 !important}"
+            ".fg{color:#eeeeee !important}}"
+            "@media only screen and (max-width:480px){.col{width:100% !important}}</style>")
+
+    def alternative(name: str, subject: str, lang: str, preheader: str) -> bytes:
+        html = (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">{dark}</head>\n'
+                f'<body>\n{preheader}\n{layout}</body></html>\n')
+        return (head.replace("{subject}", subject).replace("{name}", name)
+                + 'Content-Type: multipart/alternative; boundary="alt-n"\n\n'
+                "--alt-n\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+                + plain
+                + "--alt-n\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+                + html + "--alt-n--\n").encode()
+
+    hidden = ('<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">'
+              "Trail shoes tested, club dates inside{pad}</div>")
+    return {
+        "notice-padded-preheader": alternative(
+            "notice-padded-preheader", "hidden preheader padded to fill the preview", "en",
+            hidden.format(pad=pad)),
+        "notice-short-preheader": alternative(
+            "notice-short-preheader", "short preheader, the preview runs into the content", "de",
+            hidden.format(pad="")),
+        "notice-no-preheader": alternative(
+            "notice-no-preheader", "no preheader at all", "fr", ""),
+    }
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, (subject, body) in SIMPLE.items():
         (OUT / f"{name}.eml").write_text(html_mail(name, subject, body, HEADS.get(name, "")))
     for name, (subject, head) in STYLE.items():
         (OUT / f"{name}.eml").write_text(html_mail(name, subject, "", head))
-    for name, data in mime_fixtures().items():
+    for name, data in {**mime_fixtures(), **notice_fixtures()}.items():
         (OUT / f"{name}.eml").write_bytes(data)
     for verdict in ("pass", "fail"):
         auth = (f"Authentication-Results: mx.example.org; dkim={verdict} header.d=shop.example "

@@ -57,7 +57,7 @@ imap:
 
 def test_no_file_gives_all_defaults():
     cfg = load_config(None)
-    assert cfg.defaults.action == "strip" and cfg.defaults.notice is True
+    assert cfg.defaults.action == "strip" and cfg.defaults.notice.enabled is True
     assert cfg.users == {} and cfg.lists == []
     assert cfg.auth.require_for_allow is True and cfg.auth.trusted_authserv_ids == []
     assert cfg.relay.listen == "127.0.0.1:10025"

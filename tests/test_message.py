@@ -37,7 +37,8 @@ def test_alternative_qp_cleans_html_and_notes_it_in_the_text_part() -> None:
     assert PIXEL not in html and "cdn.shop.example/hero.jpg" in html
     assert "pixelguard removed 1 tracker" in html
     (plain,) = plain_texts(result.raw)
-    assert plain.startswith("[pixelguard removed 1 tracker") and "Hello Bob" in plain
+    # the reader's preview (the first text) stays the sender's; the notice follows it
+    assert plain.startswith("Hello Bob") and "\n[pixelguard removed 1 tracker" in plain
     part = [p for p in email.message_from_bytes(result.raw).walk() if p.get_content_type() == "text/html"][0]
     assert part["Content-Transfer-Encoding"] == "quoted-printable"
 

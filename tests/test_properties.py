@@ -5,6 +5,7 @@ import base64
 import binascii
 import email
 import email.policy
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -92,14 +93,17 @@ def test_no_findings_means_byte_identical_and_findings_keep_everything_else(raw:
     end = header_end(raw)
     assert out.endswith(raw[end:]) or raw[:end] in out
     assert out[out.index(raw[:end][:40]):].startswith(raw[:end])
-    # output parses, with the same structure; non-HTML leaves untouched (text/plain gets the notice)
+    # output parses, with the same structure; non-HTML leaves untouched (text/plain gains the
+    # notice)
     before, after = _leaves(raw), _leaves(out)
     assert [t for t, _ in before] == [t for t, _ in after]
     for (ctype, b), (_, a) in zip(before, after):
         if ctype == "application/octet-stream":
             assert a == b
-        if ctype == "text/plain":
-            assert a.endswith(b)
+        if ctype == "text/plain":  # the sender's text, and the notice as one paragraph in it
+            assert a.count("[pixelguard") == b.count("[pixelguard") + 1
+            k = len(os.path.commonprefix([a, b]))
+            assert a.endswith(b[k:]) and len(a) > len(b)
 
 
 @SETTINGS

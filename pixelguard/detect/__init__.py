@@ -15,11 +15,11 @@ from pixelguard.detect.rules import RULE_IDS, RULES, Signals
 from pixelguard.detect.shape import url_facts
 from pixelguard.detect.vectors import Edit, Resource, extract
 from pixelguard.detect.visibility import Visibility, tag_box, tiny_reason
-from pixelguard.htmlscan import Element, scan
+from pixelguard.htmlscan import Document, Element, scan
 from pixelguard.model import Finding, Policy
 from pixelguard.trackers import TrackerList, TrackerMatch
 
-__all__ = ["Detection", "clean_nested", "detect_html", "RULE_IDS"]
+__all__ = ["RULE_IDS", "Detection", "clean_nested", "detect_html"]
 
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
 
@@ -30,6 +30,8 @@ class Detection:
     edits: list[Edit]  # for the policy's action, possibly overlapping
     body_start: int | None
     head_end: int | None
+    doc: Document  # the scanned document (the notice's placement reads it)
+    sheets: list[tuple[css.StyleSheet, bool]]  # its stylesheets, each with "Outlook only"
 
 
 def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
@@ -77,7 +79,8 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
         if found:
             findings.extend(dataclasses.replace(f, where=f"{nest.where} {f.where}") for f in found)
             edits.append(Edit(nest.start, nest.end, nest.rewrap(new_text)))
-    return Detection(findings, edits, doc.body_start, doc.head_end)
+    return Detection(findings, edits, doc.body_start, doc.head_end, doc,
+                     [(sheet, block.in_mso) for block, sheet in sheets])
 
 
 def clean_nested(kind: str, text: str, policy: Policy, trackers: TrackerList, part: str,

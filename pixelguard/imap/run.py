@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -203,6 +204,8 @@ def clean_folder(
     Authentication-Results headers."""
     c = session.client
     label = f"{session.account.name}/{folder}"
+    if originals != "delete":  # the notice in each cleaned copy names the folder (as configured)
+        policy = dataclasses.replace(policy, originals_folder=session.account.originals)
     try:
         info = c.select_folder(folder, readonly=opts.dry_run)
     except IMAPClientAbortError:

@@ -87,6 +87,11 @@ def _documents(raw: bytes) -> tuple[list[_Doc], dict[str, tuple[str, bytes]]]:
     return docs, parts
 
 
+def html_documents(raw: bytes) -> list[tuple[bytes, str]]:
+    """The message's HTML documents, each with its charset."""
+    return [(d.html, d.charset) for d in _documents(raw)[0]]
+
+
 def _local(data: bytes) -> bytes:
     return _CID.sub(f"http://{CID_HOST}/".encode(), data)
 
@@ -165,6 +170,25 @@ class Engine:
                     out.setdefault(seen, set()).add(str(mode))
             del self._serving[url]
         return out
+
+    def page(self, width: int, scheme: str, height: int = 900):
+        """A page of its own for looking at a rendered message (scripting off, every request
+        intercepted like the others'); `show` loads a document into it."""
+        ctx = self._browser.new_context(
+            java_script_enabled=False, viewport={"width": width, "height": height},
+            color_scheme=scheme, service_workers="block")
+        ctx.route("**/*", self._answer)
+        return ctx.new_page()
+
+    def show(self, page, html: bytes, charset: str = "utf-8") -> None:
+        """Load one HTML document (as a message's part) into `page`."""
+        self._n += 1
+        url = f"http://{DOC_HOST}/{self._n}/"
+        self._serving[url] = (f"text/html; charset={charset}", _local(html))
+        try:
+            page.goto(url, wait_until="load")
+        finally:
+            del self._serving[url]
 
     def _settle(self, page) -> None:
         count = -1
