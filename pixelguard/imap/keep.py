@@ -103,12 +103,20 @@ def keep_originals(replacer: Replacer, putbacks: Sequence[PutBack], where: str) 
     kept: list[int] = []
     removable: list[int] = []
     for p in putbacks:
-        if not has_keyword(present.get(p.uid, {}).get(b"FLAGS", ()), KEEP_KEYWORD):
+        flags_now = present.get(p.uid, {}).get(b"FLAGS", ())
+        if not has_keyword(flags_now, KEEP_KEYWORD):
             log.warning("%s UID %d: gone before it could be kept; its copy stays", where, p.uid)
             continue
         kept.append(p.uid)
-        if p.copy_uid is not None and copy_now[p.uid] is not None:
-            removable.append(p.copy_uid)
+        if p.copy_uid is None or copy_now[p.uid] is None:
+            continue
+        if any(f.lower() == b"\\deleted" for f in flags_now):
+            # The user marked the put-back original deleted: a client's expunge will remove
+            # it, so its copy may be the only one left and stays.
+            log.info("%s UID %d: kept, but marked \\Deleted, so its copy UID %d stays",
+                     where, p.uid, p.copy_uid)
+            continue
+        removable.append(p.copy_uid)
     crash_point("before-keep-remove")
     if removable:
         if replacer.can_remove_copies():

@@ -348,7 +348,10 @@ def _bring_back(session: Session, copy: Copy, originals: str) -> tuple[int, bool
                     "by another client?); the cleaned copy was left in place",
                 )
             )
-    uid, flags = back[-1]
+    # An original the user marked \Deleted may be expunged by their client at any time;
+    # one without that mark is the one to keep.
+    live = [o for o in back if not any(f.lower() == b"\\deleted" for f in o[1])]
+    uid, flags = (live or back)[-1]
     kept = keep_originals(replacer, [PutBack(uid, flags, copy.uid)], f"{where} {copy.folder}")
     if uid not in kept:
         raise AccountError(

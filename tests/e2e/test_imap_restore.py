@@ -144,6 +144,29 @@ def test_original_moved_back_after_its_copy_was_deleted_is_not_cleaned_again(cle
     )
 
 
+def test_original_moved_back_and_marked_deleted_keeps_its_copy(cleaned, mailbox):
+    """The user puts the original back, then deletes it in a client that only marks
+    messages \\Deleted and expunges later: its cleaned copy may soon be the only one, so
+    it stays, and the original is not cleaned again."""
+    c, config, before = cleaned
+    copy = by_message_id(snapshot(c))[RESTORED]
+    (uid,) = [u for u, m in snapshot(c, ORIGINALS).items() if RESTORED.encode() in m["raw"]]
+    c.select_folder(ORIGINALS)
+    c.move([uid], "INBOX")
+    c.select_folder("INBOX")
+    (back,) = [u for u, m in snapshot(c).items() if m["raw"] == before[RESTORED]["raw"]]
+    c.add_flags([back], [b"\\Deleted"])
+
+    for _ in range(2):
+        again = run_imap(config, "--once", password=mailbox.password)
+        assert again.returncode == 0 and " 0 cleaned" in again.stdout, again.stdout
+    c.select_folder("INBOX")
+    c.expunge()  # the client's expunge
+    inbox = snapshot(c)
+    assert copy["uid"] in inbox and inbox[copy["uid"]]["raw"] == copy["raw"]
+    assert back not in inbox
+
+
 @pytest.mark.parametrize("step", ["restore-after-move", "before-keep-remove"])
 def test_restore_killed_midway_leaves_the_original_and_the_next_run_finishes(
     cleaned, mailbox, step
