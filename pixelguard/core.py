@@ -337,7 +337,7 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
                 continue  # not ASCII-compatible: an inserted line would garble the text
             eol = message.body_line_ending(raw, sibling).decode()
             text = data.decode(codec, "surrogateescape")
-            line = _encodable_notice(findings, lang, policy.originals_folder, codec)
+            line = _encodable_notice(findings, lang, policy.originals_folder, _carried(sibling, codec))
             at = placement.text_position(text, policy.notice_position)
             if at < len(text):  # a paragraph of its own before the one that starts here
                 new = text[:at] + line + eol + eol + text[at:]
@@ -349,6 +349,15 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
             out.append(_Change(sibling, message.encode_body(
                 new.encode(codec, "surrogateescape"), sibling, eol.encode(), original)))
     return out
+
+
+def _carried(part: message.Part, codec: str) -> str:
+    """The codec an added line must fit: the part's own where it names a charset and its
+    transfer encoding carries 8-bit bytes; else ASCII (a 7bit part, or one without a
+    charset, which means US-ASCII)."""
+    if part.charset and part.cte in {"8bit", "binary", "base64", "quoted-printable"}:
+        return codec
+    return "ascii"
 
 
 def _encodable_notice(findings: list[Finding], lang: str, folder: str | None,

@@ -123,6 +123,26 @@ def test_a_text_part_whose_charset_cannot_carry_the_language_gets_english():
     assert "pixelguard a supprim&#233; 1 traceur" in out  # the HTML part carries French
 
 
+@pytest.mark.parametrize(("cte", "expected"), [
+    (b"", "[pixelguard removed 1 tracker from this message."),  # no header: 7bit
+    (b"Content-Transfer-Encoding: 7bit\n", "[pixelguard removed 1 tracker from this message."),
+    (b"Content-Transfer-Encoding: 8bit\n", "[pixelguard a supprimé 1 traceur de ce message."),
+])
+def test_a_7bit_text_part_gets_no_8bit_bytes(cte, expected):
+    """A UTF-8 text part sent as 7bit may carry only ASCII: the notice there is English,
+    and a folder name outside ASCII is replaced, so the part stays what it declares."""
+    raw = (b"From: a@shop.example\nTo: bob@example.org\nSubject: s\nMIME-Version: 1.0\n"
+           b'Content-Type: multipart/alternative; boundary="b"\n\n--b\n'
+           b"Content-Type: text/plain; charset=utf-8\n" + cte + b"\nHello.\n--b\n"
+           b'Content-Type: text/html; charset=utf-8\n\n<html lang="fr"><body><p>Hello.</p>'
+           b'<img src="https://t.example/open.gif" width="1" height="1"></body></html>\n--b--\n')
+    out = clean_message(raw, Policy(originals_folder="Müll")).raw
+    text_part = out.split(b"--b\n")[1]
+    assert expected in text_part.decode("utf-8")
+    if b"8bit" not in cte:
+        assert text_part.isascii(), text_part
+
+
 # --- the catalogues -----------------------------------------------------------------------
 
 def _po(lang: str):
