@@ -120,12 +120,13 @@ class Seen:
 
 
 def printable(text: str) -> str:
-    """A name from a message made safe to show: undecodable bytes and control characters
-    (a terminal's escape sequences included) replaced, whitespace folded, length bounded."""
+    """A name from a message made safe to show: undecodable bytes, control characters (a
+    terminal's escape sequences included) and format characters (bidirectional overrides
+    that would reorder the line) replaced, whitespace folded, length bounded."""
     if len(text) <= MAX_NAME and text.isprintable() and text == " ".join(text.split()):
         return text  # the usual case, already safe
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    text = "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cs") else c
+    text = "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf", "Cs") else c
                    for c in " ".join(text.split()))
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 

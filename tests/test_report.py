@@ -259,6 +259,16 @@ def test_names_from_mail_cannot_drive_the_terminal(tmp_path, capsys):
     assert "Evil\ufffd[2J\ufffd]0;owned\ufffdCorp\ufffd" in out
 
 
+def test_names_from_mail_cannot_reorder_the_line(tmp_path, capsys):
+    """A right-to-left override in a name would turn the rest of the line around."""
+    head = ('X-PixelGuard: removed=1; vendors="Evil\u202eroC\u2066x"; rules=size\r\n'
+            "From: a@b.example\r\nDate: Tue, 03 Mar 2026 10:00:00 +0000\r\n\r\n").encode()
+    (tmp_path / "a.eml").write_bytes(head)
+    out = "\n".join(run_text(capsys, str(tmp_path)))
+    assert "\u202e" not in out and "\u2066" not in out
+    assert "Evil\ufffdroC\ufffdx" in out
+
+
 def test_only_the_header_block_is_read_from_a_file():
     from pixelguard.sources import read_head
 
