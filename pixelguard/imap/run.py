@@ -204,8 +204,8 @@ def clean_folder(
     Authentication-Results headers."""
     c = session.client
     label = f"{session.account.name}/{folder}"
-    if originals != "delete":  # the notice in each cleaned copy names the folder (as configured)
-        policy = dataclasses.replace(policy, originals_folder=session.account.originals)
+    if originals != "delete":  # the notice in each cleaned copy names the folder, as the
+        policy = dataclasses.replace(policy, originals_folder=originals)  # server calls it
     try:
         info = c.select_folder(folder, readonly=opts.dry_run)
     except IMAPClientAbortError:
