@@ -79,12 +79,9 @@ def main(argv: Sequence[str]) -> int:
 
     parser = _parser()
     args = parser.parse_args(list(argv))
-    from pixelguard.config_file import default_config_path, find_config
+    from pixelguard.config_file import require_config
 
-    args.config = find_config(args.config)
-    if args.config is None:
-        parser.error(f"no config file: give --config F or create {default_config_path()}; "
-                     "the entry is added to it")
+    args.config = require_config(args.config, parser, "the entry is added to it")
     try:
         kind, value = classify(args.entry)
         user = _check_address(args.user) if args.user is not None else None

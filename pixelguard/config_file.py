@@ -42,6 +42,16 @@ def find_config(given: str | None) -> str | None:
     return None
 
 
+def require_config(given: str | None, parser, why: str) -> str:
+    """`find_config(given)` for a command that cannot run on built-in defaults: without a
+    file it exits 2 through `parser.error` (an argparse parser), saying where one goes and
+    `why` it is needed."""
+    path = find_config(given)
+    if path is None:
+        parser.error(f"no config file: give --config F or create {default_config_path()}; {why}")
+    return path
+
+
 def describe_source(path: str | None) -> str:
     """One line saying which config applies, for -v and check-config."""
     if path is None:

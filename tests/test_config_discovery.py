@@ -158,3 +158,12 @@ def test_allow_and_restore_read_the_default_file(home: Path) -> None:
     proc = run(env, "restore", "--uid", "1")
     assert proc.returncode == 2
     assert f"{cfg}: no imap.accounts configured" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("args", [["imap", "--once"], ["restore", "--uid", "1"],
+                                  ["allow", "cdn.shop.example"]])
+def test_commands_that_need_a_file_say_where_it_goes(home: Path, args: list[str]) -> None:
+    proc = run(_env(home), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert f"create {home / '.config' / 'pixelguard.yaml'}" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -115,12 +115,9 @@ def main(argv: Sequence[str]) -> int:
         parser.error(str(exc))
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    from pixelguard.config_file import default_config_path, find_config
+    from pixelguard.config_file import require_config
 
-    path = find_config(args.config)
-    if path is None:
-        parser.error(f"no config file: give --config F or create {default_config_path()}; "
-                     "the accounts to clean are in its imap.accounts")
+    path = require_config(args.config, parser, "the accounts to clean are in its imap.accounts")
     log.debug("config: %s", path)
     config = load_config_or_exit(path, warn=lambda message: log.warning("warning: %s", message))
 

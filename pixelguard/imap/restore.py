@@ -104,12 +104,9 @@ def main(argv: Sequence[str]) -> int:
 
     parser = _parser()
     args = parser.parse_args(list(argv))
-    from pixelguard.config_file import default_config_path, find_config
+    from pixelguard.config_file import require_config
 
-    args.config = find_config(args.config)
-    if args.config is None:
-        parser.error(f"no config file: give --config F or create {default_config_path()}; "
-                     "the account is in its imap.accounts")
+    args.config = require_config(args.config, parser, "the account is in its imap.accounts")
     wanted_digest = None
     if args.digest is not None:
         wanted_digest = args.digest.strip().lower().removeprefix("sha256=")
