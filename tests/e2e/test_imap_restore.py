@@ -153,9 +153,10 @@ def test_original_moved_back_and_marked_deleted_keeps_its_copy(cleaned, mailbox)
     (uid,) = [u for u, m in snapshot(c, ORIGINALS).items() if RESTORED.encode() in m["raw"]]
     c.select_folder(ORIGINALS)
     c.move([uid], "INBOX")
-    c.select_folder("INBOX")
     (back,) = [u for u, m in snapshot(c).items() if m["raw"] == before[RESTORED]["raw"]]
+    c.select_folder("INBOX")  # read-write: snapshot() leaves it selected read-only
     c.add_flags([back], [b"\\Deleted"])
+    assert b"\\Deleted" in snapshot(c)[back]["flags"]
 
     for _ in range(2):
         again = run_imap(config, "--once", password=mailbox.password)
