@@ -1,0 +1,102 @@
+"""`pixelguard milter`: a milter (Postfix `smtpd_milters`, Sendmail `INPUT_MAIL_FILTER`) that
+cleans mail while the MTA holds it.
+
+    pixelguard milter [--config F] [--listen inet:127.0.0.1:10030 | unix:/path]
+
+Built on pymilter (libmilter, the protocol's reference implementation). See docs/milter.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["libmilter_socket", "main"]
+
+log = logging.getLogger("pixelguard.milter")
+
+
+def libmilter_socket(spec: str) -> str:
+    """`inet:HOST:PORT` (Postfix's spelling) as libmilter wants it, `inet:PORT@HOST`; other
+    forms (`inet:PORT@HOST`, `unix:/path`, `local:/path`) unchanged."""
+    kind, _, rest = spec.partition(":")
+    if kind in ("inet", "inet6") and "@" not in rest:
+        host, _, port = rest.rpartition(":")
+        return f"{kind}:{port}@{host.strip('[]')}"
+    return spec
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pixelguard milter",
+        description="Milter that removes tracking pixels while the MTA (Postfix, Sendmail) holds "
+        "the message. It never rejects or defers mail.",
+    )
+    p.add_argument("--config", metavar="F", help="YAML config file (milter: section); "
+                   "default: ~/.config/pixelguard.yaml if it exists, else built-in defaults")
+    p.add_argument("--listen", metavar="SOCKET",
+                   help="inet:127.0.0.1:10030 (default), inet:PORT@HOST or unix:/path/milter.sock")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="default INFO")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    from pixelguard.cli import load_config_or_exit
+    from pixelguard.config import parse_milter_socket
+    from pixelguard.config_file import find_config
+
+    parser = _parser()
+    args = parser.parse_args(list(argv))
+    path = find_config(args.config)
+    config = load_config_or_exit(path)
+    milter = config.milter
+    listen = milter.listen
+    if args.listen is not None:
+        try:
+            listen = parse_milter_socket(args.listen)
+        except ValueError as exc:
+            parser.error(f"--listen: {exc}")
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    import Milter
+
+    from pixelguard.milter.door import Door, Settings
+    from pixelguard.milter.session import Session
+    from pixelguard.relay.cleaning import Cleaner
+    from pixelguard.relay.workers import WorkerDied
+
+    cleaner = Cleaner(milter.workers, auth=config.auth)
+    try:
+        cleaner.start()
+    except (OSError, WorkerDied) as exc:
+        print(f"pixelguard milter: cannot start the cleaning workers: {exc}", file=sys.stderr)
+        cleaner.close()
+        return 1
+    door = Door(config, cleaner, Settings(milter.max_size, milter.timeout, milter.max_concurrent))
+    if milter.metrics:
+        from pixelguard.config import parse_hostport
+
+        try:
+            door.metrics.serve(*parse_hostport(milter.metrics))
+        except OSError as exc:
+            print(f"pixelguard milter: cannot serve metrics on {milter.metrics}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            door.close()
+            return 1
+    Milter.factory = lambda: Session(door)
+    # the actions pixelguard may ask for; the MTA grants them or not (see Door._apply)
+    Milter.set_flags(Milter.ADDHDRS | Milter.CHGBODY)
+    log.info("listening on %s, cleaning with %s workers; config %s", listen,
+             cleaner.workers or "thread", path or "none (built-in defaults)")
+    try:
+        Milter.runmilter("pixelguard", libmilter_socket(listen), timeout=max(60, int(milter.timeout) * 2))
+    except Milter.error as exc:
+        print(f"pixelguard milter: cannot listen on {listen}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        door.close()
+    log.info("stopped")
+    return 0
