@@ -3,6 +3,8 @@ with the delivered mail read back over IMAP."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 
 import pytest
 from dovecot import listen_port
@@ -41,8 +43,8 @@ def postfix(dovecot):
 def milter(tmp_path):
     started: list[MilterProcess] = []
 
-    def start(config: str = "") -> MilterProcess:
-        m = MilterProcess(tmp_path, "milter: {workers: 1}\n" + config, port=MILTER_PORT).start()
+    def start(config: str = "", milter_keys: str = "") -> MilterProcess:
+        m = MilterProcess(tmp_path, "milter:\n  workers: 1\n" + milter_keys + config, port=MILTER_PORT).start()
         started.append(m)
         return m
 
@@ -122,3 +124,105 @@ def test_message_with_nothing_to_remove_is_byte_identical_to_postfix_alone(postf
     assert as_submitted(through, first).rstrip(b"\r\n") == CLEAN_MESSAGE.rstrip(b"\r\n")
     (line,) = wait_for(m.message_lines, 10, "the milter's log line")
     assert "outcome=unchanged" in line
+
+
+# ------------------------------------------------------------------ failure behaviour
+
+
+def established_to(port: int) -> bool:
+    """A TCP connection to the milter port is open (Postfix has connected to it)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
+                         capture_output=True, text=True, timeout=10, check=False).stdout
+    return bool(out.strip())
+
+
+def send_in_background(postfix: Postfix, front: str, rcpts: list[str], data: bytes, tmp_path):
+    path = tmp_path / "bg-message.eml"
+    path.write_bytes(data)
+    return subprocess.Popen(
+        ["swaks", "--server", f"127.0.0.1:{postfix.ports[front]}", "--timeout", "60",
+         "--from", "news@shop.example", "--to", ",".join(rcpts), "--data", f"@{path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def test_milter_killed_mid_message_follows_default_action_accept(postfix, dovecot, milter, tmp_path):
+    m = milter()
+    alice = dovecot.new_user("alice")
+    m.signal(signal.SIGSTOP)  # Postfix connects and waits for an answer that never comes...
+    client = send_in_background(postfix, "milter", [alice], tracker_message(msgid="<k1@shop.example>", to=alice), tmp_path)
+    wait_for(lambda: established_to(m.port), 30, "Postfix to connect to the milter")
+    m.signal(signal.SIGKILL)  # ...and the milter crashes
+    out, _ = client.communicate(timeout=90)
+    assert client.returncode == 0, out + postfix.log_tail()
+    (got,) = wait_for(lambda: inbox(dovecot, alice), 30, "alice's copy")
+    # milter_default_action=accept: delivered as sent, nothing lost, nothing half-edited
+    assert TRACKER_URL.encode() in got and b"X-PixelGuard" not in got
+    assert b"<k1@shop.example>" in got
+
+
+def test_milter_down_with_default_action_tempfail_defers_then_delivers_cleaned(postfix, dovecot, milter, tmp_path):
+    m = milter()
+    alice = dovecot.new_user("alice")
+    message = tracker_message(msgid="<t1@shop.example>", to=alice)
+    m.signal(signal.SIGKILL)
+    m.proc.wait(10)
+    done = send(postfix, "tempfail", [alice], message, tmp_path)
+    assert done.returncode != 0 and "\n<** 451" in done.stdout, done.stdout  # the client keeps it
+    milter()  # back up: the client's retry goes through, cleaned
+    sent_ok(send(postfix, "tempfail", [alice], message, tmp_path), postfix)
+    (got,) = wait_for(lambda: inbox(dovecot, alice), 30, "alice's copy")
+    assert is_cleaned(got)
+    assert len(inbox(dovecot, alice)) == 1
+
+
+def test_milter_timeout_follows_default_action_accept(postfix, dovecot, milter, tmp_path):
+    m = milter()
+    alice = dovecot.new_user("alice")
+    m.signal(signal.SIGSTOP)  # answers nothing: Postfix's milter timeouts (3-5 s) expire
+    try:
+        done = send(postfix, "milter", [alice], tracker_message(msgid="<to1@shop.example>", to=alice), tmp_path)
+    finally:
+        m.signal(signal.SIGCONT)
+    sent_ok(done, postfix)
+    (got,) = wait_for(lambda: inbox(dovecot, alice), 30, "alice's copy")
+    assert TRACKER_URL.encode() in got and b"X-PixelGuard" not in got
+    port = f"milter inet:127.0.0.1:{m.port}"
+    wait_for(lambda: any(port in ln and "timed out" in ln for ln in postfix.log_tail(400).splitlines()),
+             30, "Postfix's log of the milter timeout")
+
+
+def test_message_over_max_size_passes_unchanged_with_error_header(postfix, dovecot, milter, tmp_path):
+    m = milter(milter_keys="  max_size: 2000\n")
+    alice = dovecot.new_user("alice")
+    padding = ("<p>" + "x" * 70 + "</p>\r\n") * 40
+    message = tracker_message(msgid="<big1@shop.example>", to=alice, extra=padding)
+    sent_ok(send(postfix, "milter", [alice], message, tmp_path), postfix)
+    (got,) = wait_for(lambda: inbox(dovecot, alice), 30, "alice's copy")
+    assert b"X-PixelGuard: error; message larger than max_size" in got
+    body = got.split(b"\r\n\r\n", 1)[1]
+    assert body.rstrip(b"\r\n") == message.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
+    (line,) = wait_for(m.message_lines, 10, "the milter's log line")
+    assert "outcome=oversize" in line
+
+
+# ------------------------------------------------------------------ several recipients
+
+
+def test_two_recipients_get_the_strictest_combination_of_their_policies(postfix, dovecot, milter, tmp_path):
+    alice, bob = dovecot.new_user("alice"), dovecot.new_user("bob")
+    # bob allows the tracker's host; alice does not
+    m = milter(f"users:\n  {bob}:\n    allow: {{hosts: [127.0.0.1]}}\n")
+    sent_ok(send(postfix, "milter", [bob], tracker_message(msgid="<r1@shop.example>", to=bob), tmp_path), postfix)
+    (alone,) = wait_for(lambda: inbox(dovecot, bob), 30, "bob's own copy")
+    assert TRACKER_URL.encode() in alone and b"X-PixelGuard" not in alone  # bob's policy, alone
+    both = tracker_message(msgid="<r2@shop.example>", to=alice)
+    sent_ok(send(postfix, "milter", [alice, bob], both, tmp_path), postfix)
+    wait_for(lambda: len(inbox(dovecot, bob)) == 2, 30, "bob's second copy")
+    (to_alice,) = wait_for(lambda: inbox(dovecot, alice), 30, "alice's copy")
+    to_bob = next(x for x in inbox(dovecot, bob) if b"<r2@shop.example>" in x)
+    # one copy for both: the host bob allows but alice does not is removed for both
+    assert is_cleaned(to_alice) and is_cleaned(to_bob)
+    assert as_submitted(to_alice, b"X-PixelGuard") == as_submitted(to_bob, b"X-PixelGuard")
+    lines = wait_for(lambda: len(m.message_lines()) == 2 and m.message_lines(), 10, "two log lines")
+    assert f"rcpts={alice},{bob}" in lines[1] and "outcome=cleaned" in lines[1]
