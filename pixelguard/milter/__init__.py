@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -68,6 +69,12 @@ def main(argv: Sequence[str]) -> int:
     from pixelguard.relay.cleaning import Cleaner
     from pixelguard.relay.workers import WorkerDied
 
+    # libmilter waits for SIGTERM/SIGINT/SIGHUP in a thread of its own (sigwait) and then
+    # stops taking connections; every other thread must block them, or the kernel may give
+    # one to a thread whose default action ends the process with messages in flight.
+    # Threads inherit the mask: block them before any starts. (Worker processes unblock
+    # them for themselves, relay/workers.py.)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     cleaner = Cleaner(milter.workers, auth=config.auth)
     try:
         cleaner.start()
@@ -97,6 +104,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"pixelguard milter: cannot listen on {listen}: {exc}", file=sys.stderr)
         return 1
     finally:
-        door.close()
-    log.info("stopped")
+        log.info("shutting down: finishing the messages in flight")
+        finished = door.close(grace=milter.timeout)
+    log.info("stopped%s", "" if finished else " (messages still in flight were left to the MTA's default action)")
     return 0

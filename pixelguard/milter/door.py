@@ -47,14 +47,24 @@ class Door:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self._slots = threading.BoundedSemaphore(settings.max_concurrent)
+        self._idle = threading.Condition()
+        self._in_flight = 0  # messages between end of message and our answer
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pixelguard-clean", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
+    def close(self, grace: float = 10) -> bool:
+        """Wait up to `grace` seconds for the messages being cleaned, then stop the cleaning
+        loop and the workers. True if none was left in flight."""
+        deadline = time.monotonic() + grace
+        with self._idle:
+            while self._in_flight and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
+            finished = not self._in_flight
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self.cleaner.close()
+        return finished
 
     # -- one message -------------------------------------------------------------------
 
@@ -80,6 +90,16 @@ class Door:
 
     def finish(self, session, queue_id: str | None, started: float) -> None:
         """Clean the session's message and apply the result (see the module)."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            self._finish(session, queue_id, started)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _finish(self, session, queue_id: str | None, started: float) -> None:
         raw = b""
         if session.oversize:
             error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
