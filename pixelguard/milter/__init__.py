@@ -28,6 +28,12 @@ def libmilter_socket(spec: str) -> str:
     return spec
 
 
+def tcp_port(spec: str) -> int | None:
+    """The port of an `inet:`/`inet6:` socket spec; None for a unix socket."""
+    kind, _, rest = libmilter_socket(spec).partition(":")
+    return int(rest.partition("@")[0]) if kind in ("inet", "inet6") else None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pixelguard milter",
@@ -65,7 +71,7 @@ def main(argv: Sequence[str]) -> int:
     import Milter
 
     from pixelguard.milter.door import Door, Settings
-    from pixelguard.milter.session import Session
+    from pixelguard.milter.session import WANTED_ACTIONS, Session
     from pixelguard.relay.cleaning import Cleaner
     from pixelguard.relay.workers import WorkerDied
 
@@ -93,9 +99,10 @@ def main(argv: Sequence[str]) -> int:
                   file=sys.stderr)
             door.close()
             return 1
+    door.tcp_port = tcp_port(listen)
     Milter.factory = lambda: Session(door)
     # the actions pixelguard may ask for; the MTA grants them or not (see Door._apply)
-    Milter.set_flags(Milter.ADDHDRS | Milter.CHGBODY)
+    Milter.set_flags(WANTED_ACTIONS)
     log.info("listening on %s, cleaning with %s workers; config %s", listen,
              cleaner.workers or "thread", path or "none (built-in defaults)")
     try:

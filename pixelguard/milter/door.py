@@ -46,6 +46,7 @@ class Door:
         self.cleaner = cleaner
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.tcp_port: int | None = None  # the listening TCP port (None: a unix socket)
         self._slots = threading.BoundedSemaphore(settings.max_concurrent)
         self._idle = threading.Condition()
         self._in_flight = 0  # messages between end of message and our answer

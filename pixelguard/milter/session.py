@@ -14,8 +14,11 @@ import time
 import Milter
 
 from pixelguard.milter.edits import Field
+from pixelguard.milter.nodelay import set_nodelay
 
 log = logging.getLogger("pixelguard.milter")
+
+WANTED_ACTIONS = Milter.ADDHDRS | Milter.CHGBODY  # insert header fields, replace the body
 
 
 @Milter.header_leading_space  # header values exactly as received: the core sees real bytes
@@ -35,11 +38,15 @@ class Session(Milter.Base):
 
     def negotiate(self, opts):
         answer = super().negotiate(opts)
+        # ask only for what pixelguard uses, of what the MTA offers
+        opts[0] = self._actions = self._actions & WANTED_ACTIONS
         self.granted = self._actions
         return answer
 
     def connect(self, hostname, family, hostaddr):
         self.door.metrics.sessions.inc()
+        if self.door.tcp_port is not None:
+            log.debug("TCP_NODELAY set on %d connection(s)", set_nodelay(self.door.tcp_port))
         return Milter.CONTINUE
 
     def envfrom(self, mailfrom, *params):
