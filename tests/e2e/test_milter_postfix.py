@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from dovecot import listen_port
-from milter_harness import MilterProcess
+from milter_harness import MilterProcess, accepts
 from postfix import Postfix, postfix_binary
 from relay_harness import TRACKER_URL, inbox, is_cleaned, swaks, tracker_message, wait_for
 
 pytestmark = pytest.mark.e2e
 
 MILTER_PORT = listen_port()
+TINY_PORT = listen_port()
 TIMEOUTS = ["milter_connect_timeout=3s", "milter_command_timeout=3s", "milter_content_timeout=5s"]
 
 
@@ -33,6 +36,10 @@ def postfix(dovecot):
         "plain": ["smtpd_milters="],
         "milter": milter_front(MILTER_PORT),
         "tempfail": milter_front(MILTER_PORT, "tempfail"),
+        # another milter before ours (as rspamd or OpenDKIM would be), and that one alone
+        "two": [f"smtpd_milters=inet:127.0.0.1:{TINY_PORT},inet:127.0.0.1:{MILTER_PORT}",
+                "milter_default_action=tempfail", *TIMEOUTS],
+        "tiny": [f"smtpd_milters=inet:127.0.0.1:{TINY_PORT}", "milter_default_action=tempfail", *TIMEOUTS],
     }
     server = Postfix(lmtp_port=dovecot.lmtp_port, fronts=fronts).start()
     yield server
@@ -226,3 +233,64 @@ def test_two_recipients_get_the_strictest_combination_of_their_policies(postfix,
     assert as_submitted(to_alice, b"X-PixelGuard") == as_submitted(to_bob, b"X-PixelGuard")
     lines = wait_for(lambda: len(m.message_lines()) == 2 and m.message_lines(), 10, "two log lines")
     assert f"rcpts={alice},{bob}" in lines[1] and "outcome=cleaned" in lines[1]
+
+
+# ------------------------------------------------------------------ another milter first
+
+VERIFIER_RESULT = "Authentication-Results: mx.test.example; dkim=pass header.d=shop.example"
+
+
+@pytest.fixture
+def tiny_milter(tmp_path):
+    """The second milter, adding VERIFIER_RESULT (as a DKIM verifier before us would)."""
+    log = open(tmp_path / "tiny.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("tiny_milter.py")),
+                             str(TINY_PORT), VERIFIER_RESULT], stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: accepts(TINY_PORT) or proc.poll() is not None, 30, "the tiny milter")
+        assert proc.poll() is None, (tmp_path / "tiny.log").read_text()
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def test_after_another_milter_the_newsletter_is_cleaned_and_its_header_kept(
+        postfix, dovecot, milter, tiny_milter, tmp_path):
+    milter()
+    alice = dovecot.new_user("alice")
+    sent_ok(send(postfix, "two", [alice], tracker_message(msgid="<o1@shop.example>", to=alice), tmp_path), postfix)
+    (got,) = wait_for(lambda: inbox(dovecot, alice), 30, "alice's copy")
+    assert is_cleaned(got)
+    assert VERIFIER_RESULT.encode() + b"\r\n" in got  # the other milter's field, as it wrote it
+
+
+def test_after_another_milter_nothing_to_remove_is_byte_identical_to_that_milter_alone(
+        postfix, dovecot, milter, tiny_milter, tmp_path):
+    milter()
+    alice, bob = dovecot.new_user("alice"), dovecot.new_user("bob")
+    sent_ok(send(postfix, "tiny", [alice], CLEAN_MESSAGE, tmp_path), postfix)
+    sent_ok(send(postfix, "two", [bob], CLEAN_MESSAGE, tmp_path), postfix)
+    (without,) = wait_for(lambda: inbox(dovecot, alice), 30, "the copy through the other milter alone")
+    (through,) = wait_for(lambda: inbox(dovecot, bob), 30, "the copy through both")
+    for copy in (without, through):
+        assert VERIFIER_RESULT.encode() + b"\r\n" in copy
+    first = b"From: Shop"
+    assert as_submitted(through, first) == as_submitted(without, first)
+    assert b"X-PixelGuard" not in through
+
+
+def test_pixelguard_sees_the_result_the_milter_before_it_added(postfix, dovecot, milter, tiny_milter, tmp_path):
+    # The sender is allowed only with a trusted authentication pass, which only the milter
+    # before ours supplies: the tracker is kept only if pixelguard saw that milter's field.
+    m = milter("defaults:\n  allow: {senders: [shop.example]}\n"
+               "auth:\n  trusted_authserv_ids: [mx.test.example]\n  verify_dkim: false\n")
+    alice, bob = dovecot.new_user("alice"), dovecot.new_user("bob")
+    sent_ok(send(postfix, "milter", [alice], tracker_message(msgid="<a1@shop.example>", to=alice), tmp_path), postfix)
+    sent_ok(send(postfix, "two", [bob], tracker_message(msgid="<a2@shop.example>", to=bob), tmp_path), postfix)
+    (alone,) = wait_for(lambda: inbox(dovecot, alice), 30, "the copy through pixelguard alone")
+    (after,) = wait_for(lambda: inbox(dovecot, bob), 30, "the copy through both")
+    assert is_cleaned(alone)  # no trusted result: the allowed sender does not count
+    assert TRACKER_URL.encode() in after and b"X-PixelGuard" not in after
+    wait_for(lambda: len(m.message_lines()) == 2, 10, "two log lines")
