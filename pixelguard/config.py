@@ -818,7 +818,7 @@ class MilterConfig(_Section):
     listen: str = "inet:127.0.0.1:10030"
     max_size: int = DEFAULT_MAX_SIZE  # bytes; a larger message passes unchanged, marked
     timeout: float = Field(default=60, gt=0)  # seconds to wait for one message's cleaning
-    max_concurrent: int = Field(default=20, ge=1)  # messages held for cleaning at once
+    max_concurrent: int = Field(default=20, ge=1)  # messages handed to the workers at once
     metrics: Optional[str] = None  # "host:port" of the Prometheus endpoint
     workers: Optional[int] = Field(default=None, ge=0)  # cleaning processes; None: automatic
 
