@@ -821,6 +821,7 @@ class MilterConfig(_Section):
     max_concurrent: int = Field(default=20, ge=1)  # messages handed to the workers at once
     metrics: Optional[str] = None  # "host:port" of the Prometheus endpoint
     workers: Optional[int] = Field(default=None, ge=0)  # cleaning processes; None: automatic
+    allow_remote: bool = False  # listen on a non-loopback address (an MTA on another host)
 
     @field_validator("listen", mode="after")
     @classmethod

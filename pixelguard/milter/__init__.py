@@ -28,6 +28,12 @@ def libmilter_socket(spec: str) -> str:
     return spec
 
 
+def tcp_host(spec: str) -> str | None:
+    """The host of an `inet:`/`inet6:` socket spec; None for a unix socket."""
+    kind, _, rest = libmilter_socket(spec).partition(":")
+    return rest.partition("@")[2] if kind in ("inet", "inet6") else None
+
+
 def tcp_port(spec: str) -> int | None:
     """The port of an `inet:`/`inet6:` socket spec; None for a unix socket."""
     kind, _, rest = libmilter_socket(spec).partition(":")
@@ -65,6 +71,15 @@ def main(argv: Sequence[str]) -> int:
             listen = parse_milter_socket(args.listen)
         except ValueError as exc:
             parser.error(f"--listen: {exc}")
+    host = tcp_host(listen)
+    if host is not None and not milter.allow_remote:
+        from pixelguard.relay.server import is_loopback
+
+        if not is_loopback(host):
+            print(f"pixelguard milter: refusing to listen on {listen}: not a loopback address. Anyone "
+                  "who reaches the port can hand pixelguard mail to clean; if the MTA runs on another "
+                  "host, firewall the port and set milter.allow_remote: true.", file=sys.stderr)
+            return 2
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

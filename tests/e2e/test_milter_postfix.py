@@ -213,6 +213,19 @@ def test_message_over_max_size_passes_unchanged_with_error_header(postfix, dovec
     assert "outcome=oversize" in line
 
 
+def test_cleaning_past_the_milter_timeout_passes_unchanged_with_error_header(postfix, dovecot, milter, tmp_path):
+    m = milter(milter_keys="  timeout: 0.000001\n")  # no cleaning answers that fast
+    alice = dovecot.new_user("alice")
+    message = tracker_message(msgid="<slow1@shop.example>", to=alice)
+    sent_ok(send(postfix, "milter", [alice], message, tmp_path), postfix)
+    (got,) = wait_for(lambda: inbox(dovecot, alice), 30, "alice's copy")
+    assert b"X-PixelGuard: error; cleaning took longer than" in got
+    body = got.split(b"\r\n\r\n", 1)[1]
+    assert body.rstrip(b"\r\n") == message.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
+    (line,) = wait_for(m.message_lines, 10, "the milter's log line")
+    assert "outcome=timeout" in line
+
+
 # ------------------------------------------------------------------ several recipients
 
 
