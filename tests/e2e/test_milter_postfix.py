@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,20 @@ def test_message_with_nothing_to_remove_is_byte_identical_to_postfix_alone(postf
     assert as_submitted(through, first).rstrip(b"\r\n") == CLEAN_MESSAGE.rstrip(b"\r\n")
     (line,) = wait_for(m.message_lines, 10, "the milter's log line")
     assert "outcome=unchanged" in line
+
+
+def test_metrics_count_messages_and_trackers_with_the_relays_names(postfix, dovecot, milter, tmp_path):
+    port = listen_port()
+    milter(milter_keys=f'  metrics: "127.0.0.1:{port}"\n')
+    alice = dovecot.new_user("alice")
+    sent_ok(send(postfix, "milter", [alice], tracker_message(msgid="<mx1@shop.example>", to=alice), tmp_path), postfix)
+    sent_ok(send(postfix, "milter", [alice], CLEAN_MESSAGE, tmp_path), postfix)
+    wait_for(lambda: len(inbox(dovecot, alice)) == 2, 30, "both copies")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'pixelguard_milter_messages_total{outcome="cleaned"} 1.0' in text
+    assert 'pixelguard_milter_messages_total{outcome="unchanged"} 1.0' in text
+    assert 'pixelguard_relay_trackers_removed_total{rule="url-shape",vendor=""} 1.0' in text
+    assert "pixelguard_relay_message_seconds_count 2.0" in text
 
 
 # ------------------------------------------------------------------ failure behaviour
