@@ -71,6 +71,7 @@ class Door:
 
     def _clean(self, raw: bytes, policy) -> tuple[Cleaned, str]:
         """(the core's answer or the marked original, the outcome word)."""
+        deadline = time.monotonic() + self.settings.timeout  # the wait for a place included
         if not self._slots.acquire(timeout=self.settings.timeout):
             error = f"more than {self.settings.max_concurrent} messages waiting for cleaning"
             return Cleaned(mark_error(raw, error), [], error), "busy"
@@ -78,7 +79,7 @@ class Door:
             job = asyncio.run_coroutine_threadsafe(
                 self.cleaner.clean(raw, policy, self.config.auth), self._loop)
             try:
-                cleaned = job.result(self.settings.timeout)
+                cleaned = job.result(max(0.0, deadline - time.monotonic()))
             except concurrent.futures.TimeoutError:
                 job.cancel()  # the worker finishes the job; nobody waits for it
                 error = f"cleaning took longer than {self.settings.timeout:g} s"
