@@ -30,3 +30,14 @@ def test_a_bad_listen_in_the_file_names_file_line_and_key(tmp_path):
     done = run(config="milter:\n  listen: nowhere\n", tmp_path=tmp_path)
     assert done.returncode == 2
     assert "pg.yaml:2" in done.stderr and "milter.listen" in done.stderr
+
+
+def test_check_config_shows_the_milter_and_fails_on_what_it_would_refuse(tmp_path):
+    path = tmp_path / "pg.yaml"
+    path.write_text("milter:\n  listen: inet:192.0.2.1:10030\n  max_size: 10MB\n")
+    done = subprocess.run([sys.executable, "-m", "pixelguard", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "milter (pixelguard milter):" in done.stdout
+    assert "listen inet:192.0.2.1:10030, max_size 10 MB" in done.stdout
+    assert "FAILED: the milter would not start: refusing to listen" in done.stdout

@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-__all__ = ["libmilter_socket", "main"]
+__all__ = ["libmilter_socket", "listen_refusal", "main"]
 
 log = logging.getLogger("pixelguard.milter")
 
@@ -38,6 +38,21 @@ def tcp_port(spec: str) -> int | None:
     """The port of an `inet:`/`inet6:` socket spec; None for a unix socket."""
     kind, _, rest = libmilter_socket(spec).partition(":")
     return int(rest.partition("@")[0]) if kind in ("inet", "inet6") else None
+
+
+def listen_refusal(listen: str, allow_remote: bool) -> str | None:
+    """Why the milter will not listen on `listen` (a non-loopback address without
+    allow_remote), or None."""
+    host = tcp_host(listen)
+    if host is None or allow_remote:
+        return None
+    from pixelguard.relay.server import is_loopback
+
+    if is_loopback(host):
+        return None
+    return (f"refusing to listen on {listen}: not a loopback address. Anyone who reaches the port "
+            "can hand pixelguard mail to clean; if the MTA runs on another host, firewall the port "
+            "and set milter.allow_remote: true.")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,15 +86,10 @@ def main(argv: Sequence[str]) -> int:
             listen = parse_milter_socket(args.listen)
         except ValueError as exc:
             parser.error(f"--listen: {exc}")
-    host = tcp_host(listen)
-    if host is not None and not milter.allow_remote:
-        from pixelguard.relay.server import is_loopback
-
-        if not is_loopback(host):
-            print(f"pixelguard milter: refusing to listen on {listen}: not a loopback address. Anyone "
-                  "who reaches the port can hand pixelguard mail to clean; if the MTA runs on another "
-                  "host, firewall the port and set milter.allow_remote: true.", file=sys.stderr)
-            return 2
+    refusal = listen_refusal(listen, milter.allow_remote)
+    if refusal is not None:
+        print(f"pixelguard milter: {refusal}", file=sys.stderr)
+        return 2
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
