@@ -102,7 +102,6 @@ class Door:
                 self._idle.notify_all()
 
     def _finish(self, session, queue_id: str | None, started: float) -> None:
-        raw = b""
         if session.oversize:
             error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
             cleaned, outcome = Cleaned(b"", [], error), "oversize"
@@ -125,9 +124,9 @@ class Door:
         m = self.metrics
         m.messages.labels(outcome=outcome).inc()
         m.latency.observe(elapsed)
-        if outcome not in ("not-granted",):
+        if outcome != "not-granted":
             m.found(cleaned.findings)
-        if cleaned.error and outcome in ("error",):
+        if outcome == "error":
             m.clean_errors.inc()
         if log.isEnabledFor(logging.INFO):
             vendors = sorted({f.vendor for f in cleaned.findings if f.vendor})
