@@ -1,6 +1,6 @@
 """`pixelguard check-config`: what a config file means, and whether its secrets can be read.
 
-Prints which file applies, each user's policy, the relay and IMAP sections as the commands
+Prints which file applies, each user's policy, the relay, milter and IMAP sections as the commands
 will use them, and tries every password source the way the services do (environment
 variable set and not empty; password_command run, its first line non-empty). Secrets are
 never printed: a source is shown by its kind and variable name, and "ok" or what failed.
@@ -120,11 +120,29 @@ def _imap_lines(cfg: Config, failures: list[str]) -> list[str]:
     return lines
 
 
+def _milter_lines(cfg: Config, failures: list[str]) -> list[str]:
+    from pixelguard.milter import listen_refusal
+
+    m = cfg.milter
+    lines = [
+        "milter (pixelguard milter):",
+        f"  listen {m.listen}, max_size {_size(m.max_size)}, timeout {m.timeout:g} s, "
+        f"max_concurrent {m.max_concurrent}, workers {m.workers if m.workers is not None else 'one per core'}"
+        + (f", metrics on {m.metrics}" if m.metrics else ""),
+    ]
+    refusal = listen_refusal(m.listen, m.allow_remote)
+    if refusal is not None:
+        lines.append(f"  FAILED: the milter would not start: {refusal}")
+        failures.append("milter")
+    return lines
+
+
 def check_config(path: str | None, cfg: Config, out: TextIO) -> int:
     failures: list[str] = []
     lines = [describe_source(path), ""]
     lines.append(describe_policies(cfg).rstrip("\n"))
-    lines += ["", *_relay_lines(cfg, failures), "", *_imap_lines(cfg, failures), ""]
+    lines += ["", *_relay_lines(cfg, failures), "", *_milter_lines(cfg, failures),
+              "", *_imap_lines(cfg, failures), ""]
     if failures:
         lines.append(f"{count(len(failures), 'check')} failed: {', '.join(failures)}"
                      " (run check-config as the user the service runs as, with its environment)")

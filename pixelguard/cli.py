@@ -1,4 +1,4 @@
-"""Command line: clean / scan / check-config here; relay, imap, report, restore and allow
+"""Command line: clean / scan / check-config here; relay, milter, imap, report, restore and allow
 delegate to their modules."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 # Subcommands implemented by an adapter module with its own `main(argv) -> int`.
 DELEGATED = {
     "relay": "pixelguard.relay",
+    "milter": "pixelguard.milter",
     "imap": "pixelguard.imap",
     "report": "pixelguard.report",
     "restore": "pixelguard.imap.restore",

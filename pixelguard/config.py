@@ -793,6 +793,55 @@ class ImapConfig(_Section):
         return next((a for a in self.accounts if a.name == name), None)
 
 
+def parse_milter_socket(value: str) -> str:
+    """A libmilter socket: `inet:PORT@HOST` / `inet:HOST:PORT`, `inet6:...`, or `unix:/path`
+    (`local:` is the same). Returns it stripped; ValueError says what is wrong."""
+    text = str(value).strip()
+    kind, colon, rest = text.partition(":")
+    if colon and kind in ("unix", "local"):
+        if not rest.startswith("/"):
+            raise ValueError(f"{text!r}: a unix socket needs an absolute path, e.g. unix:/run/pixelguard/milter.sock")
+        return text
+    if colon and kind in ("inet", "inet6"):
+        if "@" in rest:
+            port, _, host = rest.partition("@")
+        else:
+            host, _, port = rest.rpartition(":")
+        if port.isdigit() and 0 < int(port) < 65536 and host:
+            return text
+    raise ValueError(f"{text!r} is not a milter socket: use inet:127.0.0.1:10030 or unix:/path/milter.sock")
+
+
+class MilterConfig(_Section):
+    """The `milter:` section. pixelguard/milter owns its meaning; config only validates shapes."""
+
+    listen: str = "inet:127.0.0.1:10030"
+    max_size: int = DEFAULT_MAX_SIZE  # bytes; a larger message passes unchanged, marked
+    timeout: float = Field(default=60, gt=0)  # seconds to wait for one message's cleaning
+    max_concurrent: int = Field(default=20, ge=1)  # messages handed to the workers at once
+    metrics: Optional[str] = None  # "host:port" of the Prometheus endpoint
+    workers: Optional[int] = Field(default=None, ge=0)  # cleaning processes; None: automatic
+    allow_remote: bool = False  # listen on a non-loopback address (an MTA on another host)
+
+    @field_validator("listen", mode="after")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        return parse_milter_socket(v)
+
+    @field_validator("metrics", mode="after")
+    @classmethod
+    def _metrics(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        parse_hostport(v)
+        return v.strip()
+
+    @field_validator("max_size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> int:
+        return parse_size(v)
+
+
 class LimitsConfig(_Section):
     """Resource limits for cleaning one message (none of them loses mail)."""
 
@@ -814,6 +863,7 @@ class Config(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     relay: RelayConfig = Field(default_factory=RelayConfig)
     imap: ImapConfig = Field(default_factory=ImapConfig)
+    milter: MilterConfig = Field(default_factory=MilterConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     @field_validator("users", mode="before")

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-need=(dovecot-imapd dovecot-lmtpd dovecot-sieve procmail swaks postfix python3-venv iproute2 chromium)
+need=(dovecot-imapd dovecot-lmtpd dovecot-sieve procmail swaks postfix python3-venv iproute2 chromium
+      libmilter-dev python3-dev gcc)  # the last three: pip builds pymilter against libmilter
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

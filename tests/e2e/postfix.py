@@ -111,8 +111,13 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 class Postfix:
     """One private Postfix instance in front of the relay (see the module docstring)."""
 
-    def __init__(self, lmtp_port: int, filter_port: int | None = None, filter_lmtp_port: int | None = None):
+    def __init__(self, lmtp_port: int, filter_port: int | None = None, filter_lmtp_port: int | None = None,
+                 fronts: dict[str, list[str]] | None = None):
         self.lmtp_port = lmtp_port
+        # more front doors: name -> smtpd `-o` options (e.g. smtpd_milters=...); their ports
+        # are in self.ports[name] once started
+        self.fronts = dict(fronts or {})
+        self.ports: dict[str, int] = {}
         self.filter_port = filter_port or listen_port()
         self.filter_lmtp_port = filter_lmtp_port or listen_port()
         self.front_port = self.front_lmtp_port = self.front_one_port = self.reinject_port = 0
@@ -134,9 +139,11 @@ class Postfix:
             (self.root / sub).mkdir()
         shutil.chown(self.root / "data", "postfix")
         ports = set()
-        while len(ports) < 4:
+        while len(ports) < 4 + len(self.fronts):
             ports.add(listen_port())
-        self.front_port, self.front_lmtp_port, self.front_one_port, self.reinject_port = sorted(ports)
+        ordered = sorted(ports)
+        self.front_port, self.front_lmtp_port, self.front_one_port, self.reinject_port = ordered[:4]
+        self.ports = dict(zip(self.fronts, ordered[4:]))
         fields = {
             "root": self.root,
             "lmtp_port": self.lmtp_port,
@@ -148,7 +155,11 @@ class Postfix:
             "reinject_port": self.reinject_port,
         }
         (self.root / "etc" / "main.cf").write_text(_MAIN_CF.format(**fields))
-        (self.root / "etc" / "master.cf").write_text(_MASTER_CF.format(**fields))
+        extra = "".join(
+            f"127.0.0.1:{self.ports[name]} inet n - n - - smtpd\n" + "".join(f"  -o {o}\n" for o in options)
+            for name, options in self.fronts.items()
+        )
+        (self.root / "etc" / "master.cf").write_text(extra + _MASTER_CF.format(**fields))
         check = subprocess.run([binary, "-c", self.config_dir, "check"], capture_output=True, text=True, timeout=60, check=False)
         if check.returncode != 0:
             log = self.log_tail()

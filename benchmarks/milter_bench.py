@@ -1,0 +1,145 @@
+"""Milter cost: messages/s accepted by a real Postfix with and without `pixelguard milter`.
+
+    .venv/bin/python benchmarks/milter_bench.py [--messages 200] [--concurrency 4] [--rounds 5]
+
+Everything is real and on this machine (run as root, Debian's postfix installed): one private
+Postfix (tests/e2e/postfix.py) with two front smtpd ports that differ only in
+`smtpd_milters` (none / `pixelguard milter` on loopback, milter_default_action=tempfail so a
+milter failure shows as failed sends instead of fast uncleaned ones); both hand the accepted
+mail to Postfix's `discard` transport (content_filter=discard:), so the numbers are
+Postfix's own work (smtpd, cleanup, queue, qmgr) plus, on the milter port, the milter's.
+The load: --concurrency SMTP clients (threads, smtplib), each sending its share of
+--messages over one connection; a message counts when Postfix answered 250 to its DATA,
+which, with the milter, is after the milter cleaned it. Messages are the real-sized
+newsletters of relay_bench.py (shared/corpus/omnivore plus one open pixel whose URL is new
+in every send).
+
+Rounds alternate (without, with, without, ...); the table gives the median of each, and the
+cost: 1 - with/without. Goal (issue 20): a cost of at most 30 %. Not a timed test: run it by
+hand, paste the output into benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import smtplib
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from dovecot import listen_port
+from milter_harness import accepts
+from postfix import Postfix
+from relay_bench import children, cpu_seconds, newsletters, personalise
+
+
+def send_all(port: int, messages: list[bytes], total: int, concurrency: int, start: int) -> tuple[float, int]:
+    """(seconds, failures) to send `total` messages over `concurrency` connections."""
+    failures = [0]
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
+            smtp.ehlo("bench.example")
+            for n in range(k, total, concurrency):
+                raw = personalise(messages[n % len(messages)], start + n)
+                try:
+                    smtp.sendmail("news@shop.example", ["alice@example.org"], raw)
+                except smtplib.SMTPException:
+                    with lock:
+                        failures[0] += 1
+                    smtp.rset()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(concurrency)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - began, failures[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=200, help="messages per round (default 200)")
+    ap.add_argument("--concurrency", type=int, default=4, help="SMTP clients at once (default 4)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of each mode, alternating (default 5)")
+    ap.add_argument("--unix", action="store_true", help="milter on a unix socket (default: inet loopback)")
+    ap.add_argument("--workers", type=int, default=None, help="milter.workers (default: one per core)")
+    args = ap.parse_args()
+
+    messages = newsletters()
+    milter_port = listen_port()
+    workdir = Path(subprocess.run(["mktemp", "-d", "/tmp/pgmilterbench.XXXXXX"], capture_output=True,
+                                  text=True, check=True).stdout.strip())
+    workdir.chmod(0o755)
+    sock = workdir / "milter.sock"
+    listen = f"unix:{sock}" if args.unix else f"inet:127.0.0.1:{milter_port}"
+    fronts = {
+        "without": ["smtpd_milters=", "content_filter=discard:"],
+        "with": [f"smtpd_milters={listen}", "milter_default_action=tempfail",
+                 "content_filter=discard:"],
+    }
+    config = workdir / "milter.yaml"
+    config.write_text("milter:\n  timeout: 120\n" + (f"  workers: {args.workers}\n" if args.workers is not None else ""))
+    log = open(workdir / "milter.log", "wb")  # noqa: SIM115 - lives as long as the milter
+    milter = subprocess.Popen(
+        [sys.executable, "-m", "pixelguard", "milter", "--config", str(config),
+         "--listen", listen, "--log-level", "WARNING"],
+        stderr=log, start_new_session=True, umask=0 if args.unix else -1)  # the postfix user connects
+    postfix = Postfix(lmtp_port=listen_port(), fronts=fronts)
+    try:
+        deadline = time.monotonic() + 60
+        while not (sock.exists() if args.unix else accepts(milter_port)):
+            if milter.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"milter did not start: {(workdir / 'milter.log').read_text()}")
+            time.sleep(0.05)
+        postfix.start()
+        # warm-up: every newsletter once through each port (caches, Postfix processes)
+        for mode in ("without", "with"):
+            send_all(postfix.ports[mode], messages, len(messages) * 2, args.concurrency, 0)
+        rates: dict[str, list[float]] = {"without": [], "with": []}
+        failed = {"without": 0, "with": 0}
+        sent = 10_000
+        cpu = {"milter": [], "workers": []}
+        for r in range(args.rounds):
+            for mode in ("without", "with"):
+                workers = children(milter.pid)
+                before = (cpu_seconds(milter.pid), sum(cpu_seconds(w) for w in workers))
+                seconds, failures = send_all(postfix.ports[mode], messages, args.messages, args.concurrency, sent)
+                if mode == "with":
+                    cpu["milter"].append((cpu_seconds(milter.pid) - before[0]) / args.messages * 1000)
+                    cpu["workers"].append((sum(cpu_seconds(w) for w in workers) - before[1]) / args.messages * 1000)
+                sent += args.messages
+                rates[mode].append((args.messages - failures) / seconds)
+                failed[mode] += failures
+                print(f"round {r + 1} {mode:>7} milter: {rates[mode][-1]:7.1f} msg/s"
+                      f"{f' ({failures} failed)' if failures else ''}", flush=True)
+        without, with_ = statistics.median(rates["without"]), statistics.median(rates["with"])
+        print()
+        print(f"messages per round {args.messages}, {args.concurrency} clients, {args.rounds} rounds each, "
+              f"{len(messages)} newsletters")
+        print("| Postfix | msg/s (median) | rounds |")
+        print("|---|---:|---|")
+        print(f"| without milter | {without:.1f} | {', '.join(f'{x:.1f}' for x in rates['without'])} |")
+        print(f"| with pixelguard milter | {with_:.1f} | {', '.join(f'{x:.1f}' for x in rates['with'])} |")
+        print(f"milter CPU per message (median): {statistics.median(cpu['milter']):.1f} ms in the milter process "
+              f"(libmilter threads, pymilter, hand-over), {statistics.median(cpu['workers']):.1f} ms in its "
+              "cleaning workers")
+        print(f"cost of the milter: {100 * (1 - with_ / without):.0f} % of Postfix's own throughput "
+              f"(goal <= 30 %); failed sends: {failed['without']} without, {failed['with']} with")
+    finally:
+        postfix.stop()
+        if milter.poll() is None:
+            milter.terminate()
+            milter.wait(60)
+
+
+if __name__ == "__main__":
+    main()

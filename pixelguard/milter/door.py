@@ -1,0 +1,161 @@
+"""What the milter does with a whole message: choose the policy, clean it in a worker
+process, turn the result into milter actions, count and log it.
+
+Sessions run in libmilter's threads; cleaning runs in the relay's worker pool
+(relay/cleaning.py's Cleaner), driven by one asyncio loop in a thread of its own. A slow
+message ties up one worker and its own session, never the others.
+
+Failure rule: the message is always accepted. Core error, crashed worker, a wait past
+`timeout`, more than `max_concurrent` messages waiting, a message over `max_size`: it
+passes unchanged, with `X-PixelGuard: error; …` (the relay's error header) when the MTA
+granted header insertion.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import Milter
+
+from pixelguard.headers import mark_error
+from pixelguard.milter.edits import Edits, NotExpressible, assemble, plan
+from pixelguard.milter.metrics import Metrics
+from pixelguard.milter.recipients import strictest
+from pixelguard.relay.cleaning import Cleaned, Cleaner
+from pixelguard.relay.logline import logfmt
+
+log = logging.getLogger("pixelguard.milter")
+
+ERROR_HEADER = "X-PixelGuard"
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_size: int
+    timeout: float
+    max_concurrent: int
+
+
+class Door:
+    def __init__(self, config, cleaner: Cleaner, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.cleaner = cleaner
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.tcp_port: int | None = None  # the listening TCP port (None: a unix socket)
+        self._slots = threading.BoundedSemaphore(settings.max_concurrent)
+        self._idle = threading.Condition()
+        self._in_flight = 0  # messages between end of message and our answer
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="pixelguard-clean", daemon=True)
+        self._thread.start()
+
+    def close(self, grace: float = 10) -> bool:
+        """Wait up to `grace` seconds for the messages being cleaned, then stop the cleaning
+        loop and the workers. True if none was left in flight."""
+        deadline = time.monotonic() + grace
+        with self._idle:
+            while self._in_flight and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
+            finished = not self._in_flight
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self.cleaner.close()
+        return finished
+
+    # -- one message -------------------------------------------------------------------
+
+    def _clean(self, raw: bytes, policy) -> tuple[Cleaned, str]:
+        """(the core's answer or the marked original, the outcome word)."""
+        deadline = time.monotonic() + self.settings.timeout  # the wait for a place included
+        if not self._slots.acquire(timeout=self.settings.timeout):
+            error = f"more than {self.settings.max_concurrent} messages waiting for cleaning"
+            return Cleaned(mark_error(raw, error), [], error), "busy"
+        try:
+            job = asyncio.run_coroutine_threadsafe(
+                self.cleaner.clean(raw, policy, self.config.auth), self._loop)
+            try:
+                cleaned = job.result(max(0.0, deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                job.cancel()  # the worker finishes the job; nobody waits for it
+                error = f"cleaning took longer than {self.settings.timeout:g} s"
+                return Cleaned(mark_error(raw, error), [], error), "timeout"
+        finally:
+            self._slots.release()
+        if cleaned.error:
+            return cleaned, "error"
+        return cleaned, "cleaned" if cleaned.findings else "unchanged"
+
+    def finish(self, session, queue_id: str | None, started: float) -> None:
+        """Clean the session's message and apply the result (see the module)."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            self._finish(session, queue_id, started)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _finish(self, session, queue_id: str | None, started: float) -> None:
+        if session.oversize:
+            error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
+            cleaned, outcome = Cleaned(b"", [], error), "oversize"
+            edits = Edits(((0, ERROR_HEADER, f" error; {error}".encode()),))
+        else:
+            body = b"".join(session.chunks)
+            raw = assemble(session.fields, body)
+            policy = strictest([self.config.policy_for(r) for r in session.rcpts] or [self.config.policy_for(None)])
+            cleaned, outcome = self._clean(raw, policy)
+            try:
+                edits = plan(session.fields, body, cleaned.raw)
+            except NotExpressible as exc:
+                error = f"cleaned message not expressible as milter edits: {exc}"
+                cleaned, outcome = Cleaned(raw, [], error), "error"
+                edits = plan(session.fields, body, mark_error(raw, error))
+        note = self._apply(session, edits, cleaned)
+        if note is not None:
+            outcome = "not-granted"
+        elapsed = time.monotonic() - started
+        m = self.metrics
+        m.messages.labels(outcome=outcome).inc()
+        m.latency.observe(elapsed)
+        if outcome != "not-granted":
+            m.found(cleaned.findings)
+        if outcome == "error":
+            m.clean_errors.inc()
+        if log.isEnabledFor(logging.INFO):
+            vendors = sorted({f.vendor for f in cleaned.findings if f.vendor})
+            log.info(logfmt(
+                msg="message", id=queue_id, outcome=outcome, sender=f"<{session.sender}>",
+                rcpts=",".join(session.rcpts), size=session.size,
+                removed=len(cleaned.findings) if outcome == "cleaned" else None,
+                vendors=",".join(vendors) or None, error=cleaned.error, note=note,
+                ms=round(elapsed * 1000, 1),
+            ))
+
+    def _apply(self, session, edits: Edits, cleaned: Cleaned) -> str | None:
+        """Ask the MTA for `edits`; None when done, else why not (the message then passes
+        unchanged, or with only the error header)."""
+        if edits.empty:
+            return None
+        can_add = bool(session.granted & Milter.ADDHDRS)
+        can_body = bool(session.granted & Milter.CHGBODY)
+        if edits.body is not None and not can_body:
+            if can_add:
+                value = f" error; the MTA did not grant body replacement ({len(cleaned.findings)} trackers left in)"
+                session.addheader(ERROR_HEADER, value, 0)
+            return "body replacement not granted by the MTA: message passed unchanged"
+        if edits.insert and not can_add:
+            if edits.body is not None:
+                return "header insertion not granted by the MTA: message passed unchanged"
+            return "header insertion not granted by the MTA: no header added"
+        for index, name, value in reversed(edits.insert):  # from the bottom: indexes stay right
+            session.addheader(name, value.replace(b"\r\n", b"\n").decode("utf-8", "surrogateescape"), index)
+        if edits.body is not None:
+            session.replacebody(edits.body)
+        return None

@@ -1,0 +1,99 @@
+"""One MTA connection (pymilter calls it from a libmilter thread per connection).
+
+It collects the header fields, the envelope recipients and the body; at end of message it
+hands the whole message to the Door (door.py), which cleans it in a worker process, and
+applies the answer through the actions the MTA granted. Whatever goes wrong, the answer is
+CONTINUE (accept): the message passes unchanged, marked `X-PixelGuard: error; …` when an
+added header is granted. Mail is never rejected or deferred by pixelguard.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import Milter
+
+from pixelguard.milter.edits import Field
+from pixelguard.milter.nodelay import set_nodelay
+
+log = logging.getLogger("pixelguard.milter")
+
+WANTED_ACTIONS = Milter.ADDHDRS | Milter.CHGBODY  # insert header fields, replace the body
+
+
+@Milter.header_leading_space  # header values exactly as received: the core sees real bytes
+class Session(Milter.Base):
+    def __init__(self, door) -> None:
+        self.door = door
+        self.granted = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sender = ""
+        self.rcpts: list[str] = []
+        self.fields: list[Field] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.oversize = False
+
+    def negotiate(self, opts):
+        answer = super().negotiate(opts)
+        # ask only for what pixelguard uses, of what the MTA offers
+        opts[0] = self._actions = self._actions & WANTED_ACTIONS
+        self.granted = self._actions
+        return answer
+
+    def connect(self, hostname, family, hostaddr):
+        self.door.metrics.sessions.inc()
+        if self.door.tcp_port is not None:
+            log.debug("TCP_NODELAY set on %d connection(s)", set_nodelay(self.door.tcp_port))
+        return Milter.CONTINUE
+
+    def envfrom(self, mailfrom, *params):
+        self._reset()
+        self.sender = mailfrom.strip("<>")
+        return Milter.CONTINUE
+
+    def envrcpt(self, to, *params):
+        self.rcpts.append(to.strip().strip("<>"))
+        return Milter.CONTINUE
+
+    @Milter.decode("bytes")
+    def header(self, name, value):
+        self._count(len(name) + len(value) + 3)
+        if not self.oversize:
+            self.fields.append((name, value))
+        return Milter.CONTINUE
+
+    def body(self, chunk):
+        self._count(len(chunk))
+        if not self.oversize:
+            self.chunks.append(chunk)
+        return Milter.CONTINUE
+
+    def _count(self, n: int) -> None:
+        self.size += n
+        if self.size > self.door.settings.max_size and not self.oversize:
+            self.oversize = True  # keep counting, hold nothing more: it passes unchanged
+            self.fields, self.chunks = [], []
+
+    def eom(self):
+        started = time.monotonic()
+        try:
+            queue_id = self.getsymval("i") or None
+        except Exception:  # noqa: BLE001 - a macro the MTA does not send
+            queue_id = None
+        try:
+            self.door.finish(self, queue_id, started)
+        except Exception:  # never fail a message over our own error
+            log.exception("milter: unexpected error; message accepted unchanged")
+        self._reset()
+        return Milter.CONTINUE
+
+    def abort(self):
+        self._reset()
+        return Milter.CONTINUE
+
+    def close(self):
+        self.door.metrics.sessions.dec()
+        return Milter.CONTINUE

@@ -1,0 +1,103 @@
+"""The milter's negotiation, spoken to the real `pixelguard milter` process by a minimal MTA
+side of the milter protocol (what Postfix's milter8 client sends): which edits it asks
+for when the MTA grants body replacement, and when it grants only header insertion."""
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+from milter_harness import MilterProcess
+from relay_harness import TRACKER_URL, tracker_message
+
+pytestmark = pytest.mark.e2e
+
+ADDHDRS, CHGBODY = 0x01, 0x02
+NO = {"C": 0x01, "M": 0x04, "R": 0x08, "L": 0x20, "N": 0x40, "B": 0x10}
+NR = {"C": 0x1000, "M": 0x4000, "R": 0x8000, "L": 0x80, "N": 0x40000, "B": 0x80000}
+ALL_PROTOCOL = 0x1FFFFF
+
+
+class MTA:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+
+    def send(self, cmd: bytes, data: bytes = b"") -> None:
+        self.sock.sendall(struct.pack("!I", len(data) + 1) + cmd + data)
+
+    def read(self) -> tuple[bytes, bytes]:
+        (n,) = struct.unpack("!I", self.file.read(4))
+        packet = self.file.read(n)
+        return packet[:1], packet[1:]
+
+    def negotiate(self, actions: int) -> tuple[int, int]:
+        self.send(b"O", struct.pack("!III", 6, actions, ALL_PROTOCOL))
+        cmd, data = self.read()
+        assert cmd == b"O"
+        _version, granted, protocol = struct.unpack("!III", data[:12])
+        return granted, protocol
+
+    def step(self, protocol: int, cmd: str, data: bytes) -> None:
+        if protocol & NO[cmd]:
+            return
+        self.send(cmd.encode(), data)
+        if not protocol & NR[cmd]:
+            assert self.read()[0] == b"c"
+
+    def message(self, protocol: int, raw: bytes) -> list[tuple[bytes, bytes]]:
+        """Send one message; the end-of-message answers (edits, then the verdict)."""
+        self.step(protocol, "C", b"mx.example\x004" + struct.pack("!H", 25) + b"127.0.0.1\x00")
+        self.step(protocol, "M", b"<news@shop.example>\x00")
+        self.step(protocol, "R", b"<alice@example.org>\x00")
+        head, body = raw.split(b"\r\n\r\n", 1)
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            self.step(protocol, "L", name + b"\x00" + value + b"\x00")
+        self.step(protocol, "N", b"")
+        self.step(protocol, "B", body)
+        self.send(b"E")
+        answers = []
+        while True:
+            cmd, data = self.read()
+            answers.append((cmd, data))
+            if cmd in (b"c", b"a", b"t", b"r"):
+                return answers
+
+    def close(self) -> None:
+        self.send(b"Q")
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def milter(tmp_path_factory):
+    m = MilterProcess(tmp_path_factory.mktemp("milter")).start()
+    yield m
+    m.stop()
+
+
+def test_granted_both_actions_it_inserts_the_header_and_replaces_the_body(milter):
+    mta = MTA(milter.port)
+    granted, protocol = mta.negotiate(0x1FF)
+    assert granted == ADDHDRS | CHGBODY  # asks for nothing more than it uses
+    answers = mta.message(protocol, tracker_message())
+    mta.close()
+    assert answers[-1][0] == b"c"  # accepted
+    inserted = [d for c, d in answers if c == b"i"]
+    assert len(inserted) == 1 and inserted[0][4:].startswith(b"X-PixelGuard\x00 removed=1")
+    body = b"".join(d for c, d in answers if c == b"b")
+    assert body and TRACKER_URL.encode() not in body
+
+
+def test_without_body_replacement_it_adds_only_the_error_header_and_logs_why(milter):
+    mta = MTA(milter.port)
+    granted, protocol = mta.negotiate(ADDHDRS)
+    assert granted == ADDHDRS
+    answers = mta.message(protocol, tracker_message(msgid="<nb@shop.example>"))
+    mta.close()
+    assert answers[-1][0] == b"c"
+    assert not [d for c, d in answers if c == b"b"]
+    (inserted,) = [d for c, d in answers if c == b"i"]
+    assert inserted[4:].startswith(b"X-PixelGuard\x00 error; the MTA did not grant body replacement")
+    assert any("outcome=not-granted" in ln and "body replacement not granted" in ln
+               for ln in milter.message_lines())
