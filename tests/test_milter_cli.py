@@ -41,3 +41,14 @@ def test_check_config_shows_the_milter_and_fails_on_what_it_would_refuse(tmp_pat
     assert "milter (pixelguard milter):" in done.stdout
     assert "listen inet:192.0.2.1:10030, max_size 10 MB" in done.stdout
     assert "FAILED: the milter would not start: refusing to listen" in done.stdout
+
+
+def test_without_pymilter_it_says_how_to_install_it():
+    """pymilter is an optional dependency: a Python where `import Milter` fails."""
+    code = ("import sys; sys.modules['Milter'] = None; from pixelguard.cli import main; "
+            "sys.exit(main(['milter', '--listen', 'inet:127.0.0.1:10030']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert "pip install 'pixelguard[milter]'" in done.stderr and "libmilter-dev" in done.stderr
+    assert "Traceback" not in done.stderr

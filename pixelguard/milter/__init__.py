@@ -93,7 +93,13 @@ def main(argv: Sequence[str]) -> int:
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    import Milter
+    try:
+        import Milter
+    except ImportError:
+        print("pixelguard milter: needs pymilter, an optional dependency: "
+              "pip install 'pixelguard[milter]' (it builds against libmilter: on Debian, "
+              "apt-get install libmilter-dev python3-dev gcc first)", file=sys.stderr)
+        return 2
 
     from pixelguard.milter.door import Door, Settings
     from pixelguard.milter.session import WANTED_ACTIONS, Session
