@@ -3,8 +3,11 @@
 A throwaway Dovecot gets N small messages (APPENDed in bulk, each with its own flags and
 INTERNALDATE; a share with a 1x1 open pixel, a share of clean HTML, a share of plain text).
 Then `python -m pixelguard imap --once` is started again and again and killed with SIGKILL
-at a random moment, until it was killed `--kills` times while running; after every kill
-each original Message-ID must still be in INBOX (as the original or its cleaned copy).
+at a random moment, until it was killed `--kills` times while running: one kill in five at
+a uniform moment of its start-up (connect, login, search), the others at a uniform moment
+after it logs that it starts on the folder's messages, in a window sized so that the kills
+spread over the whole backlog. After every kill each original Message-ID must still be in
+INBOX (as the original or its cleaned copy).
 Last, one run without faults, and the check:
 
 * every original Message-ID is in INBOX exactly once: a cleaned copy (no pixel, the digest
@@ -31,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -38,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from dovecot import Dovecot  # noqa: E402
+from dovecot import Dovecot
 
 KEYWORD = b"$PixelGuarded"
 ORIGINAL_KEYWORD = b"$PixelGuardOriginal"
@@ -145,6 +149,21 @@ def folder_messages(client, folder: str) -> list[dict]:
     return out
 
 
+def watch_for_work(proc: subprocess.Popen) -> threading.Event:
+    """An event set once the run logs that it starts on the folder's messages (its stderr
+    is read to the end meanwhile, so that it never blocks on a full pipe)."""
+    working = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            if b"messages to look at" in line:
+                working.set()
+        working.set()  # it ended (or was killed): nobody waits any longer
+
+    threading.Thread(target=read, daemon=True).start()
+    return working
+
+
 def unmarked(client) -> int:
     client.select_folder("INBOX", readonly=True)
     return len(client.search(["UNKEYWORD", KEYWORD.decode()]))
@@ -156,7 +175,7 @@ class Report:
     messages: int
     kinds: dict
     kills: int = 0
-    kills_in_work: int = 0  # kills that hit a run while messages were still to do
+    kills_in_work: int = 0  # kills aimed at a run busy with the folder's messages
     kills_with_progress: int = 0  # kills after a run that had changed something
     runs_finished_before_kill: int = 0
     leftovers_after_kills: list[int] = field(default_factory=list)  # originals + copy both in INBOX
@@ -167,11 +186,11 @@ class Report:
     def summary(self) -> str:
         return "\n".join([
             f"seed {self.seed}: {self.messages} messages ({self.kinds})",
-            f"SIGKILLs: {self.kills} ({self.kills_in_work} while messages were left to do, "
-            f"{self.kills_with_progress} after the killed run had changed the mailbox); "
-            f"{self.runs_finished_before_kill} runs ended before their kill moment",
-            f"original+copy pairs left in INBOX right after a kill: max "
-            f"{max(self.leftovers_after_kills, default=0)}, total {sum(self.leftovers_after_kills)}",
+            (f"SIGKILLs: {self.kills} ({self.kills_in_work} while it worked on the messages, the rest at start-up; "
+             f"{self.kills_with_progress} after the killed run had changed the mailbox); "
+             f"{self.runs_finished_before_kill} runs ended before their kill moment"),
+            (f"original+copy pairs left in INBOX right after a kill: max "
+             f"{max(self.leftovers_after_kills, default=0)}, total {sum(self.leftovers_after_kills)}"),
             f"final run: {self.final_stdout.strip()}",
             f"time: {self.seconds:.0f} s",
             "RESULT: " + ("PASS" if not self.problems else f"FAIL ({len(self.problems)} problems)"),
@@ -240,7 +259,7 @@ def storm(messages: int = 5000, kills: int = 50, seed: int | None = None, out=pr
     originals = make_originals(messages, rng)
     kinds = {k: sum(o.kind == k for o in originals) for k in ("tracked", "html", "plain")}
     report = Report(seed, messages, kinds)
-    with Dovecot() as server, tempfile.TemporaryDirectory(prefix="pgstorm") as tmp:
+    with Dovecot(root_prefix="stormdc") as server, tempfile.TemporaryDirectory(prefix="stormimap") as tmp:
         user = server.add_user("storm@example.org")
         idle = server.add_user("idle@example.org")
         client = server.client(user)
@@ -276,30 +295,38 @@ def storm(messages: int = 5000, kills: int = 50, seed: int | None = None, out=pr
                        cwd=ROOT, timeout=120)
         startup = time.monotonic() - t0
         rate = 300.0  # messages per second of work, learned from the runs as they go
+        work_done, work_time = 0, 0.0
         out(f"start-up of an empty run: {startup:.2f} s")
 
         while report.kills < kills:
             left = unmarked(client)
             kills_left = kills - report.kills
             window = min(max(2 * left / rate / kills_left, 0.05), 5.0)
-            delay = rng.uniform(0, startup) if rng.random() < 0.2 else startup + rng.uniform(0, window)
             proc = subprocess.Popen(command + [str(config)], env=env, cwd=ROOT,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            working = watch_for_work(proc)
             begun = time.monotonic()
+            in_startup = left == 0 or rng.random() < 0.2
+            if in_startup:  # a kill while it starts, logs in, searches
+                aim = rng.uniform(0, startup)
+                where = "start-up"
+            else:  # a kill while it works: the run logs when it starts on the folder
+                working.wait(60)
+                aim = rng.uniform(0, window)
+                where = "work"
+            worked_from = time.monotonic()
             try:
-                proc.wait(timeout=delay)
+                proc.wait(timeout=aim)
                 report.runs_finished_before_kill += 1
                 if left > 0:  # all its work done before the kill: faster than we thought
-                    rate = max(rate, left / max(time.monotonic() - begun - startup, 0.05))
-                elif proc.returncode == 0:
-                    # nothing left to do and runs end before their kill: aim at the start-up
-                    startup = max(0.05, min(startup, time.monotonic() - begun) * 0.9)
+                    rate = max(rate, left / max(time.monotonic() - worked_from, 0.05))
                 continue
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
+            worked = time.monotonic() - worked_from
             report.kills += 1
-            report.kills_in_work += left > 0
+            report.kills_in_work += where == "work"
             ids = folder_ids(client, "INBOX")
             present = set(ids)
             lost = [o.mid for o in originals if o.mid not in present]
@@ -308,13 +335,15 @@ def storm(messages: int = 5000, kills: int = 50, seed: int | None = None, out=pr
             report.leftovers_after_kills.append(len(ids) - len(present))
             done = left - unmarked(client)
             report.kills_with_progress += done > 0
-            if done > 0 and delay > startup:
-                rate = 0.5 * rate + 0.5 * done / (delay - startup)
-            out(f"kill {report.kills:2d} at {delay:5.2f} s: {left} to do before, {done} done by it, "
-                f"{report.leftovers_after_kills[-1]} original+copy pairs left")
+            if where == "work" and done > 0:
+                work_done += done
+                work_time += worked
+                rate = work_done / work_time
+            out(f"kill {report.kills:2d} in {where} at {time.monotonic() - begun:5.2f} s: {left} to do "
+                f"before, {done} done by it, {report.leftovers_after_kills[-1]} original+copy pairs left")
 
         final = subprocess.run(command + [str(config)], env=env, capture_output=True, text=True,
-                               cwd=ROOT, timeout=1800)
+                               cwd=ROOT, timeout=1800, check=False)
         report.final_stdout = final.stdout
         if final.returncode != 0:
             report.problems.append(f"final run exited {final.returncode}: {final.stderr[-2000:]}")
