@@ -175,7 +175,7 @@ class Report:
     messages: int
     kinds: dict
     kills: int = 0
-    kills_in_work: int = 0  # kills aimed at a run busy with the folder's messages
+    kills_in_work: int = 0  # kills aimed after the run started on the folder's messages
     kills_with_progress: int = 0  # kills after a run that had changed something
     runs_finished_before_kill: int = 0
     leftovers_after_kills: list[int] = field(default_factory=list)  # originals + copy both in INBOX
@@ -186,7 +186,7 @@ class Report:
     def summary(self) -> str:
         return "\n".join([
             f"seed {self.seed}: {self.messages} messages ({self.kinds})",
-            (f"SIGKILLs: {self.kills} ({self.kills_in_work} while it worked on the messages, the rest at start-up; "
+            (f"SIGKILLs: {self.kills} ({self.kills_in_work} aimed at its work on the messages, the rest at its start-up; "
              f"{self.kills_with_progress} after the killed run had changed the mailbox); "
              f"{self.runs_finished_before_kill} runs ended before their kill moment"),
             (f"original+copy pairs left in INBOX right after a kill: max "
@@ -339,7 +339,7 @@ def storm(messages: int = 5000, kills: int = 50, seed: int | None = None, out=pr
                 work_done += done
                 work_time += worked
                 rate = work_done / work_time
-            out(f"kill {report.kills:2d} in {where} at {time.monotonic() - begun:5.2f} s: {left} to do "
+            out(f"kill {report.kills:2d} (aimed at {where}) at {time.monotonic() - begun:5.2f} s: {left} to do "
                 f"before, {done} done by it, {report.leftovers_after_kills[-1]} original+copy pairs left")
 
         final = subprocess.run(command + [str(config)], env=env, capture_output=True, text=True,

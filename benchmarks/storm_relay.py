@@ -24,9 +24,10 @@ Each round of five faults has each kind once, in a random order.
 Then the chaos stops, Postfix's queue is flushed until empty, and every Maildir is read.
 Passes when every (Message-ID, recipient) the first Postfix accepted was delivered, none
 lost, none more than once except where SMTP itself cannot tell: the relay logged a next-hop
-failure *after* it had sent the whole message (the next hop died or stalled before its 250
-came back, so it may have stored the message), Postfix then retried, and the retry was
-delivered too. Those are counted apart, each checked against the relay's log. No ghost
+failure after DATA for that message, while the chaos loop had the next hop killed or
+stalled (it died or stopped before its 250 came back, so it may have stored the message),
+Postfix then retried, and the retry was delivered too. Those are counted apart: each extra
+copy needs its own such line in the relay's log. No ghost
 Message-ID may arrive; a tracked message must arrive cleaned, or marked
 `X-PixelGuard: error` (its cleaning worker was killed), a clean one untouched.
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import os
 import random
 import re
@@ -269,6 +271,12 @@ class Chaos:
     ghosts: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     errors: list[str] = field(default_factory=list)
+    hop_faults: list[tuple[float, float]] = field(default_factory=list)  # kill/stall: from, to
+
+    def during_hop_fault(self, at: float) -> bool:
+        """`at` falls in a kill or stall of the next hop, or within the relay's timeout
+        after it (a reply awaited from a stalled next hop times out up to then)."""
+        return any(start - 0.5 <= at <= end + self.timeout + 1.0 for start, end in self.hop_faults)
 
     def run(self) -> None:
         deck: list[str] = []  # every kind of fault once per round, in a random order
@@ -285,18 +293,22 @@ class Chaos:
         os.killpg(self.dovecot.proc.pid, sig)
 
     def kill_hop(self) -> None:
+        begun = time.time()
         self._group(signal.SIGKILL)
         assert self.dovecot.proc is not None
         self.dovecot.proc.wait()
         self.dovecot.proc = None
         time.sleep(self.rng.uniform(0.2, 2.0))  # the next hop is down this long
         self.dovecot._launch(dovecot_binary(), 60)
+        self.hop_faults.append((begun, time.time()))
         self.counts["kill-hop"] += 1
 
     def stall_hop(self) -> None:
+        begun = time.time()
         self._group(signal.SIGSTOP)
         time.sleep(self.timeout + self.rng.uniform(0.5, 2.5))  # past the relay's timeout
         self._group(signal.SIGCONT)
+        self.hop_faults.append((begun, time.time()))
         self.counts["stall-hop"] += 1
 
     def kill_worker(self) -> None:
@@ -366,20 +378,31 @@ def maildir_counts(dovecot: Dovecot, users: list[str]) -> tuple[Counter, dict]:
     return counts, states
 
 
-def ambiguous_senders(relay_log: Path) -> tuple[Counter, dict]:
-    """Envelope senders of the messages the relay deferred *after* DATA (a next-hop failure
-    once the content may have been sent: the next hop may have stored it), with how often;
-    and each sender's next-hop replies (the reasons)."""
-    out: Counter = Counter()
-    reasons: dict = {}
+@dataclass(frozen=True)
+class Deferral:
+    """The relay deferred a message after DATA because of its next hop (logged)."""
+
+    sender: str
+    at: float  # time.time() of the log line
+    reason: str  # the next hop's failure, as the relay wrote it
+
+
+def deferrals_after_data(relay_log: Path) -> list[Deferral]:
+    """The relay's deferrals after DATA: a next-hop failure once the content may have been
+    sent, so the next hop may have stored it."""
+    out = []
     for line in relay_log.read_text(errors="replace").splitlines():
         if "msg=message" in line and "nexthop=" in line and ("outcome=deferred" in line or "outcome=partial" in line):
             m = _SENDER.search(line)
-            if m:
-                out[m.group(1)] += 1
-                why = _NEXTHOP.search(line)
-                reasons.setdefault(m.group(1), []).append(why.group(1) if why else "?")
-    return out, reasons
+            if m is None:
+                continue
+            try:
+                at = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            except ValueError:
+                at = 0.0
+            why = _NEXTHOP.search(line)
+            out.append(Deferral(m.group(1), at, why.group(1).strip() if why else "?"))
+    return out
 
 
 @dataclass
@@ -396,6 +419,7 @@ class Result:
     unexplained_duplicates: list = field(default_factory=list)
     ambiguous_events: int = 0
     duplicate_reasons: Counter = field(default_factory=Counter)  # the relay's deferrals behind them
+    deferrals_outside_faults: list = field(default_factory=list)  # after DATA, no hop fault then
     ghosts_sent: int = 0
     ghosts_delivered: list = field(default_factory=list)
     uncleaned_by_worker_kill: int = 0
@@ -417,8 +441,11 @@ class Result:
             f"faults: {faults}; connections cut mid-DATA by the proxy: {self.cuts}",
             f"delivered exactly once: {self.delivered_once} / {self.pairs}",
             f"lost: {len(self.lost)}",
-            (f"duplicates after a lost next-hop 250 (relay logged a failure after sending the "
-             f"content; {self.ambiguous_events} such deferrals): {len(self.explained_duplicates)}"),
+            (f"duplicates after a lost next-hop 250 (the relay logged a next-hop failure after "
+             f"DATA for that message while the next hop was killed or stalled; "
+             f"{self.ambiguous_events} deferrals after DATA in all, "
+             f"{len(self.deferrals_outside_faults)} of them outside a next-hop fault): "
+             f"{len(self.explained_duplicates)}"),
             f"  next-hop replies behind them: {dict(self.duplicate_reasons)}",
             f"duplicates without that explanation: {len(self.unexplained_duplicates)}",
             f"ghost (half-DATA) messages sent: {self.ghosts_sent}, delivered: {len(self.ghosts_delivered)}",
@@ -430,13 +457,17 @@ class Result:
             *[f"lost {x}" for x in self.lost[:20]],
             *[f"unexplained duplicate {x}" for x in self.unexplained_duplicates[:20]],
             *[f"ghost delivered {x}" for x in self.ghosts_delivered[:20]],
+            *[f"deferred after DATA outside a next-hop fault: {d}" for d in self.deferrals_outside_faults[:20]],
             *[f"wrong content {x}" for x in self.wrong_content[:20]],
             *self.problems[:20],
         ])
 
 
 def storm(messages: int = 20000, seed: int | None = None, timeout: float = 3.0,
-          interval: tuple[float, float] = (0.3, 2.0), drain: float = 900.0, out=print) -> Result:
+          interval: tuple[float, float] = (0.3, 2.0), drain: float = 900.0, min_faults: int = 0,
+          out=print) -> Result:
+    """The whole storm; `min_faults`: the chaos goes on at least until that many faults were
+    made (for a small run, which would otherwise drain before every kind of fault came)."""
     seed = random.SystemRandom().randrange(1 << 32) if seed is None else seed
     out(f"storm_relay: seed {seed} (repeat with --seed {seed})")
     rng = random.Random(seed)
@@ -517,7 +548,8 @@ def storm(messages: int = 20000, seed: int | None = None, timeout: float = 3.0,
         out(f"submitted {len(accepted)} in {result.inject_seconds:.0f} s; {queued(postfix)} queued")
         # the storm goes on while the queue drains, then stops
         deadline = time.monotonic() + drain
-        while queued(postfix) > max(20, messages // 100) and time.monotonic() < deadline:
+        while (queued(postfix) > max(20, messages // 100) or sum(chaos.counts.values()) < min_faults) \
+                and time.monotonic() < deadline:
             time.sleep(1)
         chaos.stop.set()
         chaos_thread.join(60)
@@ -534,8 +566,14 @@ def storm(messages: int = 20000, seed: int | None = None, timeout: float = 3.0,
         result.accepted = len(accepted)
         result.kinds = Counter(kind_of.values())
         counts, states = maildir_counts(dovecot, users)
-        ambiguous, reasons = ambiguous_senders(relay_log)
-        result.ambiguous_events = sum(ambiguous.values())
+        deferrals = deferrals_after_data(relay_log)
+        result.ambiguous_events = len(deferrals)
+        in_faults: dict[str, list[Deferral]] = {}
+        for d in deferrals:
+            if chaos.during_hop_fault(d.at):
+                in_faults.setdefault(d.sender, []).append(d)
+            else:
+                result.deferrals_outside_faults.append(d)
         for mid, rcpts in accepted.items():
             n = mid.split("-", 1)[1].split("@", 1)[0]
             for user in rcpts:
@@ -545,10 +583,11 @@ def storm(messages: int = 20000, seed: int | None = None, timeout: float = 3.0,
                     result.lost.append((mid, user))
                 elif got == 1:
                     result.delivered_once += 1
-                elif got - 1 <= ambiguous.get(f"s{n}@shop.example", 0):
-                    # each extra copy has its own deferral after DATA by the relay
+                elif got - 1 <= len(in_faults.get(f"s{n}@shop.example", [])):
+                    # each extra copy has its own deferral after DATA by the relay, logged
+                    # while the next hop was killed or stalled
                     result.explained_duplicates.append((mid, user, got))
-                    result.duplicate_reasons.update(r.strip() for r in reasons[f"s{n}@shop.example"])
+                    result.duplicate_reasons.update(d.reason for d in in_faults[f"s{n}@shop.example"])
                 else:
                     result.unexplained_duplicates.append((mid, user, got))
                 for state, has_tracker in states.get((mid, user), []):
