@@ -318,8 +318,13 @@ def storm(messages: int = 5000, kills: int = 50, seed: int | None = None, out=pr
             try:
                 proc.wait(timeout=aim)
                 report.runs_finished_before_kill += 1
+                if proc.returncode != 0:  # a run that fails by itself: no storm to speak of
+                    report.problems.append(f"a run exited {proc.returncode} before its kill")
+                    break
                 if left > 0:  # all its work done before the kill: faster than we thought
                     rate = max(rate, left / max(time.monotonic() - worked_from, 0.05))
+                else:  # nothing to do, and it ended first: aim earlier in the start-up
+                    startup *= 0.9
                 continue
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
