@@ -174,8 +174,10 @@ class Dovecot:
         separator: str = "/",
         prefix: str = "",
         extra_conf: Callable[[Path], str] | None = None,
+        root_prefix: str = "pgdc",
     ) -> None:
         self.capabilities = capabilities
+        self.root_prefix = root_prefix  # of the private root under /tmp (short: socket paths)
         self.tls = tls
         self.separator = separator  # hierarchy delimiter of the personal namespace
         self.prefix = prefix  # e.g. "INBOX." for a Courier/Cyrus-like layout
@@ -229,7 +231,7 @@ class Dovecot:
             raise FileNotFoundError(
                 "dovecot binary not found (apt-get install dovecot-imapd dovecot-lmtpd)"
             )
-        self.root = Path(tempfile.mkdtemp(prefix="pgdc", dir="/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix=self.root_prefix, dir="/tmp"))
         self.root.chmod(0o755)  # the mail uid (nobody) must traverse it
         for sub in ("run", "state", "mail", "users"):
             (self.root / sub).mkdir()

@@ -112,12 +112,13 @@ class Postfix:
     """One private Postfix instance in front of the relay (see the module docstring)."""
 
     def __init__(self, lmtp_port: int, filter_port: int | None = None, filter_lmtp_port: int | None = None,
-                 fronts: dict[str, list[str]] | None = None):
+                 fronts: dict[str, list[str]] | None = None, prefix: str = "pgpf"):
         self.lmtp_port = lmtp_port
         # more front doors: name -> smtpd `-o` options (e.g. smtpd_milters=...); their ports
         # are in self.ports[name] once started
         self.fronts = dict(fronts or {})
         self.ports: dict[str, int] = {}
+        self.prefix = prefix  # of the private directory under /tmp
         self.filter_port = filter_port or listen_port()
         self.filter_lmtp_port = filter_lmtp_port or listen_port()
         self.front_port = self.front_lmtp_port = self.front_one_port = self.reinject_port = 0
@@ -133,7 +134,7 @@ class Postfix:
         binary = postfix_binary()
         if binary is None:
             raise FileNotFoundError("postfix not installed (apt-get install postfix)")
-        self.root = Path(tempfile.mkdtemp(prefix="pgpf", dir="/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix=self.prefix, dir="/tmp"))
         self.root.chmod(0o755)
         for sub in ("etc", "queue", "data"):
             (self.root / sub).mkdir()
