@@ -170,6 +170,78 @@ def _reopened_formatting(n: int) -> bytes:
     return (HEAD + ("<div>" + fmt + "</div><img src=a.png>") * n + TAIL).encode()
 
 
+def _img(url: str) -> bytes:
+    return (HEAD + f'<img src="{url}" width="1" height="1">' + TAIL).encode()
+
+
+# Hostile URLs: each family grows one part of one image URL (host, labels, path, query...).
+# The generator makes every family at any size n; the case is "long-host": a host of
+# n dotted labels (200,000 labels is a 400 kB message).
+URL_FAMILIES: dict[str, tuple[str, object]] = {
+    "long-host": ("a host of n dotted labels",
+                  lambda n: "https://" + "a." * n + "example.com/o.gif"),
+    "long-label": ("one host label of n characters",
+                   lambda n: "https://" + "a" * n + ".example.com/o.gif"),
+    "idna-host": ("a host of n non-ASCII labels (IDNA)",
+                  lambda n: "https://" + "\u00e4." * n + "example.com/o.gif"),
+    "idna-label": ("one non-ASCII label of n characters (punycode)",
+                   lambda n: "https://" + "\u00e4b" * (n // 2) + ".example.com/o.gif"),
+    "percent-host": ("a percent-encoded host of n labels",
+                     lambda n: "https://" + "%61." * n + "example.com/o.gif"),
+    "long-userinfo": ("n characters of user:password@ before the host",
+                      lambda n: "https://" + "u" * n + ":p@t.example.net/o.gif"),
+    "path-segments": ("n path segments",
+                      lambda n: "https://t.example.net" + "/ab" * n + "/o.gif"),
+    "query-pairs": ("n query pairs",
+                    lambda n: "https://t.example.net/o.gif?" + "&".join(f"k{i}=v{i}" for i in range(n))),
+    "long-token": ("one token-like path segment of n characters",
+                   lambda n: "https://t.example.net/o/" + "".join(
+                       "0123456789abcdefghijklmnopqrstuvwxyz"[(i * 7919) % 36] for i in range(n))),
+    "dotted-path": ("a path of n dots and labels after the host",
+                    lambda n: "https://t.example.net/" + "a." * n + "gif"),
+}
+
+
+def _url_family(name: str):
+    make = URL_FAMILIES[name][1]
+    return lambda n: _img(make(n))  # type: ignore[operator]
+
+
+def _srcset(n: int) -> bytes:
+    cands = ", ".join(f"https://cdn.example.net/i{i}.png {i + 1}w" for i in range(n))
+    return (HEAD + f'<img srcset="{cands}" width="600">' + TAIL).encode()
+
+
+def _style_urls(n: int) -> bytes:
+    urls = ",".join(f"url(https://cdn.example.net/b{i}.png)" for i in range(n))
+    return (HEAD + f'<div style="background-image:{urls}">x</div>' + TAIL).encode()
+
+
+def _distinct_images(n: int) -> bytes:
+    imgs = "".join(f'<img src="https://cdn{i % 50}.example.net/p/{i}/a.png" width="600">'
+                   for i in range(n))
+    return (HEAD + imgs + TAIL).encode()
+
+
+def _selector_list(n: int) -> bytes:
+    sel = ", ".join(f"div.c{i} > span.d{i} img" for i in range(n))
+    return (HEAD + "<style>" + sel + " { display: none }</style>"
+            + '<div class="c1"><span class="d1"><img src="https://cdn.example.net/a.png"></span></div>'
+            + TAIL).encode()
+
+
+def _nested_not(n: int) -> bytes:
+    return (HEAD + "<style>" + ":not(" * n + "p" + ")" * n + " { display: none }</style>"
+            + TAIL).encode()
+
+
+def _many_classes(n: int) -> bytes:
+    classes = " ".join(f"c{i}" for i in range(n))
+    rules = "\n".join(f".c{i} {{ display: block !important; }}" for i in range(0, n, 7))
+    return (HEAD + "<style>" + rules + f'</style><div class="{classes}" style="display:none">'
+            '<img src="https://cdn.example.net/a.png" width="600"></div>' + TAIL).encode()
+
+
 # name: (generator, sizes, unit, what)
 CASES: dict[str, tuple] = {
     "newsletter": (_newsletter, [10_000, 100_000, 1_000_000, 3_000_000, 10_000_000], "MB",
@@ -214,7 +286,19 @@ CASES: dict[str, tuple] = {
                              "n <b><div>...</b> (adoption agency)"),
     "reopened-formatting": (_reopened_formatting, [1_250, 5_000, 20_000], "image",
                             "n images after 40 formatting elements a block closed"),
+    "srcset-candidates": (_srcset, [2_500, 10_000, 40_000], "candidate",
+                          "one srcset of n candidates"),
+    "style-urls": (_style_urls, [2_500, 10_000, 40_000], "url", "n url() in one style attribute"),
+    "distinct-images": (_distinct_images, [2_500, 10_000, 40_000], "image",
+                        "n images, each a different URL"),
+    "selector-list": (_selector_list, [2_500, 10_000, 40_000], "selector",
+                      "one rule with n selectors"),
+    "nested-not": (_nested_not, [250, 1_000, 4_000], "level", "a selector of n nested :not("),
+    "many-classes": (_many_classes, [2_500, 10_000, 40_000], "class",
+                     "one hidden element with n classes, n/7 reveal rules"),
 }
+for _name, (_what, _make) in URL_FAMILIES.items():
+    CASES[_name] = (_url_family(_name), [12_500, 50_000, 200_000], "unit", _what)
 
 
 def child(case: str, n: int) -> None:

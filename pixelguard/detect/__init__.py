@@ -40,20 +40,31 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     """Find every tracker in one HTML document (and in the stylesheets and documents nested
     in it, `depth` levels down already). Raises BudgetExceeded past the deadline."""
     deadline = deadline or Deadline(policy.time_budget)
-    doc = scan(text)
+    doc = scan(text, deadline)
     deadline.check()
     sheets = []
-    for block in doc.styles:
-        deadline.check()
-        sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
-    resources = extract(doc, base, sheets)
-    resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
-    vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets], deadline)
-    generated = generated_images(doc, resources)
-    repeats = Counter(r.url for r in resources)
-
     findings: list[Finding] = []
     edits: list[Edit] = []
+    for block in doc.styles:
+        deadline.check()
+        if block.end - block.start > css.MAX_CSS_CHARS and not sender_allowed:
+            # past the limit the whole stylesheet goes, so what is delivered is what was judged
+            findings.append(Finding("data:text/css", "over-limit", None, "style", part,
+                                    f"a stylesheet of {block.end - block.start} characters (the "
+                                    f"limit is {css.MAX_CSS_CHARS}): removed unchecked"))
+            edits.append(Edit(block.start, block.end, ""))
+            continue
+        if block.end - block.start > css.MAX_CSS_CHARS:
+            continue  # (an allowed sender's: kept, and not read)
+        sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
+    resources = extract(doc, base, sheets, deadline)
+    resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
+    vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets], deadline)
+    deadline.check()
+    generated = generated_images(doc, resources)
+    repeats = Counter(r.url for r in resources)
+    deadline.check()
+
     boxes: dict[int, tuple[float | None, float | None]] = {}
     urls: dict[str, _UrlFacts] = {}
     for n, res in enumerate(resources):
@@ -119,14 +130,18 @@ class _UrlFacts(NamedTuple):
     leak: str | None
     host_verdict: str | None
     spacer_name: bool
+    over_limit: str | None
 
 
 def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> _UrlFacts:
     own = url_facts(url)
+    if own.over_limit is not None:  # judged by its length alone: nothing else reads it
+        return _UrlFacts("", None, None, False, False, None, None, False, own.over_limit)
     return _UrlFacts(
         host=own.host, known=trackers.match(url), shape=own.shape, token=own.token,
         query_token=own.query_token, leak=find_leak(url, policy.recipients),
         host_verdict=policy.host_verdict(own.host), spacer_name=own.spacer_name,
+        over_limit=None,
     )
 
 
@@ -211,5 +226,5 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
         host=facts.host, tiny=tiny, unsized=unsized, hidden=hidden, known=facts.known,
         shape=facts.shape, token=facts.token, query_token=facts.query_token, leak=facts.leak,
         host_verdict=facts.host_verdict, spacer=spacer, print_or_forward=print_or_forward,
-        kept=policy.keep,
+        kept=policy.keep, over_limit=res.over_limit or facts.over_limit,
     )
