@@ -21,7 +21,8 @@ from pixelguard.trackers import TrackerList, TrackerMatch
 
 __all__ = ["RULE_IDS", "Detection", "clean_nested", "detect_html"]
 
-SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
+SPACER_REPEATS = 3
+_SHOWN_URL = 1024  # an over-limit finding's URL is cut to this (reports and logs show it)  # the same token-less tiny URL this often in one part: a layout spacer
 
 
 @dataclass
@@ -80,7 +81,10 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
             reason = fn(res, signals)
             if reason:
                 vendor = signals.known.vendor if signals.known else trackers.vendor_for_host(signals.host)
-                findings.append(Finding(res.url, rule_id, vendor, res.where, part, reason))
+                url = res.url
+                if signals.over_limit and len(url) > _SHOWN_URL:
+                    url = url[:_SHOWN_URL - 1] + "\u2026"
+                findings.append(Finding(url, rule_id, vendor, res.where, part, reason))
                 edits.extend(res.rewrite if policy.action == "rewrite" else res.strip)
                 break
     for nest in find_nested(doc, sheets, policy.keep):
