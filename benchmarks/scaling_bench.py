@@ -301,21 +301,25 @@ for _name, (_what, _make) in URL_FAMILIES.items():
     CASES[_name] = (_url_family(_name), [12_500, 50_000, 200_000], "unit", _what)
 
 
-def child(case: str, n: int) -> None:
+def child(case: str, n: int, budget: float | None = None) -> None:
     from core_bench import SOURCE
 
     from pixelguard import Policy, clean_message
 
     raw = CASES[case][0](n)
     # No time budget / size cap: this measures how the work grows, not where the core gives up.
+    # With --budget: the default size cap and that budget, each input cleaned once.
     limits = {k: v for k, v in (("time_budget", 1e9), ("max_html_bytes", 1 << 40))
               if k in getattr(Policy, "__dataclass_fields__", {})}
+    if budget is not None:
+        limits = {"time_budget": budget}
     pol = Policy(recipients=("reader@example.org",), **limits)
     clean_message(HEAD.encode() + TAIL.encode(), pol)  # warm-up: tracker list, imports
     best = math.inf
     spent = 0.0
     res = None
-    while spent < 1.0 and (res is None or best < 0.2):  # repeat small inputs, keep the best
+    while (spent < 1.0 and (res is None or best < 0.2)  # repeat small inputs, keep the best
+           and (budget is None or res is None)):
         t0 = time.perf_counter()
         res = clean_message(raw, pol)
         dt = time.perf_counter() - t0
@@ -326,9 +330,10 @@ def child(case: str, n: int) -> None:
                       "findings": len(res.findings), "error": res.error, "pixel": pixel}))
 
 
-def run(case: str, n: int, timeout: float) -> dict:
+def run(case: str, n: int, timeout: float, budget: float | None = None) -> dict:
     try:
-        proc = subprocess.run([sys.executable, __file__, "--child", case, str(n)],
+        proc = subprocess.run([sys.executable, __file__, "--child", case, str(n)]
+                              + ([str(budget)] if budget is not None else []),
                               check=False, capture_output=True, text=True, timeout=timeout,
                               env=os.environ.copy())
     except subprocess.TimeoutExpired:
@@ -349,12 +354,19 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated case names")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per (case, size)")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--budget", type=float, metavar="SECONDS",
+                    help="clean each case's largest input (times --scale) once with this time "
+                         "budget and check that it costs at most the budget + 10 %%")
+    ap.add_argument("--scale", type=int, default=1, help="with --budget: largest size times this")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]),
+              float(args.child[2]) if len(args.child) > 2 else None)
         return 0
     names = args.only.split(",") if args.only else list(CASES)
+    if args.budget is not None:
+        return budget_table(names, args.budget, args.scale, args.timeout)
     results: dict = {}
     print("| case | size | input | seconds | per unit | pixel | findings |")
     print("|---|---|---|---|---|---|---|")
@@ -391,17 +403,42 @@ def main() -> int:
             verdict["linear"] = False
         results[name] = verdict
     print(f"\n{source}\n")
-    print("| case | what | ratio (per unit, largest / mid) | log-log slope | linear? |")
-    print("|---|---|---|---|---|")
+    print("| case | what | n / 4n / 16n (s) | time ×, per 4× | ratio (per unit, largest / mid)"
+          " | log-log slope | linear? |")
+    print("|---|---|---|---|---|---|---|")
     for name in names:
         v = results[name]
         ratio = f"{v['ratio']:.2f}" if "ratio" in v else "-"
         slope = f"{v['slope']:.2f}" if "slope" in v else "-"
-        print(f"| {name} | {CASES[name][3]} | {ratio} | {slope} | "
+        secs = [r.get("seconds") for r in v["rows"]]
+        times = " / ".join(f"{t:.3f}" if t is not None else "-" for t in secs)
+        steps = " / ".join(f"{b / a:.1f}" if a and b else "-" for a, b in zip(secs, secs[1:]))
+        print(f"| {name} | {CASES[name][3]} | {times} | {steps} | {ratio} | {slope} | "
               f"{'yes' if v['linear'] else '**NO**'} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def budget_table(names: list[str], budget: float, scale: int, timeout: float) -> int:
+    """Each case's largest input (times `scale`) cleaned once under `budget`: the cost must
+    stay within the budget + 10 % (plus 5 ms for the clock's and the interpreter's jitter)."""
+    print(f"| case | input | seconds (budget {budget:g} s) | outcome | within budget + 10 %? |")
+    print("|---|---|---|---|---|")
+    over = 0
+    for name in names:
+        n = CASES[name][1][-1] * scale
+        r = run(name, n, timeout, budget)
+        if "seconds" not in r:
+            over += 1
+            print(f"| {name} | - | {'TIMEOUT' if r.get('timeout') else 'CRASH'} | - | **NO** |")
+            continue
+        ok = r["seconds"] <= budget * 1.1 + 0.005
+        over += not ok
+        outcome = r["error"] or f"{r['findings']} findings"
+        print(f"| {name} | {r['bytes'] / 1e6:.2f} MB | {r['seconds']:.3f} | {outcome} | "
+              f"{'yes' if ok else '**NO**'} |", flush=True)
+    return 1 if over else 0
 
 
 if __name__ == "__main__":
