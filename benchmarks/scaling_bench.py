@@ -17,6 +17,7 @@ A case is called linear when ratio < 1.5.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -193,7 +194,8 @@ URL_FAMILIES: dict[str, tuple[str, object]] = {
     "path-segments": ("n path segments",
                       lambda n: "https://t.example.net" + "/ab" * n + "/o.gif"),
     "query-pairs": ("n query pairs",
-                    lambda n: "https://t.example.net/o.gif?" + "&".join(f"k{i}=v{i}" for i in range(n))),
+                    lambda n: "https://t.example.net/o.gif?"
+                    + "&".join(f"k{i}=v{i}" for i in range(n))),
     "long-token": ("one token-like path segment of n characters",
                    lambda n: "https://t.example.net/o/" + "".join(
                        "0123456789abcdefghijklmnopqrstuvwxyz"[(i * 7919) % 36] for i in range(n))),
@@ -226,7 +228,8 @@ def _distinct_images(n: int) -> bytes:
 def _selector_list(n: int) -> bytes:
     sel = ", ".join(f"div.c{i} > span.d{i} img" for i in range(n))
     return (HEAD + "<style>" + sel + " { display: none }</style>"
-            + '<div class="c1"><span class="d1"><img src="https://cdn.example.net/a.png"></span></div>'
+            + '<div class="c1"><span class="d1"><img src="https://cdn.example.net/a.png">'
+            + "</span></div>"
             + TAIL).encode()
 
 
@@ -412,7 +415,7 @@ def main() -> int:
         slope = f"{v['slope']:.2f}" if "slope" in v else "-"
         secs = [r.get("seconds") for r in v["rows"]]
         times = " / ".join(f"{t:.3f}" if t is not None else "-" for t in secs)
-        steps = " / ".join(f"{b / a:.1f}" if a and b else "-" for a, b in zip(secs, secs[1:]))
+        steps = " / ".join(f"{b / a:.1f}" if a and b else "-" for a, b in itertools.pairwise(secs))
         print(f"| {name} | {CASES[name][3]} | {times} | {steps} | {ratio} | {slope} | "
               f"{'yes' if v['linear'] else '**NO**'} |")
     if args.json:

@@ -22,11 +22,12 @@ def over_budget_message(images: int = 4_000) -> bytes:
         f'{i:08x}a9f3c2e1b7d4f6a8c0e2/{i}.gif" width="1" height="1"></div>\r\n'
         for i in range(images)
     )
-    return _message("Weekly offers", "over-budget", f"<html><body><p>Hello</p>\r\n{rows}</body></html>")
+    return _message("Weekly offers", "over-budget",
+                    f"<html><body><p>Hello</p>\r\n{rows}</body></html>")
 
 
 def long_host_message(labels: int = 200_000) -> bytes:
     """An image whose host has `labels` dotted labels (a 400 kB message at 200,000)."""
     host = "a." * labels + "example.com"
-    return _message("Long host", "long-host",
-                    f'<html><body><p>Hello</p><img src="https://{host}/o.gif" width="600"></body></html>')
+    html = f'<html><body><p>Hello</p><img src="https://{host}/o.gif" width="600"></body></html>'
+    return _message("Long host", "long-host", html)

@@ -21,8 +21,8 @@ from pixelguard.trackers import TrackerList, TrackerMatch
 
 __all__ = ["RULE_IDS", "Detection", "clean_nested", "detect_html"]
 
-SPACER_REPEATS = 3
-_SHOWN_URL = 1024  # an over-limit finding's URL is cut to this (reports and logs show it)  # the same token-less tiny URL this often in one part: a layout spacer
+SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
+_SHOWN_URL = 1024  # an over-limit finding's URL is cut to this (reports and logs show it)
 
 
 @dataclass

@@ -208,7 +208,8 @@ MAX_SRCSET_CHARS = 64 * 1024
 _LONG_TAG = 64 * 1024  # a tag this long: the deadline is looked at before its attributes are read
 
 
-def _memo_resolve(base: str | None, deadline: Deadline | None = None) -> Callable[[str], str | None]:
+def _memo_resolve(base: str | None,
+                  deadline: Deadline | None = None) -> Callable[[str], str | None]:
     """resolve() against one document's base, each distinct reference resolved once (and
     kept between messages: mail from one template refers to the same images); the deadline
     is looked at every 64 distinct references."""

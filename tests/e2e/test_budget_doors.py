@@ -4,10 +4,8 @@ forwards it with `X-PixelGuard: error; time budget ...`, the IMAP run leaves it 
 second of cleaning; the budget is 0.01 s."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import yaml
+from budget_mail import over_budget_message  # (tests/, on the path by conftest)
 from conftest import imap_account, run_imap, snapshot
 from relay_harness import (  # noqa: F401 - fixtures
     cleaner_fixture,
@@ -16,11 +14,7 @@ from relay_harness import (  # noqa: F401 - fixtures
     relay_factory_fixture,
     send,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from budget_mail import over_budget_message  # noqa: E402
-
-from test_imap_backlog import KEYWORD  # noqa: E402
+from test_imap_backlog import KEYWORD
 
 TINY_BUDGET = "limits:\n  time_budget: 0.01\n"
 
