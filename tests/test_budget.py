@@ -12,6 +12,9 @@ from budget_mail import long_host_message, over_budget_message
 from support import BOB, rules_for_body
 
 from pixelguard import Policy, clean_message
+from pixelguard.budget import BudgetExceeded, Deadline
+from pixelguard.detect.vectors import extract
+from pixelguard.htmlscan import scan
 from pixelguard.trackers import default_list
 from pixelguard.urls import MAX_URL_CHARS, over_limit
 
@@ -144,3 +147,35 @@ def test_the_cli_passes_a_message_past_the_budget_through_unchanged(tmp_path) ->
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == raw
     assert b"passed through unchanged: time budget of 0.01 s exceeded" in proc.stderr
+
+
+# --- the deadline is looked at inside the steps, not only between them ------------------
+
+class _CountingDeadline(Deadline):
+    def __init__(self) -> None:
+        super().__init__(1e9)
+        self.checks = 0
+
+    def check(self) -> None:
+        self.checks += 1
+        super().check()
+
+
+def test_the_tag_scanner_looks_at_the_deadline_every_thousand_tags() -> None:
+    deadline = _CountingDeadline()
+    scan("<p>x</p>" * 5_000, deadline)  # 10,000 tags
+    assert deadline.checks >= 9
+
+
+def test_resource_extraction_looks_at_the_deadline_as_it_goes() -> None:
+    body = "".join(f'<img src="https://cdn.example.net/{i}.png" width="600">' for i in range(640))
+    text = f"<html><body>{body}</body></html>"
+    doc = scan(text)
+    deadline = _CountingDeadline()
+    assert len(extract(doc, None, [], deadline)) == 640
+    assert deadline.checks >= 10
+
+
+def test_past_the_deadline_the_scanner_stops() -> None:
+    with pytest.raises(BudgetExceeded):
+        scan("<p>x</p>" * 1_000, Deadline(-1.0))
