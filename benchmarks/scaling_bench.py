@@ -316,7 +316,8 @@ def _forget_kept() -> None:
             obj.clear()
 
 
-def child(case: str, n: int, budget: float | None = None, cold: bool = False) -> None:
+def child(case: str, n: int, budget: float | None = None, cold: bool = False,
+          min_runs: int = 1) -> None:
     from core_bench import SOURCE
 
     from pixelguard import Policy, clean_message
@@ -333,8 +334,10 @@ def child(case: str, n: int, budget: float | None = None, cold: bool = False) ->
     best = math.inf
     spent = 0.0
     res = None
-    while (spent < 1.0 and (res is None or best < 0.2)  # repeat small inputs, keep the best
+    runs = 0
+    while ((runs < min_runs or (spent < 1.0 and best < 0.2))  # small inputs again, keep the best
            and (budget is None or res is None)):
+        runs += 1
         if cold:
             _forget_kept()
         t0 = time.perf_counter()
@@ -349,10 +352,10 @@ def child(case: str, n: int, budget: float | None = None, cold: bool = False) ->
 
 
 def run(case: str, n: int, timeout: float, budget: float | None = None,
-        cold: bool = False) -> dict:
+        cold: bool = False, min_runs: int = 1) -> dict:
     try:
         proc = subprocess.run([sys.executable, __file__, "--child", case, str(n),
-                               str(budget) if budget is not None else "-"]
+                               str(budget) if budget is not None else "-", str(min_runs)]
                               + (["cold"] if cold else []),
                               check=False, capture_output=True, text=True, timeout=timeout,
                               env=os.environ.copy())
@@ -381,11 +384,14 @@ def main() -> int:
     ap.add_argument("--cold", action="store_true",
                     help="empty the caches kept between messages before every repetition "
                          "(else a repeated small input is served from them)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="clean each input at least this many times and keep the best")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]),
-              None if args.child[2] == "-" else float(args.child[2]), "cold" in args.child)
+              None if args.child[2] == "-" else float(args.child[2]), "cold" in args.child,
+              int(args.child[3]))
         return 0
     names = args.only.split(",") if args.only else list(CASES)
     if args.budget is not None:
@@ -398,7 +404,7 @@ def main() -> int:
         _gen, sizes, unit, _what = CASES[name]
         rows = []
         for n in sizes:
-            r = run(name, n, args.timeout, cold=args.cold)
+            r = run(name, n, args.timeout, cold=args.cold, min_runs=args.runs)
             r["n"] = n
             rows.append(r)
             source = r.get("source", source)
