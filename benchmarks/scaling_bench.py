@@ -17,6 +17,7 @@ A case is called linear when ratio < 1.5.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -170,6 +171,80 @@ def _reopened_formatting(n: int) -> bytes:
     return (HEAD + ("<div>" + fmt + "</div><img src=a.png>") * n + TAIL).encode()
 
 
+def _img(url: str) -> bytes:
+    return (HEAD + f'<img src="{url}" width="1" height="1">' + TAIL).encode()
+
+
+# Hostile URLs: each family grows one part of one image URL (host, labels, path, query...).
+# The generator makes every family at any size n; the issue's case is "long-host": a host of
+# n dotted labels (200,000 labels is a 400 kB message).
+URL_FAMILIES: dict[str, tuple[str, object]] = {
+    "long-host": ("a host of n dotted labels",
+                  lambda n: "https://" + "a." * n + "example.com/o.gif"),
+    "long-label": ("one host label of n characters",
+                   lambda n: "https://" + "a" * n + ".example.com/o.gif"),
+    "idna-host": ("a host of n non-ASCII labels (IDNA)",
+                  lambda n: "https://" + "\u00e4." * n + "example.com/o.gif"),
+    "idna-label": ("one non-ASCII label of n characters (punycode)",
+                   lambda n: "https://" + "\u00e4b" * (n // 2) + ".example.com/o.gif"),
+    "percent-host": ("a percent-encoded host of n labels",
+                     lambda n: "https://" + "%61." * n + "example.com/o.gif"),
+    "long-userinfo": ("n characters of user:password@ before the host",
+                      lambda n: "https://" + "u" * n + ":p@t.example.net/o.gif"),
+    "path-segments": ("n path segments",
+                      lambda n: "https://t.example.net" + "/ab" * n + "/o.gif"),
+    "query-pairs": ("n query pairs",
+                    lambda n: "https://t.example.net/o.gif?"
+                    + "&".join(f"k{i}=v{i}" for i in range(n))),
+    "long-token": ("one token-like path segment of n characters",
+                   lambda n: "https://t.example.net/o/" + "".join(
+                       "0123456789abcdefghijklmnopqrstuvwxyz"[(i * 7919) % 36] for i in range(n))),
+    "dotted-path": ("a path of n dots and labels after the host",
+                    lambda n: "https://t.example.net/" + "a." * n + "gif"),
+}
+
+
+def _url_family(name: str):
+    make = URL_FAMILIES[name][1]
+    return lambda n: _img(make(n))  # type: ignore[operator]
+
+
+def _srcset(n: int) -> bytes:
+    cands = ", ".join(f"https://cdn.example.net/i{i}.png {i + 1}w" for i in range(n))
+    return (HEAD + f'<img srcset="{cands}" width="600">' + TAIL).encode()
+
+
+def _style_urls(n: int) -> bytes:
+    urls = ",".join(f"url(https://cdn.example.net/b{i}.png)" for i in range(n))
+    return (HEAD + f'<div style="background-image:{urls}">x</div>' + TAIL).encode()
+
+
+def _distinct_images(n: int) -> bytes:
+    imgs = "".join(f'<img src="https://cdn{i % 50}.example.net/p/{i}/a.png" width="600">'
+                   for i in range(n))
+    return (HEAD + imgs + TAIL).encode()
+
+
+def _selector_list(n: int) -> bytes:
+    sel = ", ".join(f"div.c{i} > span.d{i} img" for i in range(n))
+    return (HEAD + "<style>" + sel + " { display: none }</style>"
+            + '<div class="c1"><span class="d1"><img src="https://cdn.example.net/a.png">'
+            + "</span></div>"
+            + TAIL).encode()
+
+
+def _nested_not(n: int) -> bytes:
+    return (HEAD + "<style>" + ":not(" * n + "p" + ")" * n + " { display: none }</style>"
+            + TAIL).encode()
+
+
+def _many_classes(n: int) -> bytes:
+    classes = " ".join(f"c{i}" for i in range(n))
+    rules = "\n".join(f".c{i} {{ display: block !important; }}" for i in range(0, n, 7))
+    return (HEAD + "<style>" + rules + f'</style><div class="{classes}" style="display:none">'
+            '<img src="https://cdn.example.net/a.png" width="600"></div>' + TAIL).encode()
+
+
 # name: (generator, sizes, unit, what)
 CASES: dict[str, tuple] = {
     "newsletter": (_newsletter, [10_000, 100_000, 1_000_000, 3_000_000, 10_000_000], "MB",
@@ -214,24 +289,57 @@ CASES: dict[str, tuple] = {
                              "n <b><div>...</b> (adoption agency)"),
     "reopened-formatting": (_reopened_formatting, [1_250, 5_000, 20_000], "image",
                             "n images after 40 formatting elements a block closed"),
+    "srcset-candidates": (_srcset, [2_500, 10_000, 40_000], "candidate",
+                          "one srcset of n candidates"),
+    "style-urls": (_style_urls, [2_500, 10_000, 40_000], "url", "n url() in one style attribute"),
+    "distinct-images": (_distinct_images, [2_500, 10_000, 40_000], "image",
+                        "n images, each a different URL"),
+    "selector-list": (_selector_list, [2_500, 10_000, 40_000], "selector",
+                      "one rule with n selectors"),
+    "nested-not": (_nested_not, [250, 1_000, 4_000], "level", "a selector of n nested :not("),
+    "many-classes": (_many_classes, [2_500, 10_000, 40_000], "class",
+                     "one hidden element with n classes, n/7 reveal rules"),
 }
+for _name, (_what, _make) in URL_FAMILIES.items():
+    CASES[_name] = (_url_family(_name), [12_500, 50_000, 200_000], "unit", _what)
 
 
-def child(case: str, n: int) -> None:
+def _forget_kept() -> None:
+    """Empty every cache the core keeps between messages (pixelguard.memo.Memo), so a
+    repeated input costs what its first cleaning costs."""
+    import gc
+
+    from pixelguard.memo import Memo
+
+    for obj in gc.get_objects():
+        if isinstance(obj, Memo):
+            obj.clear()
+
+
+def child(case: str, n: int, budget: float | None = None, cold: bool = False,
+          min_runs: int = 1) -> None:
     from core_bench import SOURCE
 
     from pixelguard import Policy, clean_message
 
     raw = CASES[case][0](n)
     # No time budget / size cap: this measures how the work grows, not where the core gives up.
+    # With --budget: the default size cap and that budget, each input cleaned once.
     limits = {k: v for k, v in (("time_budget", 1e9), ("max_html_bytes", 1 << 40))
               if k in getattr(Policy, "__dataclass_fields__", {})}
+    if budget is not None:
+        limits = {"time_budget": budget}
     pol = Policy(recipients=("reader@example.org",), **limits)
     clean_message(HEAD.encode() + TAIL.encode(), pol)  # warm-up: tracker list, imports
     best = math.inf
     spent = 0.0
     res = None
-    while spent < 1.0 and (res is None or best < 0.2):  # repeat small inputs, keep the best
+    runs = 0
+    while ((runs < min_runs or (spent < 1.0 and best < 0.2))  # small inputs again, keep the best
+           and (budget is None or res is None)):
+        runs += 1
+        if cold:
+            _forget_kept()
         t0 = time.perf_counter()
         res = clean_message(raw, pol)
         dt = time.perf_counter() - t0
@@ -239,12 +347,16 @@ def child(case: str, n: int) -> None:
     pixel = any("8f14e45f" in f.url or "/o/" in f.url or "list-manage" in f.url
                 for f in res.findings)
     print(json.dumps({"source": SOURCE, "bytes": len(raw), "seconds": best,
-                      "findings": len(res.findings), "error": res.error, "pixel": pixel}))
+                      "findings": len(res.findings), "error": res.error, "pixel": pixel,
+                      "skipped": bool(res.skipped)}))
 
 
-def run(case: str, n: int, timeout: float) -> dict:
+def run(case: str, n: int, timeout: float, budget: float | None = None,
+        cold: bool = False, min_runs: int = 1) -> dict:
     try:
-        proc = subprocess.run([sys.executable, __file__, "--child", case, str(n)],
+        proc = subprocess.run([sys.executable, __file__, "--child", case, str(n),
+                               str(budget) if budget is not None else "-", str(min_runs)]
+                              + (["cold"] if cold else []),
                               check=False, capture_output=True, text=True, timeout=timeout,
                               env=os.environ.copy())
     except subprocess.TimeoutExpired:
@@ -265,12 +377,25 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated case names")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per (case, size)")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--budget", type=float, metavar="SECONDS",
+                    help="clean each case's largest input (times --scale) once with this time "
+                         "budget and check that it costs at most the budget + 10 %%")
+    ap.add_argument("--scale", type=int, default=1, help="with --budget: largest size times this")
+    ap.add_argument("--cold", action="store_true",
+                    help="empty the caches kept between messages before every repetition "
+                         "(else a repeated small input is served from them)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="clean each input at least this many times and keep the best")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]),
+              None if args.child[2] == "-" else float(args.child[2]), "cold" in args.child,
+              int(args.child[3]))
         return 0
     names = args.only.split(",") if args.only else list(CASES)
+    if args.budget is not None:
+        return budget_table(names, args.budget, args.scale, args.timeout)
     results: dict = {}
     print("| case | size | input | seconds | per unit | pixel | findings |")
     print("|---|---|---|---|---|---|---|")
@@ -279,7 +404,7 @@ def main() -> int:
         _gen, sizes, unit, _what = CASES[name]
         rows = []
         for n in sizes:
-            r = run(name, n, args.timeout)
+            r = run(name, n, args.timeout, cold=args.cold, min_runs=args.runs)
             r["n"] = n
             rows.append(r)
             source = r.get("source", source)
@@ -307,17 +432,43 @@ def main() -> int:
             verdict["linear"] = False
         results[name] = verdict
     print(f"\n{source}\n")
-    print("| case | what | ratio (per unit, largest / mid) | log-log slope | linear? |")
-    print("|---|---|---|---|---|")
+    print("| case | what | n / 4n / 16n (s) | time ×, per 4× | ratio (per unit, largest / mid)"
+          " | log-log slope | linear? |")
+    print("|---|---|---|---|---|---|---|")
     for name in names:
         v = results[name]
         ratio = f"{v['ratio']:.2f}" if "ratio" in v else "-"
         slope = f"{v['slope']:.2f}" if "slope" in v else "-"
-        print(f"| {name} | {CASES[name][3]} | {ratio} | {slope} | "
+        secs = [r.get("seconds") for r in v["rows"]]
+        times = " / ".join(f"{t:.3f}" if t is not None else "-" for t in secs)
+        steps = " / ".join(f"{b / a:.1f}" if a and b else "-" for a, b in itertools.pairwise(secs))
+        print(f"| {name} | {CASES[name][3]} | {times} | {steps} | {ratio} | {slope} | "
               f"{'yes' if v['linear'] else '**NO**'} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def budget_table(names: list[str], budget: float, scale: int, timeout: float) -> int:
+    """Each case's largest input (times `scale`) cleaned once under `budget`: the cost must
+    stay within the budget + 10 % (plus 5 ms for the clock's and the interpreter's jitter)."""
+    print(f"| case | input | seconds (budget {budget:g} s) | outcome | within budget + 10 %? |")
+    print("|---|---|---|---|---|")
+    over = 0
+    for name in names:
+        n = CASES[name][1][-1] * scale
+        r = run(name, n, timeout, budget)
+        if "seconds" not in r:
+            over += 1
+            print(f"| {name} | - | {'TIMEOUT' if r.get('timeout') else 'CRASH'} | - | **NO** |")
+            continue
+        ok = r["seconds"] <= budget * 1.1 + 0.005
+        over += not ok
+        outcome = r["error"] or ("skipped (over max_html_size)" if r.get("skipped")
+                                 else f"{r['findings']} findings")
+        print(f"| {name} | {r['bytes'] / 1e6:.2f} MB | {r['seconds']:.3f} | {outcome} | "
+              f"{'yes' if ok else '**NO**'} |", flush=True)
+    return 1 if over else 0
 
 
 if __name__ == "__main__":

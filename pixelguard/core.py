@@ -182,6 +182,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     nested_findings: list[Finding] = []
     announce: dict[int, list[Finding]] = {}  # id(HTML part) -> nested findings it announces
     for part, kind in nested:
+        deadline.check()
         found = []
         change = _clean_nested_part(raw, part, kind, policy, trackers, allowed, deadline,
                                     found, skipped)
@@ -190,6 +191,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
             nested_findings.extend(found)
             announce.setdefault(id(_showing_html(part, html_leaves)), []).extend(found)
     for part in html_leaves:
+        deadline.check()
         extra = announce.get(id(part), [])
         decoded = _decode_part(raw, part, policy, skipped)
         if decoded is None:

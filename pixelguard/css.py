@@ -140,6 +140,11 @@ def _decl_value(d: ast.Declaration) -> Declaration:
 _NEEDS_TOKENIZER = ("url(", "\\", "/*", "image-set", "'", '"', "{", "}")
 
 
+# The longest CSS text (a stylesheet, a style attribute) read rule by rule: the CSS parser
+# cannot be stopped midway, so this bounds what one text costs past the time budget (about a
+# second). A longer <style> block or style attribute is removed whole, unread
+# (detect.detect_html, detect.vectors).
+MAX_CSS_CHARS = 256 * 1024
 CACHE_MAX_TEXT = 64 * 1024  # longer texts are parsed every time, not kept alive in a cache
 # Parsed CSS takes some 30 bytes per character of its text: the budgets bound what a cleaning
 # process keeps to a few tens of MB, whatever the mail (pixelguard/memo.py).
@@ -162,6 +167,8 @@ def parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]
 
 
 def _parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
+    if len(text) > MAX_CSS_CHARS:  # (detect.vectors removes such an attribute unread)
+        return (), ()
     low = text.lower()
     if not any(marker in low for marker in _NEEDS_TOKENIZER):
         return tuple(_simple_declarations(low)), ()
@@ -226,6 +233,8 @@ def parse_stylesheet(text: str) -> StyleSheet:
 
 
 def _parse_stylesheet(text: str) -> StyleSheet:
+    if len(text) > MAX_CSS_CHARS:  # (detect_html removes such a <style> block unread)
+        return StyleSheet(refs=unparsed_refs(text))
     pos = _Positions(text)
     sheet = StyleSheet()
     try:

@@ -13,6 +13,7 @@ import html.entities
 import re
 from dataclasses import dataclass, field
 
+from pixelguard.budget import Deadline
 from pixelguard.memo import Memo
 
 # One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
@@ -43,6 +44,11 @@ _SCOPE = {"td": ("tr", "table"), "th": ("tr", "table"), "tr": ("table",),
 # inside it.
 _LIST_ITEMS = frozenset(("li", "dt", "dd"))
 _NOT_BLOCKING_ITEMS = frozenset(("address", "div", "p"))
+# Attribute values longer than this are read as written, their character references not
+# decoded (decoding costs up to 0.5 s per MiB): longer than any URL or style attribute is
+# read (urls.MAX_URL_CHARS, css.MAX_CSS_CHARS), so such a value is removed whole, not judged.
+MAX_DECODED = 256 * 1024
+_CHECK_EVERY = 1023  # the deadline is looked at once per this many tokens (+1, a mask)
 _ITEM_REACH = 64  # open special elements looked through for that
 # Block-level start tags close an open <p> (up to a button/table/td scope boundary).
 _CLOSES_P = frozenset(
@@ -168,7 +174,7 @@ def _make_attr(name: str, m: re.Match[str], offset: int) -> Attr:
         vstart, vend = m.span(group)
         end = vend + 1 if group < 4 else vend  # past the closing quote
     raw = m.string[vstart:vend]
-    return Attr(name, unescape_attr(raw) if "&" in raw else raw, offset + m.start(1),
+    return Attr(name, _decoded(raw) if "&" in raw else raw, offset + m.start(1),
                 offset + end, offset + vstart, offset + vend, raw)
 
 
@@ -197,6 +203,19 @@ def charref(ref: str, next_char: str) -> str:
     return ref
 
 
+def _decoded(raw: str) -> str:
+    """The value of an attribute written as `raw`; past MAX_DECODED characters only its
+    start is decoded (enough to show its scheme: a URL's length alone then removes it)."""
+    if len(raw) <= MAX_DECODED:
+        return unescape_attr(raw)
+    cut = raw.rfind("&", 0, _DECODED_HEAD)
+    cut = cut if cut > _DECODED_HEAD - 64 else _DECODED_HEAD  # never inside a reference
+    return unescape_attr(raw[:cut]) + raw[cut:]
+
+
+_DECODED_HEAD = 4096
+
+
 def unescape_attr(raw: str) -> str:
     """An attribute value with its character references decoded by the HTML standard's
     rules for attributes."""
@@ -204,15 +223,25 @@ def unescape_attr(raw: str) -> str:
 
 
 def _attr_matches(text: str) -> dict[str, re.Match[str]]:
-    """A start tag's attributes by (lower-case) name, each the match of its source."""
+    """A start tag's attributes by (lower-case) name, each the match of its source; past
+    MAX_ATTRIBUTES the reading stops and the entry _TOO_MANY says so."""
     out: dict[str, re.Match[str]] = {}
     m = _TAGNAME.match(text)
     if m:
-        for am in _ATTR.finditer(text, m.end()):
+        for count, am in enumerate(_ATTR.finditer(text, m.end())):
+            if count == MAX_ATTRIBUTES:
+                out[_TOO_MANY] = am
+                break
             name = am.group(1).lower()
             if name not in out:  # HTML: the first of duplicate attributes wins
                 out[name] = am
     return out
+
+
+# Attributes read of one tag (real mail uses a few dozen). A tag with more is removed whole,
+# unread (detect.vectors): reading on would let one tag cost seconds.
+MAX_ATTRIBUTES = 1000
+_TOO_MANY = " "  # (no attribute name contains a space)
 
 
 # Mail from one template repeats its tags, within a message and between messages: a tag's
@@ -261,9 +290,16 @@ class Element:
         return matches
 
     @property
+    def too_many_attributes(self) -> bool:
+        """More than MAX_ATTRIBUTES attributes: the rest were not read."""
+        return len(self.text) > MAX_ATTRIBUTES and _TOO_MANY in self._parse()
+
+    @property
     def attrs(self) -> list[Attr]:
         out = []
         for name in list(self._parse()):
+            if name == _TOO_MANY:
+                continue
             a = self.attr(name)
             if a is not None:
                 out.append(a)
@@ -391,8 +427,10 @@ class _Scanner:
     (WHATWG endings; Outlook conditional comments parsed as markup), raw text elements.
     Text between tags is skipped, never decoded."""
 
-    def __init__(self, doc: Document, base: int, in_mso: bool, parent: int) -> None:
+    def __init__(self, doc: Document, base: int, in_mso: bool, parent: int,
+                 deadline: Deadline | None = None) -> None:
         self.doc = doc
+        self.deadline = deadline
         self.base = base
         self.in_mso = in_mso
         self.stack: list[int] = [parent] if parent >= 0 else []
@@ -420,11 +458,18 @@ class _Scanner:
         base = self.base
         in_mso = self.in_mso
         afe = self._afe
+        check = self.deadline.check if self.deadline is not None else None
+        if check is not None:
+            check()  # (a conditional comment's scanner: once per comment)
+        tokens = 0
         pos = 0
         while True:
             m = search(text, pos)
             if m is None:
                 return
+            tokens += 1
+            if not tokens & _CHECK_EVERY and check is not None:
+                check()
             kind = m.lastindex
             if kind == 1:  # a start tag
                 lt = m.start()
@@ -838,7 +883,7 @@ class _Scanner:
                 if inner_end < inner_start:
                     inner_end = len(data)
                 nested = _Scanner(self.doc, self.base + lt + 4 + inner_start, True,
-                                  self.stack[-1] if self.stack else -1)
+                                  self.stack[-1] if self.stack else -1, self.deadline)
                 nested.run(data[inner_start:inner_end])
         return m.end()
 
@@ -1101,10 +1146,11 @@ def _is_quirks(text: str) -> bool:
     return public.startswith(_QUIRKS_IDS)
 
 
-def scan(text: str) -> Document:
-    """Scan an HTML document. Never raises for malformed markup."""
+def scan(text: str, deadline: Deadline | None = None) -> Document:
+    """Scan an HTML document. Never raises for malformed markup; raises BudgetExceeded
+    past the `deadline` (looked at every thousand tags)."""
     doc = Document(text, quirks=_is_quirks(text))
-    scanner = _Scanner(doc, 0, False, -1)
+    scanner = _Scanner(doc, 0, False, -1, deadline)
     scanner.run(text)
     doc.styles.sort(key=lambda s: s.start)
     doc.open_at_end = None if scanner._unpushed else tuple(scanner.stack)

@@ -7,6 +7,14 @@ _STRIP = str.maketrans("", "", "\t\r\n")
 _C0_AND_SPACE = " " + "".join(map(chr, range(0x20)))  # stripped from both ends
 REMOTE_SCHEMES = ("http", "https")
 
+# Limits on a remote URL (docs/SECURITY.md, "Resource limits"). No client can load a host
+# past DNS's limits (RFC 1035: 253 octets in all, 63 per label, counted in the IDNA form), and
+# HTTP servers refuse request lines past 8 KiB by default: a URL past any of these is no
+# content a reader can see, and judging it in full would let one attribute cost minutes.
+MAX_URL_CHARS = 32 * 1024
+MAX_HOST_OCTETS = 253
+MAX_LABEL_OCTETS = 63
+
 
 def resolve(raw: str, base: str | None = None) -> str | None:
     """The absolute http(s) URL a client would fetch for `raw`, or None when it loads nothing
@@ -91,3 +99,40 @@ def path_and_query(url: str) -> str:
     except ValueError:
         return ""
     return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def over_limit(url: str, parts: SplitResult | None = None) -> str | None:
+    """Why an absolute http(s) URL (as resolve() gives it) is past a limit no loadable
+    resource reaches, or None. Cheap: linear in the URL, and the host is measured as
+    written before it is normalised (a host written longer than DNS allows is refused even
+    when percent-decoding would shorten it), then in its IDNA form. `parts`: its urlsplit(),
+    when the caller has it."""
+    if len(url) > MAX_URL_CHARS:
+        return f"a URL of {len(url)} characters (the limit is {MAX_URL_CHARS})"
+    try:
+        parts = parts or urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return None
+    host = host.rstrip(".")
+    if len(host) > MAX_HOST_OCTETS:
+        return f"a host name of {len(host)} characters (DNS allows {MAX_HOST_OCTETS})"
+    longest = max(host.split("."), key=len)
+    if len(longest) > MAX_LABEL_OCTETS:
+        return f"a host label of {len(longest)} characters (DNS allows {MAX_LABEL_OCTETS})"
+    if host.isascii():
+        return None
+    labels = [label if label.isascii() else "xn--" + _punycode(label)
+              for label in host_of(parts).split(".")]
+    if sum(map(len, labels)) + len(labels) - 1 > MAX_HOST_OCTETS:
+        return f"a host name over {MAX_HOST_OCTETS} octets in its IDNA form"
+    if max(map(len, labels)) > MAX_LABEL_OCTETS:
+        return f"a host label over {MAX_LABEL_OCTETS} octets in its IDNA form"
+    return None
+
+
+def _punycode(label: str) -> str:
+    try:
+        return label.encode("punycode").decode("ascii")
+    except UnicodeError:
+        return label

@@ -22,6 +22,7 @@ from pixelguard.trackers import TrackerList, TrackerMatch
 __all__ = ["RULE_IDS", "Detection", "clean_nested", "detect_html"]
 
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
+_SHOWN_URL = 1024  # an over-limit finding's URL is cut to this (reports and logs show it)
 
 
 @dataclass
@@ -40,20 +41,31 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     """Find every tracker in one HTML document (and in the stylesheets and documents nested
     in it, `depth` levels down already). Raises BudgetExceeded past the deadline."""
     deadline = deadline or Deadline(policy.time_budget)
-    doc = scan(text)
+    doc = scan(text, deadline)
     deadline.check()
     sheets = []
-    for block in doc.styles:
-        deadline.check()
-        sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
-    resources = extract(doc, base, sheets)
-    resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
-    vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets], deadline)
-    generated = generated_images(doc, resources)
-    repeats = Counter(r.url for r in resources)
-
     findings: list[Finding] = []
     edits: list[Edit] = []
+    for block in doc.styles:
+        deadline.check()
+        if block.end - block.start > css.MAX_CSS_CHARS and not sender_allowed:
+            # past the limit the whole stylesheet goes, so what is delivered is what was judged
+            findings.append(Finding("data:text/css", "over-limit", None, "style", part,
+                                    f"a stylesheet of {block.end - block.start} characters (the "
+                                    f"limit is {css.MAX_CSS_CHARS}): removed unchecked"))
+            edits.append(Edit(block.start, block.end, ""))
+            continue
+        if block.end - block.start > css.MAX_CSS_CHARS:
+            continue  # (an allowed sender's: kept, and not read)
+        sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
+    resources = extract(doc, base, sheets, deadline)
+    resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
+    vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets], deadline)
+    deadline.check()
+    generated = generated_images(doc, resources)
+    repeats = Counter(r.url for r in resources)
+    deadline.check()
+
     boxes: dict[int, tuple[float | None, float | None]] = {}
     urls: dict[str, _UrlFacts] = {}
     for n, res in enumerate(resources):
@@ -69,7 +81,10 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
             reason = fn(res, signals)
             if reason:
                 vendor = signals.known.vendor if signals.known else trackers.vendor_for_host(signals.host)
-                findings.append(Finding(res.url, rule_id, vendor, res.where, part, reason))
+                url = res.url
+                if signals.over_limit and len(url) > _SHOWN_URL:
+                    url = url[:_SHOWN_URL - 1] + "\u2026"
+                findings.append(Finding(url, rule_id, vendor, res.where, part, reason))
                 edits.extend(res.rewrite if policy.action == "rewrite" else res.strip)
                 break
     for nest in find_nested(doc, sheets, policy.keep):
@@ -119,14 +134,18 @@ class _UrlFacts(NamedTuple):
     leak: str | None
     host_verdict: str | None
     spacer_name: bool
+    over_limit: str | None
 
 
 def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> _UrlFacts:
     own = url_facts(url)
+    if own.over_limit is not None:  # judged by its length alone: nothing else reads it
+        return _UrlFacts("", None, None, False, False, None, None, False, own.over_limit)
     return _UrlFacts(
         host=own.host, known=trackers.match(url), shape=own.shape, token=own.token,
         query_token=own.query_token, leak=find_leak(url, policy.recipients),
         host_verdict=policy.host_verdict(own.host), spacer_name=own.spacer_name,
+        over_limit=None,
     )
 
 
@@ -211,5 +230,5 @@ def _signals(res: Resource, vis: Visibility, policy: Policy, trackers: TrackerLi
         host=facts.host, tiny=tiny, unsized=unsized, hidden=hidden, known=facts.known,
         shape=facts.shape, token=facts.token, query_token=facts.query_token, leak=facts.leak,
         host_verdict=facts.host_verdict, spacer=spacer, print_or_forward=print_or_forward,
-        kept=policy.keep,
+        kept=policy.keep, over_limit=res.over_limit or facts.over_limit,
     )

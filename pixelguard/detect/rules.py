@@ -26,6 +26,7 @@ class Signals(NamedTuple):
     spacer: bool  # repeated, token-less or spacer-named: a layout spacer
     print_or_forward: str | None  # CSS that applies only when printed or forwarded
     kept: frozenset[str] = frozenset()  # families of needless elements the policy keeps
+    over_limit: str | None = None  # why the URL is past a limit (urls.over_limit)
 
 
 Rule = Callable[[Resource, Signals], "str | None"]
@@ -39,6 +40,14 @@ def rule(rule_id: str) -> Callable[[Rule], Rule]:
         return fn
 
     return register
+
+
+@rule("over-limit")
+def over_limit(res: Resource, s: Signals) -> str | None:
+    """A URL past a documented limit (host over 253 octets, a label over 63, URL over 32 KiB)."""
+    if s.over_limit:
+        return f"{s.over_limit}: no real resource needs it, removed unchecked"
+    return None
 
 
 @rule("deny-list")

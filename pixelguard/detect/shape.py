@@ -8,7 +8,7 @@ from typing import NamedTuple
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from pixelguard.memo import Memo
-from pixelguard.urls import host_of
+from pixelguard.urls import host_of, over_limit
 
 # A path segment naming an open-tracking endpoint when followed by an opaque token or as a
 # file stem (open.gif, pixel.png, open.aspx).
@@ -153,6 +153,7 @@ class UrlFacts(NamedTuple):
     token: bool  # a path segment or query value looks like a personalised token
     query_token: bool  # a query value does
     spacer_name: bool
+    over_limit: str | None = None  # urls.over_limit(): then nothing else is judged
 
 
 # Kept between messages (mail from one template loads the same images again and again).
@@ -170,6 +171,9 @@ def url_facts(url: str) -> UrlFacts:
 
 def _fresh_url_facts(url: str) -> UrlFacts:
     parsed = Parsed(url)
+    beyond = over_limit(url, parsed.parts) if parsed.parts is not None else None
+    if beyond is not None:
+        return UrlFacts("", None, False, False, False, beyond)
     query_token = query_has_token(parsed)
     return UrlFacts(host_of(parsed.parts), open_shape(parsed),
                     query_token or path_has_token(parsed), query_token, spacer_name(parsed))

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pixelguard import css
-from pixelguard.htmlscan import CHARREF, Document, Element, charref
+from pixelguard.budget import Deadline
+from pixelguard.htmlscan import CHARREF, MAX_ATTRIBUTES, Document, Element, charref
 from pixelguard.memo import MISSING, Memo
 from pixelguard.urls import resolve
 
@@ -68,6 +69,8 @@ class Resource:
     extra: dict[str, str] = field(default_factory=dict)
     # the family of a load no mail needs (NEEDLESS, "links", "manifest", "refresh"), or None
     needless: str | None = None
+    # why it is removed unread, past a limit (a style attribute over css.MAX_CSS_CHARS)
+    over_limit: str | None = None
 
 
 def _remove_attr(doc: Document, el: Element, name: str) -> Edit:
@@ -132,10 +135,12 @@ def decode_with_map(raw: str) -> tuple[str, list[int]]:
 
 
 def extract(doc: Document, base: str | None,
-            sheets: list[tuple[css.StyleBlock, css.StyleSheet]] | None = None) -> list[Resource]:
-    """All remote resources of the document."""
-    resolve_url = _memo_resolve(doc.base_href or base)
+            sheets: list[tuple[css.StyleBlock, css.StyleSheet]] | None = None,
+            deadline: Deadline | None = None) -> list[Resource]:
+    """All remote resources of the document (BudgetExceeded past the `deadline`)."""
+    resolve_url = _memo_resolve(doc.base_href or base, deadline)
     out: list[Resource] = []
+    looked = 0
     for el in doc.elements:
         # most elements load nothing: only tags with loading attributes of their own, and
         # any tag whose source mentions background= or a style= that may load, need a look
@@ -143,10 +148,19 @@ def extract(doc: Document, base: str | None,
             continue  # a copy the tree builder made: its tag's loads are its original's
         low = el.low
         tag = el.tag
+        if len(low) > MAX_ATTRIBUTES and el.too_many_attributes:
+            # removed whole, unread (what it hides or loads past the limit is not judged)
+            strip = [Edit(el.start, el.end, "")]
+            out.append(Resource("data:text/html", f"<{tag}>", "image", el, strip, strip,
+                                over_limit=f"a tag with more than {MAX_ATTRIBUTES} attributes"))
+            continue
         if tag in _SPECIAL_TAGS or tag.startswith("v:") or (
                 "background" in low and _BACKGROUND_ATTR.search(low) is not None) or (
                 "style" in low and ("url" in low or "&" in low or "\\" in low
                                     or "image-set" in low)):  # _may_load_in_style, inlined
+            looked += 1
+            if deadline is not None and (not looked & 63 or len(low) > _LONG_TAG):
+                deadline.check()
             _element_resources(doc, el, resolve_url, out)
     for block, sheet in sheets or ():
         media = doc.elements[block.element].get("media").strip().lower()
@@ -189,9 +203,16 @@ def _may_load_in_style(low: str) -> bool:
     return "url" in low or "&" in low or "\\" in low or "image-set" in low
 
 
-def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
+# A srcset longer than this is removed whole, unread (real ones list a few candidates).
+MAX_SRCSET_CHARS = 64 * 1024
+_LONG_TAG = 64 * 1024  # a tag this long: the deadline is looked at before its attributes are read
+
+
+def _memo_resolve(base: str | None,
+                  deadline: Deadline | None = None) -> Callable[[str], str | None]:
     """resolve() against one document's base, each distinct reference resolved once (and
-    kept between messages: mail from one template refers to the same images)."""
+    kept between messages: mail from one template refers to the same images); the deadline
+    is looked at every 64 distinct references."""
     done: dict[str, str | None] = {}
     base_cost = len(base) if base is not None else 0
 
@@ -199,6 +220,8 @@ def _memo_resolve(base: str | None) -> Callable[[str], str | None]:
         try:
             return done[raw]
         except KeyError:
+            if deadline is not None and not len(done) & 63:
+                deadline.check()
             key = (raw, base)
             url = _KEPT.get(key, MISSING)
             if url is MISSING:
@@ -230,6 +253,14 @@ def _element_resources(doc: Document, el: Element, resolve_url: Callable[[str], 
     if not _may_load_in_style(el.low):
         return
     style = el.attr("style")
+    if style is not None and len(style.raw) > css.MAX_CSS_CHARS:
+        # too long to read (and, past htmlscan.MAX_DECODED, its references are not decoded):
+        # the whole attribute goes, so what is delivered is what was judged
+        e = _remove_attr(doc, el, "style")
+        out.append(Resource("data:text/css", _label(el, "style"), "background", el, [e], [e],
+                            over_limit=f"a style attribute of {len(style.raw)} characters (the "
+                                       f"limit is {css.MAX_CSS_CHARS})"))
+        return
     if style is not None and _may_load_in_style(style.raw.lower()) and style.value.strip():
         _decls, refs = css.parse_inline(style.value)
         # CSS offsets are in the decoded text; map them back to the source when entities differ
@@ -267,10 +298,15 @@ def _tag_resources(doc: Document, el: Element, resolve_url: Callable[[str], str 
         a = el.attr("srcset")
         if a is not None:
             e = _remove_attr(doc, el, "srcset")
-            for raw in _srcset_urls(a.value):
-                url = resolve_url(raw)
-                if url:
-                    add(Resource(url, _label(el, "srcset"), "image", el, [e], [e]))
+            if len(a.raw) > MAX_SRCSET_CHARS:  # removed whole, unread
+                add(Resource("data:text/plain", _label(el, "srcset"), "image", el, [e], [e],
+                             over_limit=f"a srcset of {len(a.raw)} characters (the limit is "
+                                        f"{MAX_SRCSET_CHARS})"))
+            else:
+                for raw in _srcset_urls(a.value):
+                    url = resolve_url(raw)
+                    if url:
+                        add(Resource(url, _label(el, "srcset"), "image", el, [e], [e]))
     if tag in NEEDLESS:
         family, names = NEEDLESS[tag]
         for name in names:

@@ -322,7 +322,7 @@ def _clean_group(
             continue
         if result.error is not None:
             log.warning(
-                "%s UID %d: left unchanged (cannot parse: %s)", label, cand.uid, result.error
+                "%s UID %d: left unchanged, not cleaned: %s", label, cand.uid, result.error
             )
             to_mark.append(cand.uid)
             continue

@@ -123,6 +123,9 @@ class _Index:
         self.by_digit_host: dict[str, list[_Rule]] = {}
         self.by_gram: dict[str, list[_Rule]] = {}
         self.always: list[_Rule] = []  # path-only rules with no usable literal (rare)
+        # the longest key of each host table: no longer suffix can be in it
+        self.longest = 0
+        self.longest_digit = -1  # (-1: no key, so every collapsed suffix is too long)
 
     def add_entry(self, entry: Entry) -> None:
         self._add(_Rule(entry, None), *_path_test(entry))
@@ -137,18 +140,33 @@ class _Index:
             table = self.by_digit_host if "#" in host else self.by_host
             key = collapse_digits(host) if "#" in host else host
             table.setdefault(key, []).append(rule)
+            if table is self.by_host:
+                self.longest = max(self.longest, len(key))
+            else:
+                self.longest_digit = max(self.longest_digit, len(key))
         elif len(literal) >= _GRAM:
             self.by_gram.setdefault(literal[:_GRAM], []).append(rule)
         else:
             self.always.append(rule)
 
     def host_rules(self, host: str) -> Iterable[_Rule]:
-        """Rules for `host` and each of its parent domains, most specific first."""
+        """Rules for `host` and each of its parent domains, most specific first. Suffixes
+        longer than the longest host in the index are skipped by position, unsliced: a host
+        of many labels costs time linear in its length, not in the square of it."""
         by_host = self.by_host
         by_digit_host = self.by_digit_host
         # digit runs never cross a dot: the collapsed suffixes are those of the collapsed host
         collapsed = collapse_digits(host) if by_digit_host else ""
-        suffix = host
+        pos = cpos = 0
+        while len(host) - pos > self.longest and len(collapsed) - cpos > self.longest_digit:
+            dot = host.find(".", pos)
+            if dot < 0:
+                return
+            pos = dot + 1
+            if by_digit_host:
+                cpos = collapsed.index(".", cpos) + 1
+        suffix = host[pos:]
+        collapsed = collapsed[cpos:]
         while True:
             yield from by_host.get(suffix, ())
             if by_digit_host:
