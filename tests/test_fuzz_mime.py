@@ -23,6 +23,7 @@ import email
 import email.policy
 import os
 import quopri
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -352,28 +353,40 @@ def _leaves(raw: bytes) -> list[tuple[str, object]]:
     return [(p.get_content_type(), p._payload) for p in msg.walk() if not p.is_multipart()]
 
 
+_EOL = re.compile(rb"\r\n|\r|\n")
+_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")  # email.feedparser's headerRE
+
+
+def _lines(raw: bytes, pos: int = 0):
+    """(start, end) of each line from `pos`, a line ending at CRLF, LF or a bare CR."""
+    while pos < len(raw):
+        m = _EOL.search(raw, pos)
+        end = m.end() if m else len(raw)
+        yield pos, end
+        pos = end
+
+
 def _header_block_end(raw: bytes) -> int:
-    """Offset just past the first empty line (LF or CRLF after a LF), as MIME parsers read it.
+    """Offset just past the header block as the stdlib reads it: past the first empty line,
+    or at the first line that cannot be a header (no empty line before the body).
     (Not pixelguard.headers.header_end: it misses a header block ending in LF CR LF.)"""
-    pos = 0
-    while True:
-        nl = raw.find(b"\n", pos)
-        if nl < 0:
-            return len(raw)
-        if raw[pos : nl + 1] in (b"\n", b"\r\n"):
-            return nl + 1
-        pos = nl + 1
+    for start, end in _lines(raw):
+        if raw[start : start + 1] in (b"\r", b"\n"):
+            return end
+        if not _HEADER_LINE.match(raw, start, end):
+            return start
+    return len(raw)
 
 
 def _added_header_length(out: bytes) -> int:
     """Length of the X-PixelGuard header (with its folded lines) at the top of `out`."""
     assert out.startswith(b"X-PixelGuard: "), out[:100]
-    pos = 0
-    while True:
-        nl = out.index(b"\n", pos) + 1
-        pos = nl
-        if out[pos : pos + 1] not in (b" ", b"\t"):
-            return pos
+    lines = _lines(out)
+    next(lines)
+    for start, _end in lines:
+        if out[start : start + 1] not in (b" ", b"\t"):
+            return start
+    return len(out)
 
 
 def check(raw: bytes, policy: Policy) -> None:
