@@ -353,8 +353,9 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
         for sibling in node.children:
             if sibling.content_type != "text/plain" or sibling.children:
                 continue
-            if sibling.body_start == sibling.body_end:
-                continue  # an empty part (two delimiters in a row): no line break to write after
+            if sibling.start == sibling.body_end or \
+                    raw[sibling.body_end : sibling.body_end + 1] not in (b"", b"\r", b"\n"):
+                continue  # no header, no body, or no line break before the next delimiter
             try:
                 data = message.decode_body(raw, sibling)
             except message.MimeError:
