@@ -104,35 +104,37 @@ def parse(raw: bytes) -> Part:
 
 
 class _Stop:
-    """The `--boundary` lines of a multipart, which end its parts. `next(pos)` is the start
-    of the first such line at or after the line start `pos`; the answer is kept, as the
-    cursor only moves forward."""
+    """The `--boundary` lines of a multipart, which end its parts. `next(pos, limit)` is the
+    start of the first such line at or after the line start `pos` and before `limit` (else
+    `limit`). What was searched is kept, as the cursor only moves forward: every byte is
+    searched once per enclosing multipart."""
 
     def __init__(self, raw: bytes, boundary: bytes) -> None:
         self.raw = raw
         self.marker = b"--" + boundary
         self.line = re.compile(re.escape(self.marker) + rb"(?:--)?[ \t]*(?:\r\n|\r|\n)?\Z")
-        self.asked = self.found = -1
+        # no such line starts in [clear_from, clear_to); one starts at clear_to if found
+        self.clear_from = self.clear_to = -1
+        self.found = False
 
     def matches(self, start: int, end: int) -> bool:
         """Whether the line raw[start:end] is one of these lines."""
         return self.line.match(self.raw, start, end) is not None
 
-    def next(self, pos: int) -> int:
-        if self.asked <= pos <= self.found:
-            return self.found
-        raw, n = self.raw, len(self.raw)
-        i = pos
-        while i < n:
-            i = raw.find(self.marker, i)
-            if i < 0:
-                i = n
-                break
+    def next(self, pos: int, limit: int) -> int:
+        if not self.clear_from <= pos <= self.clear_to:
+            self.clear_from = self.clear_to = pos
+            self.found = False
+        if self.found or self.clear_to >= limit:
+            return min(self.clear_to, limit)
+        raw, i = self.raw, self.clear_to
+        while (i := raw.find(self.marker, i, limit)) >= 0:
             if (i == 0 or raw[i - 1] in b"\r\n") and self.matches(i, _line_end(raw, i)):
-                break
+                self.clear_to, self.found = i, True
+                return i
             i += 1
-        self.asked, self.found = pos, i
-        return i
+        self.clear_to = limit
+        return limit
 
 
 def _line_end(raw: bytes, pos: int) -> int:
@@ -153,7 +155,12 @@ class _Reader:
         self.last: Part | None = None  # the part made last: its body loses a final line break
 
     def _stop_at(self, pos: int) -> int:
-        return min((s.next(pos) for s in self.stops), default=len(self.raw))
+        """Where the current part ends: each boundary is looked for within the part of the
+        multipart it belongs to."""
+        limit = len(self.raw)
+        for stop in self.stops:
+            limit = stop.next(pos, limit)
+        return limit
 
     def readline(self) -> tuple[int, int] | None:
         """The next line, or None at the end of the current part (the line is kept)."""
@@ -193,7 +200,8 @@ class _Reader:
                 return line
         if self.pos >= len(self.raw):
             return None
-        at, end = stop.next(self.pos), self._stop_at(self.pos)
+        end = self._stop_at(self.pos)
+        at = stop.next(self.pos, end)
         if end <= at:
             self.pos = end
             return None
