@@ -7,8 +7,8 @@ _EOL = re.compile(rb"\r\n|\r|\n")  # a line ends at CRLF, LF or a bare CR, as em
 
 
 def header_end(raw: bytes) -> int:
-    """Offset just past the blank line that ends the header block (len(raw) if none): the
-    same rule as the MIME walker's (a line that is empty, whatever its line ending)."""
+    """Where the header block ends: just past its empty line (whatever its line ending), or
+    at the first line that cannot be a header, else len(raw): the MIME walker's rule."""
     from pixelguard.message import find_header_end
 
     return find_header_end(raw, insert_at(raw), len(raw))

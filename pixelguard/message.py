@@ -69,22 +69,18 @@ class Part:
 
 
 def find_header_end(raw: bytes, start: int, end: int) -> int:
-    """Offset just after the first empty line (LF or CRLF) from `start`, or `end`."""
-    if raw.startswith(b"\r\n", start):
-        return start + 2
-    if raw.startswith(b"\n", start):
-        return start + 1
+    """Where the header block from `start` ends, as the parser reads it: just after its
+    empty line, or at the first line that cannot be a header (a body with no empty line
+    before it), or at `end`."""
     pos = start
     while pos < end:
-        nl = raw.find(b"\n", pos, end)
-        if nl < 0:
-            return end
-        nxt = nl + 1
-        if raw.startswith(b"\r\n", nxt) and nxt + 2 <= end:
-            return nxt + 2
-        if raw.startswith(b"\n", nxt) and nxt + 1 <= end:
-            return nxt + 1
-        pos = nxt
+        m = _EOL.search(raw, pos, end)
+        line_end = m.end() if m else end
+        if raw[pos : pos + 1] in (b"\r", b"\n"):
+            return line_end
+        if not _HEADER_LINE.match(raw, pos, line_end):
+            return pos
+        pos = line_end
     return end
 
 

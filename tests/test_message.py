@@ -155,3 +155,10 @@ def test_unknown_transfer_encoding_is_read_as_8bit_and_edited_in_place() -> None
     result = clean_message(raw, Policy(recipients=(BOB,), notice=False))
     assert [f.rule for f in result.findings] == ["size"]
     assert result.raw.endswith(b"Content-Transfer-Encoding: 8bit+\n\n<p>Gr\xfc\xdfe</p>\n")
+
+
+def test_header_block_ends_at_the_first_line_that_cannot_be_a_header() -> None:
+    """The rule trust.drop_own_results relies on: body lines are never header fields."""
+    raw = fixture("mime-no-header-separator.eml")
+    assert raw[header_end(raw) :].startswith(b"--dsn-4\nContent-Type: text/html")
+    assert header_end(b"From: a\r\rbody\r") == len(b"From: a\r\r")
