@@ -5,7 +5,8 @@ mail clients render what it finds), line by line, with every line ending (CRLF, 
 CR) ending a line: a header block ends at an empty line or at the first line that cannot be a
 header (a missing blank line before the body), a multipart is split at `--boundary` lines (any
 trailing blanks, no final boundary needed), the boundary of every enclosing multipart ends a
-part at any depth, a `message/*` part holds a message whatever its transfer encoding says, and
+part at any depth, a `message/*` part holds a message whatever its transfer encoding says
+(a message/delivery-status, blocks of status fields shown as text, is read as one leaf), and
 the line break before a boundary belongs to the boundary. Only offsets are kept, so every
 untouched byte stays exactly where and what it was. Headers are parsed by the stdlib (one
 part at a time).

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import itertools
 import os
 import quopri
 import re
@@ -369,7 +370,16 @@ def _lines(raw: bytes, pos: int = 0):
 def _decoded_leaf(raw: bytes, i: int) -> bytes:
     """The decoded body of the i-th leaf."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    return [p for p in msg.walk() if not p.is_multipart()][i].get_payload(decode=True)
+    return decoded(next(itertools.islice((p for p in msg.walk() if not p.is_multipart()), i, None)))
+
+
+def decoded(part) -> bytes:
+    """A leaf's body decoded, its transfer encoding read with surrounding blanks removed (as
+    pixelguard and clients read " base64 "; compat32 alone would call it unknown)."""
+    cte = part.get("Content-Transfer-Encoding")
+    if cte is not None and str(cte) != str(cte).strip():
+        part.replace_header("Content-Transfer-Encoding", str(cte).strip())
+    return part.get_payload(decode=True)
 
 
 def _header_block_end(raw: bytes) -> int:
@@ -426,7 +436,10 @@ def check(raw: bytes, policy: Policy) -> None:
             continue
         if ctype == "text/plain" and policy.notice and a != b:
             # compared decoded: a base64 or quoted-printable part is encoded anew around it
+            # (and quoted-printable, whose line breaks all stand for CRLF, writes them in one
+            # style: a part that mixed CRLF and LF comes out with the first line's)
             b, a = _decoded_leaf(raw, i), _decoded_leaf(rest, i)
+            b, a = b.replace(b"\r\n", b"\n"), a.replace(b"\r\n", b"\n")
             # the sender's text with the notice put in at one place
             k = len(os.path.commonprefix([a, b]))
             assert len(a) > len(b) and a.endswith(b[k:]), "text/plain changed beyond the notice"

@@ -37,7 +37,7 @@ import quopri
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_fuzz_mime import check
+from test_fuzz_mime import check, decoded
 
 from pixelguard import Policy, clean_message, message
 from pixelguard.headers import insert_at
@@ -71,11 +71,7 @@ def python_html_leaves(raw: bytes) -> list[tuple[bytes, bytes]]:
                 walk(child, depth + 1)
         elif depth <= message.MAX_DEPTH and part.get_content_type() == "text/html":
             payload = part._payload  # the body as the parser stored it (a str, surrogate-escaped)
-            stored = payload.encode("ascii", "surrogateescape")
-            cte = part.get("Content-Transfer-Encoding")
-            if cte is not None and str(cte) != str(cte).strip():
-                part.replace_header("Content-Transfer-Encoding", str(cte).strip())
-            out.append((stored, part.get_payload(decode=True)))
+            out.append((payload.encode("ascii", "surrogateescape"), decoded(part)))
 
     walk(msg, 0)
     return sorted(out)
