@@ -24,7 +24,7 @@ any HTML leaf of the output, and everything outside HTML is kept (tests/test_fuz
 
 CI runs 2,000 messages, derandomised (`PIXELGUARD_MIME_EXAMPLES` sets the count):
 
-    PIXELGUARD_MIME_EXAMPLES=20000 .venv/bin/python -m pytest -q tests/test_mime_differential.py
+    PIXELGUARD_MIME_EXAMPLES=20000 .venv/bin/python -m pytest -q tests/test_mime_differential.py --timeout=0
 """
 from __future__ import annotations
 
