@@ -319,3 +319,4 @@ def test_the_comparison_tells_leaves_apart_by_content() -> None:
     one = (_HEAD + "Content-Type: text/html\n\n<p>a</p>\n").encode()
     assert pixelguard_html_leaves(one) == python_html_leaves(one) == [(b"<p>a</p>\n",) * 2]
     assert pixelguard_html_leaves(one) != python_html_leaves(one.replace(b"<p>a", b"<p>b"))
+
