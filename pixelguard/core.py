@@ -39,8 +39,25 @@ def forget_tracker_lists() -> None:
 
 @dataclass
 class _Change:
+    """raw[start:end] replaced by `body`: the changed body of `part`."""
     part: message.Part
     body: bytes
+    start: int
+    end: int
+
+
+def _change(raw: bytes, part: message.Part, body: bytes, skipped: list[str],
+            reencoded: list[str] | None = None) -> _Change | None:
+    """The change that puts a part's new body in place, or None (and why, in `skipped`)
+    when it cannot be put in without touching bytes outside the change. A part whose
+    encoding was broken is read leniently and written out well-formed: `reencoded` says so."""
+    span = message.splice_span(raw, part, body)
+    if span is None:
+        skipped.append(f"part {part.path} could not be edited in place")
+        return None
+    if reencoded is not None and not message.decodes_exactly(raw, part):
+        reencoded.append(part.path)
+    return _Change(part, span[2], span[0], span[1])
 
 
 def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
@@ -163,8 +180,6 @@ def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
 
 def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     root = message.parse(raw)
-    # RFC 2045 6.4 says a part with an unknown transfer encoding is opaque data, but lenient
-    # clients render it as it stands (spam uses "8bit+"), so it is read, and edited, as 8bit.
     leaves = list(root.leaves())
     html_leaves = [p for p in leaves if p.content_type == "text/html"]
     nested = [(p, kind) for p in leaves if (kind := _nested_kind(p))] if html_leaves else []
@@ -176,6 +191,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     allowed = _sender_allowed(root, policy)
     findings: list[Finding] = []
     changes: list[_Change] = []
+    reencoded: list[str] = []  # parts with a broken transfer encoding, written out anew
     changed_html: list[tuple[message.Part, str]] = []  # with the language of its notice
     # parts the HTML loads (stylesheets, SVG images) first: the notice of the HTML that shows
     # them must count what was removed from them too
@@ -185,7 +201,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         deadline.check()
         found = []
         change = _clean_nested_part(raw, part, kind, policy, trackers, allowed, deadline,
-                                    found, skipped)
+                                    found, skipped, reencoded)
         if change is not None:
             changes.append(change)
             nested_findings.extend(found)
@@ -207,10 +223,14 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         )
         if not found and new_text is text:
             continue
-        findings.extend(found)
         new_data = new_text.encode(codec, "surrogateescape")
-        original = raw[part.body_start : part.body_end]
-        changes.append(_Change(part, message.encode_body(new_data, part, eol.encode(), original)))
+        original = message.body_bytes(raw, part)
+        change = _change(raw, part, message.encode_body(new_data, part, eol.encode(), original),
+                         skipped, reencoded)
+        if change is None:
+            continue
+        findings.extend(found)
+        changes.append(change)
         changed_html.append((part, lang))
     findings.extend(nested_findings)
     if not findings:
@@ -219,8 +239,9 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
                           skipped=skipped)
         return Result(raw=raw)
     if policy.notice:
-        changes.extend(_text_alternatives(raw, changed_html, findings, policy))
+        changes.extend(_text_alternatives(raw, changed_html, findings, policy, skipped))
     value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
+    value += "; reencoded=" + ",".join(reencoded) if reencoded else ""
     out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes, insert_at(raw))
     return Result(raw=out, findings=findings, skipped=skipped)
 
@@ -261,7 +282,8 @@ def _nested_kind(part: message.Part) -> str | None:
 
 def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy,
                        trackers: TrackerList, allowed: bool, deadline: Deadline,
-                       findings: list[Finding], skipped: list[str]) -> _Change | None:
+                       findings: list[Finding], skipped: list[str],
+                       reencoded: list[str]) -> _Change | None:
     """Clean a stylesheet part like a <style> block, an SVG part like a document; its change,
     if any (findings added)."""
     decoded = _decode_part(raw, part, policy, skipped)
@@ -273,11 +295,13 @@ def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy
                                    str(base).strip() if base else None, allowed, deadline, 1)
     if not found:
         return None
-    findings.extend(found)
     eol = message.body_line_ending(raw, part)
-    original = raw[part.body_start : part.body_end]
-    return _Change(part, message.encode_body(new_text.encode(codec, "surrogateescape"), part,
-                                             eol, original))
+    original = message.body_bytes(raw, part)
+    change = _change(raw, part, message.encode_body(new_text.encode(codec, "surrogateescape"),
+                                                    part, eol, original), skipped, reencoded)
+    if change is not None:
+        findings.extend(found)
+    return change
 
 
 def _splice(raw: bytes, head: bytes, changes: list[_Change], head_at: int) -> bytes:
@@ -286,10 +310,10 @@ def _splice(raw: bytes, head: bytes, changes: list[_Change], head_at: int) -> by
     view = memoryview(raw)
     pieces: list[bytes | memoryview] = [view[:head_at], head]
     pos = head_at
-    for ch in sorted(changes, key=lambda c: c.part.body_start):
-        pieces.append(view[pos : ch.part.body_start])
+    for ch in sorted(changes, key=lambda c: c.start):
+        pieces.append(view[pos : ch.start])
         pieces.append(ch.body)
-        pos = ch.part.body_end
+        pos = ch.end
     pieces.append(view[pos:])
     return b"".join(pieces)
 
@@ -315,7 +339,8 @@ def _content_language(part: message.Part) -> str | None:
 
 
 def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
-                       findings: list[Finding], policy: Policy) -> list[_Change]:
+                       findings: list[Finding], policy: Policy,
+                       skipped: list[str]) -> list[_Change]:
     """A notice line in each text/plain alternative of a changed HTML part, in the language
     of that HTML part's notice and at the same position (top: past the preview window)."""
     alternatives: dict[int, tuple[message.Part, str]] = {}
@@ -330,6 +355,9 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
         for sibling in node.children:
             if sibling.content_type != "text/plain" or sibling.children:
                 continue
+            if sibling.start == sibling.body_end or \
+                    raw[sibling.body_end : sibling.body_end + 1] not in (b"", b"\r", b"\n"):
+                continue  # no header, no body, or no line break before the next delimiter
             try:
                 data = message.decode_body(raw, sibling)
             except message.MimeError:
@@ -347,9 +375,11 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
                 new = text + eol + line + eol
             else:  # (a body without a final line break keeps none)
                 new = text + eol + eol + line
-            original = raw[sibling.body_start : sibling.body_end]
-            out.append(_Change(sibling, message.encode_body(
-                new.encode(codec, "surrogateescape"), sibling, eol.encode(), original)))
+            original = message.body_bytes(raw, sibling)
+            change = _change(raw, sibling, message.encode_body(
+                new.encode(codec, "surrogateescape"), sibling, eol.encode(), original), skipped)
+            if change is not None:
+                out.append(change)
     return out
 
 

@@ -1,26 +1,30 @@
 """Adding pixelguard's own header to a message without touching any other byte."""
 from __future__ import annotations
 
+import re
+
+_EOL = re.compile(rb"\r\n|\r|\n")  # a line ends at CRLF, LF or a bare CR, as email reads it
+
 
 def header_end(raw: bytes) -> int:
-    """Offset just past the blank line that ends the header block (len(raw) if none): the
-    same rule as the MIME walker's (a line that is empty, whatever its line ending)."""
+    """Where the header block ends: just past its empty line (whatever its line ending), or
+    at the first line that cannot be a header, else len(raw): the MIME walker's rule."""
     from pixelguard.message import find_header_end
 
     return find_header_end(raw, insert_at(raw), len(raw))
 
 
 def line_ending(raw: bytes) -> bytes:
-    """The message's own line ending: CRLF if its first line ends so, else LF."""
-    nl = raw.find(b"\n")
-    return b"\r\n" if nl > 0 and raw[nl - 1 : nl] == b"\r" else b"\n"
+    """The message's own line ending: that of its first line (CRLF, LF or a bare CR)."""
+    m = _EOL.search(raw)
+    return m.group() if m else b"\n"
 
 
 def insert_at(raw: bytes) -> int:
     """Where a new first header goes: offset 0, or after an mbox "From " line."""
     if raw.startswith(b"From "):
-        nl = raw.find(b"\n")
-        return nl + 1 if nl >= 0 else len(raw)
+        m = _EOL.search(raw)
+        return m.end() if m else len(raw)
     return 0
 
 

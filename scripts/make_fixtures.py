@@ -157,6 +157,28 @@ def mime_fixtures() -> dict[str, bytes]:
         "--fwd-3\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\n"
         + inner + "--fwd-3--\n"
     ).encode()
+    # A delivery notification as one real mailer sends it: no empty line between the header
+    # block and the first boundary. Mail clients (and Python's email) still show its HTML.
+    out["mime-no-header-separator"] = (
+        h("mime-no-header-separator", "delivery notification, no empty line after the headers")
+        + 'Content-Type: multipart/report; report-type=delivery-status; boundary="dsn-4"\n'
+        "--dsn-4\nContent-Type: text/html; charset=utf-8\n\n"
+        "<html><body><p>Your parcel was delivered.</p>\n"
+        '<img src="https://media.mailer.example/m/dsn-open.gif" width="1" height="1" alt="">\n'
+        "</body></html>\n"
+        "--dsn-4\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.shop.example\n\n"
+        "Final-Recipient: rfc822; bob@example.org\nAction: delivered\nStatus: 2.0.0\n"
+        "--dsn-4--\n"
+    ).encode()
+    # base64 with stray characters in it, as a broken mailer writes it: clients skip them
+    b64_broken = base64.encodebytes(html.encode()).decode()
+    b64_broken = b64_broken[:40] + "!*" + b64_broken[40:]
+    out["mime-broken-base64-pixel"] = (
+        h("mime-broken-base64-pixel", "base64 HTML with stray characters and a pixel")
+        + "Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+        + b64_broken
+    ).encode()
     out["mime-plain-only"] = (
         h("mime-plain-only", "plain text only")
         + "Content-Type: text/plain; charset=utf-8\n\nNo HTML here: https://media.mailer.example/x.gif\n"

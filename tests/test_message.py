@@ -91,11 +91,38 @@ def test_unparseable_input_is_returned_unchanged_with_an_error() -> None:
     assert result.error
 
 
-def test_broken_base64_part_passes_through_unchanged_and_says_so() -> None:
+def test_truncated_base64_is_read_as_clients_read_it() -> None:
+    """Broken base64 is decoded leniently (what Python's email and clients show): the
+    truncated tag in it loads nothing, so the message comes out byte-identical."""
     raw, result = _clean("bad-broken-base64.eml")
-    assert result.raw.endswith(raw)  # every original byte, after our one header
-    assert result.raw.startswith(b"X-PixelGuard: skipped; part 1 could not be decoded")
-    assert result.findings == [] and result.error is None
+    assert email.message_from_bytes(raw).get_payload(decode=True).startswith(b"<html><body><img")
+    assert result.raw == raw
+    assert result.findings == [] and result.skipped == [] and result.error is None
+
+
+def test_pixel_in_broken_base64_is_removed_and_the_part_written_out_anew() -> None:
+    raw, result = _clean("mime-broken-base64-pixel.eml")
+    assert [f.rule for f in result.findings] == ["url-shape"]
+    head = result.raw.split(b"\nFrom: ", 1)[0].replace(b"\n ", b" ")
+    assert head.startswith(b"X-PixelGuard: removed=1;") and head.endswith(b"; reencoded=1")
+    (html,) = html_texts(result.raw)
+    assert PIXEL not in html and "cdn.shop.example/hero.jpg" in html
+    body = result.raw.split(b"\n\n", 1)[1]
+    assert b"!*" not in body and b"!*" in raw  # well-formed base64 now
+    assert max(len(line) for line in body.splitlines()) <= 76
+
+
+def test_html_after_a_header_block_without_an_empty_line_is_cleaned() -> None:
+    """A delivery notification whose headers run straight into the first boundary: clients
+    show its HTML, so its 1x1 pixel goes; the other parts stay byte-identical."""
+    raw, result = _clean("mime-no-header-separator.eml")
+    assert [(f.url, f.rule, f.part) for f in result.findings] == [
+        ("https://media.mailer.example/m/dsn-open.gif", "size", "1")]
+    out = _without_our_header(result.raw)
+    assert out.startswith(raw[: raw.index(b"--dsn-4\n")] + b"--dsn-4\n")  # headers, delimiter
+    assert out.endswith(raw[raw.index(b"\n--dsn-4\nContent-Type: message/delivery-status"):])
+    (html,) = html_texts(result.raw)
+    assert "dsn-open.gif" not in html and "Your parcel was delivered." in html
 
 
 def test_bare_html_document_is_cleaned() -> None:
@@ -128,3 +155,10 @@ def test_unknown_transfer_encoding_is_read_as_8bit_and_edited_in_place() -> None
     result = clean_message(raw, Policy(recipients=(BOB,), notice=False))
     assert [f.rule for f in result.findings] == ["size"]
     assert result.raw.endswith(b"Content-Transfer-Encoding: 8bit+\n\n<p>Gr\xfc\xdfe</p>\n")
+
+
+def test_header_block_ends_at_the_first_line_that_cannot_be_a_header() -> None:
+    """The rule trust.drop_own_results relies on: body lines are never header fields."""
+    raw = fixture("mime-no-header-separator.eml")
+    assert raw[header_end(raw) :].startswith(b"--dsn-4\nContent-Type: text/html")
+    assert header_end(b"From: a\r\rbody\r") == len(b"From: a\r\r")
