@@ -1,28 +1,23 @@
-"""Prometheus metrics of the relay, served on `relay.metrics` (host:port) when it is set."""
+"""Prometheus metrics of the relay, served on `relay.metrics` (host:port) when it is set.
+
+`Endpoint` holds what every door counts under the relay's names (trackers removed, clean
+errors, per-message latency) and the HTTP endpoint; the milter's metrics build on it, so
+one dashboard reads both doors."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from pixelguard.model import Finding
 
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-class Metrics:
-    """Counters and a latency histogram in a private registry (several relays per process in tests)."""
 
-    def __init__(self) -> None:
+class Endpoint:
+    """A private registry (several doors per process in tests), the metrics every door shares,
+    and the HTTP endpoint that serves them."""
+
+    def __init__(self, clean_errors_help: str, latency_help: str) -> None:
         self.registry = CollectorRegistry()
-        self.messages = Counter(
-            "pixelguard_relay_messages",
-            "Messages handled, by outcome (delivered, deferred, rejected, partial)",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.recipients = Counter(
-            "pixelguard_relay_recipients",
-            "Recipient deliveries, by the class of the final reply (2xx, 4xx, 5xx)",
-            ["reply"],
-            registry=self.registry,
-        )
         self.trackers = Counter(
             "pixelguard_relay_trackers_removed",
             "Trackers removed, by vendor and rule",
@@ -30,31 +25,12 @@ class Metrics:
             registry=self.registry,
         )
         self.clean_errors = Counter(
-            "pixelguard_relay_clean_errors",
-            "Messages forwarded uncleaned because the core could not clean them",
-            registry=self.registry,
-        )
-        self.nexthop_errors = Counter(
-            "pixelguard_relay_nexthop_errors",
-            "Next-hop replies that were not 2xx, by stage and class (4xx, 5xx)",
-            ["stage", "reply"],
-            registry=self.registry,
+            "pixelguard_relay_clean_errors", clean_errors_help, registry=self.registry
         )
         self.latency = Histogram(
             "pixelguard_relay_message_seconds",
-            "Time from the end of DATA to our reply (cleaning + next hop)",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-            registry=self.registry,
-        )
-        self.connections_refused = Counter(
-            "pixelguard_relay_connections_refused",
-            "Client connections refused, by reason (network, limit, shutdown)",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.connections = Gauge(
-            "pixelguard_relay_connections",
-            "Client sessions open now",
+            latency_help,
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self._server = None
@@ -74,3 +50,42 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class Metrics(Endpoint):
+    """The relay's counters, gauges and latency histogram."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            clean_errors_help="Messages forwarded uncleaned because the core could not clean them",
+            latency_help="Time from the end of DATA to our reply (cleaning + next hop)",
+        )
+        self.messages = Counter(
+            "pixelguard_relay_messages",
+            "Messages handled, by outcome (delivered, deferred, rejected, partial)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.recipients = Counter(
+            "pixelguard_relay_recipients",
+            "Recipient deliveries, by the class of the final reply (2xx, 4xx, 5xx)",
+            ["reply"],
+            registry=self.registry,
+        )
+        self.nexthop_errors = Counter(
+            "pixelguard_relay_nexthop_errors",
+            "Next-hop replies that were not 2xx, by stage and class (4xx, 5xx)",
+            ["stage", "reply"],
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "pixelguard_relay_connections_refused",
+            "Client connections refused, by reason (network, limit, shutdown)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.connections = Gauge(
+            "pixelguard_relay_connections",
+            "Client sessions open now",
+            registry=self.registry,
+        )
