@@ -504,9 +504,9 @@ def test_nul_byte_in_charset_does_not_stop_cleaning() -> None:
 
 
 def test_notice_never_lands_after_an_unclosed_final_delimiter() -> None:
-    """Found by the long run against 6c3eb05 (fixed in the core since): the text/plain notice
-    was also put after a final `--boundary` with no close and no line break, turning the
-    delimiter into text and changing the structure every other MIME parser sees."""
+    """A case the long fuzz run found: a text/plain notice put after a final `--boundary`
+    with no close and no line break would turn the delimiter into text and change the
+    structure every other MIME parser sees."""
     raw = (b"From: News <news@shop.example>\r\nTo: bob@example.org\r\nSubject: Offers\r\n"
            b'Content-Type: multipart/alternative; boundary="=_lvl0"\r\n\r\n'
            b"--=_lvl0\r\nContent-Type: text/html\r\nContent-Type: text/plain\r\n"
@@ -521,8 +521,8 @@ def test_notice_never_lands_after_an_unclosed_final_delimiter() -> None:
 
 
 def test_header_block_ending_in_lf_crlf_keeps_headers_and_cleans_the_html() -> None:
-    """Found by the long run (d8d2307): LF header lines closed by a CRLF empty line. The core
-    reads it right; the first oracle (pixelguard.headers.header_end) did not (see FUZZING.md)."""
+    """A case the long fuzz run found: LF header lines closed by a CRLF empty line. The core
+    must read it right, and so must the oracle, pixelguard.headers.header_end (FUZZING.md)."""
     raw = (b"From: News <news@shop.example>\nTo: bob@example.org\nSubject: Offers\nContent-Type: text/html\n"
            b"Content-Transfer-Encoding: 7bit\n\r\n<html>\x00<head>\x00</head>\x00<body>\r\n"
            b'<img src="https://t.example/open.gif?u=bob%40example.org" width="1" height="1">\r\n</body></html>\r\n')
