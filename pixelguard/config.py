@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from pixelguard.links.settings import LinkSettings, UserLinkSettings, describe, link_options
 from pixelguard.model import Action, NoticePosition, Policy
 
 __all__ = [
@@ -475,6 +476,7 @@ class DefaultsConfig(_Section):
     action: Action = "strip"
     notice: NoticeConfig = Field(default_factory=NoticeConfig)
     keep: list[Keepable] = Field(default_factory=list)
+    links: LinkSettings = Field(default_factory=LinkSettings)  # click tracking (docs/links.md)
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
 
@@ -483,6 +485,7 @@ class UserConfig(_Section):
     action: Optional[Action] = None  # None: the defaults' action
     notice: UserNoticeConfig | None = None  # None: the defaults' notice
     keep: Optional[list[Keepable]] = None  # None: the defaults' keep
+    links: UserLinkSettings | None = None  # None: the defaults' links
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
 
@@ -927,6 +930,7 @@ class Config(_Section):
             notice_position=notice.position,
             notice_language=None if notice.language == "auto" else notice.language,
             keep=frozenset(user.keep if user and user.keep is not None else d.keep),
+            links=link_options(d.links, user.links if user else None),
             recipients=(addr,) if addr else (),
             default_allow_hosts=tuple(d.allow.hosts),
             default_deny_hosts=tuple(d.deny.hosts),
@@ -1270,6 +1274,7 @@ def describe_policies(cfg: Config) -> str:
         out.append(f"  notice: {'on' if p.notice else 'off'}{where}{origin_notice}")
         origin_keep = " (user)" if user and user.keep is not None else ""
         out.append(f"  keep: {', '.join(sorted(p.keep)) or '(none)'}{origin_keep}")
+        out.append(f"  links: {describe(p.links)}{' (user)' if user and user.links else ''}")
         if user is not None:
             out.append(f"  user allow hosts: {hosts(p.user_allow_hosts)}")
             out.append(f"  user deny hosts: {hosts(p.user_deny_hosts)}")

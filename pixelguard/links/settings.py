@@ -1,0 +1,102 @@
+"""The `links:` section of the config (in `defaults:` and per user) and its Policy value."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from pixelguard.model import LinkOptions
+
+__all__ = ["LinkSettings", "UserLinkSettings", "describe", "link_options"]
+
+
+def _drop_empty(data: Any) -> Any:
+    """`key:` left empty means the default; `links: true|false` is every option on or off
+    (security wrappers stay a separate choice)."""
+    if isinstance(data, bool):
+        return {"unwrap": data, "strip_params": data, "mark": data}
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if v is not None}
+    return {} if data is None else data
+
+
+def _check_lists(value: Any, info: ValidationInfo) -> Any:
+    """Each entry an existing file that reads as a links list (ours or ClearURLs')."""
+    if not isinstance(value, list):
+        return value
+    from pixelguard.links.rules import LinkListError, read_list
+
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"[{i}] a list entry must be a file path")
+        path = os.path.expanduser(item.strip())
+        base = (info.context or {}).get("base_dir")
+        if base and not os.path.isabs(path):
+            path = os.path.join(base, path)
+        path = os.path.normpath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"[{i}] links list file not found: {path}")
+        try:
+            read_list(path)
+        except LinkListError as exc:
+            raise ValueError(f"[{i}] {exc}") from None
+        if path not in out:
+            out.append(path)
+    return out
+
+
+class _Links(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lists: list[str] = Field(default_factory=list)  # extra redirector/parameter lists
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty(cls, data: Any) -> Any:
+        return _drop_empty(data)
+
+    @field_validator("lists", mode="before")
+    @classmethod
+    def _lists(cls, v: Any, info: ValidationInfo) -> Any:
+        return _check_lists(v, info)
+
+
+class LinkSettings(_Links):
+    """`links:` in defaults. Every option is off unless set."""
+
+    unwrap: bool = False  # a redirect link becomes the destination it carries
+    strip_params: bool = False  # campaign and recipient parameters removed from destinations
+    mark: bool = False  # links that still report the click get a title saying to whom
+    unwrap_security: bool = False  # also unwrap Safe Links, Proofpoint URL Defense (with unwrap)
+
+
+class UserLinkSettings(_Links):
+    """`links:` for one user: each key left out is the defaults' one; `lists` add to theirs."""
+
+    unwrap: bool | None = None
+    strip_params: bool | None = None
+    mark: bool | None = None
+    unwrap_security: bool | None = None
+
+
+def link_options(defaults: LinkSettings, user: UserLinkSettings | None) -> LinkOptions:
+    """The Policy value for one recipient: the user's keys over the defaults'."""
+
+    def pick(name: str) -> bool:
+        own = getattr(user, name) if user is not None else None
+        return bool(getattr(defaults, name) if own is None else own)
+
+    lists = list(defaults.lists) + [p for p in (user.lists if user else []) if p not in defaults.lists]
+    return LinkOptions(unwrap=pick("unwrap"), strip_params=pick("strip_params"),
+                       mark=pick("mark"), unwrap_security=pick("unwrap_security"),
+                       lists=tuple(lists))
+
+
+def describe(options: LinkOptions) -> str:
+    """One line for check-config: 'unwrap, strip_params; lists: /etc/…' or 'off'."""
+    on = [name for name in ("unwrap", "strip_params", "mark", "unwrap_security")
+          if getattr(options, name)]
+    text = ", ".join(on) if options.active else "off"
+    return text + (f"; lists: {', '.join(options.lists)}" if options.lists else "")
