@@ -283,6 +283,10 @@ class Report:
         return [p for p in self.of("unsubscribe") if p.changed]
 
     @property
+    def unsubscribe_marked(self) -> list[Pair]:
+        return [p for p in self.of("unsubscribe") if p.marked]
+
+    @property
     def plain_changed_otherwise(self) -> list[Pair]:
         return [p for p in self.of("plain")
                 if p.changed and not same_but_stripped(p.before.href, p.after.href, None)]
@@ -415,6 +419,7 @@ def summary(report: Report) -> dict:
         "unknown_changed": len(report.unknown_changed),
         "plain_changed_other_than_stripping": len(report.plain_changed_otherwise),
         "plain_marked": len(report.plain_marked),
+        "unsubscribe_marked": len(report.unsubscribe_marked),
         "changed_unlabelled_links": report.changed_unlabelled,
         "params": params_summary(report),
         "per_vendor": {k: dict(v) for k, v in sorted(per_vendor.items())},
@@ -435,6 +440,8 @@ def summary(report: Report) -> dict:
                                for p in report.of("destination-unknown") if not p.marked],
         "plain_changed": [{"where": _where(p), "href": p.before.href, "got": p.after.href}
                           for p in report.plain_changed_otherwise],
+        "unsubscribe_given_title": [{"where": _where(p), "href": _short(p.before.href),
+                                "title": p.after.title} for p in report.unsubscribe_marked],
     }
 
 
@@ -451,6 +458,7 @@ def print_report(s: dict) -> None:
           f"{s['labelled']['destination-unknown']}; href changed: {s['unknown_changed']}")
     print(f"plain links changed other than by stripping: "
           f"{s['plain_changed_other_than_stripping']}; plain links marked: {s['plain_marked']}")
+    print(f"unsubscribe links given a title (href as sent): {s['unsubscribe_marked']}")
     print(f"unlabelled links changed: {s['changed_unlabelled_links']}")
     print("parameters:", json.dumps(s["params"]))
     print("per vendor:")
@@ -460,7 +468,7 @@ def print_report(s: dict) -> None:
     for k, v in s["acceptance"].items():
         print(f"  {k}: {v}{'' if v == 0 else '  <-- FAIL'}")
     for key in ("mismatches", "unsubscribe_changed", "security_unwrapped", "never_touch_changed",
-                "invalid", "plain_changed", "not_unwrapped"):
+                "invalid", "plain_changed", "unsubscribe_given_title", "not_unwrapped"):
         if s[key]:
             print(f"{key}:")
             for item in s[key]:

@@ -61,7 +61,7 @@ def test_harness_counts_an_unwrap_to_the_wrong_target_as_a_mismatch():
     wrapped = "https://r.example/c?u=https%3A%2F%2Fsite.example%2Fa%3Futm_source%3Dx"
     right = _pair(ev, "destination-known", wrapped, "https://site.example/a",
                   destination="https://site.example/a?utm_source=x", params_to_strip=("utm_source",))
-    wrong = _pair(ev, "destination-known", wrapped, "https://site.example/b",
+    wrong = _pair(ev, "destination-known", wrapped, "https://site.example/b?utm_source=x",
                   destination="https://site.example/a?utm_source=x", params_to_strip=("utm_source",))
     report = ev.Report(pairs=[right, wrong])
     s = ev.summary(report)
