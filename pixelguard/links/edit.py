@@ -22,7 +22,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from pixelguard.detect.vectors import Edit
 from pixelguard.htmlscan import Attr, Document, Element
-from pixelguard.links.keep import QuotedRegions, unsubscribe_context, unsubscribe_url
+from pixelguard.links.keep import KeptRegions, unsubscribe_context, unsubscribe_url
 from pixelguard.links.rules import LinkRules, Redirector, rules_for
 from pixelguard.links.strip import strip_params
 from pixelguard.links.unwrap import MAX_URL, destination, valid_url
@@ -42,7 +42,7 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
     already planned (a link edit overlapping one is not made)."""
     rules = rules_for(options.lists)
     busy = _Taken(taken)
-    quoted: QuotedRegions | None = None
+    kept: KeptRegions | None = None
     changes: list[LinkChange] = []
     edits: list[Edit] = []
     for el in doc.elements:
@@ -56,9 +56,9 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
             continue  # mailto:, tel:, #anchors, relative, protocol-relative, malformed
         if unsubscribe_url(url) or unsubscribe_context(doc, el):
             continue
-        if quoted is None:
-            quoted = QuotedRegions(doc)
-        if quoted.quoted(el):
+        if kept is None:
+            kept = KeptRegions(doc)
+        if kept.quoted(el):
             continue
         plan = _plan(url, options, rules)
         if plan is None:

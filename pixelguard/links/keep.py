@@ -1,6 +1,7 @@
 """Links that are never changed: unsubscribe and preference links (by their URL, their text,
 title or label, or the text just around them, in en de fr es it nl pt), and links inside
-quoted replies (blockquote type=cite, Gmail's, Yahoo's and Outlook's reply markers).
+quoted replies (blockquote type=cite, Gmail's, Yahoo's and Outlook's reply markers), and markup
+inside text-only elements.
 
 Protecting a link too many costs only an edit not made, so the words are generous.
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 import html
 import re
 
-from pixelguard.htmlscan import Document, Element
+from pixelguard.htmlscan import RAW_TEXT, Document, Element
 
-__all__ = ["QuotedRegions", "unsubscribe_context", "unsubscribe_url"]
+__all__ = ["KeptRegions", "unsubscribe_context", "unsubscribe_url"]
 
 # Words and phrases of unsubscribe, opt-out and preference links (lower case, accents as
 # written and without). Plain alternatives: one pass, no nested quantifiers.
@@ -112,10 +113,11 @@ _ORIGINAL = re.compile(r"-{3,}\s*(?:original message|ursprüngliche nachricht|me
 _MAX_UP = 512  # ancestors looked through
 
 
-class QuotedRegions:
+class KeptRegions:
     """Which links of a document are in a quoted reply: inside a blockquote type=cite or a
     Gmail/Yahoo quote container, or after Outlook's reply header (its divRplyFwdMsg, or an
-    '-----Original Message-----' line), which starts a quote that runs to the end."""
+    '-----Original Message-----' line), which starts a quote that runs to the end. Markup
+    read inside text-only elements (textarea, title, xmp, noembed…) is no link either."""
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
@@ -155,6 +157,8 @@ class QuotedRegions:
 
 
 def _quotes(el: Element) -> bool:
+    if el.tag in RAW_TEXT:
+        return True
     if el.tag == "blockquote" and el.mentions("cite") and el.get("type").strip().lower() == "cite":
         return True
     if el.mentions("class") and el.classes & _QUOTE_CLASSES:

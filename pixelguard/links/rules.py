@@ -121,7 +121,7 @@ class LinkRules:
 
 
 def _host_pattern(host: str) -> re.Pattern[str]:
-    """`google.*` (any top-level domain of one or two labels), `protect-*.mimecast.com` (a
+    """`google.*` (under .com, a country code, or its com./co.), `protect-*.mimecast.com` (a
     wildcard inside one label), `*.x.example` (x.example and its subdomains)."""
     out = ""
     rest = host
@@ -129,7 +129,8 @@ def _host_pattern(host: str) -> re.Pattern[str]:
         out, rest = r"(?:[a-z0-9-]+\.)*", rest[2:]
     tail = ""
     if rest.endswith(".*"):
-        rest, tail = rest[:-2], r"\.[a-z]{2,63}(?:\.[a-z]{2,63})?"
+        # .com, a country code, or its com. or co. second level (google.co.uk)
+        rest, tail = rest[:-2], r"\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})"
     out += r"[a-z0-9-]*".join(re.escape(p) for p in rest.split("*")) + tail
     return re.compile(out)
 
