@@ -124,7 +124,8 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
 
         lang = language.choose(policy.notice_language, _document_lang(det.doc), content_language)
         found_links, link_edits = edit_links(det.doc, policy.links, part,
-                                             lambda vendor: notice.link_title(vendor, lang), edits)
+                                             lambda vendor: notice.link_title(vendor, lang), edits,
+                                             deadline)
         edits += link_edits
         links += found_links
     if not (shown or found_links) or (not det.findings and not found_links and not policy.notice):

@@ -12,7 +12,7 @@ GOOGLE = "https://www.google.com/url?q=https%3A%2F%2Fshop.example%2F%3Futm_sourc
 
 
 def _unchanged(body: str) -> None:
-    out, result = clean_doc(body)
+    _out, result = clean_doc(body)
     assert result.links == [], result.links
     assert result.raw == doc(body)
 

@@ -22,24 +22,24 @@ _SUBSTACK_TOKEN = _b64url(json.dumps({"e": "https://writer.example/p/hello?token
 
 # entry id -> (a URL of its shape, the destination it carries)
 REDIRECTS = {
-    "google-url": ("https://www.google.com/url?q=https%3A%2F%2Fnews.example%2Fa%3Fb%3D1&sa=D"
-                   "&source=editors", "https://news.example/a?b=1"),
+    "google-url": (("https://www.google.com/url?q=https%3A%2F%2Fnews.example%2Fa%3Fb%3D1&sa=D"
+                   "&source=editors"), "https://news.example/a?b=1"),
     "facebook-l": ("https://l.facebook.com/l.php?u=https%3A%2F%2Fshop.example%2Fsale&h=AT3xQ",
                    "https://shop.example/sale"),
     "instagram-l": ("https://l.instagram.com/?u=https%3A%2F%2Fshop.example%2F&e=AT0b",
                     "https://shop.example/"),
-    "youtube-redirect": ("https://www.youtube.com/redirect?event=video_description&redir_token="
-                         "QUFFLUhq&q=https%3A%2F%2Fblog.example%2Fpost", "https://blog.example/post"),
-    "linkedin-redir": ("https://www.linkedin.com/redir/redirect?url=https%3A%2F%2Fjobs.example"
-                       "%2F42&urlhash=Ab1c", "https://jobs.example/42"),
+    "youtube-redirect": (("https://www.youtube.com/redirect?event=video_description&redir_token="
+                         "QUFFLUhq&q=https%3A%2F%2Fblog.example%2Fpost"), "https://blog.example/post"),
+    "linkedin-redir": (("https://www.linkedin.com/redir/redirect?url=https%3A%2F%2Fjobs.example"
+                       "%2F42&urlhash=Ab1c"), "https://jobs.example/42"),
     "slack-redir": ("https://slack-redir.net/link?url=https%3A%2F%2Fdocs.example%2Fguide",
                     "https://docs.example/guide"),
     "steam-linkfilter": ("https://steamcommunity.com/linkfilter/?url=https://game.example/page",
                          "https://game.example/page"),
     "vk-away": ("https://vk.com/away.php?to=https%3A%2F%2Fsite.example%2F&cc_key=",
                 "https://site.example/"),
-    "reddit-out": ("https://out.reddit.com/t3_abc123?url=https%3A%2F%2Farticle.example%2Fstory"
-                   "&token=xyz&app_name=email", "https://article.example/story"),
+    "reddit-out": (("https://out.reddit.com/t3_abc123?url=https%3A%2F%2Farticle.example%2Fstory"
+                   "&token=xyz&app_name=email"), "https://article.example/story"),
     "substack-redirect-2": (f"https://substack.com/redirect/2/{_SUBSTACK_TOKEN}.c2lnbmF0dXJl?r=1",
                             "https://writer.example/p/hello?token=t1"),
     "convertkit-click": ("https://click.convertkit-mail2.com/abc123xyz/def456/"
@@ -48,30 +48,30 @@ REDIRECTS = {
     "mailjet-lnk": ("https://x1y2.mjt.lu/lnk/AAAAbbbb/1/CcDdEe/"
                     + _b64url("https://store.example/shoes?size=42"),
                     "https://store.example/shoes?size=42"),
-    "amazon-ses-l0": ("https://abc123.r.us-east-1.awstrack.me/L0/https:%2F%2Fdocs.example%2F"
-                      "start%3Fa=1/1/0100018c-aaaa-bbbb/Zm9vYmFy=123",
+    "amazon-ses-l0": (("https://abc123.r.us-east-1.awstrack.me/L0/https:%2F%2Fdocs.example%2F"
+                      "start%3Fa=1/1/0100018c-aaaa-bbbb/Zm9vYmFy=123"),
                       "https://docs.example/start?a=1"),
     "bronto-bl1": ("https://app.bl-1.com/t/?url=https%3A%2F%2Fshop.example%2Fnew&id=5",
                    "https://shop.example/new"),
-    "icontact-relay": ("https://click.icptrack.com/icp/relay.php?r=1&msgid=2&destination="
-                       "https%3A%2F%2Fevents.example%2F", "https://events.example/"),
+    "icontact-relay": (("https://click.icptrack.com/icp/relay.php?r=1&msgid=2&destination="
+                       "https%3A%2F%2Fevents.example%2F"), "https://events.example/"),
     "signl-tracker": ("https://signl.live/tracker?redirect=https%3A%2F%2Fdeal.example%2F&id=9",
                       "https://deal.example/"),
     "yesware-tl": ("https://t.yesware.com/tl/abc/def?ytl=https%3A%2F%2Fproduct.example%2F",
                    "https://product.example/"),
 }
 SECURITY = {
-    "safelinks": ("https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fintranet"
-                  ".example%2Fpolicy&data=05%7C01%7Cbob%40example.org&sdata=x&reserved=0",
+    "safelinks": (("https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fintranet"
+                  ".example%2Fpolicy&data=05%7C01%7Cbob%40example.org&sdata=x&reserved=0"),
                   "https://intranet.example/policy"),
-    "proofpoint-v2": ("https://urldefense.proofpoint.com/v2/url?u=https-3A__www.partner.example"
-                      "_docs-3Fid-3D7&d=DwMF&c=x&r=y", "https://www.partner.example/docs?id=7"),
-    "proofpoint-v3": ("https://urldefense.com/v3/__https://www.partner.example/page__;!!ABC!de"
-                      "f$", "https://www.partner.example/page"),
-    "symantec-clicktime": ("https://clicktime.symantec.com/3AbCdE?u=https%3A%2F%2Fportal"
-                           ".example%2F", "https://portal.example/"),
-    "barracuda-linkprotect": ("https://linkprotect.cudasvc.com/url?a=https%3A%2F%2Fvendor"
-                              ".example%2F&c=E,1,x&typo=1", "https://vendor.example/"),
+    "proofpoint-v2": (("https://urldefense.proofpoint.com/v2/url?u=https-3A__www.partner.example"
+                      "_docs-3Fid-3D7&d=DwMF&c=x&r=y"), "https://www.partner.example/docs?id=7"),
+    "proofpoint-v3": (("https://urldefense.com/v3/__https://www.partner.example/page__;!!ABC!de"
+                      "f$"), "https://www.partner.example/page"),
+    "symantec-clicktime": (("https://clicktime.symantec.com/3AbCdE?u=https%3A%2F%2Fportal"
+                           ".example%2F"), "https://portal.example/"),
+    "barracuda-linkprotect": (("https://linkprotect.cudasvc.com/url?a=https%3A%2F%2Fvendor"
+                              ".example%2F&c=E,1,x&typo=1"), "https://vendor.example/"),
     "mimecast-protect": ("https://protect-eu.mimecast.com/s/AbCdEfGh?domain=site.example", None),
 }
 TRACKERS = {
@@ -136,7 +136,7 @@ def test_redirector_is_unwrapped_to_its_destination(entry):
 def test_redirector_left_alone_without_unwrap_and_marked_with_mark(entry):
     url, _ = REDIRECTS[entry]
     vendor = next(e["vendor"] for e in SHIPPED_LIST["redirectors"] if e["id"] == entry)
-    out, result = clean_doc(link(url), mark=True)
+    _out, result = clean_doc(link(url), mark=True)
     assert href_after(url, mark=True) == url
     assert [(c.action, c.vendor) for c in result.links] == [("marked", vendor)]
 
@@ -178,7 +178,7 @@ def test_nested_redirectors_are_unwrapped_to_the_innermost_destination_once():
     from urllib.parse import quote
 
     outer = "https://www.google.com/url?q=" + quote(inner, safe="")
-    out, result = clean_doc(link(outer))
+    _out, result = clean_doc(link(outer))
     assert href_after(outer) == "https://shop.example/x"
     assert [(c.action, c.vendor) for c in result.links] == [("unwrapped", "Google"),
                                                            ("stripped", None)]

@@ -20,6 +20,7 @@ import html
 from collections.abc import Callable, Iterable
 from urllib.parse import SplitResult, urlsplit
 
+from pixelguard.budget import Deadline
 from pixelguard.detect.vectors import Edit
 from pixelguard.htmlscan import Attr, Document, Element
 from pixelguard.links.keep import KeptRegions, unsubscribe_context, unsubscribe_url
@@ -29,6 +30,7 @@ from pixelguard.links.unwrap import MAX_URL, destination, valid_url
 from pixelguard.model import LinkChange, LinkOptions
 
 MAX_HOPS = 4  # redirectors inside redirectors unwrapped at most this deep
+_UNKNOWN = object()
 _TAGS = ("a", "area")
 
 __all__ = ["MAX_HOPS", "edit_links"]
@@ -36,18 +38,25 @@ __all__ = ["MAX_HOPS", "edit_links"]
 
 def edit_links(doc: Document, options: LinkOptions, part: str,
                title_for: Callable[[str], str],
-               taken: Iterable[Edit] = ()) -> tuple[list[LinkChange], list[Edit]]:
+               taken: Iterable[Edit] = (),
+               deadline: Deadline | None = None) -> tuple[list[LinkChange], list[Edit]]:
     """The changes to make to the links of `doc` and the edits that make them. `title_for`
     gives the title of a link that reports clicks to a vendor; `taken` are the edits
-    already planned (a link edit overlapping one is not made)."""
+    already planned (a link edit overlapping one is not made). Raises BudgetExceeded past
+    the `deadline` (looked at every 64 links)."""
     rules = rules_for(options.lists)
     busy = _Taken(taken)
     kept: KeptRegions | None = None
     changes: list[LinkChange] = []
     edits: list[Edit] = []
+    seen = 0
+    plans: dict[str, object] = {}
     for el in doc.elements:
         if el.tag not in _TAGS or el.ns != "html" or el.clone_of >= 0 or not el.mentions("href"):
             continue
+        seen += 1
+        if deadline is not None and not seen % 64:
+            deadline.check()
         attr = el.attr("href")
         if attr is None or attr.vend - attr.vstart > MAX_URL:
             continue
@@ -60,7 +69,9 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
             kept = KeptRegions(doc)
         if kept.quoted(el):
             continue
-        plan = _plan(url, options, rules)
+        plan = plans.get(url, _UNKNOWN)
+        if plan is _UNKNOWN:  # newsletters repeat their links: each URL judged once
+            plan = plans[url] = _plan(url, options, rules)
         if plan is None:
             continue
         new_url, link_changes, vendor = plan

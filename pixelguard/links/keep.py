@@ -107,9 +107,11 @@ def unsubscribe_context(doc: Document, el: Element) -> bool:
 _QUOTE_CLASSES = frozenset(("gmail_quote", "gmail_quote_container", "yahoo_quoted",
                             "moz-cite-prefix", "outlookmessageheader"))
 _QUOTE_IDS = frozenset(("divrplyfwdmsg", "appendonsend", "mail-editor-reference-message-container"))
-_ORIGINAL = re.compile(r"-{3,}\s*(?:original message|ursprüngliche nachricht|message d'origine"
-                       r"|mensaje original|messaggio originale|oorspronkelijk bericht"
-                       r"|mensagem original)\s*-{3,}", re.IGNORECASE)
+# "-----Original Message-----" (Outlook's plain reply header), in the seven languages; the
+# dashes before it by a fixed-width look-behind (linear on a long run of dashes)
+_ORIGINAL = re.compile(r"(?<=---) ?(?:original message|ursprüngliche nachricht"
+                       r"|message d'origine|mensaje original|messaggio originale"
+                       r"|oorspronkelijk bericht|mensagem original) ?---", re.IGNORECASE)
 _MAX_UP = 512  # ancestors looked through
 
 

@@ -50,14 +50,12 @@ def _check_lists(value: Any, info: ValidationInfo) -> Any:
 class _Links(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lists: list[str] = Field(default_factory=list)  # extra redirector/parameter lists
-
     @model_validator(mode="before")
     @classmethod
     def _empty(cls, data: Any) -> Any:
         return _drop_empty(data)
 
-    @field_validator("lists", mode="before")
+    @field_validator("lists", mode="before", check_fields=False)
     @classmethod
     def _lists(cls, v: Any, info: ValidationInfo) -> Any:
         return _check_lists(v, info)
@@ -70,6 +68,7 @@ class LinkSettings(_Links):
     strip_params: bool = False  # campaign and recipient parameters removed from destinations
     mark: bool = False  # links that still report the click get a title saying to whom
     unwrap_security: bool = False  # also unwrap Safe Links, Proofpoint URL Defense (with unwrap)
+    lists: list[str] = Field(default_factory=list)  # extra redirector/parameter lists
 
 
 class UserLinkSettings(_Links):
@@ -79,6 +78,7 @@ class UserLinkSettings(_Links):
     strip_params: bool | None = None
     mark: bool | None = None
     unwrap_security: bool | None = None
+    lists: list[str] = Field(default_factory=list)  # added to the defaults' lists
 
 
 def link_options(defaults: LinkSettings, user: UserLinkSettings | None) -> LinkOptions:

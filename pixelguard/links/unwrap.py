@@ -4,11 +4,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from pixelguard.links.rules import Redirector, query_value
 
 MAX_URL = 8192  # longer destinations are left wrapped
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")  # spaces, controls, backslash
+_HOST = re.compile(r"[\w.\-\[\]:%]+")  # a name (IDN letters too), an IPv6 literal
 
 __all__ = ["destination", "valid_url"]
 
@@ -16,7 +19,7 @@ __all__ = ["destination", "valid_url"]
 def valid_url(url: str) -> bool:
     """An absolute http(s) URL a browser reads as written: a host, no spaces or control
     characters, no backslash, a valid port."""
-    if not url or len(url) > MAX_URL or any(c <= " " or c in "\\\x7f" for c in url):
+    if not url or len(url) > MAX_URL or _UNSAFE.search(url) is not None:
         return False
     try:
         parts = urlsplit(url)
@@ -28,7 +31,7 @@ def valid_url(url: str) -> bool:
         return False
     if not url[len(parts.scheme):].startswith("://"):
         return False
-    return all(c.isalnum() or c in "-._[]:%" for c in host)
+    return _HOST.fullmatch(host) is not None
 
 
 def destination(url: str, parts: SplitResult, r: Redirector) -> str | None:
