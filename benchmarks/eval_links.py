@@ -26,7 +26,8 @@ or the recipient (for destination-known links: those of the destination).
 
 Acceptance (exit 1 when one fails): every unwrapped link equals its labelled destination (less
 parameters the label says may be stripped), zero unsubscribe links changed, zero security
-wrappers unwrapped, zero mailto:/tel:/fragment links changed, zero invalid URLs produced.
+wrappers unwrapped, zero mailto:/tel:/fragment links changed, zero List-Unsubscribe(-Post)
+header fields changed, zero invalid URLs produced.
 Everything else (recall of unwrapping and marking, parameters stripped vs. labelled) is
 reported. Exit 2: harness error (no corpus, malformed or stale labels, input and output parts
 with a different number of links).
@@ -120,6 +121,12 @@ def part_links(file: str, part: str, text: str) -> list[Link]:
 
 def message_links(rel: str, raw: bytes) -> dict[str, list[Link]]:
     return {part: part_links(rel, part, text) for part, text, _ in html_parts(raw)}
+
+
+def list_unsubscribe(raw: bytes) -> list[bytes]:
+    """The List-Unsubscribe header fields of a message, as raw bytes (empty for bare HTML)."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    return re.findall(rb"(?im)^list-unsubscribe(?:-post)?[ \t]*:.*(?:\r?\n[ \t].*)*", head)
 
 
 def links_policy(raw: bytes):
@@ -239,6 +246,8 @@ class Report:
     invalid: list[tuple[str, str, str]] = field(default_factory=list)
     changed_unlabelled: int = 0
     never_touch_changed: list[tuple[Link, Link]] = field(default_factory=list)
+    list_unsubscribe: int = 0  # messages with a List-Unsubscribe header
+    list_unsubscribe_changed: list[str] = field(default_factory=list)
 
     def of(self, label: str) -> list[Pair]:
         return [p for p in self.pairs if p.label.label == label]
@@ -316,6 +325,11 @@ def evaluate(corpus: Path, labels: dict[tuple[str, str, int], Label]) -> Report:
             report.errors.append(f"{rel}: {result.error}")
         before = message_links(rel, raw)
         after = message_links(rel, result.raw)
+        sent = list_unsubscribe(raw)
+        if sent:
+            report.list_unsubscribe += 1
+            if list_unsubscribe(result.raw) != sent:
+                report.list_unsubscribe_changed.append(rel)
         for part, links in before.items():
             out = after.get(part, [])
             if len(out) != len(links):
@@ -401,6 +415,7 @@ def summary(report: Report) -> dict:
         "unsubscribe_changed": len(report.unsubscribe_changed),
         "security_wrappers_unwrapped": len(report.security_unwrapped),
         "never_touch_changed": len(report.never_touch_changed),
+        "list_unsubscribe_changed": len(report.list_unsubscribe_changed),
         "invalid_urls": len(report.invalid),
     }
     return {
@@ -421,6 +436,7 @@ def summary(report: Report) -> dict:
         "plain_marked": len(report.plain_marked),
         "unsubscribe_marked": len(report.unsubscribe_marked),
         "changed_unlabelled_links": report.changed_unlabelled,
+        "messages_with_list_unsubscribe": report.list_unsubscribe,
         "params": params_summary(report),
         "per_vendor": {k: dict(v) for k, v in sorted(per_vendor.items())},
         "acceptance": acceptance,
@@ -433,6 +449,7 @@ def summary(report: Report) -> dict:
         "never_touch_changed": [{"where": f"{b.file} {b.part}#{b.index}", "href": b.href,
                                  "got": a.href} for b, a in report.never_touch_changed],
         "invalid": [{"where": w, "url": u, "why": why} for w, u, why in report.invalid],
+        "list_unsubscribe_changed": report.list_unsubscribe_changed,
         "not_unwrapped": [{"where": _where(p), "href": _short(p.before.href),
                            "cause": not_unwrapped_cause(p)} for p in report.not_unwrapped],
         "unknown_not_marked": [{"where": _where(p), "vendor": p.label.vendor,
@@ -459,7 +476,8 @@ def print_report(s: dict) -> None:
     print(f"plain links changed other than by stripping: "
           f"{s['plain_changed_other_than_stripping']}; plain links marked: {s['plain_marked']}")
     print(f"unsubscribe links given a title (href as sent): {s['unsubscribe_marked']}")
-    print(f"unlabelled links changed: {s['changed_unlabelled_links']}")
+    print(f"unlabelled links changed: {s['changed_unlabelled_links']}; messages with "
+          f"List-Unsubscribe: {s['messages_with_list_unsubscribe']}")
     print("parameters:", json.dumps(s["params"]))
     print("per vendor:")
     for vendor, counts in s["per_vendor"].items():
@@ -468,7 +486,7 @@ def print_report(s: dict) -> None:
     for k, v in s["acceptance"].items():
         print(f"  {k}: {v}{'' if v == 0 else '  <-- FAIL'}")
     for key in ("mismatches", "unsubscribe_changed", "security_unwrapped", "never_touch_changed",
-                "invalid", "plain_changed", "unsubscribe_given_title", "not_unwrapped"):
+                "list_unsubscribe_changed", "invalid", "plain_changed", "unsubscribe_given_title", "not_unwrapped"):
         if s[key]:
             print(f"{key}:")
             for item in s[key]:

@@ -35,10 +35,11 @@ def test_labelled_links_meet_the_acceptance_counts(capsys):
     s = json.loads(out)
     detail = err + json.dumps({k: s[k] for k in (
         "mismatches", "unsubscribe_changed", "security_unwrapped", "never_touch_changed",
-        "invalid")}, indent=1)
+        "list_unsubscribe_changed", "invalid")}, indent=1)
     assert s["acceptance"] == {
         "unwrapped_not_equal_destination": 0, "unsubscribe_changed": 0,
-        "security_wrappers_unwrapped": 0, "never_touch_changed": 0, "invalid_urls": 0}, detail
+        "security_wrappers_unwrapped": 0, "never_touch_changed": 0,
+        "list_unsubscribe_changed": 0, "invalid_urls": 0}, detail
     assert s["unwrapped"] == s["unwrapped_equal_destination"], detail
     assert s["unwrapped"] > 0, "nothing unwrapped: the link options did not reach the cleaner"
     assert not s["errors"], s["errors"]
