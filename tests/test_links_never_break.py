@@ -39,6 +39,13 @@ def test_unsubscribe_and_preference_links_by_their_text_stay(text):
     "Per non ricevere più questa newsletter,",
     "Wilt u zich afmelden?",
     "Para deixar de receber estes e-mails,",
+    "Caso não deseje mais receber nossos e-mails,",
+    "Si no desea recibir más correos,",
+    "Vous ne souhaitez plus recevoir nos offres ?",
+    "Se non desideri più ricevere le nostre email,",
+    "Wilt u deze e-mails niet meer ontvangen?",
+    "Sie möchten diese E-Mails nicht mehr empfangen?",
+    "Don't want to receive these emails?",
 ])
 def test_links_whose_surrounding_text_is_about_unsubscribing_stay(before):
     _unchanged(f"<p>{before} {link(TRACKED, 'click here')}.</p>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import zlib
 
 import pytest
 from links_mail import clean_doc, href_after, link
@@ -19,6 +20,14 @@ def _b64url(text: str) -> str:
 
 
 _SUBSTACK_TOKEN = _b64url(json.dumps({"e": "https://writer.example/p/hello?token=t1", "p": 7}))
+
+
+def _mailgun_token(query: str) -> str:
+    return base64.urlsafe_b64encode(zlib.compress(query.encode())).decode().rstrip("=")
+
+
+_MAILGUN = _mailgun_token("category=post&d=4d1858&h=0a1b&l=https%3A%2F%2Fpaper.example%2Fp%2F"
+                          "story%3Fref%3Dmail&i=20260101.1.abc%40mg.example&r=bob%40example.org")
 
 # entry id -> (a URL of its shape, the destination it carries)
 REDIRECTS = {
@@ -48,6 +57,9 @@ REDIRECTS = {
     "mailjet-lnk": ("https://x1y2.mjt.lu/lnk/AAAAbbbb/1/CcDdEe/"
                     + _b64url("https://store.example/shoes?size=42"),
                     "https://store.example/shoes?size=42"),
+    "mailgun-c": (f"https://email.shop.example/c/{_MAILGUN}", "https://paper.example/p/story?ref=mail"),
+    "substack-mailgun": (f"https://email.mg1.substack.com/c/{_MAILGUN}",
+                         "https://paper.example/p/story?ref=mail"),
     "amazon-ses-l0": (("https://abc123.r.us-east-1.awstrack.me/L0/https:%2F%2Fdocs.example%2F"
                       "start%3Fa=1/1/0100018c-aaaa-bbbb/Zm9vYmFy=123"),
                       "https://docs.example/start?a=1"),
@@ -85,8 +97,6 @@ TRACKERS = {
     "salesforce-mc": "https://cl.s7.exct.net/?qs=a1b2c3d4e5",
     "pardot": "https://go.pardot.com/e/123456/2026-01-01/abcd/987",
     "braze": "https://links.iad-03.braze.com/l/abc/def",
-    "mailgun-c": "https://email.shop.example/c/eJxNkE1uwyAQRk9TlhgM2GbBopv",
-    "substack-mailgun": "https://email.mg1.substack.com/c/eJxNkk2PmzAQhn9N",
     "substack-redirect": "https://substack.com/redirect/94f5c722-b33f-4dd6-959b-429b6b093a82?j=ey",
     "customerio": "https://e.customeriomail.com/e/c/eyJlbWFpbF9pZCI6IkFCQyJ9/abc",
     "customerio-path": "https://track.shop.example/e/c/eyJlbWFpbF9pZCI6IkFCQyJ9/abc",
@@ -227,3 +237,26 @@ def test_google_country_domains_are_redirectors_too():
     assert href_after(url, unwrap=True) == "https://news.example/"
     assert href_after("https://www.google.evil.example/url?q=https%3A%2F%2Fx.example%2F",
                       unwrap=True) == "https://www.google.evil.example/url?q=https%3A%2F%2Fx.example%2F"
+
+
+def test_mailgun_token_that_does_not_inflate_or_names_no_l_is_marked():
+    for token in ("eJxNkE1uwyAQRk9TlhgM2GbBopv", _mailgun_token("category=post&u=https%3A%2F%2Fx.example")):
+        url = f"https://email.shop.example/c/{token}"
+        _, result = clean_doc(link(url), unwrap=True, mark=True)
+        assert [(c.action, c.vendor) for c in result.links] == [("marked", "Mailgun")]
+
+
+def test_a_token_that_inflates_past_the_bound_is_not_read():
+    bomb = zlib.compress(b"a=" + b"a" * 1_000_000 + b"&l=https%3A%2F%2Fx.example%2F", 9)
+    url = "https://email.shop.example/c/" + base64.urlsafe_b64encode(bomb).decode()
+    assert len(url) < 8192  # short enough to be read at all
+    assert href_after(url, unwrap=True) == url  # its l= lies past the inflation bound
+    small = _mailgun_token("a=" + "a" * 1000 + "&l=https%3A%2F%2Fx.example%2F")
+    assert href_after(f"https://email.shop.example/c/{small}", unwrap=True) == "https://x.example/"
+
+
+def test_a_link_whose_class_says_title_is_still_marked():
+    url = TRACKERS["mailchimp"]
+    out, result = clean_doc(link(url, "Story", ' class="title-link"'), mark=True)
+    assert [(c.action, c.vendor) for c in result.links] == [("marked", "Mailchimp")]
+    assert '<a title="Clicking tells Mailchimp you clicked" class="title-link"' in out

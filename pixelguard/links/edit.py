@@ -79,8 +79,7 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
         planned: list[Edit] = []
         if new_url is not None and new_url != url:
             planned.append(Edit(attr.vstart, attr.vend, _href_text(doc.text, attr, new_url)))
-        marked = vendor is not None and options.mark and not el.mentions("title") \
-            and el.attr("title") is None
+        marked = vendor is not None and options.mark and el.attr("title") is None
         if marked:
             at = _after_name(doc.text, el)
             if at is not None:

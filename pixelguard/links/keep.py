@@ -19,24 +19,25 @@ __all__ = ["KeptRegions", "unsubscribe_context", "unsubscribe_url"]
 _CONTEXT = re.compile(
     r"unsubscri|un-subscri|opt[ -]?out|optout|preferen|manage (?:your |my )?subscription"
     r"|subscription (?:settings|center|centre)|email settings|no longer (?:wish|want) to receive"
-    r"|stop receiving|remove me|"
+    r"|no longer receive|(?:do not|don't) (?:wish|want) to receive|stop receiving|remove me|"
     # de
     r"abmelden|abmeldung|abbestellen|austragen|newsletter-einstellungen|einstellungen"
-    r"|abonnement verwalten|nicht mehr erhalten|präferenzen|praeferenzen|"
+    r"|abonnement verwalten|nicht mehr erhalten|nicht mehr empfangen|präferenzen|praeferenzen|"
     # fr
     r"désabonn|desabonn|désinscri|desinscri|se désinscrire|gérer (?:mon|votre|vos) abonnement"
-    r"|gerer (?:mon|votre|vos) abonnement|ne plus recevoir|préférences|"
+    r"|gerer (?:mon|votre|vos) abonnement|plus recevoir|préférences|"
     # es
     r"darse de baja|darte de baja|dar de baja|date de baja|\bbaja\b|cancelar (?:la )?suscripci"
-    r"|desuscribi|anular (?:la )?suscripci|dejar de recibir|preferencias|"
+    r"|desuscribi|anular (?:la )?suscripci|dejar de recibir|no (?:desea|deseas|quiere|quieres)"
+    r" (?:seguir )?recibir|preferencias|"
     # it
     r"disiscriv|disiscrizione|annulla (?:l'|la )?iscrizione|cancellati|cancellazione"
-    r"|non ricevere più|preferenze|"
+    r"|non ricevere più|più ricevere|preferenze|"
     # nl
-    r"afmelden|uitschrijven|schrijf (?:je|u) uit|voorkeuren|abonnement beheren|"
+    r"afmelden|uitschrijven|schrijf (?:je|u) uit|voorkeuren|abonnement beheren|niet meer ontvangen|"
     # pt
     r"descadastr|cancelar (?:a )?inscrição|cancelar (?:a )?subscrição|cancelar inscricao"
-    r"|deixar de receber|preferências|remover inscrição|sair da lista",
+    r"|deixar de receber|mais receber|preferências|remover inscrição|sair da lista",
     re.IGNORECASE,
 )
 # The same, as the URL of such a page (path or parameters) spells it.

@@ -18,8 +18,8 @@ from urllib.parse import SplitResult, unquote
 
 SHIPPED = Path(__file__).with_name("links.json")
 MAX_LIST_BYTES = 16 * 1024 * 1024  # ClearURLs' file is about 200 KB
-_ENCODINGS = frozenset(("plain", "percent", "base64", "jwt-json:e", "proofpoint-v2",
-                        "proofpoint-v3", "none"))
+_ENCODINGS = frozenset(("plain", "percent", "base64", "jwt-json:e", "zlib-query:l",
+                        "proofpoint-v2", "proofpoint-v3", "none"))
 _KINDS = frozenset(("redirect", "security"))
 
 __all__ = ["LinkListError", "LinkRules", "Redirector", "read_list", "rules_for"]

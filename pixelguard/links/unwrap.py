@@ -5,12 +5,14 @@ import base64
 import binascii
 import json
 import re
+import zlib
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from pixelguard.links.rules import Redirector, query_value
 
 MAX_URL = 8192  # longer destinations are left wrapped
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")  # spaces, controls, backslash
+_MAX_INFLATED = 64 * 1024  # a compressed token inflates to at most this much (zip bombs)
 _HOST = re.compile(r"[\w.\-\[\]:%]+")  # a name (IDN letters too), an IPv6 literal
 
 __all__ = ["destination", "valid_url"]
@@ -65,7 +67,8 @@ def _decode(value: str, encoding: str) -> str | None:
     if encoding == "percent":
         return unquote(value)
     if encoding == "base64":
-        return _b64(value)
+        decoded = _b64(value)
+        return decoded if isinstance(decoded, str) else None
     if encoding == "jwt-json:e":
         payload = _b64(value.split(".")[0], text=False)
         if payload is None:
@@ -75,11 +78,21 @@ def _decode(value: str, encoding: str) -> str | None:
         except (ValueError, AttributeError):
             return None
         return found if isinstance(found, str) else None
+    if encoding == "zlib-query:l":
+        data = _b64(value, text=False)
+        if data is None:
+            return None
+        try:
+            query = zlib.decompressobj().decompress(data, _MAX_INFLATED).decode("utf-8")
+        except (zlib.error, UnicodeDecodeError):
+            return None
+        return query_value(query, ("l",))
     return value if encoding == "plain" else None
 
 
-def _b64(value: str, text: bool = True) -> str | None:
-    """Standard or URL-safe base64, padded or not; None unless it decodes (to UTF-8 text)."""
+def _b64(value: str, text: bool = True) -> str | bytes | None:
+    """Standard or URL-safe base64, padded or not; None unless it decodes (to UTF-8 text,
+    or to bytes when not `text`)."""
     value = unquote(value).strip()
     if not value or len(value) > 4 * MAX_URL:
         return None
@@ -89,11 +102,12 @@ def _b64(value: str, text: bool = True) -> str | None:
         data = base64.b64decode(alt, validate=True)
     except (binascii.Error, ValueError):
         return None
+    if not text:
+        return data
     try:
-        decoded = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return decoded
 
 
 def _proofpoint_v3(url: str) -> str | None:
