@@ -78,6 +78,7 @@ class Link:
     href: str
     title: str | None
     text: str
+    quoted: bool = False  # inside a quoted reply or forward
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -108,15 +109,34 @@ def part_links(file: str, part: str, text: str) -> list[Link]:
     """The `<a href>` / `<area href>` of one HTML part in document order, as a browser reads them."""
     import html5lib  # the spec parser (test extra): what a browser would see, not our scanner
 
-    doc = html5lib.parse(text, namespaceHTMLElements=False)
-    out = []
-    for el in doc.iter():
+    out: list[Link] = []
+
+    def walk(el, quoted: bool) -> None:
+        if not isinstance(el.tag, str):
+            return  # a comment
+        quoted = quoted or _quote_container(el)
         if el.tag in ("a", "area") and el.get("href") is not None:
             words = " ".join("".join(el.itertext()).split())
             if not words:
                 words = " ".join(img.get("alt") or "" for img in el.iter("img")).strip()
-            out.append(Link(file, part, len(out), el.get("href"), el.get("title"), words[:120]))
+            out.append(Link(file, part, len(out), el.get("href"), el.get("title"), words[:120],
+                            quoted))
+        for child in el:
+            walk(child, quoted)
+
+    walk(html5lib.parse(text, namespaceHTMLElements=False), False)
     return out
+
+
+_QUOTE_CLASSES = {"gmail_quote", "gmail_quote_container", "yahoo_quoted", "moz-cite-prefix"}
+
+
+def _quote_container(el) -> bool:
+    """A quoted reply or forward as mail clients mark it (only to explain an edit not made)."""
+    if el.tag == "blockquote" and (el.get("type") or "").lower() == "cite":
+        return True
+    classes = set((el.get("class") or "").lower().split())
+    return bool(classes & _QUOTE_CLASSES) or (el.get("id") or "").lower() == "divrplyfwdmsg"
 
 
 def message_links(rel: str, raw: bytes) -> dict[str, list[Link]]:
@@ -370,7 +390,10 @@ def _where(p: Pair) -> str:
 def not_unwrapped_cause(p: Pair) -> str:
     if p.changed:
         return "only parameters stripped"
-    return f"left as sent ({p.label.vendor or urlsplit(p.before.href).hostname})"
+    vendor = p.label.vendor or urlsplit(p.before.href).hostname
+    if p.before.quoted:
+        return f"inside a quoted reply or forward ({vendor})"
+    return f"{'marked' if p.marked else 'left as sent'} ({vendor})"
 
 
 def params_summary(report: Report) -> dict:
@@ -452,6 +475,8 @@ def summary(report: Report) -> dict:
         "list_unsubscribe_changed": report.list_unsubscribe_changed,
         "not_unwrapped": [{"where": _where(p), "href": _short(p.before.href),
                            "cause": not_unwrapped_cause(p)} for p in report.not_unwrapped],
+        "not_unwrapped_causes": dict(Counter(not_unwrapped_cause(p)
+                                             for p in report.not_unwrapped).most_common()),
         "unknown_not_marked": [{"where": _where(p), "vendor": p.label.vendor,
                                 "href": _short(p.before.href)}
                                for p in report.of("destination-unknown") if not p.marked],
@@ -485,6 +510,7 @@ def print_report(s: dict) -> None:
     print("acceptance (each must be 0):")
     for k, v in s["acceptance"].items():
         print(f"  {k}: {v}{'' if v == 0 else '  <-- FAIL'}")
+    print("not unwrapped:", json.dumps(s["not_unwrapped_causes"]))
     for key in ("mismatches", "unsubscribe_changed", "security_unwrapped", "never_touch_changed",
                 "list_unsubscribe_changed", "invalid", "plain_changed", "unsubscribe_given_title", "not_unwrapped"):
         if s[key]:

@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
+MIN_UNWRAPPED = 18  # of 99 destination-known links (EVAL.md says why the rest stay)
+MIN_MARKED = 72  # of 140 destination-unknown links
 
 
 def _harness():
@@ -41,7 +43,9 @@ def test_labelled_links_meet_the_acceptance_counts(capsys):
         "security_wrappers_unwrapped": 0, "never_touch_changed": 0,
         "list_unsubscribe_changed": 0, "invalid_urls": 0}, detail
     assert s["unwrapped"] == s["unwrapped_equal_destination"], detail
-    assert s["unwrapped"] > 0, "nothing unwrapped: the link options did not reach the cleaner"
+    # floors at the level reached when the labels were written (EVAL.md)
+    assert s["unwrapped"] >= MIN_UNWRAPPED, detail + json.dumps(s["not_unwrapped"], indent=1)
+    assert s["unknown_marked"] >= MIN_MARKED, json.dumps(s["unknown_not_marked"], indent=1)
     assert not s["errors"], s["errors"]
     assert sum(s["labelled"].values()) >= 300
     assert status == 0, detail
