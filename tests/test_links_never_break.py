@@ -158,3 +158,15 @@ def test_text_plain_twin_keeps_its_urls_and_gets_the_notice():
     assert TRACKED.encode() in result.raw  # the text part's URL as sent
     assert b"[pixelguard checked the links of this message. Tracking parameters were removed " \
            b"from 1 link.]" in result.raw
+
+
+def test_list_unsubscribe_headers_stay_byte_identical():
+    unsub = ("List-Unsubscribe: <https://news.example/unsub?utm_source=x&u=1>,\r\n"
+             " <mailto:unsub@news.example?subject=utm_source>\r\n"
+             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    raw = message(f"<html><body><p>Hi</p>{link(TRACKED)}</body></html>")
+    raw = raw.replace(b"Subject: News\r\n", b"Subject: News\r\n" + unsub.encode())
+    result = clean_message(raw, Policy(links=ALL))
+    assert result.links and unsub.encode() in result.raw
+    head, _, _ = result.raw.partition(b"\r\n\r\n")
+    assert head.endswith(raw.partition(b"\r\n\r\n")[0])  # only X-PixelGuard was added on top
