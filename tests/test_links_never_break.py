@@ -70,6 +70,11 @@ def test_links_to_unsubscribe_pages_stay(url):
     _unchanged(link(url, "here"))
 
 
+def test_words_that_only_contain_an_opt_out_word_do_not_protect():
+    out, result = clean_doc(f"<p>Free cancellation on every room: {link(TRACKED, 'Book now')}</p>")
+    assert [c.action for c in result.links] == ["stripped"]
+
+
 def test_an_unrelated_link_next_to_an_unsubscribe_link_is_still_cleaned():
     body = (f"<p>{link(TRACKED, 'Read the story')}</p>"
             f"<p>{link('https://news.example/unsub?id=1', 'Unsubscribe')}</p>")
