@@ -71,7 +71,7 @@ def test_links_to_unsubscribe_pages_stay(url):
 
 
 def test_words_that_only_contain_an_opt_out_word_do_not_protect():
-    out, result = clean_doc(f"<p>Free cancellation on every room: {link(TRACKED, 'Book now')}</p>")
+    _, result = clean_doc(f"<p>Free cancellation on every room: {link(TRACKED, 'Book now')}</p>")
     assert [c.action for c in result.links] == ["stripped"]
 
 
