@@ -171,3 +171,17 @@ def test_links_package_is_not_imported_when_links_are_off(tmp_path):
     out = subprocess.run([sys.executable, "-c", on, news], capture_output=True, text=True,
                          env=env, check=True, timeout=60)
     assert out.stdout.strip() == "True"  # (the check can fail)
+
+
+def test_a_user_list_edited_on_disk_is_read_again(tmp_path):
+    path = tmp_path / "mine.json"
+
+    def write(name: str) -> None:
+        path.write_text(json.dumps({"format": "pixelguard-links/1",
+                                    "params": [{"name": name, "source": "s", "licence": "l"}]}))
+
+    write("ref_a")
+    url = "https://shop.example/p?ref_a=1&ref_b=2"
+    assert href_after(url, strip_params=True, lists=(str(path),)) == "https://shop.example/p?ref_b=2"
+    write("ref_bb")  # another size, so the change shows even within the mtime's granularity
+    assert href_after(url, strip_params=True, lists=(str(path),)) == url

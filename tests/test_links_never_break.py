@@ -70,6 +70,11 @@ def test_links_to_unsubscribe_pages_stay(url):
     _unchanged(link(url, "here"))
 
 
+def test_words_that_only_contain_an_opt_out_word_do_not_protect():
+    _, result = clean_doc(f"<p>Free cancellation on every room: {link(TRACKED, 'Book now')}</p>")
+    assert [c.action for c in result.links] == ["stripped"]
+
+
 def test_an_unrelated_link_next_to_an_unsubscribe_link_is_still_cleaned():
     body = (f"<p>{link(TRACKED, 'Read the story')}</p>"
             f"<p>{link('https://news.example/unsub?id=1', 'Unsubscribe')}</p>")
@@ -158,3 +163,15 @@ def test_text_plain_twin_keeps_its_urls_and_gets_the_notice():
     assert TRACKED.encode() in result.raw  # the text part's URL as sent
     assert b"[pixelguard checked the links of this message. Tracking parameters were removed " \
            b"from 1 link.]" in result.raw
+
+
+def test_list_unsubscribe_headers_stay_byte_identical():
+    unsub = ("List-Unsubscribe: <https://news.example/unsub?utm_source=x&u=1>,\r\n"
+             " <mailto:unsub@news.example?subject=utm_source>\r\n"
+             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    raw = message(f"<html><body><p>Hi</p>{link(TRACKED)}</body></html>")
+    raw = raw.replace(b"Subject: News\r\n", b"Subject: News\r\n" + unsub.encode())
+    result = clean_message(raw, Policy(links=ALL))
+    assert result.links and unsub.encode() in result.raw
+    head, _, _ = result.raw.partition(b"\r\n\r\n")
+    assert head.endswith(raw.partition(b"\r\n\r\n")[0])  # only X-PixelGuard was added on top

@@ -71,3 +71,32 @@ def test_stripped_link_records_old_and_new_url():
     assert (change.action, change.url, change.new_url, change.vendor, change.where) == \
         ("stripped", "https://shop.example/a?gclid=1&b=2", "https://shop.example/a?b=2", None,
          "a[href]")
+
+
+_NAMES = ["id", "q", "page", "utm_source", "utm_x", "fbclid", "mc_eid", "_hsenc", "ref",
+          "gclid", "color", "sid", "UTM_Medium", "mkt_tok", "a%20b", ""]
+_VALUES = ["", "1", "a%26b", "caf%C3%A9", "x+y", "%2F", "=", "AbC-_.~"]
+
+
+def test_strip_removes_exactly_the_listed_names_keeping_the_rest_as_written():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    piece = st.tuples(st.sampled_from(_NAMES), st.sampled_from(["=", ""]),
+                      st.sampled_from(_VALUES)).map(lambda t: "".join(t))
+    rules = rules_for(())
+
+    @given(st.lists(piece, min_size=1, max_size=8), st.sampled_from(["", "#frag", "#a?utm_source=1"]))
+    def check(pieces, fragment):
+        url = "https://shop.example/p?" + "&".join(pieces) + fragment
+        kept = [p for p in pieces
+                if not (p and any(r.strips(p.partition("=")[0].replace("%20", " "))
+                                  for r in rules.params))]
+        got = strip_params(url, rules)
+        if len(kept) == len(pieces):
+            assert got is None
+        else:
+            query = "&".join(kept)
+            assert got == "https://shop.example/p" + ("?" + query if query else "") + fragment
+
+    check()

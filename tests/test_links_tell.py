@@ -174,3 +174,30 @@ def test_report_html_shows_tracked_links(tmp_path):
     for p in sorted((path / "cur").iterdir()):
         report.add(seen_from_headers(p.read_bytes().split(b"\r\n\r\n")[0]))
     assert "14 tracked links" in page(report, str(path))
+
+
+def test_clean_and_scan_commands_with_a_links_config(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "pg.yaml"
+    config.write_text("defaults:\n  links: {strip_params: true, mark: true}\n")
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(message(f"<html><body><p>Hi</p>{link(PLAIN)}{link(MAILCHIMP)}</body></html>"))
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "pixelguard", *args], capture_output=True,
+                              env=env, timeout=60, check=True)
+        return proc.stdout.decode()
+
+    out = run("clean", "--config", str(config), str(mail))
+    assert 'href="https://shop.example/b?id=2"' in out
+    assert "links=stripped:1,marked:1" in out
+    (line,) = run("scan", "--json", "--config", str(config), str(mail)).splitlines()
+    data = json.loads(line)
+    assert data["trackers"] == []
+    assert [(c["action"], c["vendor"]) for c in data["links"]] == [("stripped", None),
+                                                                  ("marked", "Mailchimp")]
+    table = run("scan", "--config", str(config), str(mail))
+    assert "link stripped" in table and "link marked     Mailchimp" in table

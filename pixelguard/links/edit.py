@@ -30,8 +30,10 @@ from pixelguard.links.unwrap import MAX_URL, destination, valid_url
 from pixelguard.model import LinkChange, LinkOptions
 
 MAX_HOPS = 4  # redirectors inside redirectors unwrapped at most this deep
-_UNKNOWN = object()
 _TAGS = ("a", "area")
+_Step = tuple[str, str, str | None]  # (action, the URL after it, vendor)
+# (the new href or None, the unwrap/strip steps, the vendor still told of a click or None)
+_Plan = tuple[str | None, list[_Step], str | None]
 
 __all__ = ["MAX_HOPS", "edit_links"]
 
@@ -50,7 +52,7 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
     changes: list[LinkChange] = []
     edits: list[Edit] = []
     seen = 0
-    plans: dict[str, object] = {}
+    plans: dict[str, _Plan | None] = {}  # newsletters repeat their links: each URL judged once
     for el in doc.elements:
         if el.tag not in _TAGS or el.ns != "html" or el.clone_of >= 0 or not el.mentions("href"):
             continue
@@ -69,9 +71,9 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
             kept = KeptRegions(doc)
         if kept.quoted(el):
             continue
-        plan = plans.get(url, _UNKNOWN)
-        if plan is _UNKNOWN:  # newsletters repeat their links: each URL judged once
-            plan = plans[url] = _plan(url, options, rules)
+        if url not in plans:
+            plans[url] = _plan(url, options, rules)
+        plan = plans[url]
         if plan is None:
             continue
         new_url, link_changes, vendor = plan
@@ -98,12 +100,10 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
     return changes, edits
 
 
-def _plan(url: str, options: LinkOptions,
-          rules: LinkRules) -> tuple[str | None, list[tuple[str, str, str | None]], str | None] | None:
-    """(the new href or None, the unwrap/strip changes, the vendor still told of a click or
-    None), or None when the link stays as it is and unmarked."""
+def _plan(url: str, options: LinkOptions, rules: LinkRules) -> _Plan | None:
+    """What to do with one link, or None when it stays as it is and unmarked."""
     current = url
-    changes: list[tuple[str, str, str | None]] = []
+    changes: list[_Step] = []
     told: str | None = None  # the vendor the link still reports to
     unwrapped_by: str | None = None  # the outermost redirector removed
     wrapped = False
@@ -136,8 +136,7 @@ def _plan(url: str, options: LinkOptions,
     return _result(url, current, changes, told)
 
 
-def _result(url: str, current: str, changes: list[tuple[str, str, str | None]],
-            told: str | None) -> tuple[str | None, list[tuple[str, str, str | None]], str | None] | None:
+def _result(url: str, current: str, changes: list[_Step], told: str | None) -> _Plan | None:
     if current == url and told is None:
         return None
     return (current if current != url else None), changes, told

@@ -31,7 +31,7 @@ _CONTEXT = re.compile(
     r"|desuscribi|anular (?:la )?suscripci|dejar de recibir|no (?:desea|deseas|quiere|quieres)"
     r" (?:seguir )?recibir|preferencias|"
     # it
-    r"disiscriv|disiscrizione|annulla (?:l'|la )?iscrizione|cancellati|cancellazione"
+    r"disiscriv|disiscrizione|annulla (?:l'|la )?iscrizione|\bcancellati\b|cancellazione dalla"
     r"|non ricevere più|più ricevere|preferenze|"
     # nl
     r"afmelden|uitschrijven|schrijf (?:je|u) uit|voorkeuren|abonnement beheren|niet meer ontvangen|"

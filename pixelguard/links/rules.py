@@ -9,6 +9,7 @@ licence, see NOTICE.md). Users add lists of the same format, or a ClearURLs rule
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -234,11 +235,24 @@ def _read_clearurls(doc: dict[str, Any], path: str, rules: LinkRules) -> None:
             raise LinkListError(f"{where}: {exc}") from None
 
 
-@lru_cache(maxsize=16)
 def rules_for(lists: tuple[str, ...]) -> LinkRules:
-    """The shipped list and the user's lists, merged (user entries after the shipped ones)."""
+    """The shipped list and the user's lists, merged (user entries after the shipped ones).
+    Kept while the list files are unchanged (a file edited on disk is read again)."""
+    return _merged(tuple((path, *_stamp(path)) for path in lists))
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)  # read_list says what is wrong with it
+    return (st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _merged(stamped: tuple[tuple[str, int, int], ...]) -> LinkRules:
     merged = read_list(str(SHIPPED))
-    for path in lists:
+    for path, _mtime, _size in stamped:
         extra = read_list(path)
         for source in (extra.exact, extra.suffix):
             target = merged.exact if source is extra.exact else merged.suffix
