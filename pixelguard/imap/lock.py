@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pixelguard.config import ImapAccount
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.connection import UnreachableError, _where
 
 log = logging.getLogger("pixelguard.imap")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from pixelguard.config import ImapAccount
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.connection import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    from pixelguard.cli import load_config_or_exit
+    from pixelguard.config import load_config_or_exit
     from pixelguard.imap.lock import account_lock
 
     parser = _parser()

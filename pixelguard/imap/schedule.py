@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from imapclient.exceptions import IMAPClientError
 
-from pixelguard.config import Config, ImapAccount
+from pixelguard.config import Config
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.connection import (
     EXIT_AUTH,
     EXIT_OK,

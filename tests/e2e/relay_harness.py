@@ -24,7 +24,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from dovecot import listen_port
 
 from pixelguard.config import parse_config
-from pixelguard.relay import build_relay
+from pixelguard.relay.setup import build_relay
 from pixelguard.relay.cleaning import Cleaner
 from pixelguard.relay.server import RelayThread
 
