@@ -16,8 +16,14 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
-from pydantic import model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    model_validator,
+)
 
 from pixelguard.hostname import check_hostname, host_entry
 
@@ -117,8 +123,7 @@ def check_sender(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"a sender must be text, not {type(value).__name__}")  # noqa: TRY004 - pydantic reports ValueErrors
     raw = value.strip()
-    if raw.startswith("@"):
-        raw = raw[1:]
+    raw = raw.removeprefix("@")
     if "@" in raw:
         return check_address(raw)
     if "/" in raw or any(c.isspace() for c in raw):
@@ -203,7 +208,7 @@ def parse_size(value: Any) -> int:
             )
         size = int(float(number) * _SIZE_UNITS[unit])
     else:
-        raise ValueError(f"expected a size such as 50MB, not {type(value).__name__}")  # noqa: TRY004 - pydantic reports ValueErrors
+        raise ValueError(f"expected a size such as 50MB, not {type(value).__name__}")
     if size <= 0:
         raise ValueError("the size must be positive")
     return size

@@ -51,7 +51,7 @@ def host_entry(value: Any) -> str:
     """A host list entry: a bare host name in normal form; '*.x' and '.x' mean x (an entry
     always covers its subdomains)."""
     if not isinstance(value, str):
-        raise ValueError(f"a host entry must be text, not {type(value).__name__}")
+        raise ValueError(f"a host entry must be text, not {type(value).__name__}")  # noqa: TRY004 - pydantic reports ValueErrors
     raw = value.strip()
     if "://" in raw or "/" in raw:
         raise ValueError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
-
 from typing import TYPE_CHECKING
 
 from pixelguard.display import count as plural

@@ -1,7 +1,8 @@
 """Apply source edits to the original HTML text, leaving every other character as written."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # a type only: detect calls this module, so it cannot import detect
     from pixelguard.detect.vectors import Edit

@@ -13,15 +13,13 @@ from pixelguard.config.errors import ConfigError
 from pixelguard.config.yaml_lines import Path, dotted
 from pixelguard.config_fields import describe
 
+
 def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
     """Keep only the parts of a pydantic loc that index into the data (drops union tags etc.)."""
     path: list[Any] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if isinstance(current, dict) and part in current or isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             current = current[part]
             path.append(part)
         elif isinstance(current, dict) and isinstance(part, str) and not _is_tag(part):
@@ -84,8 +82,7 @@ def error_from_pydantic(
     path = _data_path(data, tuple(err.get("loc", ())))
     message = str(err.get("msg", "invalid value"))
     for prefix in _PREFIXES:
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
+        message = message.removeprefix(prefix)
     # A list/mapping check that knows which entry is wrong says so with a "[i] " prefix.
     if message.startswith("[") and "] " in message:
         index, rest = message[1:].split("] ", 1)

@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator
 
 from pixelguard.config import policy
-
 from pixelguard.config.sections import (
     AuthConfig,
     DefaultsConfig,

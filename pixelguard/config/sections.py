@@ -3,7 +3,7 @@
 pixelguard/config/model.py composes them with the adapters' own sections."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -18,7 +18,6 @@ from pixelguard.config_fields import (
 )
 from pixelguard.hostname import check_hostname
 from pixelguard.model import Action, NoticePosition
-
 
 
 class AllowConfig(Section):
@@ -64,7 +63,22 @@ def _notice_language(value: Any) -> Any:
     return lang
 
 
-class NoticeConfig(Section):
+class _NoticeShape(Section):
+    """What both `notice:` forms accept: `true`/`false` for `{enabled: …}`, and a language
+    checked against the catalogues."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return _notice_shorthand(data)
+
+    @field_validator("language", mode="before", check_fields=False)
+    @classmethod
+    def _language(cls, v: Any) -> Any:
+        return _notice_language(v)
+
+
+class NoticeConfig(_NoticeShape):
     """`notice:` in defaults: whether, where and in which language cleaned mail says so."""
 
     enabled: bool = True
@@ -73,33 +87,13 @@ class NoticeConfig(Section):
     position: NoticePosition = "top"
     language: str = "auto"  # a supported language, or auto: the message's own, else en
 
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        return _notice_shorthand(data)
 
-    @field_validator("language", mode="before")
-    @classmethod
-    def _language(cls, v: Any) -> Any:
-        return _notice_language(v)
-
-
-class UserNoticeConfig(Section):
+class UserNoticeConfig(_NoticeShape):
     """`notice:` for one user: each key left out is the defaults' one."""
 
     enabled: bool | None = None
     position: NoticePosition | None = None
     language: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        return _notice_shorthand(data)
-
-    @field_validator("language", mode="before")
-    @classmethod
-    def _language(cls, v: Any) -> Any:
-        return _notice_language(v)
 
 
 class DefaultsConfig(Section):
@@ -111,9 +105,9 @@ class DefaultsConfig(Section):
 
 
 class UserConfig(Section):
-    action: Optional[Action] = None  # None: the defaults' action
+    action: Action | None = None  # None: the defaults' action
     notice: UserNoticeConfig | None = None  # None: the defaults' notice
-    keep: Optional[list[Keepable]] = None  # None: the defaults' keep
+    keep: list[Keepable] | None = None  # None: the defaults' keep
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
 

@@ -14,7 +14,6 @@ from pixelguard import trust
 from pixelguard.config import AuthConfig, Config
 from pixelguard.display import count, from_and_subject, shorten_url
 from pixelguard.dkim_verify import DnsFunc
-from pixelguard.imap.folder_name import inbox_canonical
 from pixelguard.imap.connection import (
     EXIT_USAGE,
     AccountError,
@@ -24,6 +23,7 @@ from pixelguard.imap.connection import (
     _reason,
     connect,
 )
+from pixelguard.imap.folder_name import inbox_canonical
 from pixelguard.imap.keep import KEEP, LEFTOVER, PutBack, classify, keep_originals
 from pixelguard.imap.lock import account_lock
 from pixelguard.imap.progress import Progress, Stats

@@ -5,10 +5,9 @@ an account (`ImapAccount`) and nothing else of the config.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic import ValidationInfo
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pixelguard.config_fields import ConfigPath, HostName, Section, dedupe
 from pixelguard.imap.folder_name import inbox_canonical
@@ -23,17 +22,17 @@ class ImapAccount(Section):
     name: str
     host: HostName
     security: Literal["tls", "starttls", "none"] = "tls"
-    port: Optional[int] = Field(default=None, ge=1, le=65535)  # None in the file: 993 tls, else 143
+    port: int | None = Field(default=None, ge=1, le=65535)  # None in the file: 993 tls, else 143
     username: str
-    password_command: Optional[str] = None
-    password_env: Optional[str] = None
-    password: Optional[str] = None  # refused unless allow_literal_password; then warned about
+    password_command: str | None = None
+    password_env: str | None = None
+    password: str | None = None  # refused unless allow_literal_password; then warned about
     allow_literal_password: bool = False  # opt in to a literal password (prefer the other two)
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     originals: str = "pixelguard/originals"  # folder for the originals, or "delete"
-    user: Optional[str] = None  # whose policy applies; None in the file: the username
+    user: str | None = None  # whose policy applies; None in the file: the username
     verify_tls: bool = True
-    ca_file: Optional[ConfigPath] = None
+    ca_file: ConfigPath | None = None
 
     @field_validator("name", "username", mode="after")
     @classmethod

@@ -2,8 +2,6 @@
 validates the shapes, and pixelguard/config composes it into the whole file's model."""
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import Field, field_validator
 
 from pixelguard.config_fields import HostPort, Section, Size
@@ -38,8 +36,8 @@ class MilterConfig(Section):
     max_size: Size = DEFAULT_MAX_SIZE  # bytes; a larger message passes unchanged, marked
     timeout: float = Field(default=60, gt=0)  # seconds to wait for one message's cleaning
     max_concurrent: int = Field(default=20, ge=1)  # messages handed to the workers at once
-    metrics: Optional[HostPort] = None  # "host:port" of the Prometheus endpoint
-    workers: Optional[int] = Field(default=None, ge=0)  # cleaning processes; None: automatic
+    metrics: HostPort | None = None  # "host:port" of the Prometheus endpoint
+    workers: int | None = Field(default=None, ge=0)  # cleaning processes; None: automatic
     allow_remote: bool = False  # listen on a non-loopback address (an MTA on another host)
 
     @field_validator("listen", mode="after")

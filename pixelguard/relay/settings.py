@@ -8,7 +8,7 @@ whole file's model.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
@@ -62,8 +62,8 @@ def parse_next_hop(url: str) -> NextHopURL:
 class SecretSource(Section):
     """Where a password is read from (pixelguard/secret_source.py): exactly one of the two."""
 
-    password_env: Optional[str] = None  # name of an environment variable holding the password
-    password_command: Optional[str] = None  # a command whose first output line is the password
+    password_env: str | None = None  # name of an environment variable holding the password
+    password_command: str | None = None  # a command whose first output line is the password
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretSource:
@@ -85,7 +85,7 @@ class NextHopAuth(SecretSource):
 class NextHopTLS(Section):
     starttls: bool = False
     verify: bool = True
-    ca_file: Optional[ConfigPath] = None
+    ca_file: ConfigPath | None = None
 
 
 class RelayConfig(Section):
@@ -93,18 +93,18 @@ class RelayConfig(Section):
 
     listen: HostPort = "127.0.0.1:10025"
     protocol: Literal["smtp", "lmtp"] = "smtp"
-    next_hop: Optional[str] = None  # smtp://h:p, lmtp://h:p, lmtp:/path.sock, maildir:/path
+    next_hop: str | None = None  # smtp://h:p, lmtp://h:p, lmtp:/path.sock, maildir:/path
     allow_networks: list[str] = Field(default_factory=list)  # client CIDRs besides loopback
     max_size: Size = DEFAULT_MAX_SIZE  # bytes
     timeout: float = Field(default=300, gt=0)  # seconds
     max_connections: int = Field(default=100, ge=1)
-    tls_cert: Optional[ConfigPath] = None
-    tls_key: Optional[ConfigPath] = None
-    auth_users: Optional[dict[str, RelayAuthUser]] = None
+    tls_cert: ConfigPath | None = None
+    tls_key: ConfigPath | None = None
+    auth_users: dict[str, RelayAuthUser] | None = None
     next_hop_tls: NextHopTLS = Field(default_factory=NextHopTLS)
-    next_hop_auth: Optional[NextHopAuth] = None
-    metrics: Optional[HostPort] = None  # "host:port" of the Prometheus endpoint
-    workers: Optional[int] = Field(default=None, ge=0)  # cleaning processes; None: automatic
+    next_hop_auth: NextHopAuth | None = None
+    metrics: HostPort | None = None  # "host:port" of the Prometheus endpoint
+    workers: int | None = Field(default=None, ge=0)  # cleaning processes; None: automatic
 
     @field_validator("next_hop", mode="after")
     @classmethod
