@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pixelguard.config.describe import describe_policies
 from pixelguard.config.errors import ConfigError, ConfigWarning
-from pixelguard.config.exit import load_config_or_exit, print_config_warning
+from pixelguard.config.exit import find_and_load, load_config_or_exit, print_config_warning
 from pixelguard.config.load import load_config, parse_config
 from pixelguard.config.model import Config
 from pixelguard.config.policy import policy_for
@@ -66,6 +66,7 @@ __all__ = [
     "UserConfig",
     "UserNoticeConfig",
     "describe_policies",
+    "find_and_load",
     "load_config",
     "load_config_or_exit",
     "parse_config",

@@ -40,3 +40,12 @@ def load_config_or_exit(
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     return config
+
+
+def find_and_load(given: str | None) -> tuple[str | None, Config]:
+    """The config file a service command uses (`given`, else the default file if it exists,
+    else none: config_file.find_config) and its Config; on error print it and exit 2."""
+    from pixelguard.config_file import find_config
+
+    path = find_config(given)
+    return path, load_config_or_exit(path)

@@ -13,6 +13,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from pixelguard.config_file import add_config_option
+from pixelguard.relay.logline import add_level_option, start_logging
+
 __all__ = ["main"]
 
 log = logging.getLogger("pixelguard.milter")
@@ -24,24 +27,20 @@ def _parser() -> argparse.ArgumentParser:
         description="Milter that removes tracking pixels while the MTA (Postfix, Sendmail) holds "
         "the message. It never rejects or defers mail.",
     )
-    p.add_argument("--config", metavar="F", help="YAML config file (milter: section); "
-                   "default: ~/.config/pixelguard.yaml if it exists, else built-in defaults")
+    add_config_option(p, "milter")
     p.add_argument("--listen", metavar="SOCKET",
                    help="inet:127.0.0.1:10030 (default), inet:PORT@HOST or unix:/path/milter.sock")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                   help="default INFO")
+    add_level_option(p)
     return p
 
 
 def main(argv: Sequence[str]) -> int:
-    from pixelguard.config import load_config_or_exit, parse_milter_socket
-    from pixelguard.config_file import find_config
+    from pixelguard.config import find_and_load, parse_milter_socket
     from pixelguard.milter import libmilter_socket, listen_refusal, tcp_port
 
     parser = _parser()
     args = parser.parse_args(list(argv))
-    path = find_config(args.config)
-    config = load_config_or_exit(path)
+    path, config = find_and_load(args.config)
     milter = config.milter
     listen = milter.listen
     if args.listen is not None:
@@ -53,8 +52,7 @@ def main(argv: Sequence[str]) -> int:
     if refusal is not None:
         print(f"pixelguard milter: {refusal}", file=sys.stderr)
         return 2
-    logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    start_logging(args.log_level)
 
     try:
         import Milter

@@ -14,7 +14,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from pixelguard.config_file import add_config_option
 from pixelguard.relay.cleaning import Cleaner
+from pixelguard.relay.logline import add_level_option, start_logging
 from pixelguard.relay.maildir import default_maildir
 from pixelguard.relay.server import RelayServer
 from pixelguard.relay.setup import SetupError, build_relay
@@ -31,8 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         description="SMTP/LMTP relay that removes tracking pixels in flight. "
         "250 only once the next hop has the message.",
     )
-    p.add_argument("--config", metavar="F", help="YAML config file (relay: section); "
-                   "default: ~/.config/pixelguard.yaml if it exists, else built-in defaults")
+    add_config_option(p, "relay")
     p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:10025)")
     p.add_argument(
         "--next-hop",
@@ -42,18 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     # Benchmark baseline only: forward without cleaning.
     p.add_argument("--pass-through", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    add_level_option(p)
     return p
 
 
 def main(argv: Sequence[str]) -> int:
-    from pixelguard.config import load_config_or_exit, parse_hostport, parse_next_hop
-    from pixelguard.config_file import find_config
+    from pixelguard.config import find_and_load, parse_hostport, parse_next_hop
 
     parser = _parser()
     args = parser.parse_args(list(argv))
-    path = find_config(args.config)
-    config = load_config_or_exit(path)
+    path, config = find_and_load(args.config)
     update = {}
     if args.listen is not None:
         try:
@@ -73,11 +72,7 @@ def main(argv: Sequence[str]) -> int:
 
     config = with_options(config)
 
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    start_logging(args.log_level)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
     try:
