@@ -28,7 +28,7 @@ from pydantic import (
 from pixelguard.hostname import check_hostname, host_entry
 
 __all__ = [
-    "Address", "ConfigPath", "HostList", "HostName", "HostPort", "Section", "SenderList",
+    "ConfigPath", "HostList", "HostName", "HostPort", "Section", "SenderList",
     "Size", "check_address", "check_sender", "dedupe", "describe", "each", "parse_hostport",
     "parse_size",
 ]
@@ -235,9 +235,6 @@ HostName = Annotated[str, AfterValidator(check_hostname)]
 
 HostList = Annotated[list[str], BeforeValidator(lambda v: each(v, host_entry))]
 """Host list entries (each covers its subdomains), normalised, duplicates dropped."""
-
-Address = Annotated[str, BeforeValidator(check_address)]
-"""An e-mail address, lower-cased."""
 
 SenderList = Annotated[list[str], BeforeValidator(lambda v: each(v, check_sender))]
 """Allowed senders: addresses or domains."""
