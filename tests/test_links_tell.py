@@ -104,7 +104,7 @@ def test_a_message_whose_only_change_is_its_links_is_changed_and_stamped():
     assert result.changed and result.findings == []
     assert raw_header(result.raw) == "removed=0; links=stripped:1"
     assert b"pixelguard checked the links of this message." in result.raw
-    assert header_value([], result.links) == "removed=0; links=stripped:1"
+    assert header_value([], links=result.links) == "removed=0; links=stripped:1"
 
 
 def test_links_options_off_change_nothing():
