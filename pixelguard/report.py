@@ -62,7 +62,6 @@ import argparse
 import email.utils
 import json
 import os
-import re
 import sys
 import tempfile
 import unicodedata
@@ -74,13 +73,14 @@ from pathlib import Path
 
 from pixelguard import sources
 from pixelguard.display import count as plural  # '1 message', '2 messages'
+from pixelguard.stamp import NAME as HEADER
+from pixelguard.stamp import Stamp
+from pixelguard.stamp import parse as read_stamp
 
-HEADER = "X-PixelGuard"
 UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
 UNKNOWN_SENDER = "(no sender)"
 UNKNOWN_MONTH = "unknown"
 _WANTED = (b"from", b"date", HEADER.lower().encode())
-_FIELD = re.compile(r'\s*([A-Za-z_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)\s*(?:;|$)')
 IMAP_BATCH = 500
 MAX_NAME = 200  # sender and vendor names come from the mail: bounded, printable
 VENDORS_SHOWN = 10  # rows of the default view's rankings (the rest summed)
@@ -94,21 +94,6 @@ class ReportError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # 2 usage; IMAP failures keep `pixelguard imap`'s codes
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """What one message's X-PixelGuard header says."""
-
-    removed: int
-    vendors: tuple[str, ...]
-    rules: tuple[str, ...]
-    error: str | None = None
-    skipped: str | None = None  # why parts went unchecked, for a `skipped; …` header
-    # link edits (`links=unwrapped:2,marked:14`) and the vendors of the tracked links
-    # (`link_vendors="Mailchimp:14, Google:2"`)
-    links: tuple[tuple[str, int], ...] = ()
-    link_vendors: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,44 +123,17 @@ def printable(text: str) -> str:
 
 
 def parse_stamp(value: str) -> Stamp | None:
-    """Parse an X-PixelGuard value (folded or not); None when it is not ours."""
-    text = " ".join(value.split())
-    if not text:
+    """Parse an X-PixelGuard value (folded or not); None when it is not ours. Names from
+    the mail are made `printable`."""
+    read = read_stamp(value)
+    if read is None:
         return None
-    for kind in ("error", "skipped"):
-        if text.lower().startswith(kind) and text[len(kind):len(kind) + 1] in ("", ";", " "):
-            why = printable(text[len(kind):].lstrip(" ;")) or kind
-            return Stamp(0, (), (), **{kind: why})
-    fields: dict[str, str] = {}
-    pos = 0
-    while pos < len(text):
-        m = _FIELD.match(text, pos)
-        if not m or m.end() == pos:
-            break
-        raw = m.group(2).strip()
-        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-            raw = raw[1:-1].replace('\\"', '"')
-        fields[m.group(1).lower()] = raw
-        pos = m.end()
-    try:
-        removed = int(fields["removed"])
-    except (KeyError, ValueError):
-        return None
-    vendors = tuple(printable(v) for v in fields.get("vendors", "").split(",") if v.strip())
-    rules = tuple(printable(r) for r in fields.get("rules", "").split(",") if r.strip())
-    return Stamp(max(removed, 0), vendors, rules, links=_counts(fields.get("links", "")),
-                 link_vendors=_counts(fields.get("link_vendors", "")))
-
-
-def _counts(value: str) -> tuple[tuple[str, int], ...]:
-    """'unwrapped:2,marked:14' or 'Mailchimp:14, Google:2' as (name, count) pairs (entries
-    that do not read are left out)."""
-    out = []
-    for item in value.split(","):
-        name, _, n = item.rpartition(":")
-        if name.strip() and n.strip().isdigit():
-            out.append((printable(name.strip()), int(n)))
-    return tuple(out)
+    return replace(read, vendors=tuple(printable(v) for v in read.vendors),
+                   rules=tuple(printable(r) for r in read.rules),
+                   error=read.error and printable(read.error),
+                   skipped=read.skipped and printable(read.skipped),
+                   links=tuple((printable(a), n) for a, n in read.links),
+                   link_vendors=tuple((printable(v), n) for v, n in read.link_vendors))
 
 
 def org_domain(host: str) -> str:
@@ -679,7 +637,7 @@ def main(argv: Sequence[str]) -> int:
     report = Report(since=args.since)
     try:
         if args.imap is not None:
-            from pixelguard.cli import load_config_or_exit
+            from pixelguard.config import load_config_or_exit
             from pixelguard.config_file import find_config
 
             source = from_imap(load_config_or_exit(find_config(args.config)), args.imap,

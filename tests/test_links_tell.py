@@ -104,7 +104,7 @@ def test_a_message_whose_only_change_is_its_links_is_changed_and_stamped():
     assert result.changed and result.findings == []
     assert raw_header(result.raw) == "removed=0; links=stripped:1"
     assert b"pixelguard checked the links of this message." in result.raw
-    assert header_value([], result.links) == "removed=0; links=stripped:1"
+    assert header_value([], links=result.links) == "removed=0; links=stripped:1"
 
 
 def test_links_options_off_change_nothing():
@@ -201,3 +201,16 @@ def test_clean_and_scan_commands_with_a_links_config(tmp_path):
                                                                   ("marked", "Mailchimp")]
     table = run("scan", "--config", str(config), str(mail))
     assert "link stripped" in table and "link marked     Mailchimp" in table
+
+
+def test_stamp_writes_and_reads_back_link_fields():
+    from pixelguard import stamp
+
+    value = stamp.removed(0, [], [], ["part 2 too big"], [("unwrapped", 2), ("marked", 3)],
+                          [('Odd "Vendor": Inc, Ltd', 3), ("Google", 2)])
+    assert value == ('removed=0; links=unwrapped:2,marked:3; '
+                     'link_vendors="Odd Vendor Inc Ltd:3, Google:2"; skipped=part 2 too big')
+    read = stamp.parse(value)
+    assert read.links == (("unwrapped", 2), ("marked", 3))
+    assert read.link_vendors == (("Odd Vendor Inc Ltd", 3), ("Google", 2))
+    assert stamp.removed(1, ["X"], ["size"]) == 'removed=1; vendors="X"; rules=size'

@@ -54,7 +54,7 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
     seen = 0
     plans: dict[str, _Plan | None] = {}  # newsletters repeat their links: each URL judged once
     for el in doc.elements:
-        if el.tag not in _TAGS or el.ns != "html" or el.clone_of >= 0 or not el.mentions("href"):
+        if el.tag not in _TAGS or el.ns != "html" or el.clone_of >= 0:
             continue
         seen += 1
         if deadline is not None and not seen % 64:

@@ -70,7 +70,7 @@ def unsubscribe_context(doc: Document, el: Element) -> bool:
     speaks of unsubscribing, opting out or preferences."""
     text = doc.text
     for name in ("title", "aria-label", "alt"):
-        if el.mentions(name) and _CONTEXT.search(el.get(name)):
+        if _CONTEXT.search(el.get(name)):
             return True
     end = el.end
     if el.tag == "a":
@@ -130,7 +130,7 @@ class KeptRegions:
         if m is not None:
             self.from_offset = m.start()
         for el in doc.elements:
-            if el.mentions("id") and el.get("id").strip().lower() in _QUOTE_IDS:
+            if el.get("id").strip().lower() in _QUOTE_IDS:
                 self.from_offset = min(self.from_offset, el.start)
                 break
 
@@ -162,8 +162,8 @@ class KeptRegions:
 def _quotes(el: Element) -> bool:
     if el.tag in RAW_TEXT:
         return True
-    if el.tag == "blockquote" and el.mentions("cite") and el.get("type").strip().lower() == "cite":
+    if el.tag == "blockquote" and el.get("type").strip().lower() == "cite":
         return True
-    if el.mentions("class") and el.classes & _QUOTE_CLASSES:
+    if el.classes & _QUOTE_CLASSES:
         return True
-    return el.mentions("id") and el.get("id").strip().lower() in _QUOTE_IDS
+    return el.get("id").strip().lower() in _QUOTE_IDS

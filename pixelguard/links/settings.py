@@ -4,61 +4,50 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from pixelguard.config_fields import Section, each, resolve_path
 from pixelguard.model import LinkOptions
 
 __all__ = ["LinkSettings", "UserLinkSettings", "describe", "link_options"]
 
 
-def _drop_empty(data: Any) -> Any:
-    """`key:` left empty means the default; `links: true|false` is every option on or off
-    (security wrappers stay a separate choice)."""
+def _shorthand(data: Any) -> Any:
+    """`links: true|false` is unwrap, strip_params and mark all on or off (security
+    wrappers stay a separate choice)."""
     if isinstance(data, bool):
         return {"unwrap": data, "strip_params": data, "mark": data}
-    if isinstance(data, dict):
-        return {k: v for k, v in data.items() if v is not None}
-    return {} if data is None else data
+    return data
 
 
-def _check_lists(value: Any, info: ValidationInfo) -> Any:
-    """Each entry an existing file that reads as a links list (ours or ClearURLs')."""
-    if not isinstance(value, list):
-        return value
+def _list_file(path: str) -> str:
+    """An existing file that reads as a links list (ours or ClearURLs')."""
     from pixelguard.links.rules import LinkListError, read_list
 
-    out: list[str] = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"[{i}] a list entry must be a file path")
-        path = os.path.expanduser(item.strip())
-        base = (info.context or {}).get("base_dir")
-        if base and not os.path.isabs(path):
-            path = os.path.join(base, path)
-        path = os.path.normpath(path)
-        if not os.path.isfile(path):
-            raise ValueError(f"[{i}] links list file not found: {path}")
-        try:
-            read_list(path)
-        except LinkListError as exc:
-            raise ValueError(f"[{i}] {exc}") from None
-        if path not in out:
-            out.append(path)
-    return out
+    if not os.path.isfile(path):
+        raise ValueError(f"links list file not found: {path}")
+    try:
+        read_list(path)
+    except LinkListError as exc:
+        raise ValueError(str(exc)) from None
+    return path
 
 
-class _Links(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _Links(Section):
     @model_validator(mode="before")
     @classmethod
-    def _empty(cls, data: Any) -> Any:
-        return _drop_empty(data)
+    def _shorthand(cls, data: Any) -> Any:
+        return _shorthand(data)
 
     @field_validator("lists", mode="before", check_fields=False)
     @classmethod
     def _lists(cls, v: Any, info: ValidationInfo) -> Any:
-        return _check_lists(v, info)
+        def check(item: Any) -> str:
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError("a list entry must be a file path")
+            return _list_file(resolve_path(item, info))
+
+        return each(v, check)
 
 
 class LinkSettings(_Links):

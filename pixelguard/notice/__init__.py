@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from pixelguard import stamp
 from pixelguard.model import Finding, LinkChange
 from pixelguard.notice.language import Catalogue, catalogue
 
@@ -133,28 +134,14 @@ def text_notice(findings: list[Finding], lang: str = "en", original_in: str | No
     return f"[{summary(findings, lang, original_in, links)}]"
 
 
-def header_value(findings: list[Finding], links: Sequence[LinkChange] = ()) -> str:
-    """X-PixelGuard: removed=3; vendors="Mailchimp, SendGrid"; rules=known-tracker,size,
-    and for link edits `links=unwrapped:2,stripped:5,marked:14; link_vendors="Mailchimp:14,
-    Google:2"` (the vendors of the unwrapped and marked links; no rules when nothing else was
-    removed)."""
-    vendors = [_quotable(v) for v in vendors_of(findings)][:20]
-    rules = sorted({f.rule for f in findings})
-    value = f"removed={len(findings)}"
-    if vendors:
-        value += f'; vendors="{", ".join(vendors)}"'
-    if findings or not links:
-        value += f"; rules={','.join(rules)}"
-    if links:
-        counts = Counter(c.action for c in links)
-        value += "; links=" + ",".join(f"{a}:{counts[a]}" for a in ("unwrapped", "stripped", "marked")
-                                       if counts[a])
-        told = Counter(c.vendor for c in links if c.vendor and c.action != "stripped")
-        if told:
-            value += '; link_vendors="' + ", ".join(
-                f"{_quotable(v).replace(':', '')}:{n}" for v, n in told.most_common(20)) + '"'
-    return value
-
-
-def _quotable(name: str) -> str:
-    return name.replace('"', "").replace("\\", "")
+def header_value(findings: list[Finding], skipped: Iterable[str] = (),
+                 links: Sequence[LinkChange] = ()) -> str:
+    """X-PixelGuard: removed=3; vendors="Mailchimp, SendGrid"; rules=known-tracker,size
+    (plus `; links=…; link_vendors=…` for link edits, the vendors of the unwrapped and
+    marked links, and `; skipped=…` for parts left unchecked): the form is
+    pixelguard/stamp.py's."""
+    actions = Counter(c.action for c in links)
+    told = Counter(c.vendor for c in links if c.vendor and c.action != "stripped")
+    return stamp.removed(len(findings), vendors_of(findings), (f.rule for f in findings), skipped,
+                         [(a, actions[a]) for a in ("unwrapped", "stripped", "marked") if actions[a]],
+                         told.most_common())
