@@ -124,3 +124,20 @@ def test_harness_refuses_a_label_whose_link_is_not_in_the_corpus(tmp_path, capsy
                                   "reason": "case"}) + "\n")
     assert ev.main(["--corpus", str(tmp_path / "corpus"), "--labels", str(labels)]) == 2
     assert "stale label" in capsys.readouterr().err
+
+
+def test_harness_exits_1_when_an_unwrap_differs_from_its_label(tmp_path, capsys):
+    ev = _harness()
+    corpus = tmp_path / "corpus" / "src"
+    corpus.mkdir(parents=True)
+    href = "https://www.google.com/url?q=https%3A%2F%2Fexample.org%2Fa&sa=D"
+    (corpus / "m.html").write_text(f'<p><a href="{href.replace("&", "&amp;")}">a</a></p>')
+    labels = tmp_path / "links.jsonl"
+    labels.write_text(json.dumps({"file": "src/m.html", "part": "1", "index": 0, "href": href,
+                                  "label": "destination-known",
+                                  "destination": "https://example.org/b",  # deliberately wrong
+                                  "reason": "case"}) + "\n")
+    assert ev.main(["--corpus", str(tmp_path / "corpus"), "--labels", str(labels), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["mismatches"][0]["got"] == "https://example.org/a"
+    assert "unwrapped_not_equal_destination" in err
