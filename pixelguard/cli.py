@@ -2,7 +2,6 @@
 delegate to their modules."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
@@ -73,7 +72,3 @@ def load_config_or_exit(
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     return config
-
-
-def usage_error(parser: argparse.ArgumentParser, message: str) -> None:
-    parser.error(message)  # exits 2 with usage on stderr
