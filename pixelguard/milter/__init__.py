@@ -102,7 +102,7 @@ def main(argv: Sequence[str]) -> int:
         return 2
 
     from pixelguard.milter.door import Door, Settings
-    from pixelguard.milter.listener import STOP_SIGNALS, serve
+    from pixelguard.milter.listener import BLOCKED, serve
     from pixelguard.milter.session import WANTED_ACTIONS, Session
     from pixelguard.relay.cleaning import Cleaner
     from pixelguard.relay.workers import WorkerDied
@@ -112,7 +112,7 @@ def main(argv: Sequence[str]) -> int:
     # default action ends the process with messages in flight. Threads inherit the mask:
     # block them before any starts. (Worker processes unblock them for themselves,
     # relay/workers.py.)
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
     cleaner = Cleaner(milter.workers, auth=config.auth)
     try:
         cleaner.start()

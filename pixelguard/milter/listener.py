@@ -8,10 +8,11 @@ itself: on one it asks libmilter to stop (`smfi_stop`, in a thread, as it waits 
 lock) and connects to the listening socket, which ends the poll at once. The connection is
 closed unused; libmilter hands it to a session that reads end of file and ends.
 
-The signals must be blocked in every thread before this runs (see `main`). Linux delivers a
-signal sent to the process to its main thread when that thread waits for it, so libmilter's
-own signal thread does not see it; should it see one anyway, it stops the listener itself,
-within its poll, and `serve` returns all the same.
+The signals (and WAKE) must be blocked in every thread before this runs (see `main`). Linux
+delivers a signal sent to the process to its main thread when that thread waits for it, so
+libmilter's own signal thread does not see it; should it see one anyway, it stops the listener
+itself, within its poll. A listener that returns on its own (that, or a socket it cannot open)
+wakes the main thread with WAKE, sent to that thread alone.
 """
 from __future__ import annotations
 
@@ -22,31 +23,37 @@ import threading
 
 import Milter
 
-__all__ = ["STOP_SIGNALS", "serve"]
+__all__ = ["BLOCKED", "STOP_SIGNALS", "serve"]
 
 log = logging.getLogger("pixelguard.milter")
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+WAKE = signal.SIGUSR1  # from the listener thread to the main thread: the listener returned
+BLOCKED = STOP_SIGNALS | {WAKE}
 
 
 def serve(name: str, spec: str, timeout: int) -> Milter.error | None:
     """Run the milter on libmilter socket `spec` (`inet:PORT@HOST`, `unix:/path`) until a stop
     signal; returns libmilter's error when it could not start (e.g. the socket is taken)."""
     errors: list[Milter.error] = []
+    main = threading.get_ident()
 
     def run() -> None:
         try:
             Milter.runmilter(name, spec, timeout=timeout)
         except Milter.error as exc:
             errors.append(exc)
+        finally:
+            signal.pthread_kill(main, WAKE)  # pending until the main thread waits for it
 
     listener = threading.Thread(target=run, name="libmilter")
     listener.start()
     while listener.is_alive():
-        # a bounded wait, so that a listener that ends on its own is noticed too
-        sig = signal.sigtimedwait(STOP_SIGNALS, 0.5)
-        if sig is not None:
-            log.info("%s received: stopping", signal.Signals(sig.si_signo).name)
+        # sigwait, not sigtimedwait: CPython's sigtimedwait can return an unfilled siginfo
+        # when a SIGSTOP/SIGCONT interrupts it as its time runs out
+        sig = signal.sigwait(BLOCKED)
+        if sig in STOP_SIGNALS:
+            log.info("%s received: stopping", signal.Signals(sig).name)
             _stop(listener, spec)
     listener.join()
     return errors[0] if errors else None
