@@ -5,8 +5,9 @@ tests/browser/ (headless Chromium) are marked `e2e` here, by directory, so
 
     python -m pytest -m "not e2e"
 
-runs the fast suite. A test elsewhere that starts servers, a browser or a slow subprocess
-pipeline carries `@pytest.mark.e2e` itself.
+runs the fast suite (under a minute). A test elsewhere that starts servers or worker
+processes, or runs the whole pipeline over thousands of generated messages or the shared
+corpus, carries `@pytest.mark.e2e` itself.
 
 The helper modules (tests/support.py, tests/e2e/dovecot.py, …) are imported by their bare
 names: pyproject.toml's `pythonpath` puts their directories on the path.
