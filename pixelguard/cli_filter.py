@@ -10,7 +10,6 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from pixelguard import __version__, clean_message
-from pixelguard.cli import load_config_or_exit
 from pixelguard.model import Policy, Result
 
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
@@ -74,13 +73,19 @@ def main(argv: Sequence[str]) -> int:
 
     if args.command == "check-config":
         from pixelguard.check_config import check_config
+        from pixelguard.config import load_config_or_exit
 
         path = find_config(args.file)
         return check_config(path, load_config_or_exit(path), sys.stdout)
     path = find_config(args.config)
     if args.verbose:
         print(f"pixelguard: {describe_source(path)}", file=sys.stderr)
-    cfg = load_config_or_exit(path, light=True)  # no file: no pydantic import
+    if path is None:  # the defaults without importing pydantic: clean starts once per message
+        from pixelguard.defaults import DEFAULTS as cfg
+    else:
+        from pixelguard.config import load_config_or_exit
+
+        cfg = load_config_or_exit(path)
     if args.command == "clean":
         return _clean(cfg, args)
     return _scan(cfg, args)

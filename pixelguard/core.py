@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pixelguard import message, notice
+from pixelguard import message, notice, stamp
 from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import Edit
@@ -17,7 +17,7 @@ from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
 from pixelguard.trackers import TrackerList, default_list, load_lists
 
-HEADER = "X-PixelGuard"
+HEADER = stamp.NAME
 # Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
 # load anything remote (case-insensitive).
 _REMOTE_HINTS = ("//", "&#", "\\")  # plus http: / https: in any case
@@ -235,12 +235,12 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     findings.extend(nested_findings)
     if not findings:
         if skipped:
-            return Result(raw=prepend_header(raw, HEADER, "skipped; " + "; ".join(skipped)),
+            return Result(raw=prepend_header(raw, HEADER, stamp.skipped(skipped)),
                           skipped=skipped)
         return Result(raw=raw)
     if policy.notice:
         changes.extend(_text_alternatives(raw, changed_html, findings, policy, skipped))
-    value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
+    value = notice.header_value(findings, skipped)
     value += "; reencoded=" + ",".join(reencoded) if reencoded else ""
     out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes, insert_at(raw))
     return Result(raw=out, findings=findings, skipped=skipped)

@@ -60,7 +60,6 @@ import argparse
 import email.utils
 import json
 import os
-import re
 import sys
 import tempfile
 import unicodedata
@@ -72,13 +71,14 @@ from pathlib import Path
 
 from pixelguard import sources
 from pixelguard.display import count as plural  # '1 message', '2 messages'
+from pixelguard.stamp import NAME as HEADER
+from pixelguard.stamp import Stamp
+from pixelguard.stamp import parse as read_stamp
 
-HEADER = "X-PixelGuard"
 UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
 UNKNOWN_SENDER = "(no sender)"
 UNKNOWN_MONTH = "unknown"
 _WANTED = (b"from", b"date", HEADER.lower().encode())
-_FIELD = re.compile(r'\s*([A-Za-z_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)\s*(?:;|$)')
 IMAP_BATCH = 500
 MAX_NAME = 200  # sender and vendor names come from the mail: bounded, printable
 VENDORS_SHOWN = 10  # rows of the default view's rankings (the rest summed)
@@ -92,17 +92,6 @@ class ReportError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # 2 usage; IMAP failures keep `pixelguard imap`'s codes
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """What one message's X-PixelGuard header says."""
-
-    removed: int
-    vendors: tuple[str, ...]
-    rules: tuple[str, ...]
-    error: str | None = None
-    skipped: str | None = None  # why parts went unchecked, for a `skipped; …` header
 
 
 @dataclass(frozen=True)
@@ -132,32 +121,15 @@ def printable(text: str) -> str:
 
 
 def parse_stamp(value: str) -> Stamp | None:
-    """Parse an X-PixelGuard value (folded or not); None when it is not ours."""
-    text = " ".join(value.split())
-    if not text:
+    """Parse an X-PixelGuard value (folded or not); None when it is not ours. Names from
+    the mail are made `printable`."""
+    read = read_stamp(value)
+    if read is None:
         return None
-    for kind in ("error", "skipped"):
-        if text.lower().startswith(kind) and text[len(kind):len(kind) + 1] in ("", ";", " "):
-            why = printable(text[len(kind):].lstrip(" ;")) or kind
-            return Stamp(0, (), (), **{kind: why})
-    fields: dict[str, str] = {}
-    pos = 0
-    while pos < len(text):
-        m = _FIELD.match(text, pos)
-        if not m or m.end() == pos:
-            break
-        raw = m.group(2).strip()
-        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-            raw = raw[1:-1].replace('\\"', '"')
-        fields[m.group(1).lower()] = raw
-        pos = m.end()
-    try:
-        removed = int(fields["removed"])
-    except (KeyError, ValueError):
-        return None
-    vendors = tuple(printable(v) for v in fields.get("vendors", "").split(",") if v.strip())
-    rules = tuple(printable(r) for r in fields.get("rules", "").split(",") if r.strip())
-    return Stamp(max(removed, 0), vendors, rules)
+    return replace(read, vendors=tuple(printable(v) for v in read.vendors),
+                   rules=tuple(printable(r) for r in read.rules),
+                   error=read.error and printable(read.error),
+                   skipped=read.skipped and printable(read.skipped))
 
 
 def org_domain(host: str) -> str:
@@ -634,7 +606,7 @@ def main(argv: Sequence[str]) -> int:
     report = Report(since=args.since)
     try:
         if args.imap is not None:
-            from pixelguard.cli import load_config_or_exit
+            from pixelguard.config import load_config_or_exit
             from pixelguard.config_file import find_config
 
             source = from_imap(load_config_or_exit(find_config(args.config)), args.imap,

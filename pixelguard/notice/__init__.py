@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from collections.abc import Iterable
 
+from pixelguard import stamp
 from pixelguard.model import Finding
 from pixelguard.notice.language import Catalogue, catalogue
 
@@ -93,12 +95,7 @@ def text_notice(findings: list[Finding], lang: str = "en", original_in: str | No
     return f"[{summary(findings, lang, original_in)}]"
 
 
-def header_value(findings: list[Finding]) -> str:
-    """X-PixelGuard: removed=3; vendors="Mailchimp, SendGrid"; rules=known-tracker,size"""
-    vendors = [v.replace('"', "").replace("\\", "") for v in vendors_of(findings)][:20]
-    rules = sorted({f.rule for f in findings})
-    value = f"removed={len(findings)}"
-    if vendors:
-        value += f'; vendors="{", ".join(vendors)}"'
-    value += f"; rules={','.join(rules)}"
-    return value
+def header_value(findings: list[Finding], skipped: Iterable[str] = ()) -> str:
+    """X-PixelGuard: removed=3; vendors="Mailchimp, SendGrid"; rules=known-tracker,size
+    (plus `; skipped=…` for parts left unchecked): the form is pixelguard/stamp.py's."""
+    return stamp.removed(len(findings), vendors_of(findings), (f.rule for f in findings), skipped)
