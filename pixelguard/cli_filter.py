@@ -193,6 +193,8 @@ def _print_json(name: str, raw: bytes, result: Result) -> None:
     sender, subject = from_and_subject(raw)
     obj: dict = {"file": name, "from": sender, "subject": subject,
                  "trackers": [f.as_dict() for f in result.findings]}
+    if result.links:  # link edits (config `links:`), only when some were made
+        obj["links"] = [c.as_dict() for c in result.links]
     if result.error:
         obj["error"] = result.error
     print(json.dumps(obj, ensure_ascii=False))
@@ -216,3 +218,6 @@ def _print_table(path: str, result: Result, out, raw: bytes | None = None) -> No
         print(f"  {f.rule:<15} {(f.vendor or '-'):<18} {f.where:<28} {shorten_url(f.url)}",
               file=out)
         print(f"  {'':<15} {f.reason}", file=out)
+    for c in result.links:
+        print(f"  link {c.action:<10} {(c.vendor or '-'):<18} {shorten_url(c.url)}"
+              + (f" -> {shorten_url(c.new_url)}" if c.new_url else ""), file=out)

@@ -118,7 +118,9 @@ def month_rows(report: Report) -> list[Row]:
 
 
 def vendor_rows(report: Report) -> list[Row]:
-    rows: list[Row] = [(v, n, plural(n, "message")) for v, n in report.vendor_ranking()]
+    rows: list[Row] = [(v, n, plural(n, "message") + (
+        f", {plural(report.link_vendors[v], 'tracked link')}" if report.link_vendors[v] else ""))
+        for v, n in report.vendor_ranking()]
     return _ranked(rows, "other vendor", "message")
 
 

@@ -2,6 +2,7 @@
 
     X-PixelGuard: removed=3; vendors="Mailchimp, SendGrid"; rules=known-tracker,size
     X-PixelGuard: removed=1; rules=size; skipped=part 1.2 could not be edited in place
+    X-PixelGuard: removed=0; links=unwrapped:2,stripped:3,marked:14; link_vendors="Mailchimp:14, Google:2"
     X-PixelGuard: skipped; document larger than 16777216 bytes
     X-PixelGuard: error; message nested too deeply
 
@@ -22,18 +23,33 @@ _FIELD = re.compile(r'\s*([A-Za-z_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)\s*(?:;|$)
 
 
 def removed(count: int, vendors: Iterable[str], rules: Iterable[str],
-            skipped: Iterable[str] = ()) -> str:
+            skipped: Iterable[str] = (), links: Iterable[tuple[str, int]] = (),
+            link_vendors: Iterable[tuple[str, int]] = ()) -> str:
     """`removed=N; vendors="…"; rules=…` (vendors without quotes or backslashes, at most
-    MAX_VENDORS; rules sorted), plus `; skipped=…` when parts went unchecked."""
-    names = [v.replace('"', "").replace("\\", "") for v in vendors][:MAX_VENDORS]
+    MAX_VENDORS; rules sorted), then for link edits (docs/links.md) `; links=unwrapped:2,…`
+    and `; link_vendors="Mailchimp:14, …"` (no rules when only links changed), plus
+    `; skipped=…` when parts went unchecked."""
+    names = [_quotable(v) for v in vendors][:MAX_VENDORS]
+    links = list(links)
     value = f"removed={count}"
     if names:
         value += f'; vendors="{", ".join(names)}"'
-    value += f"; rules={','.join(sorted(set(rules)))}"
+    if count or not links:
+        value += f"; rules={','.join(sorted(set(rules)))}"
+    if links:
+        value += "; links=" + ",".join(f"{action}:{n}" for action, n in links)
+        told = [f"{_quotable(v).replace(':', '').replace(',', '')}:{n}"
+                for v, n in link_vendors][:MAX_VENDORS]
+        if told:
+            value += f'; link_vendors="{", ".join(told)}"'
     skipped = list(skipped)
     if skipped:
         value += "; skipped=" + ",".join(skipped)
     return value
+
+
+def _quotable(name: str) -> str:
+    return name.replace('"', "").replace("\\", "")
 
 
 def skipped(reasons: Iterable[str]) -> str:
@@ -55,6 +71,10 @@ class Stamp:
     rules: tuple[str, ...]
     error: str | None = None
     skipped: str | None = None  # why parts went unchecked, for a `skipped; …` header
+    # link edits (`links=unwrapped:2,marked:14`) and the vendors of the tracked links
+    # (`link_vendors="Mailchimp:14, Google:2"`)
+    links: tuple[tuple[str, int], ...] = ()
+    link_vendors: tuple[tuple[str, int], ...] = ()
 
 
 def parse(value: str) -> Stamp | None:
@@ -84,4 +104,16 @@ def parse(value: str) -> Stamp | None:
         return None
     vendors = tuple(v for v in fields.get("vendors", "").split(",") if v.strip())
     rules = tuple(r for r in fields.get("rules", "").split(",") if r.strip())
-    return Stamp(max(count, 0), vendors, rules)
+    return Stamp(max(count, 0), vendors, rules, links=_counts(fields.get("links", "")),
+                 link_vendors=_counts(fields.get("link_vendors", "")))
+
+
+def _counts(value: str) -> tuple[tuple[str, int], ...]:
+    """'unwrapped:2,marked:14' or 'Mailchimp:14, Google:2' as (name, count) pairs (entries
+    that do not read are left out)."""
+    out = []
+    for item in value.split(","):
+        name, _, n = item.rpartition(":")
+        if name.strip() and n.strip().isdigit():
+            out.append((name.strip(), int(n)))
+    return tuple(out)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pixelguard.config.model import Config
 from pixelguard.config.sections import UserConfig
+from pixelguard.links.settings import describe
 from pixelguard.model import Policy
 
 
@@ -23,6 +24,7 @@ def describe_policies(cfg: Config) -> str:
         out.append(f"  notice: {'on' if p.notice else 'off'}{where}{origin_notice}")
         origin_keep = " (user)" if user and user.keep is not None else ""
         out.append(f"  keep: {', '.join(sorted(p.keep)) or '(none)'}{origin_keep}")
+        out.append(f"  links: {describe(p.links)}{' (user)' if user and user.links else ''}")
         if user is not None:
             out.append(f"  user allow hosts: {hosts(p.user_allow_hosts)}")
             out.append(f"  user deny hosts: {hosts(p.user_deny_hosts)}")

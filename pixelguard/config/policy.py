@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pixelguard.config.sections import NoticeConfig, UserConfig
 from pixelguard.config_fields import check_address, dedupe
+from pixelguard.links.settings import link_options
 from pixelguard.model import Policy
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def policy_for(cfg: Config, addr: str | None) -> Policy:
         notice_position=notice.position,
         notice_language=None if notice.language == "auto" else notice.language,
         keep=frozenset(user.keep if user and user.keep is not None else d.keep),
+        links=link_options(d.links, user.links if user else None),
         recipients=(addr,) if addr else (),
         default_allow_hosts=tuple(d.allow.hosts),
         default_deny_hosts=tuple(d.deny.hosts),

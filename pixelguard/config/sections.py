@@ -17,6 +17,7 @@ from pixelguard.config_fields import (
     resolve_path,
 )
 from pixelguard.hostname import check_hostname
+from pixelguard.links.settings import LinkSettings, UserLinkSettings
 from pixelguard.model import Action, NoticePosition
 
 
@@ -100,6 +101,7 @@ class DefaultsConfig(Section):
     action: Action = "strip"
     notice: NoticeConfig = Field(default_factory=NoticeConfig)
     keep: list[Keepable] = Field(default_factory=list)
+    links: LinkSettings = Field(default_factory=LinkSettings)  # click tracking (docs/links.md)
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
 
@@ -108,6 +110,7 @@ class UserConfig(Section):
     action: Action | None = None  # None: the defaults' action
     notice: UserNoticeConfig | None = None  # None: the defaults' notice
     keep: list[Keepable] | None = None  # None: the defaults' keep
+    links: UserLinkSettings | None = None  # None: the defaults' links
     allow: AllowConfig = Field(default_factory=AllowConfig)
     deny: DenyConfig = Field(default_factory=DenyConfig)
 

@@ -319,7 +319,7 @@ def _clean_group(
             )
             to_mark.append(cand.uid)
             continue
-        if not result.findings:
+        if not result.changed:
             to_mark.append(cand.uid)
             continue
         if opts.dry_run:
