@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote
 
+from pixelguard.budget import MAX_REGEX_URL
+
 SHIPPED = Path(__file__).with_name("links.json")
 MAX_LIST_BYTES = 16 * 1024 * 1024  # ClearURLs' file is about 200 KB
 _ENCODINGS = frozenset(("plain", "percent", "base64", "jwt-json:e", "zlib-query:l",
                         "proofpoint-v2", "proofpoint-v3", "none"))
 _KINDS = frozenset(("redirect", "security"))
 
-__all__ = ["LinkListError", "LinkRules", "Redirector", "read_list", "rules_for"]
+__all__ = ["LinkListError", "LinkRules", "Redirector", "query_raw", "read_list", "rules_for"]
 
 
 class LinkListError(Exception):
@@ -46,9 +48,19 @@ class Redirector:
     encoding: str = "plain"
     source: str = ""
     whole: re.Pattern[str] | None = None  # ClearURLs: a regex over the whole URL, group 1
+    # ClearURLs: the provider's urlPattern and exceptions, which gate its redirections
+    url_pattern: re.Pattern[str] | None = None
+    exceptions: tuple[re.Pattern[str], ...] = ()
 
     def matches(self, url: str, parts: SplitResult) -> bool:
         if self.whole is not None:
+            # a user's regexes may backtrack: they see URLs up to MAX_REGEX_URL only
+            if len(url) > MAX_REGEX_URL:
+                return False
+            if self.url_pattern is not None and self.url_pattern.search(url) is None:
+                return False
+            if any(e.search(url) for e in self.exceptions):
+                return False
             return self.whole.search(url) is not None
         if self.path.fullmatch(parts.path or "/") is None:
             return False
@@ -70,6 +82,8 @@ class ParamRule:
     exceptions: tuple[re.Pattern[str], ...] = ()
 
     def applies(self, url: str) -> bool:
+        if self.regex is not None and len(url) > MAX_REGEX_URL:
+            return False  # a user's regexes see URLs up to MAX_REGEX_URL only
         if self.url_pattern is not None and self.url_pattern.search(url) is None:
             return False
         return not any(e.search(url) for e in self.exceptions)
@@ -225,7 +239,8 @@ def _read_clearurls(doc: dict[str, Any], path: str, rules: LinkRules) -> None:
                 rules.add(Redirector(
                     id=f"clearurls:{name}", vendor=str(name), kind="redirect", hosts=("*",),
                     path=_path_pattern("/*"), encoding="percent", source=f"{path} (ClearURLs)",
-                    whole=re.compile(redirection, re.IGNORECASE)))
+                    whole=re.compile(redirection, re.IGNORECASE), url_pattern=pattern,
+                    exceptions=exceptions))
             params = list(p.get("rules", ())) + list(p.get("referralMarketing", ()))
             if params:
                 rules.params.append(ParamRule(
@@ -264,11 +279,11 @@ def _merged(stamped: tuple[tuple[str, int, int], ...]) -> LinkRules:
     return merged
 
 
-def query_value(query: str, names: tuple[str, ...]) -> str | None:
-    """The percent-decoded value of the first of `names` in a raw query string."""
+def query_raw(query: str, names: tuple[str, ...]) -> str | None:
+    """The value of the first of `names` in a raw query string, as written (not decoded)."""
     for name in names:
         for piece in query.split("&"):
             key, eq, value = piece.partition("=")
             if eq and value and unquote(key) == name:  # an empty value: the next name
-                return unquote(value)
+                return value
     return None
