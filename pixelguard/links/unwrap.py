@@ -113,13 +113,22 @@ def _b64_span(segments: list[str], index: int) -> bytes | None:
     if len(segments) > _MAX_SEGMENTS:
         return None
     if index >= 0:
-        return _b64("/".join(segments[index:])) if index < len(segments) else None
+        return _b64_text("/".join(segments[index:])) if index < len(segments) else None
     end = len(segments) + index + 1
     for start in range(end):
-        data = _b64("/".join(segments[start:end]))
+        data = _b64_text("/".join(segments[start:end]))
         if data is not None and ascii_url(data) is not None:
             return data
     return None
+
+
+def _b64_text(value: str) -> bytes | None:
+    """A base64 token that decodes to UTF-8 text (a URL an ESP encoded), as its bytes."""
+    data = _b64(value)
+    try:
+        return data if data is not None and data.decode("utf-8") else None
+    except UnicodeDecodeError:
+        return None
 
 
 def _b64(value: str) -> bytes | None:
