@@ -5,12 +5,14 @@ shipped)."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
 import pytest
 from links_mail import href_after
 
 from pixelguard.budget import MAX_REGEX_URL
+from pixelguard.links.rules import search
 
 ARTICLE = "https://news.example/story"
 WRAPPED = quote(ARTICLE, safe="")
@@ -63,3 +65,18 @@ def test_a_provider_exception_keeps_the_url_wrapped(opts):
 def test_urls_longer_than_the_regex_limit_are_not_given_to_user_regexes(opts):
     href = f"https://out.tracker.example/go?pad={'a' * MAX_REGEX_URL}&url={WRAPPED}"
     assert href_after(href, **opts) == href
+
+
+@pytest.mark.parametrize("pattern", [
+    r".*url=([^&]+)", r".*?(?:url|q)=([^&]+)", r".*[?&]u=([^&|]+)", r".*(a|b)=(\d+)",
+    r".*[]|(]x=(\w+)", r".*[^]|(]y=(\w+)", r".*x=(\w+)|y=(\w+)", r".*\|z=(\w+)|q=(\w+)",
+])
+@pytest.mark.parametrize("text", [
+    "https://a.example/go?x=1&url=https%3A%2F%2Fb.example", "https://a.example/?q=2&y=3",
+    "https://a.example/p?b=7", "https://a.example/|z=1&q=4", "https://a.example/]x=5",
+    "https://a.example/(y=6", "no match here", "line\nbreak?url=x&y=9",
+])
+def test_rule_search_finds_what_a_regex_search_finds(pattern, text):
+    compiled = re.compile(pattern, re.IGNORECASE)
+    got, want = search(compiled, text), compiled.search(text)
+    assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))

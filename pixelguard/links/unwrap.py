@@ -8,7 +8,7 @@ import re
 import zlib
 from urllib.parse import SplitResult, unquote, unquote_to_bytes, urlsplit
 
-from pixelguard.links.rules import Redirector, query_raw
+from pixelguard.links.rules import Redirector, query_raw, search
 
 MAX_URL = 8192  # longer destinations are left wrapped
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")  # spaces, controls, backslash
@@ -49,7 +49,7 @@ def destination(url: str, parts: SplitResult, r: Redirector) -> str | None:
 def _carried(url: str, parts: SplitResult, r: Redirector) -> bytes | None:
     """The destination's bytes, decoded as the entry says."""
     if r.whole is not None:
-        m = r.whole.search(url)
+        m = search(r.whole, url)
         return _unquote(m.group(1)) if m and m.groups() and m.group(1) else None
     if r.dest_query:
         raw = query_raw(parts.query, r.dest_query)
