@@ -46,7 +46,7 @@ def listen_refusal(listen: str, allow_remote: bool) -> str | None:
     host = tcp_host(listen)
     if host is None or allow_remote:
         return None
-    from pixelguard.relay.server import is_loopback
+    from pixelguard.relay.admission import is_loopback
 
     if is_loopback(host):
         return None

@@ -17,6 +17,7 @@ import ssl
 import sys
 from collections.abc import Sequence
 
+from pixelguard.relay.admission import is_loopback
 from pixelguard.relay.cleaning import Cleaner
 from pixelguard.relay.credentials import CredentialError, read_secret
 from pixelguard.relay.maildir import default_maildir
@@ -28,10 +29,10 @@ from pixelguard.relay.nexthop import (
     SMTPNextHop,
     SMTPSettings,
 )
-from pixelguard.relay.server import RelayServer, RelayThread, Settings, is_loopback
+from pixelguard.relay.server import RelayServer, Settings
 from pixelguard.relay.workers import WorkerDied
 
-__all__ = ["RelayServer", "RelayThread", "Settings", "build_relay", "main"]
+__all__ = ["RelayServer", "Settings", "build_relay", "main"]
 
 log = logging.getLogger("pixelguard.relay")
 

@@ -13,7 +13,9 @@ import email.policy
 import smtplib
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from dovecot import listen_port
 from pixelguard.config import parse_config
 from pixelguard.relay import build_relay
 from pixelguard.relay.cleaning import Cleaner
-from pixelguard.relay.server import RelayThread
+from pixelguard.relay.server import RelayServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TRACKER_URL = "http://127.0.0.1/open?u=1"
@@ -295,6 +297,61 @@ def make_cert(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
 
 
 # ---------------------------------------------------------------------------- relay
+
+
+class RelayThread:
+    """A RelayServer on its own event loop in a background thread."""
+
+    def __init__(self, build: Callable[[], RelayServer]) -> None:
+        self._build = build
+        self.server: RelayServer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    def start(self, timeout: float = 30.0) -> RelayThread:
+        self._thread = threading.Thread(target=self._run, name="pixelguard-relay", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("relay did not start in time")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None and self.server.port is not None
+        return self.server.port
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            try:
+                self.server = self._build()
+                await self.server.start()
+            except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
+                self._error = exc
+                self._ready.set()
+                return
+            self._ready.set()
+            await self._stop.wait()
+
+        asyncio.run(main())
+
+    def stop(self, grace: float = 10.0) -> bool:
+        """Graceful shutdown (as on SIGTERM); returns whether all sessions ended in time."""
+        if self.loop is None or self.server is None or self._stop is None:
+            return True
+        future = asyncio.run_coroutine_threadsafe(self.server.shutdown(grace), self.loop)
+        clean = future.result(grace + 30)
+        self.loop.call_soon_threadsafe(self._stop.set)
+        assert self._thread is not None
+        self._thread.join(30)
+        self.loop = None  # stopped: a second stop() is a no-op
+        return clean
 
 
 def relay_config(next_hop: str, extra_relay: str = "", rest: str = "", timeout: float = 5) -> str:

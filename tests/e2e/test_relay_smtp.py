@@ -612,8 +612,8 @@ def test_a_kept_next_hop_connection_that_went_stale_is_replaced(next_hop, relay_
     relay = relay_factory(relay_config(next_hop.url))
     with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
         client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<s1@x>"))
-        (session,) = relay.server.connections
-        assert len(session.pg_spare) == 1  # kept before the 250 was sent
+        (protocol,) = relay.server.connections
+        assert len(protocol.session.spares) == 1  # kept before the 250 was sent
         next_hop.stop()  # drops every connection, including the one the relay kept
         next_hop.start()
         client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<s2@x>"))
