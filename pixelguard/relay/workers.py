@@ -191,8 +191,6 @@ class _Worker:
         self.load = 0  # their size in bytes
         self.used = 0  # when it last took a job (a count): the last used has warm caches
         self.lost = False  # a job on it did not end normally: no new jobs; killed when idle
-        self.holding = 0  # jobs written to it in full whose answer is not read yet
-        self._holding_lock = threading.Lock()  # jobs from loops in several threads count it
         self._last: _Turn | None = None
 
     @property
@@ -225,7 +223,7 @@ class _Worker:
         before writing anything: then its turn passes to the next as if it had not been."""
         loop = asyncio.get_running_loop()
         turn.begun = True
-        wrote = held = False
+        wrote = False
         try:
             if not await _after(turn.after_sent):
                 raise _NotStarted(f"worker {self.pid} was lost before this job was sent")
@@ -236,9 +234,6 @@ class _Worker:
             except OSError as exc:  # never wholly received, so never run: safe to retry
                 raise _NotStarted(f"worker {self.pid} ended: {exc}") from None
             turn.sent.set_result(True)
-            with self._holding_lock:
-                self.holding += 1
-            held = True
             if not await _after(turn.after_read):
                 raise _NotStarted(f"worker {self.pid} was lost before it answered the job ahead")
             # the answer is unpickled from the buffer it was read into: each copy of a big
@@ -250,9 +245,6 @@ class _Worker:
         except OSError as exc:  # ConnectionError included
             raise WorkerDied(f"worker {self.pid} ended: {exc}") from None
         finally:
-            if held:
-                with self._holding_lock:
-                    self.holding -= 1
             if not turn.read.done():
                 if not wrote:
                     turn.skip()
@@ -344,15 +336,10 @@ class WorkerPool:
             for _ in range(places):
                 self._pass_on(worker)
 
-    def pids(self, busy: bool = False, holding: bool = False) -> list[int]:
-        """The workers' process ids (busy=True: only of those given a job now; holding=True:
-        only of those a job was written to in full and not yet answered, i.e. it is in the
-        worker's hands)."""
+    def pids(self, busy: bool = False) -> list[int]:
+        """The workers' process ids (busy=True: only of those given a job now)."""
         with self._lock:
-            return [
-                w.pid for w in self._workers
-                if w.pid is not None and (w.pending or not busy) and (w.holding or not holding)
-            ]
+            return [w.pid for w in self._workers if w.pid is not None and (w.pending or not busy)]
 
     async def run(self, fn: Callable, *args: Any) -> Any:
         """fn(*args) in a worker. WorkerDied if the worker ended before answering."""
