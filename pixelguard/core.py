@@ -3,21 +3,22 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pixelguard import message, notice
+from pixelguard import message, notice, stamp
 from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import Edit
 from pixelguard.headers import insert_at, prepend_header
 from pixelguard.htmlscan import Document
-from pixelguard.model import Finding, Policy, Result
+from pixelguard.model import Finding, LinkChange, Policy, Result
 from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
 from pixelguard.trackers import TrackerList, default_list, load_lists
 
-HEADER = "X-PixelGuard"
+HEADER = stamp.NAME
 # Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
 # load anything remote (case-insensitive).
 _REMOTE_HINTS = ("//", "&#", "\\")  # plus http: / https: in any case
@@ -109,20 +110,31 @@ def _may_load_remote(text: str) -> bool:
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
                      sender_allowed: bool, deadline: Deadline, announced: list[Finding] | None = None,
-                     content_language: str | None = None) -> tuple[str, list[Finding], str]:
+                     content_language: str | None = None,
+                     links: list[LinkChange] | None = None) -> tuple[str, list[Finding], str]:
     """The document cleaned (the same object when nothing changes), its findings and the
     language its notice speaks; the notice also counts `announced`, what was removed from
-    the parts it shows."""
+    the parts it shows. The link edits made (policy.links) are added to `links`."""
     det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline)
     shown = det.findings + (announced or [])
-    if not shown or (not det.findings and not policy.notice):
-        return text, [], language.DEFAULT
+    found_links: list[LinkChange] = []
     edits = list(det.edits)
+    if policy.links.active and links is not None:
+        from pixelguard.links.edit import edit_links
+
+        lang = language.choose(policy.notice_language, _document_lang(det.doc), content_language)
+        found_links, link_edits = edit_links(det.doc, policy.links, part,
+                                             lambda vendor: notice.link_title(vendor, lang), edits,
+                                             deadline)
+        edits += link_edits
+        links += found_links
+    if not (shown or found_links) or (not det.findings and not found_links and not policy.notice):
+        return text, [], language.DEFAULT
     lang = language.DEFAULT
     if policy.notice:
         lang = language.choose(policy.notice_language, _document_lang(det.doc),
                                content_language)
-        box = notice.html_notice(shown, lang, policy.originals_folder)
+        box = notice.html_notice(shown, lang, policy.originals_folder, found_links)
         at = placement.html_position(text, det.doc, det.sheets, policy.notice_position, box)
         if at is not None:
             edits.append(Edit(at, at, box))
@@ -171,11 +183,12 @@ def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     except UnicodeDecodeError:
         codec = "latin-1"
     text = raw.decode(codec, "surrogateescape")
+    links: list[LinkChange] = []
     new_text, findings, _lang = _clean_html_text(text, policy, trackers, "1", None, False,
-                                                 deadline)
-    if not findings:
+                                                 deadline, links=links)
+    if not findings and not links:
         return Result(raw=raw)
-    return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
+    return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings, links=links)
 
 
 def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
@@ -190,6 +203,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     trackers = _trackers(policy.extra_lists)
     allowed = _sender_allowed(root, policy)
     findings: list[Finding] = []
+    links: list[LinkChange] = []  # link edits (policy.links): not trackers
     changes: list[_Change] = []
     reencoded: list[str] = []  # parts with a broken transfer encoding, written out anew
     changed_html: list[tuple[message.Part, str]] = []  # with the language of its notice
@@ -217,9 +231,10 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         if base is None and not extra and not _may_load_remote(text):
             continue
         eol = message.body_line_ending(raw, part).decode()
+        part_links: list[LinkChange] = []
         new_text, found, lang = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed,
-            deadline, extra, _content_language(part),
+            deadline, extra, _content_language(part), part_links,
         )
         if not found and new_text is text:
             continue
@@ -230,20 +245,21 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         if change is None:
             continue
         findings.extend(found)
+        links.extend(part_links)
         changes.append(change)
         changed_html.append((part, lang))
     findings.extend(nested_findings)
-    if not findings:
+    if not findings and not links:
         if skipped:
-            return Result(raw=prepend_header(raw, HEADER, "skipped; " + "; ".join(skipped)),
+            return Result(raw=prepend_header(raw, HEADER, stamp.skipped(skipped)),
                           skipped=skipped)
         return Result(raw=raw)
     if policy.notice:
-        changes.extend(_text_alternatives(raw, changed_html, findings, policy, skipped))
-    value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
+        changes.extend(_text_alternatives(raw, changed_html, findings, policy, skipped, links))
+    value = notice.header_value(findings, skipped, links)
     value += "; reencoded=" + ",".join(reencoded) if reencoded else ""
     out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes, insert_at(raw))
-    return Result(raw=out, findings=findings, skipped=skipped)
+    return Result(raw=out, findings=findings, skipped=skipped, links=links)
 
 
 def _decode_part(raw: bytes, part: message.Part, policy: Policy,
@@ -340,7 +356,7 @@ def _content_language(part: message.Part) -> str | None:
 
 def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
                        findings: list[Finding], policy: Policy,
-                       skipped: list[str]) -> list[_Change]:
+                       skipped: list[str], links: list[LinkChange] | None = None) -> list[_Change]:
     """A notice line in each text/plain alternative of a changed HTML part, in the language
     of that HTML part's notice and at the same position (top: past the preview window)."""
     alternatives: dict[int, tuple[message.Part, str]] = {}
@@ -367,7 +383,8 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
                 continue  # not ASCII-compatible: an inserted line would garble the text
             eol = message.body_line_ending(raw, sibling).decode()
             text = data.decode(codec, "surrogateescape")
-            line = _encodable_notice(findings, lang, policy.originals_folder, _carried(sibling, codec))
+            line = _encodable_notice(findings, lang, policy.originals_folder,
+                                     _carried(sibling, codec), links or ())
             at = placement.text_position(text, policy.notice_position)
             if at < len(text):  # a paragraph of its own before the one that starts here
                 new = text[:at] + line + eol + eol + text[at:]
@@ -393,13 +410,13 @@ def _carried(part: message.Part, codec: str) -> str:
 
 
 def _encodable_notice(findings: list[Finding], lang: str, folder: str | None,
-                      codec: str) -> str:
+                      codec: str, links: Sequence[LinkChange] = ()) -> str:
     """The text notice in `lang` if the part's charset can carry it, else in English (ASCII
     apart from a folder name, which is replaced where it cannot be carried)."""
-    line = notice.text_notice(findings, lang, folder)
+    line = notice.text_notice(findings, lang, folder, links)
     try:
         line.encode(codec)
         return line
     except UnicodeError:
-        line = notice.text_notice(findings, language.DEFAULT, folder)
+        line = notice.text_notice(findings, language.DEFAULT, folder, links)
         return line.encode(codec, "replace").decode(codec)

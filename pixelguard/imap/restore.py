@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from pixelguard.config import ImapAccount
 from pixelguard.imap.connection import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -39,6 +38,7 @@ from pixelguard.imap.connection import (
 )
 from pixelguard.imap.keep import PutBack, keep_originals
 from pixelguard.imap.replace import DIGEST_HEADER, Replacer, crash_point, digest
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.work import KEEP_KEYWORD, KEYWORD, chunks, seqset
 
 PROG = "pixelguard restore"
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    from pixelguard.cli import load_config_or_exit
+    from pixelguard.config import load_config_or_exit
     from pixelguard.imap.lock import account_lock
 
     parser = _parser()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from pixelguard import trust
-from pixelguard.config import AuthConfig, Config, ImapAccount
+from pixelguard.config import AuthConfig, Config
 from pixelguard.display import count, from_and_subject, shorten_url
 from pixelguard.dkim_verify import DnsFunc
 from pixelguard.imap.connection import (
@@ -23,10 +23,12 @@ from pixelguard.imap.connection import (
     _reason,
     connect,
 )
+from pixelguard.imap.folder_name import inbox_canonical
 from pixelguard.imap.keep import KEEP, LEFTOVER, PutBack, classify, keep_originals
 from pixelguard.imap.lock import account_lock
 from pixelguard.imap.progress import Progress, Stats
 from pixelguard.imap.replace import Pending, Replacer, copy_index, create_folder, digest
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.work import (
     KEEP_KEYWORD,
     KEYWORD,
@@ -108,11 +110,7 @@ def same_folder(a: str, b: str) -> bool:
     """Whether two server-side names are the same folder: INBOX (alone, or as the first level
     of a path) in any case, the rest exactly."""
 
-    def norm(name: str) -> str:
-        head = name.split("/", 1)[0].split(".", 1)[0]
-        return "INBOX" + name[len(head) :] if head.upper() == "INBOX" else name
-
-    return norm(a) == norm(b)
+    return inbox_canonical(a, "/.") == inbox_canonical(b, "/.")
 
 
 def _namespace(session: Session) -> tuple[str, str]:
@@ -326,7 +324,7 @@ def _clean_group(
             )
             to_mark.append(cand.uid)
             continue
-        if not result.findings:
+        if not result.changed:
             to_mark.append(cand.uid)
             continue
         if opts.dry_run:

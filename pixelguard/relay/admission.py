@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import socket
 from collections.abc import Callable
 
 from pixelguard.relay.logline import logfmt
@@ -18,17 +17,6 @@ from pixelguard.relay.metrics import Metrics
 log = logging.getLogger("pixelguard.relay")
 
 SHUTTING_DOWN = "421 4.3.2 pixelguard relay shutting down"
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except OSError:
-            return False
-        return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
 def refusal(peer, active: int, accepting: bool, networks, max_connections: int,

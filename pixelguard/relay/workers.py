@@ -27,7 +27,8 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _HEADER = struct.Struct("!I")
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -104,7 +105,7 @@ class _Turn:
     whichever event loop that one runs). Results: True once this job's step ended whole,
     False if it did not (the worker is then lost, so nothing after it can be trusted)."""
 
-    __slots__ = ("after_sent", "after_read", "sent", "read", "begun")
+    __slots__ = ("after_read", "after_sent", "begun", "read", "sent")
 
     def __init__(self, before: _Turn | None) -> None:
         self.after_sent = before.sent if before is not None else None

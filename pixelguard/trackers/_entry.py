@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pixelguard.hostname import normalise
+
 try:  # the stdlib's own regex parser; used only to vet regexes before we compile them
     import re._parser as _sre_parse  # Python >= 3.11
 except ImportError:  # pragma: no cover
@@ -68,14 +70,12 @@ def collapse_digits(host: str) -> str:
 
 def normalize_host(raw: str) -> str:
     """Lower-case a host entry, drop a leading "*." or "." and a trailing "."; "" if invalid."""
-    host = raw.strip().lower()
-    host = host.removeprefix("*.")
-    host = host.strip(".")
+    host = raw.strip().lower().removeprefix("*.").strip(".")
     if not host:
         return ""
     try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
+        host = normalise(host)
+    except ValueError:
         return ""
     return host if _HOST_RE.match(host) else ""
 
