@@ -2,7 +2,6 @@
 delegate to their modules."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
@@ -34,7 +33,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-
-
-def usage_error(parser: argparse.ArgumentParser, message: str) -> None:
-    parser.error(message)  # exits 2 with usage on stderr

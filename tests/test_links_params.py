@@ -100,3 +100,7 @@ def test_strip_removes_exactly_the_listed_names_keeping_the_rest_as_written():
             assert got == "https://shop.example/p" + ("?" + query if query else "") + fragment
 
     check()
+
+
+def test_a_question_mark_in_the_fragment_starts_no_query():
+    assert strip_params("https://a.example/app#/route?utm_source=x&id=1", rules_for(())) is None

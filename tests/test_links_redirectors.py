@@ -260,3 +260,9 @@ def test_a_link_whose_class_says_title_is_still_marked():
     out, result = clean_doc(link(url, "Story", ' class="title-link"'), mark=True)
     assert [(c.action, c.vendor) for c in result.links] == [("marked", "Mailchimp")]
     assert '<a title="Clicking tells Mailchimp you clicked" class="title-link"' in out
+
+
+def test_an_empty_destination_parameter_gives_way_to_the_next_name():
+    url = ("https://www.google.com/url?sa=t&rct=j&q=&esrc=s"
+           "&url=https%3A%2F%2Fnews.example%2Fa&usg=x")
+    assert href_after(url, unwrap=True) == "https://news.example/a"

@@ -90,9 +90,6 @@ class Session:
     account: ImapAccount
     secrets: tuple[str, ...]
 
-    def has(self, capability: str) -> bool:
-        return self.client.has_capability(capability)
-
     def error(self, what: str, exc: BaseException | str) -> str:
         """One line: account, what failed, and the (redacted) reason."""
         return f"{_where(self.account)}: {what}: {redact(_reason(exc), self.secrets)}"

@@ -37,7 +37,7 @@ from pixelguard.imap.connection import (
     connect,
 )
 from pixelguard.imap.keep import PutBack, keep_originals
-from pixelguard.imap.replace import DIGEST_HEADER, Replacer, crash_point, digest
+from pixelguard.imap.replace import DIGEST_HEADER, Replacer, digest
 from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.work import KEEP_KEYWORD, KEYWORD, chunks, seqset
 
@@ -389,8 +389,6 @@ def _move_from_originals(session: Session, copy: Copy, originals: str) -> bool:
         c.move([uid], copy.folder)
     else:
         c.copy([uid], copy.folder)
-        crash_point("restore-after-copy")
         c.add_flags([uid], [b"\\Deleted"], silent=True)
         c.uid_expunge(seqset([uid]))
-    crash_point("restore-after-move")
     return True

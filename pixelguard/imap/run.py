@@ -13,7 +13,6 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from pixelguard import trust
 from pixelguard.config import AuthConfig, Config
 from pixelguard.display import count, from_and_subject, shorten_url
-from pixelguard.dkim_verify import DnsFunc
 from pixelguard.imap.connection import (
     EXIT_USAGE,
     AccountError,
@@ -44,10 +43,6 @@ from pixelguard.imap.work import (
 from pixelguard.model import Policy, Result
 
 log = logging.getLogger("pixelguard.imap")
-
-# Answers the DNS TXT queries of pixelguard's own DKIM check (see pixelguard/trust.py);
-# None: real DNS. Tests set it to a function serving their keys, so no test needs a network.
-DNSFUNC: DnsFunc | None = None
 
 GONE_REASON = (
     "it no longer exists (deleted or renamed by another client while pixelguard worked on "
@@ -169,8 +164,8 @@ class _Copies:
 
 def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None) -> tuple[bytes, Result]:
     """The core on one message: (the bytes to append when it has findings, the result);
-    see trust.clean_with_trust. DNS goes through DNSFUNC when set (tests)."""
-    return trust.clean_with_trust(raw, policy, auth, DNSFUNC)
+    see trust.clean_with_trust."""
+    return trust.clean_with_trust(raw, policy, auth)
 
 
 def dry_run_lines(where: str, raw: bytes, findings) -> str:

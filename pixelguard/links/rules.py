@@ -269,6 +269,6 @@ def query_value(query: str, names: tuple[str, ...]) -> str | None:
     for name in names:
         for piece in query.split("&"):
             key, eq, value = piece.partition("=")
-            if eq and unquote(key) == name:
+            if eq and value and unquote(key) == name:  # an empty value: the next name
                 return unquote(value)
     return None

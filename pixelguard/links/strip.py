@@ -13,7 +13,7 @@ def strip_params(url: str, rules: LinkRules) -> str | None:
     """`url` without the query parameters `rules` name as tracking ones (the others, their
     order and their encoding as written; no '?' left when none remain), or None when there
     is nothing to remove or the result would not be a valid URL."""
-    q = url.find("?")
+    q = url.find("?", 0, url.find("#") if "#" in url else len(url))  # not in the fragment
     if q < 0:
         return None
     h = url.find("#", q)

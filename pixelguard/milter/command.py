@@ -63,16 +63,17 @@ def main(argv: Sequence[str]) -> int:
         return 2
 
     from pixelguard.milter.door import Door, Settings
+    from pixelguard.milter.listener import BLOCKED, serve
     from pixelguard.milter.session import WANTED_ACTIONS, Session
     from pixelguard.relay.cleaning import Cleaner
     from pixelguard.relay.workers import WorkerDied
 
-    # libmilter waits for SIGTERM/SIGINT/SIGHUP in a thread of its own (sigwait) and then
-    # stops taking connections; every other thread must block them, or the kernel may give
-    # one to a thread whose default action ends the process with messages in flight.
-    # Threads inherit the mask: block them before any starts. (Worker processes unblock
-    # them for themselves, relay/workers.py.)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    # SIGTERM/SIGINT/SIGHUP stop the milter: the main thread waits for them (listener.py) and
+    # every other thread must block them, or the kernel may give one to a thread whose
+    # default action ends the process with messages in flight. Threads inherit the mask:
+    # block them before any starts. (Worker processes unblock them for themselves,
+    # relay/workers.py.)
+    signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
     cleaner = Cleaner(milter.workers, auth=config.auth)
     try:
         cleaner.start()
@@ -98,12 +99,12 @@ def main(argv: Sequence[str]) -> int:
     log.info("listening on %s, cleaning with %s workers; config %s", listen,
              cleaner.workers or "thread", path or "none (built-in defaults)")
     try:
-        Milter.runmilter("pixelguard", libmilter_socket(listen), timeout=max(60, int(milter.timeout) * 2))
-    except Milter.error as exc:
-        print(f"pixelguard milter: cannot listen on {listen}: {exc}", file=sys.stderr)
-        return 1
+        error = serve("pixelguard", libmilter_socket(listen), timeout=max(60, int(milter.timeout) * 2))
     finally:
         log.info("shutting down: finishing the messages in flight")
         finished = door.close(grace=milter.timeout)
+    if error is not None:
+        print(f"pixelguard milter: cannot listen on {listen}: {error}", file=sys.stderr)
+        return 1
     log.info("stopped%s", "" if finished else " (messages still in flight were left to the MTA's default action)")
     return 0

@@ -11,8 +11,6 @@ try:  # the stdlib's own regex parser; used only to vet regexes before we compil
 except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-KINDS = ("prefix", "contains", "wildcard", "regex", "abp")
-
 # A host entry may contain "#" for "a run of digits" (createsend#.com covers createsend1.com,
 # createsend25.com). Lookups collapse the URL host's digit runs the same way.
 _HOST_RE = re.compile(r"^[a-z0-9_#-]+(?:\.[a-z0-9_#-]+)*$")

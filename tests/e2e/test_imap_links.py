@@ -2,7 +2,7 @@
 (policy.links), and only marks one when links are off."""
 from __future__ import annotations
 
-from conftest import PASSWORD_ENV, imap_account
+from imap_support import PASSWORD_ENV, imap_account
 
 from pixelguard.config import ImapAccount
 from pixelguard.imap.connection import connect
