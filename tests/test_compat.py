@@ -142,7 +142,7 @@ def test_only_the_compat_module_reaches_into_the_libraries():
 
 
 @pytest.mark.parametrize("source", [
-    # the ways the relay and the IMAP door once reached in, each caught
+    # private parts of aiosmtpd, aiosmtplib and imapclient reached in each way the check covers
     "from aiosmtpd.smtp import SMTP\nclass R(SMTP):\n    async def _handle_client(self):\n        pass\n",
     ("from aiosmtpd.smtp import SMTP\nclass M:\n    def f(self):\n        self._writer.write(b'')\n"
     "class R(M, SMTP):\n    pass\n"),
