@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -228,25 +227,6 @@ def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool, tmp_path):
     assert len(pool.pids()) == 2 and pool.pids(busy=True) == []  # both back, idle
 
 
-@pytest.mark.parametrize("which", ["pool", "deep_pool"])
-def test_one_pool_serves_event_loops_in_several_threads(which, request):
-    pool = request.getfixturevalue(which)  # workers holding one job, or two
-    results: dict[int, list] = {}
-
-    def thread_main(n: int) -> None:
-        async def main():
-            return await asyncio.gather(*(pool.run(echo, (n, i, b"w" * 20000)) for i in range(15)))
-
-        results[n] = asyncio.run(main())
-
-    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == {n: [(n, i, b"w" * 20000) for i in range(15)] for n in range(3)}
-
-
 def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones(tmp_path):
     pool = WorkerPool(1)
     pool.start()
@@ -450,28 +430,6 @@ def test_a_big_job_still_being_written_when_the_worker_dies_runs_on_a_fresh_one(
     # bigger than the socket's buffer: its writing waits for the busy worker to read
     _dead, answer = asyncio.run(_kill_the_worker_under(one_deep, echo, b"x" * 3_000_000))
     assert answer == b"x" * 3_000_000
-
-
-def test_a_loop_that_stops_with_its_job_queued_costs_the_job_ahead_nothing(one_deep):
-    pool = one_deep
-
-    def other_relay() -> None:  # another event loop: its job queued, then the loop ends
-        async def main():
-            asyncio.ensure_future(pool.run(echo, "given up"))
-            await asyncio.sleep(0.1)
-
-        asyncio.run(main())  # cancels the queued job: that worker cannot be trusted after it
-
-    async def main():
-        ahead = asyncio.ensure_future(pool.run(pid_after, 1.0))
-        while not pool.pids(busy=True):
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(other_relay)
-        return await ahead, await pool.run(pid_after, 0)
-
-    first, after = asyncio.run(main())  # the job ahead got its own answer
-    assert after != first  # the untrusted worker was replaced once it had answered
-    assert pool.pids() == [after]
 
 
 @pytest.mark.parametrize(("deaths", "cleaned"), [(1, True), (2, False)])
