@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pixelguard import clean_message, trust
 from pixelguard.config import AuthConfig
 from pixelguard.headers import mark_error
-from pixelguard.model import Finding, Policy
+from pixelguard.model import Finding, LinkChange, Policy
 from pixelguard.relay.workers import PoolClosed, WorkerDied, WorkerPool
 
 log = logging.getLogger("pixelguard.relay")
@@ -29,6 +29,7 @@ class Cleaned:
     raw: bytes  # what goes to the next hop
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    links: list[LinkChange] = field(default_factory=list)  # link edits (policy.links)
 
 
 def clean_or_mark(raw: bytes, policy: Policy, auth: AuthConfig | None = None) -> Cleaned:
@@ -41,7 +42,7 @@ def clean_or_mark(raw: bytes, policy: Policy, auth: AuthConfig | None = None) ->
         return Cleaned(mark_error(raw, error), [], error)
     if result.error is not None:
         return Cleaned(mark_error(raw, result.error), [], result.error)
-    return Cleaned(out, list(result.findings), None)
+    return Cleaned(out, list(result.findings), None, list(result.links))
 
 
 def _warm_up() -> int:
