@@ -122,6 +122,11 @@ class _Relaying:
             self.idle.heard()
         super().data_received(data)  # type: ignore[misc]
 
+    async def push(self, status) -> None:
+        if self.idle is not None:
+            self.idle.heard()  # the client's time starts again when we answer
+        await super().push(status)  # type: ignore[misc]
+
     def connection_lost(self, error) -> None:
         self.relay.connections.discard(self)
         self.relay.metrics.connections.set(len(self.relay.connections))

@@ -4,11 +4,13 @@ Each test reads what the next hop stored; the relay's 250 must mean the next hop
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import smtplib
 import socket
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -337,6 +339,26 @@ def test_idle_client_is_disconnected_after_timeout(next_hop, relay_factory):
     with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as s:
         assert s.recv(200).startswith(b"220")
         assert s.recv(200) == b""  # closed by the relay within the socket timeout
+
+
+def test_time_spent_waiting_on_the_next_hop_is_not_the_clients_idleness(relay_factory):
+    class SlowRcptHop(NextHopServer):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            await asyncio.sleep(1.6)  # answered within the relay's 2 s next-hop timeout
+            return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    hop = SlowRcptHop().start()
+    try:
+        relay = relay_factory(relay_config(hop.url, timeout=2))
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+            client.ehlo("client.example")
+            assert client.mail("news@shop.example")[0] == 250
+            assert client.rcpt("alice@example.org")[0] == 250
+            time.sleep(0.8)  # the client's own pause, well under the 2 s idle timeout
+            client.data(tracker_message())
+        assert len(hop.received) == 1
+    finally:
+        hop.stop()
 
 
 def test_refuses_to_listen_off_loopback_without_allow_networks():
