@@ -108,6 +108,8 @@ class _Relaying:
 
     def _create_session(self) -> RelaySession:
         before = self.session  # type: ignore[attr-defined]
+        if isinstance(before, RelaySession):  # STARTTLS: RFC 3207 4.2, the transaction ends
+            self.relay.handler.drop_message(before)
         return RelaySession(self.loop, before if isinstance(before, RelaySession) else None)  # type: ignore[attr-defined]
 
     def connection_made(self, transport) -> None:

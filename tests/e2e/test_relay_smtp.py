@@ -502,6 +502,26 @@ def test_listening_side_starttls_and_auth(next_hop, relay_factory, tmp_path, mon
     assert len(next_hop.received) == 1
 
 
+def test_starttls_ends_a_transaction_opened_before_it(next_hop, relay_factory, tmp_path):
+    import ssl
+
+    from relay_harness import make_cert
+
+    cert, key = make_cert(tmp_path)
+    relay = relay_factory(relay_config(next_hop.url, extra_relay=f"  tls_cert: {cert}\n  tls_key: {key}\n"))
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+        client.ehlo("client.example")
+        client.mail("news@shop.example")
+        assert client.rcpt("alice@example.org")[0] == 250
+        client.starttls(context=ssl._create_unverified_context())
+        client.ehlo("client.example")
+        (protocol,) = relay.server.connections
+        assert protocol.session.message is None  # RFC 3207 4.2: nothing from before TLS
+        assert protocol.session.busy is False
+        client.sendmail("news@shop.example", ["bob@example.org"], tracker_message())
+    assert [r.rcpts for r in next_hop.received] == [["bob@example.org"]]
+
+
 def test_next_hop_starttls_verifies_certificates_and_authenticates(relay_factory, tmp_path, monkeypatch):
     import ssl
 
