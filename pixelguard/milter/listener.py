@@ -43,6 +43,9 @@ def serve(name: str, spec: str, timeout: int) -> Milter.error | None:
             Milter.runmilter(name, spec, timeout=timeout)
         except Milter.error as exc:
             errors.append(exc)
+        except Exception as exc:  # noqa: BLE001 - the listener failed: the caller exits 1
+            log.exception("libmilter listener failed")
+            errors.append(Milter.error(f"{exc.__class__.__name__}: {exc}"))
         finally:
             signal.pthread_kill(main, WAKE)  # pending until the main thread waits for it
 
@@ -55,6 +58,8 @@ def serve(name: str, spec: str, timeout: int) -> Milter.error | None:
         if sig in STOP_SIGNALS:
             log.info("%s received: stopping", signal.Signals(sig).name)
             _stop(listener, spec)
+        elif sig == WAKE:
+            break  # the listener returned; it may not have ended yet: join, wait no more
     listener.join()
     return errors[0] if errors else None
 

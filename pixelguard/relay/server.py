@@ -108,6 +108,8 @@ class _Relaying:
 
     def _create_session(self) -> RelaySession:
         before = self.session  # type: ignore[attr-defined]
+        if isinstance(before, RelaySession):  # STARTTLS: RFC 3207 4.2, the transaction ends
+            self.relay.handler.drop_message(before)
         return RelaySession(self.loop, before if isinstance(before, RelaySession) else None)  # type: ignore[attr-defined]
 
     def connection_made(self, transport) -> None:
@@ -121,6 +123,11 @@ class _Relaying:
         if self.idle is not None:
             self.idle.heard()
         super().data_received(data)  # type: ignore[misc]
+
+    async def push(self, status) -> None:
+        if self.idle is not None:
+            self.idle.heard()  # the client's time starts again when we answer
+        await super().push(status)  # type: ignore[misc]
 
     def connection_lost(self, error) -> None:
         self.relay.connections.discard(self)

@@ -1,9 +1,9 @@
 """What the relay keeps per client session: aiosmtpd's `Session`, made by the protocol's
 documented `_create_session` factory, with the relay's own state added.
 
-aiosmtpd makes a new Session when a client starts TLS (RFC 3207 4.2 resets the session);
-the relay's state carries over to it, so a transaction opened before, the next-hop
-connections kept and a shutdown in progress are not forgotten.
+aiosmtpd makes a new Session when a client starts TLS (RFC 3207 4.2 resets the session):
+a transaction opened before it is ended (as aiosmtpd forgets its envelope); the next-hop
+connections kept and a shutdown in progress carry over, so they are not forgotten.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class RelaySession(Session):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, before: RelaySession | None = None) -> None:
         super().__init__(loop)
-        self.message: MessageState | None = before.message if before else None
+        self.message: MessageState | None = None  # a transaction before STARTTLS is dropped
         self.busy = False
         self.closing = before.closing if before else False
         # next-hop connections kept for the next message, with the next hop each goes to

@@ -4,11 +4,13 @@ Each test reads what the next hop stored; the relay's 250 must mean the next hop
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import smtplib
 import socket
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -339,6 +341,26 @@ def test_idle_client_is_disconnected_after_timeout(next_hop, relay_factory):
         assert s.recv(200) == b""  # closed by the relay within the socket timeout
 
 
+def test_time_spent_waiting_on_the_next_hop_is_not_the_clients_idleness(relay_factory):
+    class SlowRcptHop(NextHopServer):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            await asyncio.sleep(1.6)  # answered within the relay's 2 s next-hop timeout
+            return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    hop = SlowRcptHop().start()
+    try:
+        relay = relay_factory(relay_config(hop.url, timeout=2))
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+            client.ehlo("client.example")
+            assert client.mail("news@shop.example")[0] == 250
+            assert client.rcpt("alice@example.org")[0] == 250
+            time.sleep(0.8)  # the client's own pause, well under the 2 s idle timeout
+            client.data(tracker_message())
+        assert len(hop.received) == 1
+    finally:
+        hop.stop()
+
+
 def test_refuses_to_listen_off_loopback_without_allow_networks():
     cfg = parse_config('relay:\n  listen: "0.0.0.0:10025"\n')
     with pytest.raises(SetupError, match="allow_networks"):
@@ -478,6 +500,26 @@ def test_listening_side_starttls_and_auth(next_hop, relay_factory, tmp_path, mon
                 "-a", "PLAIN", "-au", "postfix", "-ap", "wrong", data=tracker_message(), tmp=tmp_path)
     assert bad.returncode != 0 and "535" in bad.stdout
     assert len(next_hop.received) == 1
+
+
+def test_starttls_ends_a_transaction_opened_before_it(next_hop, relay_factory, tmp_path):
+    import ssl
+
+    from relay_harness import make_cert
+
+    cert, key = make_cert(tmp_path)
+    relay = relay_factory(relay_config(next_hop.url, extra_relay=f"  tls_cert: {cert}\n  tls_key: {key}\n"))
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+        client.ehlo("client.example")
+        client.mail("news@shop.example")
+        assert client.rcpt("alice@example.org")[0] == 250
+        client.starttls(context=ssl._create_unverified_context())
+        client.ehlo("client.example")
+        (protocol,) = relay.server.connections
+        assert protocol.session.message is None  # RFC 3207 4.2: nothing from before TLS
+        assert protocol.session.busy is False
+        client.sendmail("news@shop.example", ["bob@example.org"], tracker_message())
+    assert [r.rcpts for r in next_hop.received] == [["bob@example.org"]]
 
 
 def test_next_hop_starttls_verifies_certificates_and_authenticates(relay_factory, tmp_path, monkeypatch):
