@@ -6,20 +6,27 @@ tests' sys.path). A message with the header `X-Kill-Worker: DIR N` kills (SIGKIL
 worker process that takes it, N times in all, counted by files in DIR; any other message,
 and that one after N deaths, is cleaned as the relay cleans it. `X-Hang-Worker: DIR N`
 stops (SIGSTOP) the worker that takes it instead, N times: a worker that never answers.
+`X-Slow-Worker: S` makes the worker sleep S seconds before it cleans.
 """
 from __future__ import annotations
 
 import os
 import re
 import signal
+import time
 
 from pixelguard.relay.cleaning import clean_or_mark
 
 _ORDER = re.compile(rb"^X-(Kill|Hang)-Worker: (\S+) (\d+)\r?$", re.MULTILINE)
+_SLOW = re.compile(rb"^X-Slow-Worker: ([\d.]+)\r?$", re.MULTILINE)
 
 
 def clean_or_die(raw: bytes, policy, auth=None):
-    order = _ORDER.search(raw.split(b"\r\n\r\n", 1)[0])
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    slow = _SLOW.search(head)
+    if slow is not None:
+        time.sleep(float(slow.group(1)))
+    order = _ORDER.search(head)
     if order is not None:
         how, where, times = order.group(1), order.group(2).decode(), int(order.group(3))
         died = len(os.listdir(where))
