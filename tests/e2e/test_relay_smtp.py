@@ -523,6 +523,27 @@ def test_starttls_ends_a_transaction_opened_before_it(next_hop, relay_factory, t
     assert [r.rcpts for r in next_hop.received] == [["bob@example.org"]]
 
 
+def test_next_hop_connections_kept_before_starttls_serve_after_it(next_hop, relay_factory, tmp_path):
+    """RFC 3207 resets the session at STARTTLS; the next-hop connection the relay kept from
+    a message sent before it is not forgotten: the message after it goes over that one."""
+    import ssl
+
+    from relay_harness import make_cert
+
+    cert, key = make_cert(tmp_path)
+    relay = relay_factory(relay_config(next_hop.url, extra_relay=f"  tls_cert: {cert}\n  tls_key: {key}\n"))
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=15) as client:
+        client.ehlo("client.example")
+        client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<t1@x>"))
+        client.starttls(context=ssl.create_default_context(cafile=str(cert)))
+        client.ehlo("client.example")
+        (proto,) = relay.server.connections
+        assert len(proto.session.spares) == 1  # carried over into the session TLS started
+        client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<t2@x>"))
+    assert [message_id(r.content) for r in next_hop.received] == ["<t1@x>", "<t2@x>"]
+    assert next_hop.sessions == 1  # one next-hop connection for both
+
+
 def test_next_hop_starttls_verifies_certificates_and_authenticates(relay_factory, tmp_path, monkeypatch):
     import ssl
 
