@@ -358,8 +358,10 @@ class WorkerPool:
             loop = self._loop
         for worker, places in handed:
             for _ in range(places):  # (places only when jobs wait, so on a loop)
-                if loop is not None:
-                    loop.call_soon_threadsafe(self._pass_on, worker)
+                try:
+                    loop.call_soon_threadsafe(self._pass_on, worker)  # start() runs in any thread
+                except (AttributeError, RuntimeError):  # no loop, or closed: its waiters are gone
+                    self._pass_on(worker)
 
     def _enter(self) -> None:
         """Make the running loop the pool's, if it has none or its loop is closed (the jobs
