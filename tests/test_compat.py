@@ -16,6 +16,11 @@ What counts as reaching in (checked over every module under pixelguard/ but comp
    (`read_response`, `execute_data_command`, `start_tls`) on anything.
 aiosmtpd documents `_create_session` and `_create_envelope` as methods for subclasses to
 override (docs/smtp.rst): those two are allowed.
+
+The source check reads one module at a time; a second check looks at the classes themselves:
+every pixelguard class with a library class in its MRO (however its bases were written, in
+whatever module they live) must neither define nor use in its methods a private name of the
+libraries, nor use getattr-style calls with a computed name, `__dict__` or `vars()`.
 """
 from __future__ import annotations
 
@@ -216,3 +221,118 @@ def test_send_data_content_delivers_after_a_354_from_a_real_server():
 
     assert asyncio.run(deliver()) == (354, 250)
     assert sink.received == [b"Subject: x\r\n\r\n.dot\r\n"]
+
+
+# ------------------------------------------------------- the same, on the classes themselves
+
+
+def _pixelguard_classes() -> list[type]:
+    """Every class defined in a module under pixelguard/ (each module imported but the
+    __main__ ones, which run the program; one that cannot be imported here, for want of an
+    optional library, is left out)."""
+    import importlib
+    import pkgutil
+
+    import pixelguard
+
+    classes = []
+    for info in pkgutil.walk_packages(pixelguard.__path__, "pixelguard."):
+        if info.name.endswith(".__main__"):
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:
+            continue
+        classes += [c for c in vars(module).values()
+                    if inspect.isclass(c) and c.__module__ == module.__name__]
+    return classes
+
+
+def _from_libraries(cls: type) -> list[type]:
+    return [c for c in cls.__mro__ if c.__module__.split(".")[0] in LIBRARIES]
+
+
+def _code_names(code) -> set[str]:
+    """The attribute and global names a function's code (its nested code too) uses."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _code_names(const)
+    return names
+
+
+def _functions(cls: type):
+    for name, value in vars(cls).items():
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        elif isinstance(value, property):
+            yield from (f for f in (value.fget, value.fset, value.fdel) if f is not None)
+            continue
+        if inspect.isfunction(value):
+            yield name, value
+
+
+def _runtime_violations(classes: list[type]) -> list[str]:
+    """For each pixelguard class with a library class in its MRO (by whatever name its base
+    was written, in whatever module the in-between classes live): names of the libraries'
+    private parts that it defines or that its methods use, and getattr-style calls with a
+    name not written out, `__dict__` and `vars()` in its methods."""
+    found = []
+    for cls in classes:
+        library = _from_libraries(cls)
+        if not library:
+            continue
+        private = LIBRARY_PRIVATE | {n for c in library for n in vars(c) if _private(n)}
+        private -= DOCUMENTED_HOOKS
+        ours = [c for c in cls.__mro__ if c.__module__.startswith("pixelguard")]
+        for own in ours:
+            where = f"{own.__module__}.{own.__qualname__} (in the MRO of {cls.__qualname__})"
+            found += [f"{where} defines {n}" for n in sorted(set(vars(own)) & private)]
+            for name, fn in _functions(own):
+                used = _code_names(fn.__code__)
+                found += [f"{where}.{name} uses {n}" for n in sorted(used & private)]
+                if "__dict__" in used or "vars" in used:
+                    found.append(f"{where}.{name} uses __dict__ or vars()")
+                try:
+                    tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(fn)))
+                except (OSError, TypeError, SyntaxError):
+                    continue
+                for node in ast.walk(tree):
+                    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                            and node.func.id in ("getattr", "setattr", "hasattr", "delattr")
+                            and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant)):
+                        found.append(f"{where}.{name}: {node.func.id} with a computed name")
+    return sorted(set(found))
+
+
+def test_no_class_built_on_the_libraries_reaches_into_them_at_runtime():
+    classes = _pixelguard_classes()
+    assert any(_from_libraries(c) for c in classes)  # the relay's protocols, at least
+    assert _runtime_violations(classes) == []
+
+
+def test_the_runtime_check_catches_what_the_source_check_cannot_see():
+    import aiosmtpd.smtp
+
+    class Written(aiosmtpd.smtp.SMTP):  # the base spelled out with its module
+        def f(self):
+            return self._handler_coroutine
+
+    class Middle(aiosmtpd.smtp.SMTP):
+        pass
+
+    class Below(Middle):  # a subclass of a subclass (elsewhere, in real code)
+        def f(self):
+            return self._tls_protocol
+
+    class Computed(aiosmtpd.smtp.SMTP):
+        def f(self, name):
+            return getattr(self, name)
+
+    class Dict(aiosmtpd.smtp.SMTP):
+        def f(self):
+            return vars(self)["_loop"]
+
+    for cls in (Written, Below, Computed, Dict):
+        cls.__module__ = "pixelguard.example"
+        assert _runtime_violations([cls]) != [], cls.__name__

@@ -1,5 +1,7 @@
 """The shipped systemd units agree with the code: the IMAP unit's runtime directory is where
-`pixelguard imap` puts its account lock, so the lock works under ProtectSystem=strict."""
+`pixelguard imap` puts its account lock, so the lock works under ProtectSystem=strict; the
+milter, which a SIGHUP stops with exit 0 (tests/e2e/test_milter_protocol.py), is started
+again after any exit."""
 from __future__ import annotations
 
 import configparser
@@ -19,6 +21,12 @@ def _service(name: str) -> configparser.SectionProxy:
     parser.optionxform = str  # systemd keys are case-sensitive
     parser.read(UNITS / name)
     return parser["Service"]
+
+
+def test_the_milter_unit_restarts_it_after_a_clean_exit_too() -> None:
+    """An admin's SIGHUP (a reload, for the relay) stops the milter with exit 0: with
+    Restart=on-failure it would stay down and Postfix would apply milter_default_action."""
+    assert _service("pixelguard-milter.service")["Restart"] == "always"
 
 
 def test_imap_unit_has_a_runtime_directory_and_the_lock_goes_there(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+from pool_support import pids, worker_pids
 
 from pixelguard.relay.workers import PoolClosed, WorkerDied, WorkerPool
 
@@ -89,7 +90,7 @@ def test_jobs_beyond_the_pool_size_wait_their_turn_and_all_get_answers(pool):
     answers = asyncio.run(main())
     assert [a[0] for a in answers] == list(range(20))
     assert all(a[1] == b"x" * 100_000 for a in answers)
-    assert len(set(pool.pids())) == 2
+    assert len(set(pids(pool))) == 2
 
 
 @pytest.mark.parametrize("depth", [1, 2])
@@ -117,10 +118,10 @@ def test_waiters_are_served_first_come_first_served(depth):
 
 
 def test_an_exception_in_a_job_is_reported_and_the_worker_stays(pool):
-    before = sorted(pool.pids())
+    before = sorted(pids(pool))
     with pytest.raises(RuntimeError, match="ValueError: no good"):
         asyncio.run(pool.run(fails))
-    assert sorted(pool.pids()) == before
+    assert sorted(pids(pool)) == before
     assert asyncio.run(pool.run(echo, 5)) == 5
 
 
@@ -132,7 +133,7 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool, tmp_p
         # killed only once the job runs in the worker: a kill before the job was written
         # leaves it not started, and the pool rightly runs it on another worker instead
         await _begun(begun)
-        (pid,) = pool.pids(busy=True)
+        (pid,) = pids(pool, busy=True)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(WorkerDied):
             await victim
@@ -141,13 +142,13 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool, tmp_p
     dead, served_by = asyncio.run(main())
     assert dead not in served_by
     assert len(set(served_by)) == 2  # the vacant slot got a fresh worker
-    assert dead not in pool.pids() and len(pool.pids()) == 2
+    assert dead not in pids(pool) and len(pids(pool)) == 2
 
 
 def test_a_worker_that_died_while_idle_costs_no_job(pool):
-    for pid in pool.pids():
+    for pid in pids(pool):
         os.kill(pid, signal.SIGKILL)
-    for pid in pool.pids():
+    for pid in pids(pool):
         wait_for(lambda pid=pid: _dead(pid))
 
     async def main():
@@ -155,7 +156,7 @@ def test_a_worker_that_died_while_idle_costs_no_job(pool):
 
     served_by = asyncio.run(main())  # no WorkerDied: fresh workers took the jobs
     assert len(set(served_by)) == 2
-    assert sorted(pool.pids()) == sorted(served_by)
+    assert sorted(pids(pool)) == sorted(served_by)
 
 
 def _dead(pid: int) -> bool:
@@ -173,19 +174,19 @@ def test_a_caller_that_gives_up_lets_the_job_finish_and_keeps_the_worker(pool, t
     async def main():
         task = asyncio.ensure_future(pool.run(gated, str(gate)))
         await asyncio.sleep(0.1)
-        assert len(pool.pids(busy=True)) == 1
+        assert len(pids(pool, busy=True)) == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert len(pool.pids(busy=True)) == 1  # still running its job
+        assert len(pids(pool, busy=True)) == 1  # still running its job
         gate.touch()
-        while pool.pids(busy=True):
+        while pids(pool, busy=True):
             await asyncio.sleep(0.01)
         return await asyncio.gather(*(pool.run(echo, i) for i in range(4)))
 
-    before = set(pool.pids())
+    before = set(pids(pool))
     assert asyncio.run(main()) == [0, 1, 2, 3]
-    assert set(pool.pids()) == before  # nobody was killed
+    assert set(pids(pool)) == before  # nobody was killed
 
 
 def test_a_job_cut_off_by_its_loop_stopping_costs_its_worker_not_the_pool(pool):
@@ -200,14 +201,14 @@ def test_a_job_cut_off_by_its_loop_stopping_costs_its_worker_not_the_pool(pool):
         loop.run_until_complete(asyncio.sleep(0))
         loop.close()
     # the worker that ran it was killed: its late answer must reach no other job
-    assert len(pool.pids()) == 1
+    assert len(pids(pool)) == 1
 
     async def two():
         return await asyncio.gather(*(pool.run(pid_after, 0.1) for _ in range(2)))
 
     served_by = asyncio.run(two())
     assert len(set(served_by)) == 2  # the vacant slot was filled
-    assert sorted(pool.pids()) == sorted(served_by)
+    assert sorted(pids(pool)) == sorted(served_by)
 
 
 def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool, tmp_path):
@@ -224,13 +225,13 @@ def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool, tmp_path):
         return await asyncio.gather(*(pool.run(echo, i) for i in range(2)))
 
     assert asyncio.run(main()) == [0, 1]
-    assert len(pool.pids()) == 2 and pool.pids(busy=True) == []  # both back, idle
+    assert len(pids(pool)) == 2 and pids(pool, busy=True) == []  # both back, idle
 
 
 def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones(tmp_path):
     pool = WorkerPool(1)
     pool.start()
-    workers = pool.pids()
+    workers = pids(pool)
     gate = tmp_path / "gate"
 
     async def main():
@@ -246,18 +247,18 @@ def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones(tmp_path)
         finished, refused = asyncio.run(main())
         assert finished == workers[0]
         assert isinstance(refused, PoolClosed)
-        wait_for(lambda: not pool.pids(busy=True))
+        wait_for(lambda: not pids(pool, busy=True))
     finally:
         pool.close()
-    assert pool.pids() == []
+    assert pids(pool) == []
 
 
 def test_close_ends_the_worker_processes():
     pool = WorkerPool(2)
     pool.start()
-    pids = pool.pids()
+    started = pids(pool)
     pool.close()
-    for pid in pids:
+    for pid in started:
         with pytest.raises(ProcessLookupError):  # exited and reaped
             os.kill(pid, 0)
 
@@ -266,7 +267,7 @@ def test_workers_leave_the_relays_process_group():
     pool = WorkerPool(1)
     pool.start(os.getpid)  # it has booted (and so detached)
     try:
-        (pid,) = pool.pids()
+        (pid,) = pids(pool)
         assert os.getpgid(pid) != os.getpgid(0)
     finally:
         pool.close()
@@ -279,7 +280,7 @@ def test_news_of_a_vacant_slot_is_not_lost_with_a_waiter_that_gives_up():
     async def main():
         loop = asyncio.get_running_loop()
         running = asyncio.ensure_future(pool.run(pid_after, 30))
-        while not pool.pids(busy=True):
+        while not pids(pool, busy=True):
             await asyncio.sleep(0.01)
         quitter = asyncio.ensure_future(pool.run(echo, "quitter"))
         stayer = asyncio.ensure_future(pool.run(echo, "stayer"))
@@ -292,7 +293,7 @@ def test_news_of_a_vacant_slot_is_not_lost_with_a_waiter_that_gives_up():
                 loop.call_soon(quitter.cancel)  # client hangs up: before it can look again
 
         pool._pass_on = pass_on
-        os.kill(pool.pids(busy=True)[0], signal.SIGKILL)
+        os.kill(pids(pool, busy=True)[0], signal.SIGKILL)
         with pytest.raises(WorkerDied):
             await running
         with pytest.raises(asyncio.CancelledError):
@@ -317,7 +318,7 @@ def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers(tmp_path):
         loop = asyncio.get_running_loop()
         # the worker's both places taken (one job running, one queued behind it)
         busy = [asyncio.ensure_future(cleaner._current().run(gated, str(gate))) for _ in range(2)]
-        while not cleaner.worker_pids(busy=True):
+        while not worker_pids(cleaner, busy=True):
             await asyncio.sleep(0.01)
         waiting = asyncio.ensure_future(cleaner.clean(b"Subject: x\r\n\r\n<p>hi</p>\r\n", Policy()))
         await asyncio.sleep(0.05)
@@ -331,7 +332,7 @@ def test_a_job_waiting_when_the_cleaner_closes_starts_no_new_workers(tmp_path):
         return worker
 
     worker = asyncio.run(main())
-    assert cleaner.worker_pids() == []
+    assert worker_pids(cleaner) == []
     with pytest.raises(ProcessLookupError):  # exited and reaped
         os.kill(worker, 0)
 
@@ -357,7 +358,7 @@ def test_a_worker_holds_its_next_job_and_answers_in_order(deep_pool):
 
     answers = asyncio.run(main())
     assert answers == [(i, b"y" * (i * 5000)) for i in range(40)]  # each its own answer
-    assert len(deep_pool.pids()) == 2 and deep_pool.pids(busy=True) == []
+    assert len(pids(deep_pool)) == 2 and pids(deep_pool, busy=True) == []
 
 
 def test_a_small_job_is_queued_behind_a_small_one(one_deep, tmp_path):
@@ -374,13 +375,13 @@ def test_a_small_job_is_queued_behind_a_small_one(one_deep, tmp_path):
         queued.cancel()  # too late: it is in the worker's socket, so it runs
         gate.touch()
         pid = await running
-        while pool.pids(busy=True):  # and is answered (read in full, the worker kept)
+        while pids(pool, busy=True):  # and is answered (read in full, the worker kept)
             await asyncio.sleep(0.01)
         return pid
 
     pid = asyncio.run(main())
     wait_for(mark.exists)
-    assert pool.pids() == [pid]
+    assert pids(pool) == [pid]
 
 
 def test_no_job_is_queued_behind_a_big_one(one_deep, tmp_path):
@@ -409,9 +410,9 @@ async def _kill_the_worker_under(pool: WorkerPool, fn, *args):
     """A job queued on a worker that is then killed in the middle of the job ahead of it:
     (the dead worker's pid, the queued job's answer)."""
     victim = asyncio.ensure_future(pool.run(pid_after, 30))
-    while not pool.pids(busy=True):
+    while not pids(pool, busy=True):
         await asyncio.sleep(0.01)
-    (dead,) = pool.pids(busy=True)
+    (dead,) = pids(pool, busy=True)
     queued = asyncio.ensure_future(pool.run(fn, *args))
     await asyncio.sleep(0.1)  # given to the same worker (at once; the sleep lets it write)
     os.kill(dead, signal.SIGKILL)
@@ -423,7 +424,7 @@ async def _kill_the_worker_under(pool: WorkerPool, fn, *args):
 def test_a_job_queued_behind_one_that_killed_its_worker_runs_on_a_fresh_one(one_deep):
     # not lost with it: it had not begun
     dead, served_by = asyncio.run(_kill_the_worker_under(one_deep, pid_after, 0))
-    assert served_by != dead and one_deep.pids() == [served_by]
+    assert served_by != dead and pids(one_deep) == [served_by]
 
 
 def test_a_big_job_still_being_written_when_the_worker_dies_runs_on_a_fresh_one(one_deep):
@@ -449,3 +450,23 @@ def test_a_message_whose_worker_dies_is_cleaned_again_once(deaths, cleaned, tmp_
     assert (out.error is None) == cleaned
     if not cleaned:
         assert out.error == "cleaning worker crashed" and out.raw.startswith(b"X-PixelGuard: error")
+
+
+def test_a_job_from_a_second_open_loop_is_refused_clearly(pool):
+    """The pool serves one event loop at a time: a job from another loop while the first is
+    open gets a clear RuntimeError, and the first loop's jobs are not disturbed."""
+    first = asyncio.new_event_loop()
+    try:
+        served = first.run_until_complete(pool.run(echo, "first"))  # the pool's loop now
+
+        async def from_elsewhere():
+            return await pool.run(echo, "second")
+
+        with pytest.raises(RuntimeError, match="second event loop"):
+            asyncio.run(from_elsewhere())
+        assert first.run_until_complete(pool.run(echo, "again")) == "again"
+    finally:
+        first.close()
+    assert served == "first"
+    assert asyncio.run(from_elsewhere()) == "second"  # the first loop is closed: taken over
+    assert len(pids(pool)) == 2  # nobody was lost

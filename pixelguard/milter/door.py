@@ -56,16 +56,19 @@ class Door:
         self._thread.start()
 
     def close(self, grace: float = 10) -> bool:
-        """Wait up to `grace` seconds for the messages being cleaned, then stop the cleaning
-        loop and the workers. True if none was left in flight."""
+        """Wait up to `grace` seconds for the messages being cleaned, then stop the workers,
+        then the cleaning loop. True if none was left in flight.
+
+        The loop runs while the workers stop: a job that timed out still runs in its worker,
+        and only the loop reads its answer and then lets that worker exit."""
         deadline = time.monotonic() + grace
         with self._idle:
             while self._in_flight and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
             finished = not self._in_flight
+        self.cleaner.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-        self.cleaner.close()
         return finished
 
     # -- one message -------------------------------------------------------------------

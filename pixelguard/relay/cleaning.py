@@ -5,7 +5,10 @@ The relay never lets cleaning fail a delivery: a core error, an exception, or a 
 that crashed two workers all give the original bytes plus `X-PixelGuard: error; ...`
 (headers.mark_error). Cleaning is pure, so a message whose worker died under it (killed by
 the OOM killer, an admin, a bug in a C extension) is cleaned once more on another worker;
-only a message that kills that one too passes uncleaned.
+only a message that kills that one too passes uncleaned. A worker that does not answer by
+the message's deadline (its policy's time budget plus CLEANING_MARGIN: the core stops itself
+at the budget, so only a stopped or stuck worker goes past it) is killed and replaced, and the
+message is handled as if the worker had died under it.
 """
 from __future__ import annotations
 
@@ -19,9 +22,14 @@ from pixelguard import clean_message, trust
 from pixelguard.config import AuthConfig
 from pixelguard.headers import mark_error
 from pixelguard.model import Finding, LinkChange, Policy
-from pixelguard.relay.workers import PoolClosed, WorkerDied, WorkerPool
+from pixelguard.relay.workers import NotStarted, PoolClosed, WorkerDied, WorkerHung, WorkerPool
 
 log = logging.getLogger("pixelguard.relay")
+
+# Seconds a worker may take past a message's time budget before it is deemed hung: the DKIM
+# check's DNS lookups (dkim_verify.DNS_BUDGET, 10 s) come before the budget starts, and
+# parsing and pickling a big message take a few seconds more.
+CLEANING_MARGIN = 15.0
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,9 @@ class Cleaner:
     """
 
     def __init__(self, workers: int | None = None, enabled: bool = True,
-                 auth: AuthConfig | None = None) -> None:
+                 auth: AuthConfig | None = None, margin: float = CLEANING_MARGIN) -> None:
         self.enabled = enabled
+        self.margin = margin  # a worker is killed this long past the message's time budget
         # DKIM verification / ARC sealing settings the relay starts with; each clean() is
         # given those of its transaction (a reload may have changed them), pickled to the workers
         self.auth = auth
@@ -82,11 +91,6 @@ class Cleaner:
         if not self.enabled or self.workers == 0:
             return
         self._current().start(_warm_up)
-
-    def worker_pids(self, busy: bool = False) -> list[int]:
-        """The process ids of the cleaning workers (busy=True: those given a message now)."""
-        pool = self._pool
-        return pool.pids(busy) if pool is not None else []
 
     def renew(self) -> None:
         """Forget what cleaning loaded from files (the extra tracker lists, cached per path):
@@ -124,26 +128,34 @@ class Cleaner:
             args = (raw, policy) if auth is None else (raw, policy, auth)
             if self.workers == 0:
                 return await asyncio.to_thread(clean_or_mark, *args)
+            deadline = policy.time_budget + self.margin
             try:
-                return await self._run(args)
-            except WorkerDied:
-                log.warning("cleaning worker died with a message; cleaning it again on another worker")
-                return await self._run(args)
+                return await self._run(args, deadline)
+            except WorkerDied as first:
+                log.warning("cleaning worker %s with a message; cleaning it again on another worker",
+                            _what_happened(first))
+                return await self._run(args, deadline)
         except PoolClosed:
             raise  # the relay stopped: the caller defers the message (never sent uncleaned)
-        except WorkerDied:
-            log.error("a message killed two cleaning workers; forwarded uncleaned, workers restarted")
-            error = "cleaning worker crashed"
+        except WorkerDied as second:
+            log.error("a message %s two cleaning workers in a row; forwarded uncleaned, workers "
+                      "restarted", "hung" if isinstance(second, WorkerHung) else "killed")
+            error = "cleaning worker hung" if isinstance(second, WorkerHung) else "cleaning worker crashed"
+            return Cleaned(mark_error(raw, error), [], error)
+        except NotStarted:
+            log.error("three cleaning workers were lost before one took a message; forwarded "
+                      "uncleaned")
+            error = "no cleaning worker took the message"
             return Cleaned(mark_error(raw, error), [], error)
         except Exception as exc:
             log.exception("cleaning failed; message forwarded uncleaned")
             error = f"cleaning failed: {exc.__class__.__name__}"
             return Cleaned(mark_error(raw, error), [], error)
 
-    async def _run(self, args: tuple) -> Cleaned:
+    async def _run(self, args: tuple, deadline: float) -> Cleaned:
         while True:
             try:
-                return await self._current().run(clean_or_mark, *args)
+                return await self._current().run(clean_or_mark, *args, deadline=deadline)
             except PoolClosed:
                 if self._closed:
                     raise
@@ -155,3 +167,7 @@ class Cleaner:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+def _what_happened(error: WorkerDied) -> str:
+    return "hung (killed past the deadline)" if isinstance(error, WorkerHung) else "died"

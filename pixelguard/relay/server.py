@@ -105,18 +105,25 @@ class _Relaying:
         self.relay = relay
         self.idle_seconds = idle_seconds
         self.idle: IdleTimeout | None = None
+        # STARTTLS: the session before it, for the new one to carry over (see RelaySession)
+        self.before_tls: RelaySession | None = None
 
     def _create_session(self) -> RelaySession:
-        before = self.session  # type: ignore[attr-defined]
-        if isinstance(before, RelaySession):  # STARTTLS: RFC 3207 4.2, the transaction ends
+        before, self.before_tls = self.before_tls, None
+        if before is not None:  # STARTTLS: RFC 3207 4.2, the transaction ends
             self.relay.handler.drop_message(before)
-        return RelaySession(self.loop, before if isinstance(before, RelaySession) else None)  # type: ignore[attr-defined]
+        return RelaySession(self.loop, before)  # type: ignore[attr-defined]
 
     def connection_made(self, transport) -> None:
         if self.idle is None:  # the connection itself (not TLS started on it)
             self.relay.connections.add(self)
             self.relay.metrics.connections.set(len(self.relay.connections))
             self.idle = IdleTimeout(self, self.idle_seconds)
+        elif isinstance(self.session, RelaySession):  # type: ignore[attr-defined]
+            # TLS started on the connection: aiosmtpd calls this again and makes a new
+            # Session in it; the old one is taken here, before that, whatever the order
+            # inside aiosmtpd's connection_made
+            self.before_tls = self.session  # type: ignore[attr-defined]
         super().connection_made(transport)  # type: ignore[misc]
 
     def data_received(self, data: bytes) -> None:

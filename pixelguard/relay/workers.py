@@ -8,12 +8,15 @@ answer from it: two wake-ups.
 
 Framing: a 4-byte big-endian length, then a pickle, both ways. A worker holds up to
 `depth` jobs, answered in the order they were written. A job whose caller gives up still
-runs to its end. A job that does not end normally (the worker died, or its event loop
-stopped halfway) leaves its worker in an unknown state: that worker is killed and its slot
-starts a fresh one for the next job; a job queued behind it, not yet begun, runs on another
-worker. The jobs in flight run on one event loop (the relay's, or the milter's cleaning
-loop), which drives the sockets (loop.sock_*); the pool is started, retired and closed from
-any thread.
+runs to its end, or to its deadline: a job given a deadline that its worker has not answered
+that long after starting on it (a worker stopped, or stuck in a loop) has its worker killed.
+A job that does not end normally (the worker died or was killed, or its event loop stopped
+halfway) leaves its worker in an unknown state: that worker is killed and its slot starts a
+fresh one for the next job; a job queued behind it, not yet begun, runs on another worker.
+The jobs run on one event loop at a time (the relay's, or the milter's cleaning loop), which
+drives the sockets (loop.sock_*): the loop of the first job, until that loop is closed; a job
+from another loop while it is open is refused with a RuntimeError. The pool is started,
+retired and closed from any thread.
 """
 from __future__ import annotations
 
@@ -38,6 +41,15 @@ _RAISED = "raised"
 
 class WorkerDied(Exception):
     """The worker process ended (killed, crashed) before it answered."""
+
+
+class WorkerHung(WorkerDied):
+    """The worker did not answer by the job's deadline, so it was killed."""
+
+
+class NotStarted(Exception):
+    """Three workers in a row were lost before they took up this job (each was queued behind
+    a job that did not end normally): the job itself never ran."""
 
 
 class PoolClosed(RuntimeError):
@@ -94,7 +106,7 @@ def _serve(sock: socket.socket) -> None:
             sock.sendall(_HEADER.pack(len(out)) + out)
 
 
-class _NotStarted(WorkerDied):
+class _NotStarted(Exception):
     """The worker was lost before it took up this job (it was queued behind one that did not
     end normally): the job can safely run on another worker."""
 
@@ -140,19 +152,6 @@ def _follow(source: asyncio.Future[bool] | None, target: asyncio.Future[bool]) -
         source.add_done_callback(lambda done: _settle(target, _ended_whole(done)))
 
 
-def _call_on(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> None:
-    """Run `fn` soon on `loop`, from any thread: from that loop's own thread without the
-    wake-up write that call_soon_threadsafe costs. RuntimeError if the loop is closed."""
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        loop.call_soon(fn)
-    else:
-        loop.call_soon_threadsafe(fn)
-
-
 async def _after(step: asyncio.Future[bool] | None) -> bool:
     """Wait for the step before ours (True if it ended whole). Giving up the wait leaves
     that step alone (cancelling it would fail the job that owns it)."""
@@ -184,6 +183,7 @@ class _Worker:
         self.load = 0  # their size in bytes
         self.used = 0  # when it last took a job (a count): the last used has warm caches
         self.lost = False  # a job on it did not end normally: no new jobs; killed when idle
+        self.hung = False  # killed because a job passed its deadline
         self._last: _Turn | None = None
 
     @property
@@ -210,13 +210,40 @@ class _Worker:
             raise WorkerDied(f"worker {self.pid} ended")
         return _unpack(body)
 
-    async def call(self, job: tuple[bytes, bytes], turn: _Turn) -> bytearray:
+    def _watch(self, turn: _Turn, deadline: float) -> None:
+        """Kill this worker if `turn`'s answer is not read `deadline` seconds after the worker
+        started on it (when the job ahead of it was answered, or now)."""
+        loop = asyncio.get_running_loop()
+
+        def expired() -> None:
+            if not turn.read.done():
+                self.hung = True
+                self.lost = True
+                if self.process.is_alive():
+                    self.process.kill()  # its socket ends: the job's read fails (WorkerHung)
+
+        def arm(_done: object = None) -> None:
+            if not turn.read.done():
+                timer = loop.call_later(deadline, expired)
+                turn.read.add_done_callback(lambda _read: timer.cancel())
+
+        if turn.after_read is None or turn.after_read.done():
+            arm()
+        else:
+            turn.after_read.add_done_callback(arm)
+
+    async def call(self, job: tuple[bytes, bytes], turn: _Turn,
+                   deadline: float | None = None) -> bytearray:
         """Write the job, then read its answer (returned unread, for _unpack), each step in
         its turn. A job that does not end normally marks the worker lost, unless it ended
-        before writing anything: then its turn passes to the next as if it had not been."""
+        before writing anything: then its turn passes to the next as if it had not been.
+        With a `deadline` (s), the worker is killed when it has not answered that long after
+        it started on the job (WorkerHung)."""
         loop = asyncio.get_running_loop()
         turn.begun = True
         wrote = False
+        if deadline is not None:
+            self._watch(turn, deadline)
         try:
             if not await _after(turn.after_sent):
                 raise _NotStarted(f"worker {self.pid} was lost before this job was sent")
@@ -236,6 +263,8 @@ class _Worker:
             turn.read.set_result(True)
             return body
         except OSError as exc:  # ConnectionError included
+            if self.hung:
+                raise WorkerHung(f"worker {self.pid} killed: no answer within {deadline:g} s") from None
             raise WorkerDied(f"worker {self.pid} ended: {exc}") from None
         finally:
             if not turn.read.done():
@@ -300,7 +329,8 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []  # live and taking jobs
         self._vacant = size  # slots with no live worker: filled on demand
-        self._waiters: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the event loop every job runs on
         self._closed = False
         self._uses = 0
 
@@ -325,23 +355,38 @@ class WorkerPool:
         with self._lock:
             self._workers.extend(started)
             handed = [(w, self._hand_out(w)) for w in started]
+            loop = self._loop
         for worker, places in handed:
-            for _ in range(places):
-                self._pass_on(worker)
+            for _ in range(places):  # (places only when jobs wait, so on a loop)
+                try:
+                    loop.call_soon_threadsafe(self._pass_on, worker)  # start() runs in any thread
+                except (AttributeError, RuntimeError):  # no loop, or closed: its waiters are gone
+                    self._pass_on(worker)
 
-    def pids(self, busy: bool = False) -> list[int]:
-        """The workers' process ids (busy=True: only of those given a job now)."""
+    def _enter(self) -> None:
+        """Make the running loop the pool's, if it has none or its loop is closed (the jobs
+        and waiters of a closed loop are over). RuntimeError from another loop while the
+        pool's is open: the pool's futures and callbacks run on its loop alone."""
+        loop = asyncio.get_running_loop()
         with self._lock:
-            return [w.pid for w in self._workers if w.pid is not None and (w.pending or not busy)]
+            if self._loop is None or self._loop.is_closed():
+                self._loop = loop
+                self._waiters.clear()  # (those of a closed loop wait no more)
+            elif self._loop is not loop:
+                raise RuntimeError("WorkerPool.run() called from a second event loop while the "
+                                   "pool's first is open: a pool serves one loop at a time")
 
-    async def run(self, fn: Callable, *args: Any) -> Any:
-        """fn(*args) in a worker. WorkerDied if the worker ended before answering."""
+    async def run(self, fn: Callable, *args: Any, deadline: float | None = None) -> Any:
+        """fn(*args) in a worker. WorkerDied if the worker ended before answering, WorkerHung
+        if it was killed for not answering within `deadline` seconds of starting on the job;
+        NotStarted if the job never ran (three workers lost ahead of it)."""
+        self._enter()
         job = _job(fn, args)
         load = len(job[1])
         for attempt in (1, 2, 3):
             worker, turn = await self._acquire(load)
             try:
-                task = asyncio.ensure_future(worker.call(job, turn))
+                task = asyncio.ensure_future(worker.call(job, turn, deadline))
             except BaseException:
                 turn.skip()
                 self._release(worker, load)
@@ -358,9 +403,9 @@ class WorkerPool:
             # hanging up could make us do at will. The job runs on; its worker returns after.
             try:
                 return _unpack(await asyncio.shield(task))
-            except _NotStarted:
+            except _NotStarted as exc:
                 if attempt == 3:
-                    raise
+                    raise NotStarted(str(exc)) from None
                 # lost with a job ahead of it, which ran on it (not this one): try another
         raise AssertionError("unreachable")
 
@@ -408,7 +453,7 @@ class WorkerPool:
         return places
 
     async def _acquire(self, load: int) -> tuple[_Worker, _Turn]:
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # the pool's (run checked)
         woken = False
         while True:
             with self._lock:
@@ -424,9 +469,9 @@ class WorkerPool:
                 else:  # _release hands a place to the first waiter
                     waiter = loop.create_future()
                     if woken:  # it keeps its place at the head of the queue
-                        self._waiters.appendleft((loop, waiter))
+                        self._waiters.appendleft(waiter)
                     else:
-                        self._waiters.append((loop, waiter))
+                        self._waiters.append(waiter)
             if spawn:  # a slot whose worker died: start its successor (blocking: in a thread)
                 try:
                     worker = await loop.run_in_executor(None, _Worker)
@@ -482,7 +527,7 @@ class WorkerPool:
 
     def _pass_on(self, worker: _Worker | None) -> None:
         """Give a place held on `worker` (None: news of a vacant slot) to the first waiter
-        still waiting, on whichever loop it waits; with nobody waiting, the place is freed."""
+        still waiting; with nobody waiting, the place is freed. On the pool's loop."""
         while True:
             with self._lock:
                 if not self._waiters:
@@ -491,19 +536,13 @@ class WorkerPool:
                     worker.pending -= 1  # nobody wants the place held
                     out = self._out_of_jobs(worker)
                     break
-                loop, waiter = self._waiters.popleft()
-
-            def deliver(waiter: asyncio.Future = waiter) -> None:
-                if waiter.done():  # it gave up (cancelled): the next one's turn
-                    self._pass_on(worker)
-                else:
+                waiter = self._waiters.popleft()
+            if not waiter.done():  # (done: it gave up, cancelled: the next one's turn)
+                try:
                     waiter.set_result(worker)
-
-            try:
-                _call_on(loop, deliver)
-                return
-            except RuntimeError:  # that waiter's loop is closed: try the next
-                continue
+                    return
+                except RuntimeError:  # its loop is closed: the next one's turn
+                    continue
         self._finish(worker, out)
 
     def _out_of_jobs(self, worker: _Worker) -> bool:
@@ -531,11 +570,17 @@ class WorkerPool:
             idle = [w for w in self._workers if w.pending == 0]
             self._workers = [w for w in self._workers if w.pending]
             waiters, self._waiters = list(self._waiters), collections.deque()
+            loop = self._loop
         for worker in idle:
             worker.sock.close()
-        for loop, waiter in waiters:  # they look again, and find the pool retired
+        if waiters and loop is not None:  # they look again, and find the pool retired
+            def wake() -> None:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
             try:
-                loop.call_soon_threadsafe(lambda w=waiter: w.done() or w.set_result(None))
+                loop.call_soon_threadsafe(wake)  # retire() may be called from any thread
             except RuntimeError:  # that loop is closed
                 pass
 

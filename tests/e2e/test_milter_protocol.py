@@ -121,6 +121,20 @@ def test_sigterm_stops_it_through_its_own_wait_for_signals_and_it_exits_0(tmp_pa
     assert not accepts(m.port)
 
 
+def test_sighup_stops_it_like_sigterm_with_exit_0(tmp_path):
+    """There is no reload: SIGHUP stops the milter cleanly (the systemd unit, Restart=always,
+    starts it again with the config read anew; docs/milter.md)."""
+    m = MilterProcess(tmp_path).start()
+    try:
+        m.signal(signal.SIGHUP)
+        assert m.proc.wait(60) == 0, m.log_text()
+    finally:
+        m.stop()
+    log = m.log_text()
+    assert "SIGHUP received: stopping" in log, log
+    assert "INFO stopped" in log, log
+
+
 LINKS_ONLY = (b"From: News <news@shop.example>\r\nTo: alice@example.org\r\nSubject: Links\r\n"
               b"Message-ID: <links@shop.example>\r\nMIME-Version: 1.0\r\n"
               b"Content-Type: text/html; charset=utf-8\r\n\r\n"

@@ -14,6 +14,7 @@ import time
 import urllib.request
 
 import pytest
+from pool_support import worker_pids
 from relay_harness import (  # noqa: F401 - fixtures
     TRACKER_URL,
     NextHopServer,
@@ -522,6 +523,27 @@ def test_starttls_ends_a_transaction_opened_before_it(next_hop, relay_factory, t
     assert [r.rcpts for r in next_hop.received] == [["bob@example.org"]]
 
 
+def test_next_hop_connections_kept_before_starttls_serve_after_it(next_hop, relay_factory, tmp_path):
+    """RFC 3207 resets the session at STARTTLS; the next-hop connection the relay kept from
+    a message sent before it is not forgotten: the message after it goes over that one."""
+    import ssl
+
+    from relay_harness import make_cert
+
+    cert, key = make_cert(tmp_path)
+    relay = relay_factory(relay_config(next_hop.url, extra_relay=f"  tls_cert: {cert}\n  tls_key: {key}\n"))
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=15) as client:
+        client.ehlo("client.example")
+        client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<t1@x>"))
+        client.starttls(context=ssl.create_default_context(cafile=str(cert)))
+        client.ehlo("client.example")
+        (proto,) = relay.server.connections
+        assert len(proto.session.spares) == 1  # carried over into the session TLS started
+        client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<t2@x>"))
+    assert [message_id(r.content) for r in next_hop.received] == ["<t1@x>", "<t2@x>"]
+    assert next_hop.sessions == 1  # one next-hop connection for both
+
+
 def test_next_hop_starttls_verifies_certificates_and_authenticates(relay_factory, tmp_path, monkeypatch):
     import ssl
 
@@ -700,13 +722,13 @@ def test_a_message_that_kills_its_cleaning_worker_once_is_cleaned_by_another(
     from worker_faults import deaths
 
     relay = relay_factory(relay_config(next_hop.url), cleaner=own)
-    (worker,) = own.worker_pids()
+    (worker,) = worker_pids(own)
     out = send(relay.port, "news@shop.example", ["alice@example.org"], _killer(tmp_path / "deaths", 1, "<w1@x>"))
     assert out.data[0] == 250
     assert deaths(tmp_path / "deaths") == 1  # it did kill a worker
     assert is_cleaned(next_hop.received[0].content)  # and was cleaned all the same
     assert not next_hop.received[0].content.startswith(b"X-PixelGuard: error")
-    (successor,) = own.worker_pids()
+    (successor,) = worker_pids(own)
     assert successor != worker
 
 
@@ -724,15 +746,62 @@ def test_a_message_that_kills_two_cleaning_workers_costs_cleaning_not_mail(
     assert is_cleaned(next_hop.received[1].content)  # a fresh worker cleans again
 
 
+@pytest.fixture(name="impatient")
+def impatient_cleaner():
+    """One worker, deemed hung 1 s past a message's time budget (the relay's margin is 15 s)."""
+    own = Cleaner(workers=1, margin=1.0)
+    own.start()
+    yield own
+    own.close()
+
+
+def _hanger(where, times: int, msgid: str) -> bytes:
+    where.mkdir()
+    return f"X-Hang-Worker: {where} {times}\r\n".encode() + tracker_message(msgid=msgid)
+
+
+_SHORT_BUDGET = "limits:\n  time_budget: 0.5\n"  # deadline: 0.5 s + the 1 s margin
+
+
+def test_a_message_whose_cleaning_worker_hangs_is_cleaned_by_another(
+        next_hop, relay_factory, impatient, killing, tmp_path):
+    from worker_faults import deaths
+
+    relay = relay_factory(relay_config(next_hop.url, rest=_SHORT_BUDGET), cleaner=impatient)
+    (worker,) = worker_pids(impatient)
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], _hanger(tmp_path / "stops", 1, "<h1@x>"))
+    assert out.data[0] == 250
+    assert deaths(tmp_path / "stops") == 1  # the worker did stop under it
+    assert [message_id(r.content) for r in next_hop.received] == ["<h1@x>"]
+    assert is_cleaned(next_hop.received[0].content)  # cleaned by the stopped one's successor
+    wait_for(lambda: not _alive(worker), 10, "the stopped worker to be killed")
+    (successor,) = worker_pids(impatient)
+    assert successor != worker
+
+
+def test_a_message_that_hangs_two_cleaning_workers_passes_marked(
+        next_hop, relay_factory, impatient, killing, tmp_path):
+    from worker_faults import deaths
+
+    relay = relay_factory(relay_config(next_hop.url, timeout=2, rest=_SHORT_BUDGET), cleaner=impatient)
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], _hanger(tmp_path / "stops", 2, "<h2@x>"))
+    assert out.data[0] == 250
+    assert deaths(tmp_path / "stops") == 2
+    assert next_hop.received[0].content.startswith(b"X-PixelGuard: error; cleaning worker hung")
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<h3@x>"))
+    assert out.data[0] == 250
+    assert is_cleaned(next_hop.received[1].content)  # a fresh worker cleans again
+
+
 def test_a_cleaning_worker_that_died_while_idle_costs_nothing(next_hop, relay_factory, own):
     import os
     import signal as signals
 
     relay = relay_factory(relay_config(next_hop.url), cleaner=own)
-    (worker,) = own.worker_pids()
+    (worker,) = worker_pids(own)
     os.kill(worker, signals.SIGKILL)
     wait_for(lambda: not _alive(worker), 10, "the worker to die")
     out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w3@x>"))
     assert out.data[0] == 250
     assert is_cleaned(next_hop.received[0].content)  # cleaned by its successor, no error
-    assert own.worker_pids() != [worker]
+    assert worker_pids(own) != [worker]
