@@ -29,6 +29,7 @@ needs_corpus = pytest.mark.skipif(
            "the acceptance counts are checked where it is present, e.g. in CI)")
 
 
+@pytest.mark.e2e  # the whole pipeline over the shared corpus
 @needs_corpus
 def test_labelled_links_meet_the_acceptance_counts(capsys):
     ev = _harness()

@@ -40,6 +40,7 @@ def test_fixtures_are_cleaned_alike_with_links_absent_and_all_off():
     _assert_off_by_default(_files(FIXTURES))
 
 
+@pytest.mark.e2e  # the whole pipeline over the shared corpus
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
 def test_shared_corpus_is_cleaned_alike_with_links_absent_and_all_off():
     _assert_off_by_default(_files(CORPUS))
