@@ -9,22 +9,21 @@ from functools import lru_cache
 from pixelguard import message, notice
 from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.detect import clean_nested, detect_html
-from pixelguard.detect.vectors import Edit
+from pixelguard.detect.vectors import NESTED_DOCUMENTS, Edit
 from pixelguard.headers import insert_at, prepend_header
 from pixelguard.htmlscan import Document
 from pixelguard.model import Finding, Policy, Result
 from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
 from pixelguard.trackers import TrackerList, default_list, load_lists
+from pixelguard.urls import REMOTE_MARKS, REMOTE_SCHEME_MARK
 
 HEADER = "X-PixelGuard"
-# Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
-# load anything remote (case-insensitive).
-_REMOTE_HINTS = ("//", "&#", "\\")  # plus http: / https: in any case
-_HTTP_HINT = re.compile("https?:", re.IGNORECASE)
-# ... unless it holds a nested document or a data: URL, whose content (cid:, srcdoc, base64 or
-# percent-encoded) can load anything
-_NESTED_HINT = re.compile("<(?:i?frame|object|embed)|data:", re.IGNORECASE)
+# Cheap first pass: a part that cannot spell a remote URL (urls.REMOTE_MARKS) cannot load
+# anything remote, unless it holds a nested document or a data: URL, whose content (cid:,
+# srcdoc, base64 or percent-encoded) can load anything.
+_NESTED_HINT = re.compile("<(?:" + "|".join(sorted(NESTED_DOCUMENTS)) + ")|data:",
+                          re.IGNORECASE)
 
 
 @lru_cache(maxsize=32)
@@ -103,7 +102,7 @@ def is_bare_html(raw: bytes) -> bool:
 
 def _may_load_remote(text: str) -> bool:
     # plain searches (usually a hit within the first lines): no lower-cased copy of the part
-    return (any(h in text for h in _REMOTE_HINTS) or _HTTP_HINT.search(text) is not None
+    return (any(h in text for h in REMOTE_MARKS) or REMOTE_SCHEME_MARK.search(text) is not None
             or _NESTED_HINT.search(text) is not None)
 
 

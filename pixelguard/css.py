@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass, field
 
 import tinycss2
-import tinycss2.ast as ast
+from tinycss2 import ast
 
 from pixelguard.memo import Memo
 
 # Functions whose bare string arguments are URLs too (image-set("a.png" 1x)).
-_IMAGE_SET = {"image-set", "-webkit-image-set"}
+_IMAGE_SET = ("image-set", "-webkit-image-set")
+# Every CSS function a URL is found in (detect.vectors declares them for its prefilters).
+LOADING_FUNCTIONS = ("url",) + _IMAGE_SET
 _FORWARD_SELECTORS = (
     "outlookmessageheader", "gmail_quote", "moz-cite-prefix", "wordsection1",
     "divrplyfwdmsg", "yahoo_quoted", "applemailsignature", "ms-outlook",
@@ -137,7 +139,8 @@ def _decl_value(d: ast.Declaration) -> Declaration:
     return Declaration(d.lower_name, value, d.important)
 
 
-_NEEDS_TOKENIZER = ("url(", "\\", "/*", "image-set", "'", '"', "{", "}")
+# What only the tokenizer reads right: a loading function, escapes, comments, strings, blocks.
+_NEEDS_TOKENIZER = tuple(f + "(" for f in LOADING_FUNCTIONS) + ("\\", "/*", "'", '"', "{", "}")
 
 
 # The longest CSS text (a stylesheet, a style attribute) read rule by rule: the CSS parser

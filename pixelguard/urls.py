@@ -1,11 +1,18 @@
 """URLs as a mail client would resolve them."""
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 _STRIP = str.maketrans("", "", "\t\r\n")
 _C0_AND_SPACE = " " + "".join(map(chr, range(0x20)))  # stripped from both ends
 REMOTE_SCHEMES = ("http", "https")
+# What a text must contain to spell a URL that resolve() makes remote: a remote scheme (any
+# case), "//" (protocol-relative), or an HTML entity or backslash escape that could spell
+# either ("https&colon;host/p", "&sol;&sol;host/p").
+REMOTE_MARKS = ("//", "&", "\\")
+REMOTE_SCHEME_MARK = re.compile("|".join(re.escape(s) + ":" for s in REMOTE_SCHEMES),
+                                re.IGNORECASE)
 
 # Limits on a remote URL (docs/SECURITY.md, "Resource limits"). No client can load a host
 # past DNS's limits (RFC 1035: 253 octets in all, 63 per label, counted in the IDNA form), and
