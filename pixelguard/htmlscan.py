@@ -305,10 +305,6 @@ class Element:
                 out.append(a)
         return out
 
-    def mentions(self, text: str) -> bool:
-        """The tag's source contains `text` (lower-case): a cheap pre-check."""
-        return text in self.low
-
     def attr(self, name: str) -> Attr | None:
         if name not in self.low:
             return None

@@ -100,14 +100,6 @@ def host_of(url: str | SplitResult | None) -> str:
     return host
 
 
-def path_and_query(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    return parts.path + ("?" + parts.query if parts.query else "")
-
-
 def over_limit(url: str, parts: SplitResult | None = None) -> str | None:
     """Why an absolute http(s) URL (as resolve() gives it) is past a limit no loadable
     resource reaches, or None. Cheap: linear in the URL, and the host is measured as

@@ -238,7 +238,7 @@ def matches(c: _Compound, el: Element) -> bool:
     return _matches(c, el)
 
 
-def compound_index(items: list) -> "_Index":
+def compound_index(items: list) -> _Index:
     """(compound, value) pairs filed for quick lookup by element (see _Index)."""
     return _Index(items, {})
 
@@ -450,16 +450,13 @@ class Visibility:
 
 
 def _hides_value(prop: str, value: str) -> bool:
+    """A value of one of _REVEAL_PROPS that hides rather than shows."""
     if prop == "display":
         return value == "none"
     if prop == "visibility":
         return value in ("hidden", "collapse")
     if prop == "opacity":
         return value in ("0", "0.0", "0%")
-    if prop in ("max-height", "height", "max-width", "width", "font-size"):
+    if prop in ("max-height", "height", "max-width", "width"):
         return length_px(value) == 0
-    if prop == "overflow":
-        return value in ("hidden", "clip")
-    if prop == "mso-hide":
-        return True
-    return False
+    return prop == "overflow" and value in ("hidden", "clip")
