@@ -1,13 +1,13 @@
 """clean_message: the one pure entry point (bytes in -> bytes + findings out)."""
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
+from pixelguard import cache as _cache
 from pixelguard import message, notice
 from pixelguard.budget import BudgetExceeded, Deadline
+from pixelguard.cache import Cache, ListsNotLoaded
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import NESTED_DOCUMENTS, Edit
 from pixelguard.headers import insert_at, prepend_header
@@ -15,7 +15,7 @@ from pixelguard.htmlscan import Document
 from pixelguard.model import Finding, Policy, Result
 from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
-from pixelguard.trackers import TrackerList, default_list, load_lists
+from pixelguard.trackers import TrackerList
 from pixelguard.urls import REMOTE_MARKS, REMOTE_SCHEME_MARK
 
 HEADER = "X-PixelGuard"
@@ -26,14 +26,10 @@ _NESTED_HINT = re.compile("<(?:" + "|".join(sorted(NESTED_DOCUMENTS)) + ")|data:
                           re.IGNORECASE)
 
 
-@lru_cache(maxsize=32)
-def _trackers(extra: tuple[str, ...]) -> TrackerList:
-    return load_lists(list(extra)) if extra else default_list()
-
-
 def forget_tracker_lists() -> None:
-    """Drop the tracker lists loaded from files, so the next message reads them again (a config reload)."""
-    _trackers.cache_clear()
+    """Swap the process default cache for an empty one, so the next message reads the
+    tracker lists again (a config reload)."""
+    _cache.swap()
 
 
 @dataclass
@@ -59,37 +55,30 @@ def _change(raw: bytes, part: message.Part, body: bytes, skipped: list[str],
     return _Change(part, span[2], span[0], span[1])
 
 
-def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
+def clean_message(raw: bytes, policy: Policy | None = None, cache: Cache | None = None) -> Result:
     """Clean one RFC 5322 message (CRLF or LF) or a bare HTML document.
 
+    `cache`: what is kept between messages, with the tracker lists the policy names
+    (pixelguard.cache; None: the process default, which reads those lists on first use).
     Never raises on bad input: on failure the result carries the input unchanged and `error`.
     A message with nothing to remove comes back byte-identical; one whose HTML could not all be
     checked (a part over `policy.max_html_bytes`) says so in `skipped` and in its header.
     """
     policy = policy or Policy()
     deadline = Deadline(policy.time_budget)
-    # The core allocates many small acyclic objects; the cyclic collector's full passes over
-    # them made large inputs superlinear. Pause it for the call (restored even on error).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        return _clean(raw, policy, deadline)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _clean(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
-    try:
+        cache = cache or _cache.default()
         if is_bare_html(raw):
-            return _clean_bare_html(raw, policy, deadline)
-        return _clean_mime(raw, policy, deadline)
+            return _clean_bare_html(raw, policy, cache, deadline)
+        return _clean_mime(raw, policy, cache, deadline)
     except message.MimeError as exc:
         return Result(raw=raw, error=str(exc))
     except BudgetExceeded:
         return Result(raw=raw, error=f"time budget of {policy.time_budget:g} s exceeded")
     except RecursionError:
         return Result(raw=raw, error="message nested too deeply to clean")
+    except ListsNotLoaded as exc:
+        return Result(raw=raw, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - the contract: never an exception to the caller
         return Result(raw=raw, error=f"internal error: {type(exc).__name__}: {exc}"[:300])
 
@@ -160,10 +149,10 @@ def _showing_html(part: message.Part, html_leaves: list[message.Part]) -> messag
     return html_leaves[0]
 
 
-def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
+def _clean_bare_html(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) -> Result:
     if len(raw) > policy.max_html_bytes:
         return Result(raw=raw, skipped=[f"document larger than {policy.max_html_bytes} bytes"])
-    trackers = _trackers(policy.extra_lists)
+    trackers = cache.tracker_list(policy.extra_lists)
     codec = "utf-8"
     try:
         raw.decode("utf-8")
@@ -177,7 +166,7 @@ def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
 
 
-def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
+def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) -> Result:
     root = message.parse(raw)
     leaves = list(root.leaves())
     html_leaves = [p for p in leaves if p.content_type == "text/html"]
@@ -186,7 +175,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
                for p in leaves if p.too_deep]
     if not html_leaves and not skipped:
         return Result(raw=raw)
-    trackers = _trackers(policy.extra_lists)
+    trackers = cache.tracker_list(policy.extra_lists)
     allowed = _sender_allowed(root, policy)
     findings: list[Finding] = []
     changes: list[_Change] = []

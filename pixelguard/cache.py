@@ -1,0 +1,111 @@
+"""Cache: everything the core keeps between messages, in one bounded object the caller owns.
+
+    cache = Cache(lists={paths: load_lists(paths)})   # the caller reads the list files
+    clean_message(raw, policy, cache)                 # the core reads none
+
+It holds the tracker lists the caller loaded, by the paths a Policy names in `extra_lists`
+(the shipped list needs no loading), and bounded memories of what a piece of text alone
+decides, kept because mail from one template repeats it message after message (see MEMORIES).
+Nothing in it depends on a recipient or a policy. A config reload swaps the whole object
+(`swap()` for the process default that `clean_message(raw, policy)` uses).
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+
+import cachetools
+
+from pixelguard.trackers import TrackerList, default_list
+
+MAX_LISTS = 8  # sets of extra tracker lists kept (one per config; the milter merges policies)
+
+
+class ListsNotLoaded(LookupError):
+    """A policy names tracker lists its cache was not given (and cannot load)."""
+
+
+class Memory:
+    """At most `chars` characters of results (each costing what its caller counts: its key's
+    characters and more); a result costing more than `largest` is never kept. Evicts the
+    oldest first (cachetools.FIFOCache: a hit costs no bookkeeping)."""
+
+    __slots__ = ("_kept", "largest")
+
+    def __init__(self, chars: int, largest: int) -> None:
+        self.largest = largest
+        self._kept: cachetools.FIFOCache = cachetools.FIFOCache(chars, getsizeof=_cost)
+
+    def get(self, key: Hashable, default: object = None) -> object:
+        found = self._kept.get(key)
+        return default if found is None else found[1]
+
+    def put(self, key: Hashable, value: object, cost: int) -> None:
+        if cost <= self.largest:
+            self._kept[key] = (cost, value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._kept
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    @property
+    def used(self) -> int:
+        """Characters spent of the budget."""
+        return int(self._kept.currsize)
+
+
+def _cost(entry: tuple[int, object]) -> int:
+    return entry[0]
+
+
+class Cache:
+    """What the core keeps between messages. `lists`: tracker lists the caller loaded, by the
+    `Policy.extra_lists` that names them; `load_lists`: how to load others on first use (None:
+    a policy naming lists not given is an error the message reports)."""
+
+    def __init__(self, lists: Mapping[tuple[str, ...], TrackerList] | None = None, *,
+                 load_lists: Callable[[Sequence[str]], TrackerList] | None = None) -> None:
+        self._load = load_lists
+        self._lists: cachetools.LRUCache = cachetools.LRUCache(MAX_LISTS)
+        for paths, loaded in (lists or {}).items():
+            self._lists[tuple(paths)] = loaded
+        self._lock = threading.Lock()
+
+    def tracker_list(self, paths: tuple[str, ...]) -> TrackerList:
+        """The shipped list plus the extra lists at `paths` (the shipped list alone for none)."""
+        if not paths:
+            return default_list()
+        found = self._lists.get(paths)
+        if found is None:
+            if self._load is None:
+                raise ListsNotLoaded(f"tracker lists not loaded by the caller: {', '.join(paths)}")
+            with self._lock:
+                found = self._lists.get(paths)
+                if found is None:
+                    found = self._lists[paths] = self._load(list(paths))
+        return found
+
+
+_default: Cache | None = None
+
+
+def default() -> Cache:
+    """The process's cache for callers that pass none: it loads extra tracker lists from
+    their files on first use (trackers.load_lists)."""
+    global _default
+    cache = _default
+    if cache is None:
+        from pixelguard.trackers import load_lists
+
+        cache = _default = Cache(load_lists=load_lists)
+    return cache
+
+
+def swap(new: Cache | None = None) -> Cache:
+    """Replace the process default cache (a config reload: lists read again, memories
+    empty); returns the one it replaced... or the new one when there was none."""
+    global _default
+    old, _default = _default, new
+    return old if old is not None else default()
