@@ -4,10 +4,13 @@
     clean_message(raw, policy, cache)                 # the core reads none
 
 It holds the tracker lists the caller loaded, by the paths a Policy names in `extra_lists`
-(the shipped list needs no loading), and bounded memories of what a piece of text alone
-decides, kept because mail from one template repeats it message after message (see MEMORIES).
+(the shipped list needs no loading), and a bounded memory of what a piece of text alone
+decides, kept because mail from one template repeats it within and between messages.
 Nothing in it depends on a recipient or a policy. A config reload swaps the whole object
 (`swap()` for the process default that `clean_message(raw, policy)` uses).
+
+Only what a cold run over the shared corpus shows to be worth 5 % or more is kept
+(benchmarks/README.md, "What the core keeps between messages"): parsed style attributes.
 """
 from __future__ import annotations
 
@@ -19,6 +22,10 @@ import cachetools
 from pixelguard.trackers import TrackerList, default_list
 
 MAX_LISTS = 8  # sets of extra tracker lists kept (one per config; the milter merges policies)
+# Parsed CSS takes some 30 bytes per character of its text: this bounds the styles kept to
+# about 15 MB whatever the mail; a style longer than STYLE_MAX is parsed every time.
+STYLES_CHARS = 1 << 19
+STYLE_MAX = 4096
 
 
 class ListsNotLoaded(LookupError):
@@ -72,6 +79,8 @@ class Cache:
         for paths, loaded in (lists or {}).items():
             self._lists[tuple(paths)] = loaded
         self._lock = threading.Lock()
+        # style="" text -> css.parse_inline's result
+        self.styles = Memory(STYLES_CHARS, STYLE_MAX)
 
     def tracker_list(self, paths: tuple[str, ...]) -> TrackerList:
         """The shipped list plus the extra lists at `paths` (the shipped list alone for none)."""
@@ -103,9 +112,8 @@ def default() -> Cache:
     return cache
 
 
-def swap(new: Cache | None = None) -> Cache:
-    """Replace the process default cache (a config reload: lists read again, memories
-    empty); returns the one it replaced... or the new one when there was none."""
+def swap(new: Cache | None = None) -> None:
+    """Replace the process default cache (None: a fresh one on next use), as a config reload
+    does: the lists are read again and the memories start empty."""
     global _default
-    old, _default = _default, new
-    return old if old is not None else default()
+    _default = new

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pixelguard import cache as _cache
 from pixelguard import message, notice
 from pixelguard.budget import BudgetExceeded, Deadline
-from pixelguard.cache import Cache, ListsNotLoaded
+from pixelguard.cache import Cache, ListsNotLoaded, Memory
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import NESTED_DOCUMENTS, Edit
 from pixelguard.headers import insert_at, prepend_header
@@ -97,11 +97,12 @@ def _may_load_remote(text: str) -> bool:
 
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
                      sender_allowed: bool, deadline: Deadline, announced: list[Finding] | None = None,
-                     content_language: str | None = None) -> tuple[str, list[Finding], str]:
+                     content_language: str | None = None,
+                     kept: Memory | None = None) -> tuple[str, list[Finding], str]:
     """The document cleaned (the same object when nothing changes), its findings and the
     language its notice speaks; the notice also counts `announced`, what was removed from
-    the parts it shows."""
-    det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline)
+    the parts it shows. `kept`: Cache.styles."""
+    det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline, 0, kept)
     shown = det.findings + (announced or [])
     if not shown or (not det.findings and not policy.notice):
         return text, [], language.DEFAULT
@@ -160,7 +161,7 @@ def _clean_bare_html(raw: bytes, policy: Policy, cache: Cache, deadline: Deadlin
         codec = "latin-1"
     text = raw.decode(codec, "surrogateescape")
     new_text, findings, _lang = _clean_html_text(text, policy, trackers, "1", None, False,
-                                                 deadline)
+                                                 deadline, kept=cache.styles)
     if not findings:
         return Result(raw=raw)
     return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
@@ -188,7 +189,7 @@ def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) ->
     for part, kind in nested:
         deadline.check()
         found = []
-        change = _clean_nested_part(raw, part, kind, policy, trackers, allowed, deadline,
+        change = _clean_nested_part(raw, part, kind, policy, trackers, cache, allowed, deadline,
                                     found, skipped, reencoded)
         if change is not None:
             changes.append(change)
@@ -207,7 +208,7 @@ def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) ->
         eol = message.body_line_ending(raw, part).decode()
         new_text, found, lang = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed,
-            deadline, extra, _content_language(part),
+            deadline, extra, _content_language(part), cache.styles,
         )
         if not found and new_text is text:
             continue
@@ -269,7 +270,7 @@ def _nested_kind(part: message.Part) -> str | None:
 
 
 def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy,
-                       trackers: TrackerList, allowed: bool, deadline: Deadline,
+                       trackers: TrackerList, cache: Cache, allowed: bool, deadline: Deadline,
                        findings: list[Finding], skipped: list[str],
                        reencoded: list[str]) -> _Change | None:
     """Clean a stylesheet part like a <style> block, an SVG part like a document; its change,
@@ -280,7 +281,8 @@ def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy
     codec, text = decoded
     base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
     new_text, found = clean_nested(kind, text, policy, trackers, part.path,
-                                   str(base).strip() if base else None, allowed, deadline, 1)
+                                   str(base).strip() if base else None, allowed, deadline, 1,
+                                   cache.styles)
     if not found:
         return None
     eol = message.body_line_ending(raw, part)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import tinycss2
 from tinycss2 import ast
 
-from pixelguard.memo import Memo
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
+
 
 # Functions whose bare string arguments are URLs too (image-set("a.png" 1x)).
 _IMAGE_SET = ("image-set", "-webkit-image-set")
@@ -56,8 +59,6 @@ class StyleRule:
 class StyleSheet:
     refs: list[CssRef] = field(default_factory=list)
     rules: list[StyleRule] = field(default_factory=list)
-    # facts other modules derive from the (cached, shared) sheet, kept with it by name
-    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 _NEWLINE = re.compile(r"\r\n|[\r\n\f]")
@@ -148,25 +149,23 @@ _NEEDS_TOKENIZER = tuple(f + "(" for f in LOADING_FUNCTIONS) + ("\\", "/*", "'",
 # second). A longer <style> block or style attribute is removed whole, unread
 # (detect.detect_html, detect.vectors).
 MAX_CSS_CHARS = 256 * 1024
-CACHE_MAX_TEXT = 64 * 1024  # longer texts are parsed every time, not kept alive in a cache
-# Parsed CSS takes some 30 bytes per character of its text: the budgets bound what a cleaning
-# process keeps to a few tens of MB, whatever the mail (pixelguard/memo.py).
-_KEPT_INLINE = Memo[str, "tuple[tuple[Declaration, ...], tuple[CssRef, ...]]"](
-    entries=8192, chars=1 << 19, largest=4096)
-_KEPT_SHEETS = Memo[str, "StyleSheet"](entries=256, chars=1 << 20, largest=CACHE_MAX_TEXT)
 
 
-def parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
+def parse_inline(text: str, kept: Memory | None = None) -> tuple[tuple[Declaration, ...],
+                                                                  tuple[CssRef, ...]]:
     """Declarations and remote references of a style="" attribute value.
 
-    Cached by text (templates repeat the same styles): the values are immutable. Styles with
-    nothing a tokenizer is needed for (no url(), escapes, comments, strings) take a fast path.
+    `kept`: results kept by text (templates repeat the same styles, within a message and
+    between messages; the values are immutable): cache.Cache.styles. Styles with nothing a
+    tokenizer is needed for (no url(), escapes, comments, strings) take a fast path.
     """
-    found = _KEPT_INLINE.get(text)
+    if kept is None:
+        return _parse_inline(text)
+    found = kept.get(text)
     if found is None:
         found = _parse_inline(text)
-        _KEPT_INLINE.put(text, found, len(text))
-    return found
+        kept.put(text, found, len(text))
+    return found  # type: ignore[return-value]
 
 
 def _parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
@@ -224,18 +223,7 @@ def _parse_inline_tokens(text: str) -> tuple[list[Declaration], list[CssRef]]:
 
 
 def parse_stylesheet(text: str) -> StyleSheet:
-    """Rules (for hide/reveal reasoning) and remote references of a <style> block.
-
-    Cached by text: mail from one template repeats the same <style> blocks. Callers must not
-    modify the result."""
-    found = _KEPT_SHEETS.get(text)
-    if found is None:
-        found = _parse_stylesheet(text)
-        _KEPT_SHEETS.put(text, found, len(text))
-    return found
-
-
-def _parse_stylesheet(text: str) -> StyleSheet:
+    """Rules (for hide/reveal reasoning) and remote references of a <style> block."""
     if len(text) > MAX_CSS_CHARS:  # (detect_html removes such a <style> block unread)
         return StyleSheet(refs=unparsed_refs(text))
     pos = _Positions(text)

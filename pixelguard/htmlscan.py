@@ -12,9 +12,12 @@ import html
 import html.entities
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pixelguard.budget import Deadline
-from pixelguard.memo import Memo
+
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
 
 # One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
 # _TOKEN, so every quote here is closed): name, then a "quoted", 'quoted' or unquoted value.
@@ -244,11 +247,6 @@ MAX_ATTRIBUTES = 1000
 _TOO_MANY = " "  # (no attribute name contains a space)
 
 
-# Mail from one template repeats its tags, within a message and between messages: a tag's
-# attributes are found once and kept (the matches refer only to the tag's own text).
-_KEPT_ATTRS = Memo[str, dict[str, "re.Match[str]"]](entries=4096, chars=1 << 21, largest=4096)
-
-
 class Element:
     """A start tag. Its attributes are parsed on first use (and each made into an Attr on
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
@@ -271,8 +269,7 @@ class Element:
         self.in_mso = in_mso  # inside an Outlook conditional comment
         self.text = text
         self.low = text.lower()  # the tag source, lower-cased: for cheap substring pre-checks
-        # the attributes' matches in `text` (shared with every tag of the same text: read
-        # only), and those already made into this element's Attrs
+        # the attributes' matches in `text`, and those already made into this element's Attrs
         self._matches: dict[str, re.Match[str]] | None = None
         self._attrs: dict[str, Attr | None] | None = None
         self._classes: frozenset[str] | None = None
@@ -280,13 +277,7 @@ class Element:
     def _parse(self) -> dict[str, re.Match[str]]:
         matches = self._matches
         if matches is None:
-            text = self.text
-            matches = _KEPT_ATTRS.get(text)
-            if matches is None:
-                matches = _attr_matches(text)
-                # (a match costs about as much as 100 characters)
-                _KEPT_ATTRS.put(text, matches, len(text) + 100 * len(matches))
-            self._matches = matches
+            matches = self._matches = _attr_matches(self.text)
         return matches
 
     @property
@@ -360,6 +351,10 @@ class Document:
     first_beyond: dict[frozenset[str], int] = field(default_factory=dict)
     checked_for: dict[frozenset[str], int] = field(default_factory=dict)
     copies: int = 0  # elements the tree builder copied (formatting elements re-opened)
+    names: dict[str, _NameInfo] = field(default_factory=dict)  # _name_info of its tag names
+    # what reading its style attributes may keep between messages (cache.Cache.styles), for
+    # the readers of this document (css.parse_inline)
+    kept: Memory | None = None
     # the elements still open at the end of the document, outermost first (None: not known,
     # the document nests deeper than MAX_DEPTH)
     open_at_end: tuple[int, ...] | None = None
@@ -391,19 +386,18 @@ _TOKEN = re.compile(
 
 _Closes = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (targets, scope) pairs
 _NameInfo = tuple[_Closes | None, bool, bool, bool, bool, bool]
-# What an HTML start tag's (lower-case) name means to the tree builder, looked up once per
-# name: the elements it implicitly closes, whether "/>" can close it (VML and Office tags, as
-# Outlook reads them inside its conditional comments), whether it is pushed on the stack of
-# open elements (not void), special, raw text, and whether it is noted (<base>, <body>).
-_NAMES: dict[str, _NameInfo] = {}
-# Hostile mail can invent any number of tag names, of any length: only short ones are kept
-# (every real element's name is), and at most this many.
+# Hostile mail can invent any number of tag names, of any length: a document's scan keeps
+# what only its short names mean (every real element's name is), at most this many.
 _NAMES_MAX = 4096
 _NAME_KEPT_MAX = 32  # characters
 
 
 def _name_info(name: str) -> _NameInfo:
-    info = (
+    """What an HTML start tag's (lower-case) name means to the tree builder: the elements it
+    implicitly closes, whether "/>" can close it (VML and Office tags, as Outlook reads them
+    inside its conditional comments), whether it is pushed on the stack of open elements (not
+    void), special, raw text, and whether it is noted (<base>, <body>)."""
+    return (
         _IMPLICIT.get(name),
         ":" in name,
         name not in VOID,
@@ -411,11 +405,6 @@ def _name_info(name: str) -> _NameInfo:
         name in RAW_TEXT,
         name in ("base", "body"),
     )
-    if len(name) <= _NAME_KEPT_MAX:
-        if len(_NAMES) >= _NAMES_MAX:
-            _NAMES.clear()
-        _NAMES[name] = info
-    return info
 
 
 class _Scanner:
@@ -445,6 +434,7 @@ class _Scanner:
         self._no_end: dict[str, int] = {}  # raw text name -> offset after which no end tag
 
     def run(self, text: str) -> None:
+        names = self.doc.names
         # The hot loop: one _TOKEN search per tag, so the common path is written out here.
         search = _TOKEN.search
         elements = self.doc.elements
@@ -490,11 +480,13 @@ class _Scanner:
                         self._foreign_style(text, end)
                     pos = end
                     continue
-                info = _NAMES.get(name)
+                info = names.get(name)
                 if info is None:
                     if "\x00" in name:
                         name = name[: name.index("\x00")]
                     info = _name_info(name)
+                    if len(name) <= _NAME_KEPT_MAX and len(names) < _NAMES_MAX:
+                        names[name] = info
                 implicit, foreign, pushed, is_special, raw_text, noted = info
                 current_tag = current.tag if current is not None else ""
                 if name in _CONTEXTUAL or current_tag == "colgroup":
@@ -1142,10 +1134,11 @@ def _is_quirks(text: str) -> bool:
     return public.startswith(_QUIRKS_IDS)
 
 
-def scan(text: str, deadline: Deadline | None = None) -> Document:
+def scan(text: str, deadline: Deadline | None = None, kept: Memory | None = None) -> Document:
     """Scan an HTML document. Never raises for malformed markup; raises BudgetExceeded
-    past the `deadline` (looked at every thousand tags)."""
-    doc = Document(text, quirks=_is_quirks(text))
+    past the `deadline` (looked at every thousand tags). `kept`: what reading its styles may
+    keep between messages (Document.kept)."""
+    doc = Document(text, quirks=_is_quirks(text), kept=kept)
     scanner = _Scanner(doc, 0, False, -1, deadline)
     scanner.run(text)
     doc.styles.sort(key=lambda s: s.start)

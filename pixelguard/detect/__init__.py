@@ -4,11 +4,13 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pixelguard import css
 from pixelguard.budget import Deadline
 from pixelguard.detect import rules as _rules
 from pixelguard.detect.generated import generated_images
+from pixelguard.detect.leak import recipients_forms
 from pixelguard.detect.nested import MAX_NESTING, find_nested, style_document, unwrap_style
 from pixelguard.detect.rules import RULE_IDS
 from pixelguard.detect.signals import Shared, Signals
@@ -17,6 +19,9 @@ from pixelguard.detect.visibility import Visibility
 from pixelguard.htmlscan import Document, scan
 from pixelguard.model import Finding, Policy
 from pixelguard.trackers import TrackerList
+
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
 
 __all__ = ["RULE_IDS", "Detection", "clean_nested", "detect_html"]
 
@@ -35,11 +40,13 @@ class Detection:
 
 def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
                 base: str | None = None, sender_allowed: bool = False,
-                deadline: Deadline | None = None, depth: int = 0) -> Detection:
+                deadline: Deadline | None = None, depth: int = 0,
+                kept: Memory | None = None) -> Detection:
     """Find every tracker in one HTML document (and in the stylesheets and documents nested
-    in it, `depth` levels down already). Raises BudgetExceeded past the deadline."""
+    in it, `depth` levels down already). Raises BudgetExceeded past the deadline. `kept`:
+    what reading styles may keep between messages (cache.Cache.styles)."""
     deadline = deadline or Deadline(policy.time_budget)
-    doc = scan(text, deadline)
+    doc = scan(text, deadline, kept)
     deadline.check()
     sheets = []
     findings: list[Finding] = []
@@ -64,7 +71,8 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     repeats = Counter(r.url for r in resources)
     deadline.check()
 
-    shared = Shared(vis, policy, trackers, doc.elements, repeats, generated, {}, {})
+    shared = Shared(vis, policy, trackers, doc.elements, repeats, generated,
+                    recipients_forms(policy.recipients), kept, {}, {})
     active = _rules.RULES  # (read per document: a test may add a rule)
     if sender_allowed:
         active = tuple(r for r in active if r.allowed_senders)
@@ -87,7 +95,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     for nest in find_nested(doc, sheets, policy.keep):
         deadline.check()
         new_text, found = clean_nested(nest.kind, nest.text, policy, trackers, part, base,
-                                       sender_allowed, deadline, depth + 1)
+                                       sender_allowed, deadline, depth + 1, kept)
         if found:
             findings.extend(dataclasses.replace(f, where=f"{nest.where} {f.where}") for f in found)
             edits.append(Edit(nest.start, nest.end, nest.rewrap(new_text)))
@@ -97,7 +105,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
 
 def clean_nested(kind: str, text: str, policy: Policy, trackers: TrackerList, part: str,
                  base: str | None, sender_allowed: bool, deadline: Deadline,
-                 depth: int) -> tuple[str, list[Finding]]:
+                 depth: int, kept: Memory | None = None) -> tuple[str, list[Finding]]:
     """A stylesheet ("css") or document ("html") cleaned with the same rules: its new text
     and what was removed from it. Too deeply nested, or CSS that would end its own block,
     it is emptied."""
@@ -110,7 +118,8 @@ def clean_nested(kind: str, text: str, policy: Policy, trackers: TrackerList, pa
         rule = "css-remote" if kind == "css" else "needless-element"
         return "", [Finding(f"data:text/{kind}", rule, None, "", part,
                             f"{why}: removed unchecked")]
-    det = detect_html(document, policy, trackers, part, base, sender_allowed, deadline, depth)
+    det = detect_html(document, policy, trackers, part, base, sender_allowed, deadline, depth,
+                      kept)
     if not det.findings:
         return text, []
     new = apply_edits(document, det.edits)

@@ -4,11 +4,11 @@ then shared by every later rule (a rule declares the signals it reads: detect.ru
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pixelguard import css
 from pixelguard.detect.generated import hidden_reason
-from pixelguard.detect.leak import find_leak
+from pixelguard.detect.leak import Forms, find_leak
 from pixelguard.detect.shape import url_facts
 from pixelguard.detect.vectors import Kind, Resource
 from pixelguard.detect.visibility import Visibility, tag_box, tiny_reason
@@ -16,15 +16,16 @@ from pixelguard.htmlscan import Element
 from pixelguard.model import Policy
 from pixelguard.trackers import TrackerList, TrackerMatch
 
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
+
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
 _SIZED = (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA)  # kinds whose element's box shows the load
 
 
 class UrlFacts(NamedTuple):
     """What the URL says to this policy and tracker list (the same for every element of the
-    message that loads it). Its shape facts and the list's verdict are kept between messages
-    (shape.url_facts, TrackerList.match); the leak and the host verdict, which depend on the
-    recipients and the user's lists, are judged in every message."""
+    document that loads it), worked out once per document."""
 
     host: str
     known: TrackerMatch | None
@@ -37,13 +38,14 @@ class UrlFacts(NamedTuple):
     over_limit: str | None
 
 
-def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> UrlFacts:
+def _url_facts(url: str, policy: Policy, trackers: TrackerList,
+               leaks: tuple[Forms, ...]) -> UrlFacts:
     own = url_facts(url)
     if own.over_limit is not None:  # judged by its length alone: nothing else reads it
         return UrlFacts("", None, None, False, False, None, None, False, own.over_limit)
     return UrlFacts(
         host=own.host, known=trackers.match(url), shape=own.shape, token=own.token,
-        query_token=own.query_token, leak=find_leak(url, policy.recipients),
+        query_token=own.query_token, leak=find_leak(url, leaks),
         host_verdict=policy.host_verdict(own.host), spacer_name=own.spacer_name,
         over_limit=None,
     )
@@ -51,7 +53,8 @@ def _url_facts(url: str, policy: Policy, trackers: TrackerList) -> UrlFacts:
 
 class Shared(NamedTuple):
     """What every resource of one document shares: its visibility, the policy, the tracker
-    list, and facts worked out once per document (boxes by element, facts by URL)."""
+    list, and facts worked out once per document (the recipients' address forms, boxes by
+    element, facts by URL)."""
 
     vis: Visibility
     policy: Policy
@@ -59,6 +62,8 @@ class Shared(NamedTuple):
     elements: list[Element]
     repeats: dict[str, int]  # how often each URL is loaded in the document
     generated: dict[int, list[Element]]  # id(Resource) -> elements showing generated content
+    leaks: tuple[Forms, ...]  # leak.recipients_forms(policy.recipients)
+    kept: Memory | None  # what parsing styles may keep between messages (cache.Cache.styles)
     boxes: dict[int, tuple[float | None, float | None]]
     urls: dict[str, UrlFacts]
 
@@ -87,7 +92,7 @@ def _facts(s: Signals) -> UrlFacts:
     url = s.res.url
     found = urls.get(url)
     if found is None:
-        found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers)
+        found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers, s.doc.leaks)
     return found
 
 
@@ -123,12 +128,13 @@ def _viewport(elements: list[Element], el: Element) -> Element | None:
     return None
 
 
-def _element_box(elements: list[Element], el: Element) -> tuple[float | None, float | None]:
+def _element_box(elements: list[Element], el: Element,
+                 kept: Memory | None) -> tuple[float | None, float | None]:
     """The element's box, or its viewport's when that is too small to show anything."""
-    w, h = tag_box(el)
+    w, h = tag_box(el, kept)
     around = _viewport(elements, el)
     if around is not None and tiny_reason(w, h) is None:
-        aw, ah = tag_box(around)
+        aw, ah = tag_box(around, kept)
         if tiny_reason(aw, ah) is not None:
             return aw, ah
     return w, h
@@ -148,7 +154,7 @@ def _box(s: Signals) -> tuple[float | None, float | None] | None:
         return None
     boxes = s.doc.boxes
     if shown.index not in boxes:
-        boxes[shown.index] = _element_box(s.doc.elements, shown)
+        boxes[shown.index] = _element_box(s.doc.elements, shown, s.doc.kept)
     return boxes[shown.index]
 
 

@@ -12,7 +12,6 @@ from typing import NamedTuple
 from pixelguard import css
 from pixelguard.budget import Deadline
 from pixelguard.htmlscan import CHARREF, MAX_ATTRIBUTES, Document, Element, charref
-from pixelguard.memo import MISSING, Memo
 from pixelguard.urls import resolve
 
 # 1x1 transparent GIF: what `rewrite` puts where a tracking image was, so layout stays.
@@ -202,11 +201,9 @@ _LONG_TAG = 64 * 1024  # a tag this long: the deadline is looked at before its a
 
 def _memo_resolve(base: str | None,
                   deadline: Deadline | None = None) -> Callable[[str], str | None]:
-    """resolve() against one document's base, each distinct reference resolved once (and
-    kept between messages: mail from one template refers to the same images); the deadline
-    is looked at every 64 distinct references."""
+    """resolve() against one document's base, each distinct reference resolved once; the
+    deadline is looked at every 64 distinct references."""
     done: dict[str, str | None] = {}
-    base_cost = len(base) if base is not None else 0
 
     def resolve_url(raw: str) -> str | None:
         try:
@@ -214,18 +211,10 @@ def _memo_resolve(base: str | None,
         except KeyError:
             if deadline is not None and not len(done) & 63:
                 deadline.check()
-            key = (raw, base)
-            url = _KEPT.get(key, MISSING)
-            if url is MISSING:
-                url = resolve(raw, base)
-                _KEPT.put(key, url, len(raw) + base_cost + (len(url) if url else 0))
-            done[raw] = url  # type: ignore[assignment]
-            return url  # type: ignore[return-value]
+            url = done[raw] = resolve(raw, base)
+            return url
 
     return resolve_url
-
-
-_KEPT = Memo[tuple[str, "str | None"], object](entries=4096, chars=1 << 20, largest=4096)
 
 Resolve = Callable[[str], "str | None"]
 Add = Callable[[Resource], None]
@@ -348,7 +337,7 @@ def _style_attr(doc: Document, el: Element, resolve_url: Resolve, add: Add) -> N
                                 f"limit is {css.MAX_CSS_CHARS})"))
         return
     if style is not None and _may_call(style.raw.lower()) and style.value.strip():
-        _decls, refs = css.parse_inline(style.value)
+        _decls, refs = css.parse_inline(style.value, doc.kept)
         # CSS offsets are in the decoded text; map them back to the source when entities differ
         posmap = decode_with_map(style.raw)[1] if refs and "&" in style.raw else None
         for ref in refs:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pixelguard.budget import Deadline
 from pixelguard.css import Declaration, StyleSheet, parse_inline
 from pixelguard.htmlscan import Document, Element
-from pixelguard.memo import Memo
+
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
 
 _LENGTH = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
 _UNIT_PX = {"px": 1.0, "pt": 4 / 3, "em": 16.0, "rem": 16.0, "ex": 8.0, "ch": 8.0,
@@ -70,24 +72,16 @@ def box(el: Element, decls: Sequence[Declaration]) -> tuple[float | None, float 
     return out[0], out[1]
 
 
-def inline_decls(el: Element) -> tuple[Declaration, ...]:
-    """The element's inline (style=) declarations."""
+def inline_decls(el: Element, kept: Memory | None = None) -> tuple[Declaration, ...]:
+    """The element's inline (style=) declarations (`kept`: see css.parse_inline)."""
     style = el.attr("style")
-    return parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
+    return (parse_inline(style.value, kept)[0] if style is not None and style.value.strip()
+            else ())
 
 
-def tag_box(el: Element) -> tuple[float | None, float | None]:
-    """box() by the element's own attributes and inline style: the same tag text always
-    gives the same box, so it is kept between messages."""
-    text = el.text
-    found = _BOXES.get(text)
-    if found is None:
-        found = box(el, inline_decls(el))
-        _BOXES.put(text, found, len(text))
-    return found
-
-
-_BOXES = Memo[str, tuple["float | None", "float | None"]](entries=4096, chars=1 << 20, largest=4096)
+def tag_box(el: Element, kept: Memory | None = None) -> tuple[float | None, float | None]:
+    """box() by the element's own attributes and inline style."""
+    return box(el, inline_decls(el, kept))
 
 
 def tiny_reason(w: float | None, h: float | None) -> str | None:
@@ -120,30 +114,21 @@ _StyleFacts = tuple[tuple[Declaration, ...], Hiding | None, bool]
 _NO_STYLE: _StyleFacts = ((), None, False)
 
 
-# An inline style can hide an element (or set display, which decides whether the hidden
-# attribute and stylesheet rules apply) only by naming one of these properties; CSS escapes
-# and HTML entities could spell them, so their marks count too. (Written out, not a loop:
-# this runs for every element on the way to each resource.)
-def _may_hide_inline(low: str) -> bool:
-    return ("display" in low or "visibility" in low or "opacity" in low or "overflow" in low
-            or "position" in low or "\\" in low or "&" in low)
+# Every way _declarations_hiding finds an inline style hides an element starts from one of
+# these properties (display also decides whether the hidden attribute and stylesheet rules
+# apply).
+HIDING_PROPERTIES = ("display", "visibility", "opacity", "overflow", "position")
+# A style can hide only by naming one of them; CSS escapes and HTML entities could spell
+# them, so their marks count too (one search: this runs for every element on the way to
+# each resource).
+_may_hide_inline = re.compile("|".join(re.escape(m) for m in HIDING_PROPERTIES + ("\\", "&"))
+                              ).search
 
 
-def _style_facts(text: str) -> _StyleFacts:
+def _style_facts(text: str, kept: Memory | None = None) -> _StyleFacts:
     """A style attribute's declarations, how they hide an element (or None), and whether they
-    set display. Cached by text (templates repeat their styles); long ones are not kept."""
-    found = _KEPT_FACTS.get(text)
-    if found is None:
-        found = _facts_of(text)
-        _KEPT_FACTS.put(text, found, len(text))
-    return found
-
-
-_KEPT_FACTS = Memo[str, _StyleFacts](entries=8192, chars=1 << 19, largest=1024)
-
-
-def _facts_of(text: str) -> _StyleFacts:
-    decls = parse_inline(text)[0]
+    set display."""
+    decls = parse_inline(text, kept)[0]
     return decls, _declarations_hiding(decls), _last(decls, "display") is not None
 
 
@@ -190,17 +175,6 @@ _COMPOUND_PART = re.compile(r"([.#]?)(-?[_a-zA-Z0-9\\-]+|\*)|(\[[^\]]*\]|::?[a-z
 
 
 def _last_compound(selector: str) -> _Compound:
-    # pure, and mail from one template repeats its selectors; a huge (hostile) selector is
-    # not worth keeping alive after its message
-    return _last_compound_cached(selector) if len(selector) <= 512 else _compound_of(selector)
-
-
-@lru_cache(maxsize=4096)
-def _last_compound_cached(selector: str) -> _Compound:
-    return _compound_of(selector)
-
-
-def _compound_of(selector: str) -> _Compound:
     s = selector.strip()
     for comb in (">", "+", "~"):
         s = s.replace(comb, " ")
@@ -302,11 +276,7 @@ class _Reveal:
 
 def _sheet_facts(sheet: StyleSheet) -> tuple[list[tuple[_Compound, _Reveal]],
                                                 list[tuple[_Compound, Hiding]]]:
-    """What one stylesheet's rules can reveal and hide, by selector. Kept on the (cached,
-    immutable) sheet: mail from one template brings the same <style> block every time."""
-    facts = sheet.derived.get("visibility")
-    if facts is not None:
-        return facts
+    """What one stylesheet's rules can reveal and hide, by selector."""
     reveal: list[tuple[_Compound, _Reveal]] = []
     hide: list[tuple[_Compound, Hiding]] = []
     for rule in sheet.rules:
@@ -324,7 +294,6 @@ def _sheet_facts(sheet: StyleSheet) -> tuple[list[tuple[_Compound, _Reveal]],
                     and disp is not None and disp.value == "none":
                 hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
                                           ("display",), False)))
-    sheet.derived["visibility"] = (reveal, hide)
     return reveal, hide
 
 
@@ -338,6 +307,7 @@ class Visibility:
         an `<!--[if mso]>` comment hides only the markup that Outlook alone reads, since every
         other client sees no such rule."""
         self.doc = doc
+        self._kept = doc.kept
         self._styles: dict[int, _StyleFacts] = {}  # element index -> its style= facts
         self._reveal_items: list[tuple[_Compound, _Reveal]] = []
         self._hide_items: list[tuple[_Compound, Hiding]] = []
@@ -387,7 +357,7 @@ class Visibility:
             if "style" in low and _may_hide_inline(low):
                 style = el.attr("style")
                 if style is not None and style.value.strip():
-                    facts = _style_facts(style.value)
+                    facts = _style_facts(style.value, self._kept)
             self._styles[el.index] = facts
         return facts
 
