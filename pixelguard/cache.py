@@ -9,8 +9,8 @@ decides, kept because mail from one template repeats it within and between messa
 Nothing in it depends on a recipient or a policy. A config reload swaps the whole object
 (`swap()` for the process default that `clean_message(raw, policy)` uses).
 
-Only what a cold run over the shared corpus shows to be worth 5 % or more is kept
-(benchmarks/README.md, "What the core keeps between messages"): parsed style attributes.
+What is kept, and what each memory is worth: benchmarks/README.md, "What the core keeps
+between messages".
 """
 from __future__ import annotations
 
@@ -22,10 +22,6 @@ import cachetools
 from pixelguard.trackers import TrackerList, default_list
 
 MAX_LISTS = 8  # sets of extra tracker lists kept (one per config; the milter merges policies)
-# Parsed CSS takes some 30 bytes per character of its text: this bounds the styles kept to
-# about 15 MB whatever the mail; a style longer than STYLE_MAX is parsed every time.
-STYLES_CHARS = 1 << 19
-STYLE_MAX = 4096
 
 
 class ListsNotLoaded(LookupError):
@@ -79,8 +75,16 @@ class Cache:
         for paths, loaded in (lists or {}).items():
             self._lists[tuple(paths)] = loaded
         self._lock = threading.Lock()
-        # style="" text -> css.parse_inline's result
-        self.styles = Memory(STYLES_CHARS, STYLE_MAX)
+        # Each memory is bounded by characters of what it keeps (parsed CSS takes some 30
+        # bytes per character of its text): some tens of MB in all, whatever the mail.
+        self.styles = Memory(1 << 19, 4096)  # style="" text -> css.parse_inline's result
+        self.sheets = Memory(1 << 20, 64 * 1024)  # <style> text -> css.parse_stylesheet's
+        # a kept StyleSheet -> what its rules reveal and hide (detect.visibility)
+        self.sheet_facts = Memory(1 << 20, 64 * 1024)
+        self.tags = Memory(1 << 21, 4096)  # start tag text -> its attributes' matches
+        self.boxes = Memory(1 << 20, 4096)  # start tag text -> visibility.tag_box
+        self.urls = Memory(1 << 20, 4096)  # URL -> shape.url_facts
+        self.verdicts = Memory(1 << 19, 2048)  # (TrackerList, URL) -> its match
 
     def tracker_list(self, paths: tuple[str, ...]) -> TrackerList:
         """The shipped list plus the extra lists at `paths` (the shipped list alone for none)."""

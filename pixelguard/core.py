@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pixelguard import cache as _cache
 from pixelguard import message, notice
 from pixelguard.budget import BudgetExceeded, Deadline
-from pixelguard.cache import Cache, ListsNotLoaded, Memory
+from pixelguard.cache import Cache, ListsNotLoaded
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import NESTED_DOCUMENTS, Edit
 from pixelguard.headers import insert_at, prepend_header
@@ -98,11 +98,11 @@ def _may_load_remote(text: str) -> bool:
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
                      sender_allowed: bool, deadline: Deadline, announced: list[Finding] | None = None,
                      content_language: str | None = None,
-                     kept: Memory | None = None) -> tuple[str, list[Finding], str]:
+                     cache: Cache | None = None) -> tuple[str, list[Finding], str]:
     """The document cleaned (the same object when nothing changes), its findings and the
     language its notice speaks; the notice also counts `announced`, what was removed from
-    the parts it shows. `kept`: Cache.styles."""
-    det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline, 0, kept)
+    the parts it shows. `cache`: what may be kept between messages."""
+    det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline, 0, cache)
     shown = det.findings + (announced or [])
     if not shown or (not det.findings and not policy.notice):
         return text, [], language.DEFAULT
@@ -161,7 +161,7 @@ def _clean_bare_html(raw: bytes, policy: Policy, cache: Cache, deadline: Deadlin
         codec = "latin-1"
     text = raw.decode(codec, "surrogateescape")
     new_text, findings, _lang = _clean_html_text(text, policy, trackers, "1", None, False,
-                                                 deadline, kept=cache.styles)
+                                                 deadline, cache=cache)
     if not findings:
         return Result(raw=raw)
     return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
@@ -208,7 +208,7 @@ def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) ->
         eol = message.body_line_ending(raw, part).decode()
         new_text, found, lang = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed,
-            deadline, extra, _content_language(part), cache.styles,
+            deadline, extra, _content_language(part), cache,
         )
         if not found and new_text is text:
             continue
@@ -282,7 +282,7 @@ def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy
     base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
     new_text, found = clean_nested(kind, text, policy, trackers, part.path,
                                    str(base).strip() if base else None, allowed, deadline, 1,
-                                   cache.styles)
+                                   cache)
     if not found:
         return None
     eol = message.body_line_ending(raw, part)

@@ -55,7 +55,7 @@ class StyleRule:
     media: tuple[str, ...]
 
 
-@dataclass
+@dataclass(eq=False)  # (one parsed text: kept and looked up by identity, cache.Cache.sheet_facts)
 class StyleSheet:
     refs: list[CssRef] = field(default_factory=list)
     rules: list[StyleRule] = field(default_factory=list)
@@ -222,8 +222,21 @@ def _parse_inline_tokens(text: str) -> tuple[list[Declaration], list[CssRef]]:
     return decls, refs
 
 
-def parse_stylesheet(text: str) -> StyleSheet:
-    """Rules (for hide/reveal reasoning) and remote references of a <style> block."""
+def parse_stylesheet(text: str, kept: Memory | None = None) -> StyleSheet:
+    """Rules (for hide/reveal reasoning) and remote references of a <style> block.
+
+    `kept`: results kept by text (cache.Cache.sheets; mail from one template repeats its
+    <style> blocks). Callers must not modify the result."""
+    if kept is None:
+        return _parse_stylesheet(text)
+    found = kept.get(text)
+    if found is None:
+        found = _parse_stylesheet(text)
+        kept.put(text, found, len(text))
+    return found  # type: ignore[return-value]
+
+
+def _parse_stylesheet(text: str) -> StyleSheet:
     if len(text) > MAX_CSS_CHARS:  # (detect_html removes such a <style> block unread)
         return StyleSheet(refs=unparsed_refs(text))
     pos = _Positions(text)

@@ -21,7 +21,7 @@ from pixelguard.model import Finding, Policy
 from pixelguard.trackers import TrackerList
 
 if TYPE_CHECKING:
-    from pixelguard.cache import Memory
+    from pixelguard.cache import Cache
 
 __all__ = ["RULE_IDS", "Detection", "clean_nested", "detect_html"]
 
@@ -41,12 +41,12 @@ class Detection:
 def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
                 base: str | None = None, sender_allowed: bool = False,
                 deadline: Deadline | None = None, depth: int = 0,
-                kept: Memory | None = None) -> Detection:
+                cache: Cache | None = None) -> Detection:
     """Find every tracker in one HTML document (and in the stylesheets and documents nested
-    in it, `depth` levels down already). Raises BudgetExceeded past the deadline. `kept`:
-    what reading styles may keep between messages (cache.Cache.styles)."""
+    in it, `depth` levels down already). Raises BudgetExceeded past the deadline. `cache`:
+    what may be kept between messages (pixelguard.cache)."""
     deadline = deadline or Deadline(policy.time_budget)
-    doc = scan(text, deadline, kept)
+    doc = scan(text, deadline, cache)
     deadline.check()
     sheets = []
     findings: list[Finding] = []
@@ -62,7 +62,8 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
             continue
         if block.end - block.start > css.MAX_CSS_CHARS:
             continue  # (an allowed sender's: kept, and not read)
-        sheets.append((block, css.parse_stylesheet(text[block.start:block.end])))
+        sheets.append((block, css.parse_stylesheet(text[block.start:block.end],
+                                                   cache and cache.sheets)))
     resources = extract(doc, base, sheets, deadline)
     resources.sort(key=lambda r: r.strip[0].start if r.strip else 0)  # findings in source order
     vis = Visibility(doc, [(sheet, block.in_mso) for block, sheet in sheets], deadline)
@@ -72,7 +73,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     deadline.check()
 
     shared = Shared(vis, policy, trackers, doc.elements, repeats, generated,
-                    recipients_forms(policy.recipients), kept, {}, {})
+                    recipients_forms(policy.recipients), cache, {}, {})
     active = _rules.RULES  # (read per document: a test may add a rule)
     if sender_allowed:
         active = tuple(r for r in active if r.allowed_senders)
@@ -95,7 +96,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
     for nest in find_nested(doc, sheets, policy.keep):
         deadline.check()
         new_text, found = clean_nested(nest.kind, nest.text, policy, trackers, part, base,
-                                       sender_allowed, deadline, depth + 1, kept)
+                                       sender_allowed, deadline, depth + 1, cache)
         if found:
             findings.extend(dataclasses.replace(f, where=f"{nest.where} {f.where}") for f in found)
             edits.append(Edit(nest.start, nest.end, nest.rewrap(new_text)))
@@ -105,7 +106,7 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
 
 def clean_nested(kind: str, text: str, policy: Policy, trackers: TrackerList, part: str,
                  base: str | None, sender_allowed: bool, deadline: Deadline,
-                 depth: int, kept: Memory | None = None) -> tuple[str, list[Finding]]:
+                 depth: int, cache: Cache | None = None) -> tuple[str, list[Finding]]:
     """A stylesheet ("css") or document ("html") cleaned with the same rules: its new text
     and what was removed from it. Too deeply nested, or CSS that would end its own block,
     it is emptied."""
@@ -119,7 +120,7 @@ def clean_nested(kind: str, text: str, policy: Policy, trackers: TrackerList, pa
         return "", [Finding(f"data:text/{kind}", rule, None, "", part,
                             f"{why}: removed unchecked")]
     det = detect_html(document, policy, trackers, part, base, sender_allowed, deadline, depth,
-                      kept)
+                      cache)
     if not det.findings:
         return text, []
     new = apply_edits(document, det.edits)

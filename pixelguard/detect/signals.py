@@ -17,8 +17,9 @@ from pixelguard.model import Policy
 from pixelguard.trackers import TrackerList, TrackerMatch
 
 if TYPE_CHECKING:
-    from pixelguard.cache import Memory
+    from pixelguard.cache import Cache
 
+_MISSING = object()
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
 _SIZED = (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA)  # kinds whose element's box shows the load
 
@@ -39,12 +40,26 @@ class UrlFacts(NamedTuple):
 
 
 def _url_facts(url: str, policy: Policy, trackers: TrackerList,
-               leaks: tuple[Forms, ...]) -> UrlFacts:
-    own = url_facts(url)
+               leaks: tuple[Forms, ...], cache: Cache | None) -> UrlFacts:
+    if cache is None:
+        own = url_facts(url)
+        known = trackers.match(url) if own.over_limit is None else None
+    else:
+        own = cache.urls.get(url)
+        if own is None:
+            own = url_facts(url)
+            cache.urls.put(url, own, 2 * len(url))  # (its host and shape are shorter than it)
+        known = None
+        if own.over_limit is None:
+            key = (trackers, url)
+            known = cache.verdicts.get(key, _MISSING)
+            if known is _MISSING:
+                known = trackers.match(url)
+                cache.verdicts.put(key, known, len(url))
     if own.over_limit is not None:  # judged by its length alone: nothing else reads it
         return UrlFacts("", None, None, False, False, None, None, False, own.over_limit)
     return UrlFacts(
-        host=own.host, known=trackers.match(url), shape=own.shape, token=own.token,
+        host=own.host, known=known, shape=own.shape, token=own.token,  # type: ignore[arg-type]
         query_token=own.query_token, leak=find_leak(url, leaks),
         host_verdict=policy.host_verdict(own.host), spacer_name=own.spacer_name,
         over_limit=None,
@@ -63,7 +78,7 @@ class Shared(NamedTuple):
     repeats: dict[str, int]  # how often each URL is loaded in the document
     generated: dict[int, list[Element]]  # id(Resource) -> elements showing generated content
     leaks: tuple[Forms, ...]  # leak.recipients_forms(policy.recipients)
-    kept: Memory | None  # what parsing styles may keep between messages (cache.Cache.styles)
+    cache: Cache | None  # what may be kept between messages
     boxes: dict[int, tuple[float | None, float | None]]
     urls: dict[str, UrlFacts]
 
@@ -92,7 +107,12 @@ def _facts(s: Signals) -> UrlFacts:
     url = s.res.url
     found = urls.get(url)
     if found is None:
-        found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers, s.doc.leaks)
+        found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers, s.doc.leaks,
+                                       s.doc.cache)
+    # the signals that are its fields, set at once (each would cost a call here)
+    s.__dict__.update(host=found.host, known=found.known, shape=found.shape, token=found.token,
+                      query_token=found.query_token, leak=found.leak,
+                      host_verdict=found.host_verdict)
     return found
 
 
@@ -128,13 +148,24 @@ def _viewport(elements: list[Element], el: Element) -> Element | None:
     return None
 
 
+def _tag_box(el: Element, cache: Cache | None) -> tuple[float | None, float | None]:
+    """visibility.tag_box, kept by the tag's text (the same text always gives the same box)."""
+    if cache is None:
+        return tag_box(el)
+    found = cache.boxes.get(el.text)
+    if found is None:
+        found = tag_box(el, cache.styles)
+        cache.boxes.put(el.text, found, len(el.text))
+    return found  # type: ignore[return-value]
+
+
 def _element_box(elements: list[Element], el: Element,
-                 kept: Memory | None) -> tuple[float | None, float | None]:
+                 cache: Cache | None) -> tuple[float | None, float | None]:
     """The element's box, or its viewport's when that is too small to show anything."""
-    w, h = tag_box(el, kept)
+    w, h = _tag_box(el, cache)
     around = _viewport(elements, el)
     if around is not None and tiny_reason(w, h) is None:
-        aw, ah = tag_box(around, kept)
+        aw, ah = _tag_box(around, cache)
         if tiny_reason(aw, ah) is not None:
             return aw, ah
     return w, h
@@ -154,7 +185,7 @@ def _box(s: Signals) -> tuple[float | None, float | None] | None:
         return None
     boxes = s.doc.boxes
     if shown.index not in boxes:
-        boxes[shown.index] = _element_box(s.doc.elements, shown, s.doc.kept)
+        boxes[shown.index] = _element_box(s.doc.elements, shown, s.doc.cache)
     return boxes[shown.index]
 
 

@@ -93,13 +93,14 @@ def css_marks(functions: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _hint_for(vector: Vector) -> Callable[[str], bool]:
-    names = vector.attributes
+    names = re.compile("|".join(re.escape(n) for n in vector.attributes)).search
     if vector.css_functions:
-        marks = css_marks(vector.css_functions)
-        return lambda low: any(n in low for n in names) and any(m in low for m in marks)
+        marks = re.compile("|".join(re.escape(m) for m in css_marks(vector.css_functions))).search
+        return lambda low: names(low) is not None and marks(low) is not None
     # (a name is never spelled with entities; "background-color:" in a style does not match)
-    assigned = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*=" for n in names))
-    return lambda low: any(n in low for n in names) and assigned.search(low) is not None
+    assigned = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
+                                   for n in vector.attributes)).search
+    return lambda low: names(low) is not None and assigned(low) is not None
 
 
 class Edit(NamedTuple):
@@ -337,7 +338,7 @@ def _style_attr(doc: Document, el: Element, resolve_url: Resolve, add: Add) -> N
                                 f"limit is {css.MAX_CSS_CHARS})"))
         return
     if style is not None and _may_call(style.raw.lower()) and style.value.strip():
-        _decls, refs = css.parse_inline(style.value, doc.kept)
+        _decls, refs = css.parse_inline(style.value, doc.cache and doc.cache.styles)
         # CSS offsets are in the decoded text; map them back to the source when entities differ
         posmap = decode_with_map(style.raw)[1] if refs and "&" in style.raw else None
         for ref in refs:
@@ -407,7 +408,7 @@ class VectorIndex:
     def of_tag(self, tag: str) -> tuple[Vector, ...]:
         """The vectors of a tag name (in declaration order; ANY-element ones not included)."""
         found = self.by_tag.get(tag, ())
-        if self.prefixes and tag.startswith(self.prefixes):
+        if ":" in tag and self.prefixes and tag.startswith(self.prefixes):
             prefixed = {v for p in self.prefixes if tag.startswith(p) for v in self.by_prefix[p]}
             found = tuple(v for v in self.vectors if v in found or v in prefixed)
         return found
@@ -423,6 +424,7 @@ def extract(doc: Document, base: str | None,
     the vectors of `index` (INDEX: every vector of VECTORS)."""
     index = index or INDEX
     of_tag = index.of_tag
+    by_tag = index.by_tag
     anywhere_vectors = index.anywhere
     resolve_url = _memo_resolve(doc.base_href or base, deadline)
     out: list[Resource] = []
@@ -439,16 +441,22 @@ def extract(doc: Document, base: str | None,
             add(Resource("data:text/html", f"<{tag}>", Kind.IMAGE, el, strip, strip,
                          over_limit=f"a tag with more than {MAX_ATTRIBUTES} attributes"))
             continue
-        own = of_tag(tag)
-        anywhere = [v for v in anywhere_vectors if v.may_load(low)]
-        if not own and not anywhere:
+        own = by_tag.get(tag, ()) if ":" not in tag else of_tag(tag)
+        anywhere = None
+        for vector in anywhere_vectors:
+            if vector.may_load(low):
+                if anywhere is None:
+                    anywhere = [vector]
+                else:
+                    anywhere.append(vector)
+        if not own and anywhere is None:
             continue  # most elements load nothing
         looked += 1
         if deadline is not None and (not looked & 63 or len(low) > _LONG_TAG):
             deadline.check()
         for vector in own:
             vector.find(doc, el, resolve_url, add)
-        for vector in anywhere:
+        for vector in anywhere or ():
             vector.find(doc, el, resolve_url, add)
     for block, sheet in sheets or ():
         media = doc.elements[block.element].get("media").strip().lower()

@@ -274,9 +274,17 @@ class _Reveal:
     important: bool
 
 
-def _sheet_facts(sheet: StyleSheet) -> tuple[list[tuple[_Compound, _Reveal]],
-                                                list[tuple[_Compound, Hiding]]]:
-    """What one stylesheet's rules can reveal and hide, by selector."""
+def _sheet_facts(sheet: StyleSheet, kept: Memory | None) -> tuple[
+        list[tuple[_Compound, _Reveal]], list[tuple[_Compound, Hiding]]]:
+    """What one stylesheet's rules can reveal and hide, by selector (`kept`:
+    cache.Cache.sheet_facts; mail from one template brings the same <style> blocks)."""
+    if kept is not None:
+        found = kept.get(sheet)
+        if found is None:
+            found = _sheet_facts(sheet, None)
+            # (at about the cost of its selectors: a huge one is never kept alive)
+            kept.put(sheet, found, 64 + sum(len(r.selector) + 64 for r in sheet.rules))
+        return found  # type: ignore[return-value]
     reveal: list[tuple[_Compound, _Reveal]] = []
     hide: list[tuple[_Compound, Hiding]] = []
     for rule in sheet.rules:
@@ -307,14 +315,16 @@ class Visibility:
         an `<!--[if mso]>` comment hides only the markup that Outlook alone reads, since every
         other client sees no such rule."""
         self.doc = doc
-        self._kept = doc.kept
+        cache = doc.cache
+        self._kept = cache.styles if cache is not None else None
+        facts_kept = cache.sheet_facts if cache is not None else None
         self._styles: dict[int, _StyleFacts] = {}  # element index -> its style= facts
         self._reveal_items: list[tuple[_Compound, _Reveal]] = []
         self._hide_items: list[tuple[_Compound, Hiding]] = []
         self._mso_hide_items: list[tuple[_Compound, Hiding]] = []
         for item in sheets:
             sheet, mso_only = item if isinstance(item, tuple) else (item, False)
-            reveal, hide = _sheet_facts(sheet)
+            reveal, hide = _sheet_facts(sheet, facts_kept)
             self._reveal_items += reveal
             if mso_only:
                 self._mso_hide_items += hide
