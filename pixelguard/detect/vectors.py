@@ -7,12 +7,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pixelguard import css
 from pixelguard.budget import Deadline
 from pixelguard.htmlscan import CHARREF, MAX_ATTRIBUTES, Document, Element, charref
 from pixelguard.urls import resolve
+
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
 
 # 1x1 transparent GIF: what `rewrite` puts where a tracking image was, so layout stays.
 INERT_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
@@ -93,14 +96,17 @@ def css_marks(functions: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _hint_for(vector: Vector) -> Callable[[str], bool]:
-    names = re.compile("|".join(re.escape(n) for n in vector.attributes)).search
+    # (a substring test first: it rules out most tags, and costs far less than a search)
+    first = vector.attributes[0] if len(vector.attributes) == 1 else ""
     if vector.css_functions:
-        marks = re.compile("|".join(re.escape(m) for m in css_marks(vector.css_functions))).search
-        return lambda low: names(low) is not None and marks(low) is not None
-    # (a name is never spelled with entities; "background-color:" in a style does not match)
-    assigned = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
+        then = re.compile("|".join(re.escape(m) for m in css_marks(vector.css_functions))).search
+    else:  # (a name is never spelled with entities; "background-color:" does not match)
+        then = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
                                    for n in vector.attributes)).search
-    return lambda low: names(low) is not None and assigned(low) is not None
+    if first:
+        return lambda low: first in low and then(low) is not None
+    names = re.compile("|".join(re.escape(n) for n in vector.attributes)).search
+    return lambda low: names(low) is not None and then(low) is not None
 
 
 class Edit(NamedTuple):
@@ -200,11 +206,16 @@ MAX_SRCSET_CHARS = 64 * 1024
 _LONG_TAG = 64 * 1024  # a tag this long: the deadline is looked at before its attributes are read
 
 
-def _memo_resolve(base: str | None,
-                  deadline: Deadline | None = None) -> Callable[[str], str | None]:
-    """resolve() against one document's base, each distinct reference resolved once; the
-    deadline is looked at every 64 distinct references."""
+_MISSING = object()
+
+
+def _memo_resolve(base: str | None, deadline: Deadline | None = None,
+                  kept: Memory | None = None) -> Callable[[str], str | None]:
+    """resolve() against one document's base, each distinct reference resolved once (and
+    kept in `kept`, cache.Cache.resolved: mail from one template refers to the same images);
+    the deadline is looked at every 64 distinct references."""
     done: dict[str, str | None] = {}
+    base_cost = len(base) if base is not None else 0
 
     def resolve_url(raw: str) -> str | None:
         try:
@@ -212,8 +223,16 @@ def _memo_resolve(base: str | None,
         except KeyError:
             if deadline is not None and not len(done) & 63:
                 deadline.check()
-            url = done[raw] = resolve(raw, base)
-            return url
+            if kept is None:
+                url = done[raw] = resolve(raw, base)
+                return url
+            key = (raw, base)
+            url = kept.get(key, _MISSING)
+            if url is _MISSING:
+                url = resolve(raw, base)
+                kept.put(key, url, len(raw) + base_cost + (len(url) if url else 0))
+            done[raw] = url  # type: ignore[assignment]
+            return url  # type: ignore[return-value]
 
     return resolve_url
 
@@ -426,7 +445,8 @@ def extract(doc: Document, base: str | None,
     of_tag = index.of_tag
     by_tag = index.by_tag
     anywhere_vectors = index.anywhere
-    resolve_url = _memo_resolve(doc.base_href or base, deadline)
+    resolve_url = _memo_resolve(doc.base_href or base, deadline,
+                                doc.cache.resolved if doc.cache is not None else None)
     out: list[Resource] = []
     add = out.append
     looked = 0

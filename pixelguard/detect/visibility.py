@@ -317,6 +317,7 @@ class Visibility:
         self.doc = doc
         cache = doc.cache
         self._kept = cache.styles if cache is not None else None
+        self._facts_kept = cache.style_facts if cache is not None else None
         facts_kept = cache.sheet_facts if cache is not None else None
         self._styles: dict[int, _StyleFacts] = {}  # element index -> its style= facts
         self._reveal_items: list[tuple[_Compound, _Reveal]] = []
@@ -367,9 +368,19 @@ class Visibility:
             if "style" in low and _may_hide_inline(low):
                 style = el.attr("style")
                 if style is not None and style.value.strip():
-                    facts = _style_facts(style.value, self._kept)
+                    facts = self._style_facts(style.value)
             self._styles[el.index] = facts
         return facts
+
+    def _style_facts(self, text: str) -> _StyleFacts:
+        kept = self._facts_kept
+        if kept is None:
+            return _style_facts(text)
+        found = kept.get(text)
+        if found is None:
+            found = _style_facts(text, self._kept)
+            kept.put(text, found, len(text))
+        return found  # type: ignore[return-value]
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         _decls, found, has_display = self._style(el)
