@@ -284,7 +284,7 @@ def storm(messages: int = 5000, kills: int = 50, seed: int | None = None, out=pr
         idle_config.write_text(
             "imap:\n  accounts:\n" + account.format(name="idle", port=server.imap_port, user=idle)
         )
-        env = {k: v for k, v in os.environ.items() if k != "PIXELGUARD_TEST_CRASH_AT"}
+        env = dict(os.environ)
         env.update({PASSWORD_ENV: "secret", "XDG_RUNTIME_DIR": tmp, "RUNTIME_DIRECTORY": ""})
         command = [sys.executable, "-m", "pixelguard", "imap", "--once", "--config"]
 

@@ -5,9 +5,12 @@ Public API::
     from pixelguard import clean_message, Policy
     result = clean_message(raw_bytes, Policy(recipients=("bob@example.org",)))
     result.raw, result.findings, result.error
+
+Link edits are opt-in (`Policy(links=LinkOptions(unwrap=True, strip_params=True, mark=True))`)
+and reported apart from trackers, in `result.links` (docs/links.md).
 """
-from pixelguard.model import Finding, Policy, Result
+from pixelguard.model import Finding, LinkChange, LinkOptions, Policy, Result
 from pixelguard.core import clean_message
 
-__all__ = ["clean_message", "Finding", "Policy", "Result"]
+__all__ = ["clean_message", "Finding", "LinkChange", "LinkOptions", "Policy", "Result"]
 __version__ = "0.1.0"

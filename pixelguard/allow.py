@@ -60,22 +60,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def classify(entry: str) -> tuple[str, str]:
     """('hosts' | 'senders', the entry as the config loader normalises it). ValueError."""
-    from pixelguard.config import _check_host_entry, _check_sender
+    from pixelguard.config_fields import check_sender
+    from pixelguard.hostname import host_entry
 
     raw = entry.strip()
     if "://" in raw:
         host = urlsplit(raw).hostname
         if not host:
             raise ValueError(f"{entry!r}: a URL without a host")
-        return "hosts", _check_host_entry(host)
+        return "hosts", host_entry(host)
     if "@" in raw:
-        return "senders", _check_sender(raw)
-    return "hosts", _check_host_entry(raw)
+        return "senders", check_sender(raw)
+    return "hosts", host_entry(raw)
 
 
 def main(argv: Sequence[str]) -> int:
-    from pixelguard.cli import load_config_or_exit
-    from pixelguard.config import _check_address
+    from pixelguard.config import load_config_or_exit
+    from pixelguard.config_fields import check_address
 
     parser = _parser()
     args = parser.parse_args(list(argv))
@@ -84,7 +85,7 @@ def main(argv: Sequence[str]) -> int:
     args.config = require_config(args.config, parser, "the entry is added to it")
     try:
         kind, value = classify(args.entry)
-        user = _check_address(args.user) if args.user is not None else None
+        user = check_address(args.user) if args.user is not None else None
     except ValueError as exc:
         parser.error(str(exc))
     config = load_config_or_exit(args.config)  # the file must be valid before we touch it
@@ -194,14 +195,14 @@ def _path(root: yaml.Node | None, user: str | None, kind: str) -> list[str]:
     """The keys down to the list; a user's existing key keeps its spelling in the file."""
     if user is None:
         return ["defaults", "allow", kind]
-    from pixelguard.config import _check_address
+    from pixelguard.config_fields import check_address
 
     key = user
     users = _child(root, "users")
     if isinstance(users, yaml.MappingNode):
         for k, _ in users.value:
             with contextlib.suppress(ValueError):
-                if _check_address(k.value) == user:
+                if check_address(k.value) == user:
                     key = k.value
                     break
     return ["users", key, "allow", kind]

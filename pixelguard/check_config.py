@@ -15,6 +15,7 @@ from typing import TextIO
 from pixelguard.config import Config, describe_policies
 from pixelguard.config_file import describe_source
 from pixelguard.display import count
+from pixelguard.secret_source import read_secret
 
 EXIT_OK = 0
 EXIT_SECRETS = 1
@@ -25,7 +26,7 @@ def _secret_status(read, prefix: str) -> tuple[bool, str]:
     whose text starts with `prefix` (the helpers name the source; the listing already does)."""
     try:
         value = read()
-    except Exception as exc:  # noqa: BLE001 - both helpers raise their own error types
+    except Exception as exc:  # noqa: BLE001 - read_secret's SecretError, IMAP's AuthError
         text = str(exc)
         return False, "FAILED: " + text.removeprefix(prefix)
     if not value:
@@ -49,7 +50,6 @@ def _size(n: int) -> str:
 
 
 def _relay_lines(cfg: Config, failures: list[str]) -> list[str]:
-    from pixelguard.relay.credentials import read_secret
     from pixelguard.relay.maildir import default_maildir
 
     r = cfg.relay
@@ -80,7 +80,7 @@ def _relay_lines(cfg: Config, failures: list[str]) -> list[str]:
         lines.append(f"  metrics: http://{r.metrics}/metrics")
     # What `pixelguard relay` refuses at start (an open relay, unreadable TLS files), by the
     # relay's own check; its passwords were tried above.
-    from pixelguard.relay import SetupError, build_settings
+    from pixelguard.relay.setup import SetupError, build_settings
 
     try:
         build_settings(r.model_copy(update={"auth_users": None}))

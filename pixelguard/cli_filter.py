@@ -10,7 +10,6 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from pixelguard import __version__, clean_message
-from pixelguard.cli import load_config_or_exit
 from pixelguard.model import Policy, Result
 
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
@@ -74,13 +73,19 @@ def main(argv: Sequence[str]) -> int:
 
     if args.command == "check-config":
         from pixelguard.check_config import check_config
+        from pixelguard.config import load_config_or_exit
 
         path = find_config(args.file)
         return check_config(path, load_config_or_exit(path), sys.stdout)
     path = find_config(args.config)
     if args.verbose:
         print(f"pixelguard: {describe_source(path)}", file=sys.stderr)
-    cfg = load_config_or_exit(path, light=True)  # no file: no pydantic import
+    if path is None:  # the defaults without importing pydantic: clean starts once per message
+        from pixelguard.defaults import DEFAULTS as cfg
+    else:
+        from pixelguard.config import load_config_or_exit
+
+        cfg = load_config_or_exit(path)
     if args.command == "clean":
         return _clean(cfg, args)
     return _scan(cfg, args)
@@ -188,6 +193,8 @@ def _print_json(name: str, raw: bytes, result: Result) -> None:
     sender, subject = from_and_subject(raw)
     obj: dict = {"file": name, "from": sender, "subject": subject,
                  "trackers": [f.as_dict() for f in result.findings]}
+    if result.links:  # link edits (config `links:`), only when some were made
+        obj["links"] = [c.as_dict() for c in result.links]
     if result.error:
         obj["error"] = result.error
     print(json.dumps(obj, ensure_ascii=False))
@@ -211,3 +218,6 @@ def _print_table(path: str, result: Result, out, raw: bytes | None = None) -> No
         print(f"  {f.rule:<15} {(f.vendor or '-'):<18} {f.where:<28} {shorten_url(f.url)}",
               file=out)
         print(f"  {'':<15} {f.reason}", file=out)
+    for c in result.links:
+        print(f"  link {c.action:<10} {(c.vendor or '-'):<18} {shorten_url(c.url)}"
+              + (f" -> {shorten_url(c.new_url)}" if c.new_url else ""), file=out)

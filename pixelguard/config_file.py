@@ -52,6 +52,12 @@ def require_config(given: str | None, parser, why: str) -> str:
     return path
 
 
+def add_config_option(parser, section: str) -> None:
+    """`--config F` of a service that runs on built-in defaults without a file (argparse)."""
+    parser.add_argument("--config", metavar="F", help=f"YAML config file ({section}: section); "
+                        "default: ~/.config/pixelguard.yaml if it exists, else built-in defaults")
+
+
 def describe_source(path: str | None) -> str:
     """One line saying which config applies, for -v and check-config."""
     if path is None:

@@ -2,23 +2,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pixelguard import cache as _cache
-from pixelguard import message, notice
+from pixelguard import message, notice, stamp
 from pixelguard.budget import BudgetExceeded, Deadline
 from pixelguard.cache import Cache, ListsNotLoaded
 from pixelguard.detect import clean_nested, detect_html
 from pixelguard.detect.vectors import NESTED_DOCUMENTS, Edit
 from pixelguard.headers import insert_at, prepend_header
 from pixelguard.htmlscan import Document
-from pixelguard.model import Finding, Policy, Result
+from pixelguard.model import Finding, LinkChange, Policy, Result
 from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
 from pixelguard.trackers import TrackerList
 from pixelguard.urls import REMOTE_MARKS, REMOTE_SCHEME_MARK
 
-HEADER = "X-PixelGuard"
+HEADER = stamp.NAME
 # Cheap first pass: a part that cannot spell a remote URL (urls.REMOTE_MARKS) cannot load
 # anything remote, unless it holds a nested document or a data: URL, whose content (cid:,
 # srcdoc, base64 or percent-encoded) can load anything.
@@ -98,20 +99,32 @@ def _may_load_remote(text: str) -> bool:
 def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str, base: str | None,
                      sender_allowed: bool, deadline: Deadline, announced: list[Finding] | None = None,
                      content_language: str | None = None,
+                     links: list[LinkChange] | None = None,
                      cache: Cache | None = None) -> tuple[str, list[Finding], str]:
     """The document cleaned (the same object when nothing changes), its findings and the
     language its notice speaks; the notice also counts `announced`, what was removed from
-    the parts it shows. `cache`: what may be kept between messages."""
+    the parts it shows. The link edits made (policy.links) are added to `links`. `cache`:
+    what may be kept between messages."""
     det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline, 0, cache)
     shown = det.findings + (announced or [])
-    if not shown or (not det.findings and not policy.notice):
-        return text, [], language.DEFAULT
+    found_links: list[LinkChange] = []
     edits = list(det.edits)
+    if policy.links.active and links is not None:
+        from pixelguard.links.edit import edit_links
+
+        lang = language.choose(policy.notice_language, _document_lang(det.doc), content_language)
+        found_links, link_edits = edit_links(det.doc, policy.links, part,
+                                             lambda vendor: notice.link_title(vendor, lang), edits,
+                                             deadline)
+        edits += link_edits
+        links += found_links
+    if not (shown or found_links) or (not det.findings and not found_links and not policy.notice):
+        return text, [], language.DEFAULT
     lang = language.DEFAULT
     if policy.notice:
         lang = language.choose(policy.notice_language, _document_lang(det.doc),
                                content_language)
-        box = notice.html_notice(shown, lang, policy.originals_folder)
+        box = notice.html_notice(shown, lang, policy.originals_folder, found_links)
         at = placement.html_position(text, det.doc, det.sheets, policy.notice_position, box)
         if at is not None:
             edits.append(Edit(at, at, box))
@@ -160,11 +173,12 @@ def _clean_bare_html(raw: bytes, policy: Policy, cache: Cache, deadline: Deadlin
     except UnicodeDecodeError:
         codec = "latin-1"
     text = raw.decode(codec, "surrogateescape")
+    links: list[LinkChange] = []
     new_text, findings, _lang = _clean_html_text(text, policy, trackers, "1", None, False,
-                                                 deadline, cache=cache)
-    if not findings:
+                                                 deadline, links=links, cache=cache)
+    if not findings and not links:
         return Result(raw=raw)
-    return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings)
+    return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings, links=links)
 
 
 def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) -> Result:
@@ -179,6 +193,7 @@ def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) ->
     trackers = cache.tracker_list(policy.extra_lists)
     allowed = _sender_allowed(root, policy)
     findings: list[Finding] = []
+    links: list[LinkChange] = []  # link edits (policy.links): not trackers
     changes: list[_Change] = []
     reencoded: list[str] = []  # parts with a broken transfer encoding, written out anew
     changed_html: list[tuple[message.Part, str]] = []  # with the language of its notice
@@ -206,9 +221,10 @@ def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) ->
         if base is None and not extra and not _may_load_remote(text):
             continue
         eol = message.body_line_ending(raw, part).decode()
+        part_links: list[LinkChange] = []
         new_text, found, lang = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed,
-            deadline, extra, _content_language(part), cache,
+            deadline, extra, _content_language(part), part_links, cache,
         )
         if not found and new_text is text:
             continue
@@ -219,20 +235,21 @@ def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) ->
         if change is None:
             continue
         findings.extend(found)
+        links.extend(part_links)
         changes.append(change)
         changed_html.append((part, lang))
     findings.extend(nested_findings)
-    if not findings:
+    if not findings and not links:
         if skipped:
-            return Result(raw=prepend_header(raw, HEADER, "skipped; " + "; ".join(skipped)),
+            return Result(raw=prepend_header(raw, HEADER, stamp.skipped(skipped)),
                           skipped=skipped)
         return Result(raw=raw)
     if policy.notice:
-        changes.extend(_text_alternatives(raw, changed_html, findings, policy, skipped))
-    value = notice.header_value(findings) + ("; skipped=" + ",".join(skipped) if skipped else "")
+        changes.extend(_text_alternatives(raw, changed_html, findings, policy, skipped, links))
+    value = notice.header_value(findings, skipped, links)
     value += "; reencoded=" + ",".join(reencoded) if reencoded else ""
     out = _splice(raw, prepend_header(b"", HEADER, value, like=raw), changes, insert_at(raw))
-    return Result(raw=out, findings=findings, skipped=skipped)
+    return Result(raw=out, findings=findings, skipped=skipped, links=links)
 
 
 def _decode_part(raw: bytes, part: message.Part, policy: Policy,
@@ -330,7 +347,7 @@ def _content_language(part: message.Part) -> str | None:
 
 def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
                        findings: list[Finding], policy: Policy,
-                       skipped: list[str]) -> list[_Change]:
+                       skipped: list[str], links: list[LinkChange] | None = None) -> list[_Change]:
     """A notice line in each text/plain alternative of a changed HTML part, in the language
     of that HTML part's notice and at the same position (top: past the preview window)."""
     alternatives: dict[int, tuple[message.Part, str]] = {}
@@ -357,7 +374,8 @@ def _text_alternatives(raw: bytes, changed: list[tuple[message.Part, str]],
                 continue  # not ASCII-compatible: an inserted line would garble the text
             eol = message.body_line_ending(raw, sibling).decode()
             text = data.decode(codec, "surrogateescape")
-            line = _encodable_notice(findings, lang, policy.originals_folder, _carried(sibling, codec))
+            line = _encodable_notice(findings, lang, policy.originals_folder,
+                                     _carried(sibling, codec), links or ())
             at = placement.text_position(text, policy.notice_position)
             if at < len(text):  # a paragraph of its own before the one that starts here
                 new = text[:at] + line + eol + eol + text[at:]
@@ -383,13 +401,13 @@ def _carried(part: message.Part, codec: str) -> str:
 
 
 def _encodable_notice(findings: list[Finding], lang: str, folder: str | None,
-                      codec: str) -> str:
+                      codec: str, links: Sequence[LinkChange] = ()) -> str:
     """The text notice in `lang` if the part's charset can carry it, else in English (ASCII
     apart from a folder name, which is replaced where it cannot be carried)."""
-    line = notice.text_notice(findings, lang, folder)
+    line = notice.text_notice(findings, lang, folder, links)
     try:
         line.encode(codec)
         return line
     except UnicodeError:
-        line = notice.text_notice(findings, language.DEFAULT, folder)
+        line = notice.text_notice(findings, language.DEFAULT, folder, links)
         return line.encode(codec, "replace").decode(codec)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from pixelguard import stamp
+
 _EOL = re.compile(rb"\r\n|\r|\n")  # a line ends at CRLF, LF or a bare CR, as email reads it
 
 
@@ -56,4 +58,4 @@ def _fold(line: str, eol: bytes, width: int = 78) -> bytes:
 
 def mark_error(raw: bytes, error: str) -> bytes:
     """The pass-through form of a message the core could not clean: unchanged, plus a header."""
-    return prepend_header(raw, "X-PixelGuard", f"error; {error}"[:900])
+    return prepend_header(raw, stamp.NAME, stamp.error(error)[:900])

@@ -1,4 +1,4 @@
-"""Value types shared by the core and its adapters: Finding, Result, Policy."""
+"""Value types shared by the core and its adapters: Finding, LinkChange, Result, Policy."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,6 +30,27 @@ class Finding:
         }
 
 
+LinkAction = Literal["unwrapped", "stripped", "marked"]
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """One edit of a link (see pixelguard/links): not a tracker finding. A link both unwrapped
+    and stripped of parameters gives one change of each kind."""
+
+    action: LinkAction  # unwrapped: the redirector removed; stripped: parameters removed;
+    # marked: a title says the link reports the click (href unchanged)
+    url: str  # the href as it was (entities decoded)
+    new_url: str | None  # the href now (None for marked)
+    vendor: str | None  # the redirector's or click tracker's vendor (None for stripped)
+    part: str  # MIME part path
+    where: str  # "a[href]" or "area[href]"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"action": self.action, "url": self.url, "new_url": self.new_url,
+                "vendor": self.vendor, "part": self.part, "where": self.where}
+
+
 @dataclass(frozen=True)
 class Result:
     """What clean_message returns: the (possibly) cleaned bytes and what was found.
@@ -42,15 +63,32 @@ class Result:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     skipped: list[str] = field(default_factory=list)  # parts left unchecked (e.g. over a size limit)
+    links: list[LinkChange] = field(default_factory=list)  # link edits (policy.links), not trackers
 
     @property
     def changed(self) -> bool:
-        return bool(self.findings) and self.error is None
+        return bool(self.findings or self.links) and self.error is None
 
 
 def host_matches(host: str, entry: str) -> bool:
     """True when `host` is `entry` or one of its subdomains (both lower-case)."""
     return host == entry or host.endswith("." + entry)
+
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """What is done to the links of a message (all opt-in; see docs/links.md)."""
+
+    unwrap: bool = False  # replace a redirect link by the destination it carries
+    strip_params: bool = False  # remove parameters that only identify campaign or recipient
+    mark: bool = False  # a title on links that still report the click
+    unwrap_security: bool = False  # unwrap security wrappers (Safe Links, URL Defense) too
+    lists: tuple[str, ...] = ()  # user lists of redirectors/parameters (ours or ClearURLs)
+
+    @property
+    def active(self) -> bool:
+        """Anything to do at all (else pixelguard.links is not even imported)."""
+        return self.unwrap or self.strip_params or self.mark
 
 
 @dataclass(frozen=True)
@@ -83,6 +121,7 @@ class Policy:
     # families of elements no mail needs that this recipient keeps ("iframes", "media"):
     # their loads are then judged like images instead of removed
     keep: frozenset[str] = frozenset()
+    links: LinkOptions = LinkOptions()  # click tracking: unwrap, strip parameters, mark
 
     def host_verdict(self, host: str) -> Literal["allow", "deny"] | None:
         """'allow', 'deny' or None for a resource host, by the precedence rules above."""

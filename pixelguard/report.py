@@ -51,7 +51,9 @@ A message counts once per vendor its header names ("removed=N" is the number of 
 messages dated (Date header, else the file's or IMAP's date) from that day on. `--json` has
 the same numbers: messages_scanned (= read), messages_cleaned, messages_unchanged,
 messages_skipped, errors, trackers_removed, percent_with_trackers, headline, by_sender,
-by_vendor, months, by_month. `--html FILE` writes one self-contained page with charts
+by_vendor, months, by_month, and for link edits (config `links:`, docs/links.md)
+messages_with_links_changed, links (unwrapped, stripped, marked) and links_by_vendor (the
+tracked links per vendor: unwrapped or marked); text and HTML show them beside the vendors. `--html FILE` writes one self-contained page with charts
 (report_html).
 """
 from __future__ import annotations
@@ -60,7 +62,6 @@ import argparse
 import email.utils
 import json
 import os
-import re
 import sys
 import tempfile
 import unicodedata
@@ -72,13 +73,14 @@ from pathlib import Path
 
 from pixelguard import sources
 from pixelguard.display import count as plural  # '1 message', '2 messages'
+from pixelguard.stamp import NAME as HEADER
+from pixelguard.stamp import Stamp
+from pixelguard.stamp import parse as read_stamp
 
-HEADER = "X-PixelGuard"
 UNKNOWN_VENDOR = "(no vendor named)"  # generic rules (size, hidden…) name no vendor
 UNKNOWN_SENDER = "(no sender)"
 UNKNOWN_MONTH = "unknown"
 _WANTED = (b"from", b"date", HEADER.lower().encode())
-_FIELD = re.compile(r'\s*([A-Za-z_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)\s*(?:;|$)')
 IMAP_BATCH = 500
 MAX_NAME = 200  # sender and vendor names come from the mail: bounded, printable
 VENDORS_SHOWN = 10  # rows of the default view's rankings (the rest summed)
@@ -92,17 +94,6 @@ class ReportError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # 2 usage; IMAP failures keep `pixelguard imap`'s codes
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """What one message's X-PixelGuard header says."""
-
-    removed: int
-    vendors: tuple[str, ...]
-    rules: tuple[str, ...]
-    error: str | None = None
-    skipped: str | None = None  # why parts went unchecked, for a `skipped; …` header
 
 
 @dataclass(frozen=True)
@@ -132,32 +123,17 @@ def printable(text: str) -> str:
 
 
 def parse_stamp(value: str) -> Stamp | None:
-    """Parse an X-PixelGuard value (folded or not); None when it is not ours."""
-    text = " ".join(value.split())
-    if not text:
+    """Parse an X-PixelGuard value (folded or not); None when it is not ours. Names from
+    the mail are made `printable`."""
+    read = read_stamp(value)
+    if read is None:
         return None
-    for kind in ("error", "skipped"):
-        if text.lower().startswith(kind) and text[len(kind):len(kind) + 1] in ("", ";", " "):
-            why = printable(text[len(kind):].lstrip(" ;")) or kind
-            return Stamp(0, (), (), **{kind: why})
-    fields: dict[str, str] = {}
-    pos = 0
-    while pos < len(text):
-        m = _FIELD.match(text, pos)
-        if not m or m.end() == pos:
-            break
-        raw = m.group(2).strip()
-        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-            raw = raw[1:-1].replace('\\"', '"')
-        fields[m.group(1).lower()] = raw
-        pos = m.end()
-    try:
-        removed = int(fields["removed"])
-    except (KeyError, ValueError):
-        return None
-    vendors = tuple(printable(v) for v in fields.get("vendors", "").split(",") if v.strip())
-    rules = tuple(printable(r) for r in fields.get("rules", "").split(",") if r.strip())
-    return Stamp(max(removed, 0), vendors, rules)
+    return replace(read, vendors=tuple(printable(v) for v in read.vendors),
+                   rules=tuple(printable(r) for r in read.rules),
+                   error=read.error and printable(read.error),
+                   skipped=read.skipped and printable(read.skipped),
+                   links=tuple((printable(a), n) for a, n in read.links),
+                   link_vendors=tuple((printable(v), n) for v, n in read.link_vendors))
 
 
 def org_domain(host: str) -> str:
@@ -330,6 +306,9 @@ class Report:
     by_month: Counter = field(default_factory=Counter)  # (month, domain, vendor) -> messages
     months: dict[str, Month] = field(default_factory=lambda: defaultdict(Month))
     vendors: Counter = field(default_factory=Counter)
+    with_links: int = 0  # messages whose links were changed (unwrapped, stripped, marked)
+    link_actions: Counter = field(default_factory=Counter)  # unwrapped/stripped/marked -> links
+    link_vendors: Counter = field(default_factory=Counter)  # vendor -> tracked links
 
     def add(self, seen: Seen) -> None:
         if self.since is not None and (seen.when is None or seen.when < self.since):
@@ -345,6 +324,12 @@ class Report:
         if stamp is not None and stamp.skipped is not None:
             self.skipped += 1
             return
+        if stamp is not None and stamp.links:
+            self.with_links += 1
+            for action, n in stamp.links:
+                self.link_actions[action] += n
+            for vendor, n in stamp.link_vendors:
+                self.link_vendors[vendor] += n
         if stamp is None or stamp.removed <= 0:
             self.unchanged += 1
             return
@@ -365,7 +350,11 @@ class Report:
                       key=lambda d: (-self.messages_by_sender[d], -self.removed_by_sender[d], d))
 
     def vendor_ranking(self) -> list[tuple[str, int]]:
-        return sorted(self.vendors.items(), key=lambda kv: (-kv[1], kv[0]))
+        """Vendors by messages with their trackers (then by tracked links: a vendor seen
+        only in links counts 0 messages)."""
+        names = set(self.vendors) | set(self.link_vendors)
+        return sorted(((v, self.vendors[v]) for v in names),
+                      key=lambda kv: (-kv[1], -self.link_vendors[kv[0]], kv[0]))
 
     def month_keys(self) -> list[str]:
         """Every month from the first to the last with mail (gaps included), then unknown."""
@@ -396,6 +385,10 @@ class Report:
             parts.append(f"{self.skipped} skipped (not every part could be checked)")
         if self.errors:
             parts.append(f"{plural(self.errors, 'error')} (passed on uncleaned)")
+        if self.with_links:
+            done = ", ".join(f"{self.link_actions[a]} {a}" for a in ("unwrapped", "stripped", "marked")
+                             if self.link_actions[a])
+            parts.append(f"links changed in {plural(self.with_links, 'message')} ({done})")
         return f"Read {plural(self.scanned, 'message')}: {', '.join(parts)}."
 
     def as_dict(self) -> dict:
@@ -417,7 +410,10 @@ class Report:
                  "vendors": dict(self.by_sender[d].most_common())}
                 for d in self.senders()
             ],
-            "by_vendor": dict(self.vendor_ranking()),
+            "by_vendor": {v: n for v, n in self.vendor_ranking() if n},
+            "messages_with_links_changed": self.with_links,
+            "links": {a: self.link_actions[a] for a in ("unwrapped", "stripped", "marked")},
+            "links_by_vendor": dict(sorted(self.link_vendors.items(), key=lambda kv: (-kv[1], kv[0]))),
             "months": [{"month": m, "read": self.month(m).read, "cleaned": self.month(m).cleaned,
                         "trackers": self.month(m).trackers} for m in self.month_keys()],
             "by_month": [
@@ -461,7 +457,7 @@ def render(report: Report, top: int | None = None, by: Sequence[str] = ()) -> st
     lines = [report.headline()]
     if report.scanned:
         lines.append(report.counts_line())
-    if not report.cleaned:
+    if not report.cleaned and not report.link_vendors:
         if report.scanned:
             lines.append("No message carries a pixelguard report of removed trackers.")
         return "\n".join(lines) + "\n"
@@ -484,8 +480,13 @@ def _vendor_lines(report: Report, top: int | None) -> list[str]:
     ranking = report.vendor_ranking()
     shown = _top(ranking, top)
     most = ranking[0][1] if ranking else 0
-    lines = ["Vendors (messages with their trackers)"]
-    lines += [f"  {_cut(v, 28):<28} {n:>6}  {_bar(n, most)}" for v, n in shown]
+    if report.link_vendors:  # a column of tracked links (unwrapped or marked) beside
+        lines = ["Vendors (messages with their trackers; tracked links)"]
+        lines += [f"  {_cut(v, 28):<28} {n:>6} {report.link_vendors[v]:>6}  {_bar(n, most)}".rstrip()
+                  for v, n in shown]
+    else:
+        lines = ["Vendors (messages with their trackers)"]
+        lines += [f"  {_cut(v, 28):<28} {n:>6}  {_bar(n, most)}" for v, n in shown]
     rest = ranking[len(shown):]
     if rest:
         lines.append(f"  {plural(len(rest), 'other vendor'):<28} {sum(n for _, n in rest):>6}")
@@ -555,11 +556,13 @@ def _month_table(report: Report) -> list[str]:
 
 def _vendor_table(report: Report) -> list[str]:
     senders: Counter = Counter(v for d in report.by_sender for v in report.by_sender[d])
+    links = bool(report.link_vendors)
     lines = ["By vendor",
-             f"  {'vendor':<28} {'messages':>8} {'of cleaned':>10} {'senders':>8}"]
+             f"  {'vendor':<28} {'messages':>8} {'of cleaned':>10} {'senders':>8}"
+             + (f" {'links':>6}" if links else "")]
     for v, n in report.vendor_ranking():
         lines.append(f"  {_cut(v, 28):<28} {n:>8} {percent(n, report.cleaned):>10} "
-                     f"{senders[v]:>8}")
+                     f"{senders[v]:>8}" + (f" {report.link_vendors[v]:>6}" if links else ""))
     return lines
 
 
@@ -634,7 +637,7 @@ def main(argv: Sequence[str]) -> int:
     report = Report(since=args.since)
     try:
         if args.imap is not None:
-            from pixelguard.cli import load_config_or_exit
+            from pixelguard.config import load_config_or_exit
             from pixelguard.config_file import find_config
 
             source = from_imap(load_config_or_exit(find_config(args.config)), args.imap,

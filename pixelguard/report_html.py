@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from pixelguard.report import Report, plural
+from pixelguard.display import count as plural
+
+if TYPE_CHECKING:  # a type only: report calls this module, so it cannot import report
+    from pixelguard.report import Report
 
 ROWS_SHOWN = 15  # vendors and senders charted; the rest summed in one bar
 WIDTH = 760  # the SVG coordinate width; the chart scales to the page
@@ -114,7 +118,9 @@ def month_rows(report: Report) -> list[Row]:
 
 
 def vendor_rows(report: Report) -> list[Row]:
-    rows: list[Row] = [(v, n, plural(n, "message")) for v, n in report.vendor_ranking()]
+    rows: list[Row] = [(v, n, plural(n, "message") + (
+        f", {plural(report.link_vendors[v], 'tracked link')}" if report.link_vendors[v] else ""))
+        for v, n in report.vendor_ranking()]
     return _ranked(rows, "other vendor", "message")
 
 

@@ -1,9 +1,11 @@
 """Apply source edits to the original HTML text, leaving every other character as written."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from pixelguard.detect.vectors import Edit
+if TYPE_CHECKING:  # a type only: detect calls this module, so it cannot import detect
+    from pixelguard.detect.vectors import Edit
 
 
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:

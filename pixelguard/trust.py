@@ -181,6 +181,6 @@ def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None,
         return result.raw, result
     prepared = prepare(raw, auth, dnsfunc)
     result = clean_message(prepared.raw, prepared.policy(policy))
-    if result.error is not None or not result.findings:
+    if not result.changed:
         return raw, result
     return finish(prepared, result.raw, auth), result

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
+from pixelguard.hostname import normalise
+
 _STRIP = str.maketrans("", "", "\t\r\n")
 _C0_AND_SPACE = " " + "".join(map(chr, range(0x20)))  # stripped from both ends
 REMOTE_SCHEMES = ("http", "https")
@@ -91,13 +93,10 @@ def host_of(url: str | SplitResult | None) -> str:
         host = unquote(host)
     if not host.isascii():
         host = host.translate(_IDEOGRAPHIC_DOTS)
-    host = host.lower().rstrip(".")
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            pass
-    return host
+    try:
+        return normalise(host)
+    except ValueError:  # no IDNA form: compared as written (no list entry can match it)
+        return host.lower().rstrip(".")
 
 
 def over_limit(url: str, parts: SplitResult | None = None) -> str | None:

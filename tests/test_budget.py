@@ -49,7 +49,7 @@ def test_urls_past_a_limit_say_which(url: str, why: str) -> None:
 
 
 def test_the_long_host_message_is_cleaned_at_once_by_its_host_length() -> None:
-    raw = long_host_message(200_000)  # the 400 kB message of issue 19
+    raw = long_host_message(200_000)  # 400 kB
     result = clean_message(raw, Policy(recipients=(BOB,)))
     assert result.error is None
     assert [(f.rule, f.where) for f in result.findings] == [("over-limit", "img[src]")]

@@ -79,7 +79,7 @@ def test_unset_and_empty_variables_fail(tmp_path: Path) -> None:
     out = proc.stdout
     assert proc.returncode == 1
     assert ("relay.auth_users.client-a: password_env PG_TEST_RELAY: FAILED: environment "
-            "variable PG_TEST_RELAY is not set") in out
+            "variable PG_TEST_RELAY (password_env) is not set or empty") in out
     assert ("password: password_env PG_TEST_IMAP: FAILED: environment variable PG_TEST_IMAP "
             "(password_env) is not set or empty") in out
     assert "3 checks failed: relay.auth_users.client-a, imap account personal, " \

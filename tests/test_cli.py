@@ -92,12 +92,11 @@ def test_deny_and_allow_hosts_from_config(tmp_path: Path) -> None:
     assert [(t["rule"], t["url"]) for t in trackers] == [("deny-list", "https://cdn.shop.example/hero.jpg")]
 
 
+@pytest.mark.e2e  # the whole shared corpus through `pixelguard scan`
 def test_scan_over_the_shared_corpus_has_no_traceback() -> None:
     files = sorted(str(p) for p in CORPUS.rglob("*") if p.suffix in (".eml", ".html") or p.parent.name.startswith(("easy-ham", "hard-ham")))
     files = [f for f in files if Path(f).is_file()]
     if not files:
-        import pytest
-
         pytest.skip(f"shared corpus not found at {CORPUS}")
     proc = run("scan", "--json", *files)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -36,7 +36,7 @@ HEAVY = (
     "imapclient", "prometheus_client", "tqdm", "asyncio", "logging", "importlib.resources",
     "pixelguard.config", "pixelguard.relay", "pixelguard.imap", "pixelguard.report",
     "pixelguard.dkim_verify", "pixelguard.arc_seal", "pixelguard.check_config",
-    "pixelguard.allow", "ruamel", "babel", "matplotlib",
+    "pixelguard.allow", "pixelguard.links", "ruamel", "babel", "matplotlib",
 )
 
 # Runs the real command line in a fresh interpreter; at exit, writes the imported module names

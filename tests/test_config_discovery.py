@@ -121,6 +121,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.e2e  # starts the relay server
 def test_relay_reads_the_default_file_and_logs_it(home: Path, tmp_path: Path) -> None:
     port = _free_port()
     box = tmp_path / "box"

@@ -110,6 +110,7 @@ def _mail_html(draw) -> str:
     return "".join(out)
 
 
+@pytest.mark.e2e  # 1,000 generated documents through both tree builders: not the fast suite
 @settings(max_examples=1000, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(html=_mail_html())

@@ -36,6 +36,7 @@ needs_corpus = pytest.mark.skipif(
            "the floors are checked where it is present, e.g. in CI)")
 
 
+@pytest.mark.e2e  # the whole pipeline over the shared corpus
 @needs_corpus
 def test_shared_corpus_meets_the_recorded_floors(capsys):
     ev = _harness()

@@ -26,6 +26,7 @@ import os
 import quopri
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -451,12 +452,14 @@ def check(raw: bytes, policy: Policy) -> None:
 # ------------------------------------------------------------------------------ tests
 
 
+@pytest.mark.e2e  # the whole pipeline on EXAMPLES generated messages: seconds, not the fast suite
 @FUZZ
 @given(hostile_messages(), st.sampled_from(POLICIES))
 def test_hostile_mime_never_crashes_and_keeps_everything_outside_html(raw: bytes, policy: Policy) -> None:
     check(raw, policy)
 
 
+@pytest.mark.e2e  # as above
 @FUZZ
 @given(html_documents(), st.sampled_from([b"\n", b"\r\n"]), st.sampled_from(["7bit", "8bit", "base64", "quoted-printable"]),
        st.sampled_from(POLICIES))
@@ -468,6 +471,7 @@ def test_hostile_html_and_css_in_one_part_never_crash(doc: str, eol: bytes, cte:
     check(raw, policy)
 
 
+@pytest.mark.e2e  # as above
 @FUZZ
 @given(html_documents(), st.sampled_from(POLICIES))
 def test_hostile_bare_html_never_crashes(doc: str, policy: Policy) -> None:
@@ -492,7 +496,8 @@ def test_fuzz_checks_can_fail() -> None:
 
 
 # ------------------------------------------------------------------------------ regressions
-# Each input below once crashed or broke a property; found by this suite (see docs/FUZZING.md).
+# Inputs found by this suite that crash the cleaner or break a property when mishandled (see
+# docs/FUZZING.md), each kept as a case of its own.
 
 
 def test_nul_byte_in_charset_does_not_stop_cleaning() -> None:

@@ -1,10 +1,12 @@
-"""Regression tests from a hostile-input review of the scanner/detection speed-ups
-(fcbf41b 4bf0d70 f5a278a f0fae1f 0d2becc 6ca3cca): each case is something the series made
-worse (both fixed in f8b9e72). Timings are checked by hand, not here."""
+"""Hostile input against the shortcuts of the scanner and the detection: the time budget is
+looked at often enough wherever the work happens, and nothing of one message (its selectors,
+its tag names) stays referenced after it. Timings are checked by hand, not here."""
 from __future__ import annotations
 
 import gc
 import tracemalloc
+
+import pytest
 
 from pixelguard import Policy, clean_message
 from pixelguard.budget import Deadline
@@ -28,11 +30,11 @@ class _CountingDeadline(Deadline):
 
 def test_visibility_looks_at_the_time_budget_every_few_hundred_elements() -> None:
     # 64 pixels, each under 254 ancestors of its own: visibility is computed for ~16k
-    # elements. Before 4bf0d70 that was one pass with a budget check every 256 elements; the
-    # on-demand state() only checked inside a chain of 256+ new elements, and the resource
-    # loop every 64 resources, so here the budget was looked at three times in all. With a
-    # stylesheet that makes each element's check costly (20k `xN.c{display:none}` rules,
-    # 0.7 MB) a 2 s budget ran 19.5 s; the default 20 s budget can be outrun the same way.
+    # elements, on demand, in chains of 255. A budget check only inside chains of 256+ new
+    # elements and every 64 resources would look at the budget three times in all here; with
+    # a stylesheet that makes each element's check costly (20k `xN.c{display:none}` rules,
+    # 0.7 MB) a 2 s budget then runs 19.5 s, and the default 20 s budget can be outrun the
+    # same way. So the checks are counted: about one per 256 elements, at the least.
     body = "".join(
         "<div class=c>" * 254
         + f'<img src="https://t.example/o/Zx8Kq2Lm9Rt4Vb7Np3W{i}" width=1 height=1>'
@@ -56,11 +58,12 @@ def _with_selector(i: int, size: int) -> bytes:
             + html).encode()
 
 
+@pytest.mark.e2e  # four 100 kB selectors cleaned under tracemalloc: many seconds
 def test_a_huge_selector_is_not_kept_alive_after_its_message() -> None:
-    # 0d2becc put an lru_cache(maxsize=4096) on visibility._last_compound, keyed by the
-    # selector text with no length limit: every message's selectors stayed referenced by the
-    # worker after the message was done (40 messages with a 4 MB selector: +216 MB RSS; up
-    # to 4096 of them). The stylesheet cache, by contrast, skips texts over CACHE_MAX_TEXT.
+    # A cache keyed by selector text with no length limit keeps every message's selectors
+    # referenced by the worker after the message is done (40 messages with a 4 MB selector:
+    # +216 MB RSS). Caches between messages skip texts over a size limit, as the stylesheet
+    # cache does with CACHE_MAX_TEXT.
     policy = Policy(recipients=(BOB,), time_budget=120.0)
     clean_message(_with_selector(0, 100_000), policy)  # warm-up: tracker lists, module caches
     gc.collect()
@@ -77,9 +80,9 @@ def test_a_huge_selector_is_not_kept_alive_after_its_message() -> None:
 
 
 def test_long_invented_tag_names_are_not_kept_alive_after_their_message() -> None:
-    # d140423 cached what each tag name means to the tree builder, keyed by the name as
-    # written: a message of long invented names stayed referenced by the worker (up to 4096
-    # of them). Only names a real element could have are kept now.
+    # What a tag name means to the tree builder may be kept between messages only for names
+    # a real element could have: a message of long invented names must not stay referenced
+    # by the worker.
     from pixelguard.htmlscan import scan
 
     def doc(k: int) -> str:

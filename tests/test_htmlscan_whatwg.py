@@ -1,4 +1,4 @@
-"""Start tags and their attributes are read by the WHATWG tokenizer states (fcbf41b): checked
+"""Start tags and their attributes are read by the WHATWG tokenizer states: checked
 against a plain state-machine transcription of those states, on hostile markup."""
 from __future__ import annotations
 

@@ -246,6 +246,7 @@ def _complete_pixels(leaves: list[tuple[bytes, bytes]]) -> int:
     return sum(decoded.count(PIXEL_TAIL.encode()) for _, decoded in leaves)
 
 
+@pytest.mark.e2e  # the whole pipeline on 2,000 generated messages: about a minute
 @DIFF
 @given(messages())
 def test_pixelguard_finds_the_html_parts_python_finds(raw: bytes) -> None:

@@ -14,9 +14,17 @@ import pytest
 from pixelguard import Policy, clean_message
 from pixelguard.detect.visibility import Visibility
 from pixelguard.htmlscan import scan
-from pixelguard.notice.placement import PREVIEW_CHARS, preview_text, text_position
+from pixelguard.notice.placement import PREVIEW_CHARS, SPACE, text_position
 
 PIXEL = '<img src="https://t.example/open.gif?u=1" width="1" height="1">'
+
+
+def preview_text(text: str) -> str:
+    """Whitespace collapsed (SPACE, as the placement counts text) and trimmed: the preview as
+    compared here."""
+    return re.sub(SPACE, " ", text).strip(" ")
+
+
 WORDS = "Our autumn collection has arrived, with new coats and boots for the cold days ahead. "
 LONG = WORDS * 4  # past the preview window
 assert len(LONG) > PREVIEW_CHARS

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import mailbox
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +12,6 @@ from pixelguard import Policy, clean_message
 from pixelguard.cli import main as cli_main
 from pixelguard.headers import mark_error
 from pixelguard.report import SENDERS_SHOWN, VENDORS_SHOWN, Report, parse_stamp, seen_from_headers
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_mail
 
 SENDGRID = '<img src="https://u1.ct.sendgrid.net/wf/open?upn=Zx8Qw2Lm9Tb4Vn7Rk3Hp" width="1" height="1">'
 MAILCHIMP = '<img src="https://shop.us1.list-manage.com/track/open.php?u=1a2b3c&id=4d5e6f" width="1" height="1">'

@@ -4,15 +4,11 @@ tests/browser/test_report_page.py."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import html5lib
 import pytest
 
 from pixelguard.cli import main as cli_main
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_mail
 
 HOSTILE_VENDORS = ["<script>alert(1)</script>", '"><img src=http://x.example/v>',
                    "</style><style>*{display:none}", "]]></svg><iframe src=//x.example>"]

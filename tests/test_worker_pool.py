@@ -11,6 +11,8 @@ import pytest
 
 from pixelguard.relay.workers import PoolClosed, WorkerDied, WorkerPool
 
+pytestmark = pytest.mark.e2e  # spawns worker processes: seconds per test, not the fast suite
+
 
 def pid_after(seconds: float) -> int:
     time.sleep(seconds)

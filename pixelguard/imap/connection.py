@@ -9,16 +9,15 @@ cannot mangle the account's own name, user or host in the line).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import os
 import ssl
-import subprocess
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from pixelguard.config import ImapAccount
+from pixelguard.imap.settings import ImapAccount
+from pixelguard.loopback import is_loopback
+from pixelguard.secret_source import SecretError, read_secret
 
 TIMEOUT = 60.0  # seconds for connect and for each command; IDLE waits use their own timeouts
 
@@ -63,51 +62,16 @@ def _where(account: ImapAccount) -> str:
 
 
 def resolve_password(account: ImapAccount) -> str:
-    """The account's password from password_command, password_env or the literal value."""
-    if account.password_command is not None:
-        try:
-            # Run through the shell like isync's PassCmd / msmtp's passwordeval: the config
-            # owner writes this line; its output is the password, its stderr goes to the user.
-            proc = subprocess.run(
-                account.password_command,
-                shell=True,
-                stdout=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                check=False,
-                timeout=60,
-            )
-        except subprocess.TimeoutExpired:
-            raise AuthError(
-                f"{_where(account)}: password_command did not finish within 60 s"
-            ) from None
-        if proc.returncode != 0:
-            raise AuthError(
-                f"{_where(account)}: password_command failed with exit status {proc.returncode}"
-            )
-        lines = proc.stdout.decode("utf-8", "replace").splitlines()
-        if not lines or not lines[0]:
-            raise AuthError(f"{_where(account)}: password_command printed no password")
-        return lines[0]
-    if account.password_env is not None:
-        value = os.environ.get(account.password_env)
-        if not value:
-            raise AuthError(
-                f"{_where(account)}: environment variable {account.password_env} "
-                "(password_env) is not set or empty"
-            )
-        return value
-    if account.password:
-        return account.password
-    raise AuthError(f"{_where(account)}: no password configured")
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
+    """The account's password from password_command, password_env (secret_source.read_secret)
+    or the literal value."""
+    if account.password_command is None and account.password_env is None:
+        if account.password:
+            return account.password
+        raise AuthError(f"{_where(account)}: no password configured")
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+        return read_secret(account, _where(account))
+    except SecretError as exc:
+        raise AuthError(str(exc)) from None
 
 
 def _tls_context(account: ImapAccount) -> ssl.SSLContext:
@@ -125,9 +89,6 @@ class Session:
     client: IMAPClient
     account: ImapAccount
     secrets: tuple[str, ...]
-
-    def has(self, capability: str) -> bool:
-        return self.client.has_capability(capability)
 
     def error(self, what: str, exc: BaseException | str) -> str:
         """One line: account, what failed, and the (redacted) reason."""

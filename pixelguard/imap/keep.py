@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pixelguard.imap.replace import Replacer, crash_point
+from pixelguard.imap.replace import Replacer
 from pixelguard.imap.work import KEEP_KEYWORD, KEYWORD, ORIGINAL_KEYWORD, OWN_KEYWORDS
 
 log = logging.getLogger("pixelguard.imap")
@@ -117,7 +117,6 @@ def keep_originals(replacer: Replacer, putbacks: Sequence[PutBack], where: str) 
                      where, p.uid, p.copy_uid)
             continue
         removable.append(p.copy_uid)
-    crash_point("before-keep-remove")
     if removable:
         if replacer.can_remove_copies():
             replacer.remove_copies(removable)

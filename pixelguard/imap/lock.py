@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pixelguard.config import ImapAccount
 from pixelguard.imap.connection import UnreachableError, _where
+from pixelguard.imap.settings import ImapAccount
 
 log = logging.getLogger("pixelguard.imap")
 

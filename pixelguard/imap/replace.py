@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import secrets
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,28 +47,9 @@ from pixelguard.imap.work import KEYWORD, ORIGINAL_KEYWORD, OWN_KEYWORDS, seqset
 log = logging.getLogger("pixelguard.imap")
 
 DIGEST_HEADER = "X-PixelGuard-Original"
-# Test hook: "before-append", "after-append", "after-move", "before-expunge",
-# "before-keep-remove" (keep.py), "restore-after-copy" or "restore-after-move" (restore.py)
-# (SIGKILL there), or the same with ":term" (SIGTERM there: a graceful stop request) or ":stop"
-# (SIGSTOP there: the test changes the server, e.g. drops the connection, then SIGCONTs).
-CRASH_ENV = "PIXELGUARD_TEST_CRASH_AT"
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
 _DIGEST_VALUE = re.compile(rb"sha256=([0-9a-f]{64})", re.IGNORECASE)
-
-
-def crash_point(step: str) -> None:
-    """Signal this process when the test hook names this step: SIGKILL (no cleanup at all),
-    SIGTERM with ':term', SIGSTOP with ':stop' (the test resumes it with SIGCONT)."""
-    hook = os.environ.get(CRASH_ENV)
-    if not hook:
-        return
-    if hook == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif hook == step + ":term":
-        os.kill(os.getpid(), signal.SIGTERM)
-    elif hook == step + ":stop":
-        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def digest(raw: bytes) -> str:
@@ -137,7 +116,7 @@ def copy_index(
     pixelguard/imap/keep.py); a pass asks for both, with `above_uid` 0. Only the
     digests of the originals in hand are searched for, so copies of other messages (every
     cleaned message keeps its digest header) are never fetched: a message that stays
-    unmarked pass after pass (its APPEND refused, its cleaning failing) no longer makes each
+    unmarked pass after pass (its APPEND refused, its cleaning failing) does not make each
     pass re-read every copy above it. `below_uid` (the UIDNEXT seen when the pass began)
     keeps out copies this pass appended itself, so that byte-identical originals each get
     their own copy.
@@ -252,7 +231,6 @@ class Replacer:
         """
         if not pending:
             return [], []
-        crash_point("before-append")
         if len(pending) > 1 and self.client.has_capability("MULTIAPPEND"):
             typ, data = self.client.multiappend(
                 self.folder,
@@ -267,7 +245,6 @@ class Replacer:
             )
             if typ != "OK":
                 raise IMAPClientError(f"MULTIAPPEND refused: {_text(data)}")
-            crash_point("after-append")
             uids = self._appenduids(_text(data), len(pending))
             return [Appended(p.uid, p.digest, u, tuple(p.flags)) for p, u in zip(pending, uids)], []
         out: list[Appended] = []
@@ -285,7 +262,6 @@ class Replacer:
             except IMAPClientError as exc:
                 failed.append((p.uid, _text(exc.args[0] if exc.args else exc)))
                 continue
-            crash_point("after-append")
             (copy_uid,) = self._appenduids(_text(response), 1)
             out.append(Appended(p.uid, p.digest, copy_uid, tuple(p.flags)))
         return out, failed
@@ -410,7 +386,6 @@ class Replacer:
             self.client.add_flags(seqset(uids), [ORIGINAL_KEYWORD], silent=True)
         if self.originals != "delete" and self.move_ok:
             self._into_originals(self.client.move, uids)
-            crash_point("after-move")
             return
         self.check_can_replace()
         if self.originals == "delete":
@@ -420,10 +395,8 @@ class Replacer:
             to_copy = [u for u in uids if u not in already]
             if to_copy:
                 self._into_originals(self.client.copy, to_copy)
-            crash_point("after-move")
             delete = list(uids)
         self.client.add_flags(seqset(delete), [b"\\Deleted"], silent=True)
-        crash_point("before-expunge")
         self.client.uid_expunge(seqset(delete))
 
     def _into_originals(self, command, uids: Sequence[int]) -> None:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from pixelguard.config import ImapAccount
 from pixelguard.imap.connection import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -38,7 +37,8 @@ from pixelguard.imap.connection import (
     connect,
 )
 from pixelguard.imap.keep import PutBack, keep_originals
-from pixelguard.imap.replace import DIGEST_HEADER, Replacer, crash_point, digest
+from pixelguard.imap.replace import DIGEST_HEADER, Replacer, digest
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.work import KEEP_KEYWORD, KEYWORD, chunks, seqset
 
 PROG = "pixelguard restore"
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    from pixelguard.cli import load_config_or_exit
+    from pixelguard.config import load_config_or_exit
     from pixelguard.imap.lock import account_lock
 
     parser = _parser()
@@ -389,8 +389,6 @@ def _move_from_originals(session: Session, copy: Copy, originals: str) -> bool:
         c.move([uid], copy.folder)
     else:
         c.copy([uid], copy.folder)
-        crash_point("restore-after-copy")
         c.add_flags([uid], [b"\\Deleted"], silent=True)
         c.uid_expunge(seqset([uid]))
-    crash_point("restore-after-move")
     return True

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from pixelguard import trust
-from pixelguard.config import AuthConfig, Config, ImapAccount
+from pixelguard.config import AuthConfig, Config
 from pixelguard.display import count, from_and_subject, shorten_url
-from pixelguard.dkim_verify import DnsFunc
 from pixelguard.imap.connection import (
     EXIT_USAGE,
     AccountError,
@@ -23,10 +22,12 @@ from pixelguard.imap.connection import (
     _reason,
     connect,
 )
+from pixelguard.imap.folder_name import inbox_canonical
 from pixelguard.imap.keep import KEEP, LEFTOVER, PutBack, classify, keep_originals
 from pixelguard.imap.lock import account_lock
 from pixelguard.imap.progress import Progress, Stats
 from pixelguard.imap.replace import Pending, Replacer, copy_index, create_folder, digest
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.work import (
     KEEP_KEYWORD,
     KEYWORD,
@@ -42,10 +43,6 @@ from pixelguard.imap.work import (
 from pixelguard.model import Policy, Result
 
 log = logging.getLogger("pixelguard.imap")
-
-# Answers the DNS TXT queries of pixelguard's own DKIM check (see pixelguard/trust.py);
-# None: real DNS. Tests set it to a function serving their keys, so no test needs a network.
-DNSFUNC: DnsFunc | None = None
 
 GONE_REASON = (
     "it no longer exists (deleted or renamed by another client while pixelguard worked on "
@@ -108,11 +105,7 @@ def same_folder(a: str, b: str) -> bool:
     """Whether two server-side names are the same folder: INBOX (alone, or as the first level
     of a path) in any case, the rest exactly."""
 
-    def norm(name: str) -> str:
-        head = name.split("/", 1)[0].split(".", 1)[0]
-        return "INBOX" + name[len(head) :] if head.upper() == "INBOX" else name
-
-    return norm(a) == norm(b)
+    return inbox_canonical(a, "/.") == inbox_canonical(b, "/.")
 
 
 def _namespace(session: Session) -> tuple[str, str]:
@@ -171,8 +164,8 @@ class _Copies:
 
 def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None) -> tuple[bytes, Result]:
     """The core on one message: (the bytes to append when it has findings, the result);
-    see trust.clean_with_trust. DNS goes through DNSFUNC when set (tests)."""
-    return trust.clean_with_trust(raw, policy, auth, DNSFUNC)
+    see trust.clean_with_trust."""
+    return trust.clean_with_trust(raw, policy, auth)
 
 
 def dry_run_lines(where: str, raw: bytes, findings) -> str:
@@ -326,7 +319,7 @@ def _clean_group(
             )
             to_mark.append(cand.uid)
             continue
-        if not result.findings:
+        if not result.changed:
             to_mark.append(cand.uid)
             continue
         if opts.dry_run:

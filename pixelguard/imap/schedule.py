@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from imapclient.exceptions import IMAPClientError
 
-from pixelguard.config import Config, ImapAccount
+from pixelguard.config import Config
 from pixelguard.imap.connection import (
     EXIT_AUTH,
     EXIT_OK,
@@ -37,6 +37,7 @@ from pixelguard.imap.run import (
     clean_folder,
     originals_folder,
 )
+from pixelguard.imap.settings import ImapAccount
 from pixelguard.imap.work import announced_new
 
 log = logging.getLogger("pixelguard.imap")

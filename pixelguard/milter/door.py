@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import Milter
 
+from pixelguard import stamp
 from pixelguard.headers import mark_error
 from pixelguard.milter.edits import Edits, NotExpressible, assemble, plan
 from pixelguard.milter.metrics import Metrics
@@ -30,7 +31,7 @@ from pixelguard.relay.logline import logfmt
 
 log = logging.getLogger("pixelguard.milter")
 
-ERROR_HEADER = "X-PixelGuard"
+ERROR_HEADER = stamp.NAME
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Door:
         if session.oversize:
             error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
             cleaned, outcome = Cleaned(b"", [], error), "oversize"
-            edits = Edits(((0, ERROR_HEADER, f" error; {error}".encode()),))
+            edits = Edits(((0, ERROR_HEADER, f" {stamp.error(error)}".encode()),))
         else:
             body = b"".join(session.chunks)
             raw = assemble(session.fields, body)
@@ -147,7 +148,7 @@ class Door:
         can_body = bool(session.granted & Milter.CHGBODY)
         if edits.body is not None and not can_body:
             if can_add:
-                value = f" error; the MTA did not grant body replacement ({len(cleaned.findings)} trackers left in)"
+                value = " " + stamp.error(f"the MTA did not grant body replacement ({len(cleaned.findings)} trackers left in)")
                 session.addheader(ERROR_HEADER, value, 0)
             return "body replacement not granted by the MTA: message passed unchanged"
         if edits.insert and not can_add:

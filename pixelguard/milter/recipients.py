@@ -10,7 +10,10 @@ cleaning is impossible there (the relay and LMTP doors do it). The combination:
 - leak detection looks for every recipient's address;
 - `strip` if any recipient asks for it (both actions remove the tracker; strip leaves less);
 - the notice is shown when any recipient wants it (it only informs), in the first
-  recipient's position and language.
+  recipient's position and language;
+- each links option (unwrap, strip_params, mark, unwrap_security) applies only when every
+  recipient turned it on, with only the links lists every recipient has: they change what
+  the reader clicks, so nobody gets a change they did not ask for.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from pixelguard.model import Policy, host_matches
+from pixelguard.model import LinkOptions, Policy, host_matches
 
 __all__ = ["StrictestPolicy", "strictest"]
 
@@ -62,6 +65,15 @@ def _common_senders(members: list[Policy]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _common_links(members: list[Policy]) -> LinkOptions:
+    """The links options every member has on, and the lists every member reads."""
+    first = members[0].links
+    return LinkOptions(
+        **{name: all(getattr(m.links, name) for m in members)
+           for name in ("unwrap", "strip_params", "mark", "unwrap_security")},
+        lists=tuple(x for x in first.lists if all(x in m.links.lists for m in members)))
+
+
 def strictest(policies: list[Policy]) -> Policy:
     """One Policy for a message going to all of `policies`' recipients (see the module)."""
     if not policies:
@@ -84,6 +96,7 @@ def strictest(policies: list[Policy]) -> Policy:
             "extra_lists": tuple(dict.fromkeys(x for p in unique for x in p.extra_lists)),
             "max_html_bytes": min(p.max_html_bytes for p in unique),
             "time_budget": min(p.time_budget for p in unique),
+            "links": _common_links(unique),
         },
         members=tuple(unique),
     )

@@ -88,11 +88,6 @@ class _Mark:
     p_ends: int  # </p> end tags between that one and this one
 
 
-def preview_text(text: str) -> str:
-    """Whitespace collapsed and trimmed, as the preview is compared."""
-    return _SPACE.sub(" ", text).strip(" ")
-
-
 def html_position(text: str, doc: Document, sheets: list[tuple[StyleSheet, bool]],
                   position: Position, notice_html: str) -> int | None:
     """The offset in `text` (scanned as `doc`, with these stylesheets) to insert

@@ -21,9 +21,9 @@ import warnings
 from collections.abc import Callable
 
 from pixelguard.config import Config, ConfigError, ConfigWarning, load_config
-from pixelguard.relay import SetupError, build_next_hop, build_settings
 from pixelguard.relay.logline import logfmt
 from pixelguard.relay.server import RelayServer, Runtime, Settings
+from pixelguard.relay.setup import SetupError, build_next_hop, build_settings
 
 log = logging.getLogger("pixelguard.relay")
 

@@ -177,17 +177,6 @@ class GiveWay:
         return True
 
 
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except OSError:
-            return False
-        return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
 def has_control_chars(address: str) -> bool:
     """A CR, NUL or other control character in an address: never passed on in a command line
     (a next hop that ends lines at a bare CR would read the rest as a command of its own)."""

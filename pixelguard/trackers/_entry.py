@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pixelguard.hostname import normalise
+
 try:  # the stdlib's own regex parser; used only to vet regexes before we compile them
     import re._parser as _sre_parse  # Python >= 3.11
 except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse  # type: ignore[no-redef]
-
-KINDS = ("prefix", "contains", "wildcard", "regex", "abp")
 
 # A host entry may contain "#" for "a run of digits" (createsend#.com covers createsend1.com,
 # createsend25.com). Lookups collapse the URL host's digit runs the same way.
@@ -68,14 +68,12 @@ def collapse_digits(host: str) -> str:
 
 def normalize_host(raw: str) -> str:
     """Lower-case a host entry, drop a leading "*." or "." and a trailing "."; "" if invalid."""
-    host = raw.strip().lower()
-    host = host.removeprefix("*.")
-    host = host.strip(".")
+    host = raw.strip().lower().removeprefix("*.").strip(".")
     if not host:
         return ""
     try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
+        host = normalise(host)
+    except ValueError:
         return ""
     return host if _HOST_RE.match(host) else ""
 

@@ -3,14 +3,10 @@ missing, except under CI=true, where a missing engine is a failure (CI must run 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: support
-from engine import Engine, available  # noqa: E402
+from engine import Engine, available
 
 
 def pytest_collection_modifyitems(items):

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from engine import ARGS, CHROMIUM, available
 from png import colours
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: report_mail
 from report_mail import maildir, varied_messages
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -55,14 +55,17 @@ class MilterProcess:
         os.kill(self.proc.pid, sig)
 
     def stop(self) -> None:
+        """SIGTERM (after SIGCONT, for a test that stopped it); a milter still running must
+        then exit 0."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGCONT)
-            self.proc.terminate()
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGCONT)
+            proc.terminate()
             try:
-                self.proc.wait(20)
+                proc.wait(20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc = None
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            assert proc.returncode == 0, f"milter exited {proc.returncode} on SIGTERM:\n{self.log_text()}"

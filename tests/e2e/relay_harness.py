@@ -24,9 +24,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from dovecot import listen_port
 
 from pixelguard.config import parse_config
-from pixelguard.relay import build_relay
 from pixelguard.relay.cleaning import Cleaner
 from pixelguard.relay.server import RelayThread
+from pixelguard.relay.setup import build_relay
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TRACKER_URL = "http://127.0.0.1/open?u=1"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import yaml
 from budget_mail import over_budget_message  # (tests/, on the path by conftest)
-from conftest import imap_account, run_imap, snapshot
+from imap_support import imap_account, run_imap, snapshot
 from relay_harness import (  # noqa: F401 - fixtures
     cleaner_fixture,
     next_hop_fixture,

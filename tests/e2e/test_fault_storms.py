@@ -4,15 +4,11 @@ second."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-from postfix import postfix_binary
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import storm_imap
 import storm_relay
+from postfix import postfix_binary
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import fixture_bytes, imap_account, run_imap, snapshot
+from imap_support import Mailbox, fixture_bytes, imap_account, run_imap, snapshot
 
 KEYWORD = b"$PixelGuarded"
 RECENT = b"\\Recent"
@@ -164,8 +164,6 @@ def test_dry_run_reports_and_changes_nothing(mailbox, imap_config):
 
 
 def test_originals_folder_follows_the_servers_namespace(dovecot_with, imap_config):
-    from conftest import Mailbox
-
     server = dovecot_with(separator=".", prefix="INBOX.")  # Courier/Cyrus-like layout
     user = server.new_user("ns")
     mailbox = Mailbox(server, user, server.password(user))
@@ -184,8 +182,6 @@ def test_originals_folder_follows_the_servers_namespace(dovecot_with, imap_confi
     "caps", [None, "IMAP4rev1 SASL-IR LITERAL+ IDLE NAMESPACE MOVE"], ids=["full", "no-uidplus"]
 )
 def test_identical_messages_are_each_replaced_once(dovecot, dovecot_with, imap_config, caps):
-    from conftest import Mailbox
-
     server = dovecot if caps is None else dovecot_with(caps)
     user = server.new_user("twins")
     mailbox = Mailbox(server, user, server.password(user))

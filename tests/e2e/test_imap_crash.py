@@ -1,7 +1,7 @@
 """Crash safety: SIGKILL at each step of the replace, rerun, and nothing is lost or doubled.
 
-The test hook PIXELGUARD_TEST_CRASH_AT=<step> makes the pixelguard process SIGKILL itself
-at that step (see pixelguard/imap/replace.py).
+The pixelguard process is started through crash_at.py, which makes it SIGKILL itself at
+that step of the replace (pixelguard/imap/replace.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from conftest import Mailbox, imap_account, run_imap, snapshot
+from imap_support import Mailbox, imap_account, run_imap, snapshot
 from test_imap_backlog import (
     ALL_IDS,
     KEYWORD,
@@ -68,7 +68,7 @@ def test_kill_during_replace_then_rerun_loses_and_doubles_nothing(
     before = by_message_id(snapshot(c))
     config = imap_config(imap_account(server_mailbox, originals=originals))
 
-    crashed = run_imap(config, "--once", env={"PIXELGUARD_TEST_CRASH_AT": step})
+    crashed = run_imap(config, "--once", crash_at=step)
 
     assert crashed.returncode == -signal.SIGKILL, (crashed.returncode, crashed.stderr)
     # Right after the kill: every message still exists somewhere, as original or clean copy.
@@ -107,7 +107,7 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_75(mailbox, imap_config):
     )
     config = imap_config(imap_account(mailbox))
 
-    stopped = run_imap(config, "--once", env={"PIXELGUARD_TEST_CRASH_AT": "after-append:term"})
+    stopped = run_imap(config, "--once", crash_at="after-append:term")
 
     assert stopped.returncode == 75, stopped.stderr
     assert "stopped by a signal" in stopped.stderr

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Mailbox, imap_account, run_imap, snapshot
 from dovecot import listen_port
+from imap_support import Mailbox, imap_account, run_imap, snapshot
 from test_imap_backlog import TRACKER_URL, seed
 
 EXIT_PARTIAL, EXIT_USAGE, EXIT_AUTH, EXIT_TEMPFAIL = 1, 2, 3, 75

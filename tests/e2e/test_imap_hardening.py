@@ -1,8 +1,8 @@
-"""IMAP hardening (issue 7, items 4 and 5): what the server or another client does to us while
-we work, a full quota, secrets on every error path, and DKIM-aware trust for allowed senders.
+"""IMAP hardening: what the server or another client does to us while we work, a full quota,
+secrets on every error path, and DKIM-aware trust for allowed senders.
 
-Faults are injected at an exact step: PIXELGUARD_TEST_CRASH_AT=<step>:stop makes the
-pixelguard process SIGSTOP itself there (pixelguard/imap/replace.py); the test waits until
+Faults are injected at an exact step: started through crash_at.py with <step>:stop, the
+pixelguard process SIGSTOPs itself there (pixelguard/imap/replace.py); the test waits until
 the process is stopped, changes the server (kills the connection's imap process, restarts
 Dovecot, deletes or renames a folder), and resumes it with SIGCONT.
 """
@@ -19,9 +19,16 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import PASSWORD_ENV, Mailbox, imap_account, run_imap, running_dovecot, snapshot
 from dkim_keys import rsa_key, zone_dnsfunc
-from imap_support import start_imap
+from imap_support import (
+    PASSWORD_ENV,
+    Mailbox,
+    imap_account,
+    run_imap,
+    running_dovecot,
+    snapshot,
+    start_imap,
+)
 from imap_support import wait_until as _wait_until
 from test_imap_backlog import (
     ALL_IDS,
@@ -65,7 +72,7 @@ def run_with_pause(
         "--once",
         "-v",
         password=password,
-        env={"PIXELGUARD_TEST_CRASH_AT": step + ":stop"},
+        crash_at=step + ":stop",
     )
     paused = 0
     try:
@@ -390,7 +397,7 @@ def test_no_secret_on_error_paths_even_verbose(dovecot, imap_config):
     assert base64.b64encode(SENTINEL.encode()).decode() not in run.stdout + run.stderr
 
 
-# -- DKIM-aware trust for allowed senders (issue 7 item 4) ---------------------------------
+# -- DKIM-aware trust for allowed senders -------------------------------------------------
 
 OUR_ID = "pg.example.net"
 
@@ -402,8 +409,8 @@ def keys():
 
 @pytest.fixture
 def dns(keys, monkeypatch):
-    """pixelguard's DKIM lookups answered from the test's keys: no network."""
-    from pixelguard.imap import run as imap_run
+    """pixelguard's DKIM lookups in this process answered from the test's keys: no network."""
+    from pixelguard import dkim_verify
 
     dnsfunc = zone_dnsfunc(
         {
@@ -411,7 +418,7 @@ def dns(keys, monkeypatch):
             b"seal._domainkey.pg.example.net.": keys["arc"][1],
         }
     )
-    monkeypatch.setattr(imap_run, "DNSFUNC", dnsfunc)
+    monkeypatch.setattr(dkim_verify, "dns_txt", dnsfunc)
     return dnsfunc
 
 
@@ -444,7 +451,7 @@ def signed(raw: bytes, key: bytes) -> bytes:
 
 
 def _clean_in_process(mailbox, monkeypatch, tmp_path, auth_extra: str = "") -> tuple:
-    """clean_account in this process (so DNSFUNC applies), shop.example allowed for the user."""
+    """clean_account in this process (so the `dns` fixture answers its lookups), shop.example allowed for the user."""
     from pixelguard.config import parse_config
     from pixelguard.imap.progress import Progress
     from pixelguard.imap.run import Options, clean_account

@@ -7,8 +7,7 @@ import signal
 import subprocess
 
 import pytest
-from conftest import fixture_bytes, imap_account, snapshot
-from imap_support import start_imap
+from imap_support import Mailbox, fixture_bytes, imap_account, require_dovecot, snapshot, start_imap
 from imap_support import wait_until as _wait_until
 from test_imap_backlog import KEYWORD, TRACKER_URL, message_id
 
@@ -112,10 +111,9 @@ class StderrLog:
     ids=["every", "idle", "idle-no-full-check"],
 )
 def test_survives_a_server_restart_and_keeps_cleaning(imap_config, mode):
-    from conftest import Mailbox, _require_dovecot
     from dovecot import Dovecot
 
-    _require_dovecot()
+    require_dovecot()
     with Dovecot() as server:  # private: this test stops and restarts it
         user = server.new_user("restart")
         mailbox = Mailbox(server, user, server.password(user))

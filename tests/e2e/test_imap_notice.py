@@ -7,7 +7,7 @@ import email
 import email.policy
 
 import pytest
-from conftest import PASSWORD_ENV, imap_account
+from imap_support import PASSWORD_ENV, imap_account
 from test_imap_backlog import fixture_bytes
 
 from pixelguard.config import ImapAccount

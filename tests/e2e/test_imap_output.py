@@ -10,7 +10,7 @@ import subprocess
 import sys
 import termios
 
-from conftest import PASSWORD_ENV, ROOT, imap_account, run_imap
+from imap_support import PASSWORD_ENV, ROOT, Mailbox, imap_account, run_imap
 from test_imap_backlog import seed
 
 
@@ -69,7 +69,6 @@ def test_plain_logs_when_not_a_terminal(mailbox, imap_config):
 
 
 def _literal_account(dovecot, secret: str, **overrides) -> dict:
-    from conftest import Mailbox
 
     user = dovecot.add_user(f"literal-{os.getpid()}-{len(overrides)}@example.org", secret)
     account = imap_account(Mailbox(dovecot, user, secret), password=secret, **overrides)

@@ -10,11 +10,19 @@ import subprocess
 import time
 
 import pytest
-from conftest import Mailbox, fixture_bytes, imap_account, run_imap, snapshot
-from imap_support import process_state, start_imap, wait_until
+from imap_support import (
+    Mailbox,
+    fixture_bytes,
+    imap_account,
+    process_state,
+    run_imap,
+    snapshot,
+    start_imap,
+    wait_until,
+)
+from test_imap_backlog import KEYWORD, ORIGINALS, TRACKER_URL, by_message_id, digest_header
 
 from pixelguard.imap.connection import EXIT_AUTH
-from test_imap_backlog import KEYWORD, ORIGINALS, TRACKER_URL, by_message_id, digest_header
 
 EXIT_USAGE, EXIT_TEMPFAIL = 2, 75
 WAIT = 60.0  # seconds: bound of every condition wait below
@@ -199,7 +207,7 @@ def test_two_machines_at_once_leave_one_copy_each(
 def _run_paused(config: str, step: str, password: str, env: dict) -> subprocess.Popen:
     """A run that stops itself (SIGSTOP) at `step`; returns once it is stopped there."""
     proc = start_imap(
-        config, "--once", password=password, env={**env, "PIXELGUARD_TEST_CRASH_AT": step + ":stop"}
+        config, "--once", password=password, env=env, crash_at=step + ":stop"
     )
     wait_until(
         lambda: process_state(proc.pid) == "T" or proc.poll() is not None,

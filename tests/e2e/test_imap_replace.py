@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD_ENV, imap_account
+from imap_support import PASSWORD_ENV, imap_account
 from test_imap_backlog import KEYWORD, fixture_bytes
 
 from pixelguard.config import ImapAccount

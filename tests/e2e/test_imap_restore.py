@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, Mailbox, imap_account, imap_env, run_imap, snapshot
+from imap_support import (
+    ROOT,
+    Mailbox,
+    fixture_bytes,
+    imap_account,
+    imap_env,
+    pixelguard_command,
+    run_imap,
+    snapshot,
+)
 from test_imap_backlog import (
     ALL_IDS,
     KEYWORD,
@@ -30,13 +38,13 @@ RESTORED = "<imap-tracker-1@shop.example>"  # \Seen \Flagged Work, 2015
 OTHER = "<imap-tracker-2@mailer.example>"  # \Answered $Label1, 2023: stays cleaned
 
 
-def run_restore(config: str, *args: str, password: str, env: dict | None = None):
+def run_restore(config: str, *args: str, password: str, crash_at: str | None = None):
     return subprocess.run(
-        [sys.executable, "-m", "pixelguard", "restore", "--config", config, *args],
+        pixelguard_command("restore", "--config", config, *args, crash_at=crash_at),
         check=False,
         capture_output=True,
         text=True,
-        env=imap_env(password, env),
+        env=imap_env(password),
         timeout=120,
         cwd=ROOT,
     )
@@ -180,7 +188,7 @@ def test_restore_killed_midway_leaves_the_original_and_the_next_run_finishes(
         "--uid",
         str(copy["uid"]),
         password=mailbox.password,
-        env={"PIXELGUARD_TEST_CRASH_AT": step},
+        crash_at=step,
     )
 
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
@@ -202,7 +210,7 @@ def test_a_pass_killed_while_keeping_a_hand_moved_original_is_finished_by_the_ne
         config,
         "--once",
         password=mailbox.password,
-        env={"PIXELGUARD_TEST_CRASH_AT": "before-keep-remove"},
+        crash_at="before-keep-remove",
     )
 
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
@@ -275,7 +283,7 @@ def test_restore_without_move_killed_after_the_copy_loses_nothing(cleaned_withou
         "--uid",
         str(copy_uid),
         password=password,
-        env={"PIXELGUARD_TEST_CRASH_AT": "restore-after-copy"},
+        crash_at="restore-after-copy",
     )
 
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
@@ -291,7 +299,6 @@ def test_restore_without_move_killed_after_the_copy_loses_nothing(cleaned_withou
 
 
 def test_restore_names_every_match_and_changes_nothing_when_several_match(mailbox, imap_config):
-    from conftest import fixture_bytes
 
     c = mailbox.client()
     raw = fixture_bytes("imap-tracker-newsletter.eml")

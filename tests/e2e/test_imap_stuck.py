@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD_ENV, imap_account, snapshot
+from imap_support import PASSWORD_ENV, imap_account, snapshot
 from test_imap_backlog import KEYWORD, fixture_bytes
 
 

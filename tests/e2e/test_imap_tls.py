@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Mailbox, imap_account, run_imap, snapshot
+from imap_support import Mailbox, imap_account, run_imap, snapshot
 from test_imap_backlog import TRACKER_URL, seed
 
 EXIT_AUTH = 3

@@ -268,18 +268,21 @@ def test_two_recipients_get_the_strictest_combination_of_their_policies(postfix,
 VERIFIER_RESULT = "Authentication-Results: mx.test.example; dkim=pass header.d=shop.example"
 
 
-@pytest.fixture
-def tiny_milter(tmp_path):
-    """The second milter, adding VERIFIER_RESULT (as a DKIM verifier before us would)."""
-    log = open(tmp_path / "tiny.log", "wb")  # noqa: SIM115
+@pytest.fixture(scope="module")
+def tiny_milter(tmp_path_factory):
+    """The second milter, adding VERIFIER_RESULT (as a DKIM verifier before us would). It keeps
+    nothing between messages, so the module's tests share one, killed at the end (libmilter's
+    own stop on SIGTERM takes up to 5 s)."""
+    tmp = tmp_path_factory.mktemp("tiny")
+    log = open(tmp / "tiny.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("tiny_milter.py")),
                              str(TINY_PORT), VERIFIER_RESULT], stdout=log, stderr=log, start_new_session=True)
     try:
         wait_for(lambda: accepts(TINY_PORT) or proc.poll() is not None, 30, "the tiny milter")
-        assert proc.poll() is None, (tmp_path / "tiny.log").read_text()
+        assert proc.poll() is None, (tmp / "tiny.log").read_text()
         yield proc
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(20)
         log.close()
 

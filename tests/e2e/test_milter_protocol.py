@@ -3,11 +3,12 @@ side of the milter protocol (what Postfix's milter8 client sends): which edits i
 for when the MTA grants body replacement, and when it grants only header insertion."""
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 
 import pytest
-from milter_harness import MilterProcess
+from milter_harness import MilterProcess, accepts
 from relay_harness import TRACKER_URL, tracker_message
 
 pytestmark = pytest.mark.e2e
@@ -101,3 +102,20 @@ def test_without_body_replacement_it_adds_only_the_error_header_and_logs_why(mil
     assert inserted[4:].startswith(b"X-PixelGuard\x00 error; the MTA did not grant body replacement")
     assert any("outcome=not-granted" in ln and "body replacement not granted" in ln
                for ln in milter.message_lines())
+
+
+def test_sigterm_stops_it_through_its_own_wait_for_signals_and_it_exits_0(tmp_path):
+    m = MilterProcess(tmp_path).start()
+    try:
+        mta = MTA(m.port)  # an open, idle MTA connection, as Postfix keeps them
+        mta.negotiate(ADDHDRS | CHGBODY)
+        m.signal(signal.SIGTERM)
+        assert m.proc.wait(60) == 0, m.log_text()
+        mta.sock.close()
+    finally:
+        m.stop()
+    log = m.log_text()
+    # the main thread took the signal (listener.py), not libmilter's own signal thread
+    assert "SIGTERM received: stopping" in log, log
+    assert "INFO stopped" in log, log
+    assert not accepts(m.port)

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from imap_support import FIXTURES
 from pipe_support import INSTALLED_PIXELGUARD, mail_user, pixelguard_for, recipe, write_executable
 
 pytestmark = pytest.mark.e2e

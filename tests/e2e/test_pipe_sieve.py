@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, running_dovecot
+from imap_support import FIXTURES, running_dovecot
 from pipe_support import INSTALLED_PIXELGUARD, mail_user, pixelguard_for, recipe, write_executable
 
 pytestmark = pytest.mark.e2e

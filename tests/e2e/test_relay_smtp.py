@@ -28,8 +28,8 @@ from relay_harness import (  # noqa: F401 - fixtures
 )
 
 from pixelguard.config import parse_config
-from pixelguard.relay import SetupError, build_settings
 from pixelguard.relay.cleaning import Cleaner
+from pixelguard.relay.setup import SetupError, build_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
-from conftest import PASSWORD_ENV, ROOT, imap_account, run_imap
+from imap_support import PASSWORD_ENV, ROOT, imap_account, run_imap
 
 from pixelguard import Policy, clean_message
 from pixelguard.headers import mark_error

@@ -1,0 +1,274 @@
+"""The lists the links options read: redirectors (destination in the URL), security wrappers,
+click trackers (destination not in the URL) and tracking parameters.
+
+The shipped list is `links.json` beside this module (every entry with its source and
+licence, see NOTICE.md). Users add lists of the same format, or a ClearURLs rules file
+(`data.min.json`: its `redirections`, `rules` and `referralMarketing`), through
+`links.lists` in the config. ClearURLs' rules are LGPL-3.0 and not shipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, unquote
+
+SHIPPED = Path(__file__).with_name("links.json")
+MAX_LIST_BYTES = 16 * 1024 * 1024  # ClearURLs' file is about 200 KB
+_ENCODINGS = frozenset(("plain", "percent", "base64", "jwt-json:e", "zlib-query:l",
+                        "proofpoint-v2", "proofpoint-v3", "none"))
+_KINDS = frozenset(("redirect", "security"))
+
+__all__ = ["LinkListError", "LinkRules", "Redirector", "read_list", "rules_for"]
+
+
+class LinkListError(Exception):
+    """A links list that cannot be read: says which file and which entry."""
+
+
+@dataclass(frozen=True)
+class Redirector:
+    """One pattern: a redirector whose destination is in its URL (`dest` names where), a
+    security wrapper, or a click tracker (`kind` "tracker", no destination)."""
+
+    id: str
+    vendor: str
+    kind: str  # redirect | security | tracker
+    hosts: tuple[str, ...]
+    path: re.Pattern[str]
+    query: tuple[str, ...] = ()  # parameters the URL must carry (trackers)
+    dest_query: tuple[str, ...] = ()  # the destination is the first of these parameters
+    dest_segment: int | None = None  # ... or this path segment (0 first, -1 last)
+    encoding: str = "plain"
+    source: str = ""
+    whole: re.Pattern[str] | None = None  # ClearURLs: a regex over the whole URL, group 1
+
+    def matches(self, url: str, parts: SplitResult) -> bool:
+        if self.whole is not None:
+            return self.whole.search(url) is not None
+        if self.path.fullmatch(parts.path or "/") is None:
+            return False
+        if self.query:
+            names = {p.partition("=")[0] for p in parts.query.split("&")}
+            return all(q in names for q in self.query)
+        return True
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """Tracking parameters: exact names (lower-case), name prefixes, or ClearURLs regexes
+    that apply to URLs their provider's pattern matches."""
+
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    regex: re.Pattern[str] | None = None
+    url_pattern: re.Pattern[str] | None = None  # None: every URL
+    exceptions: tuple[re.Pattern[str], ...] = ()
+
+    def applies(self, url: str) -> bool:
+        if self.url_pattern is not None and self.url_pattern.search(url) is None:
+            return False
+        return not any(e.search(url) for e in self.exceptions)
+
+    def strips(self, name: str) -> bool:
+        low = name.lower()
+        if low in self.names or any(low.startswith(p) for p in self.prefixes):
+            return True
+        return self.regex is not None and self.regex.fullmatch(name) is not None
+
+
+@dataclass
+class LinkRules:
+    """Every list of one policy, indexed by host."""
+
+    exact: dict[str, list[Redirector]] = field(default_factory=dict)
+    suffix: dict[str, list[Redirector]] = field(default_factory=dict)  # *.host
+    patterned: list[tuple[re.Pattern[str], Redirector]] = field(default_factory=list)
+    anywhere: list[Redirector] = field(default_factory=list)  # host "*": a path shape
+    params: list[ParamRule] = field(default_factory=list)
+
+    def add(self, r: Redirector) -> None:
+        if r.whole is not None:
+            self.anywhere.append(r)
+            return
+        for host in r.hosts:
+            if host == "*":
+                self.anywhere.append(r)
+            elif "*" not in host:
+                self.exact.setdefault(host, []).append(r)
+            elif host.startswith("*.") and "*" not in host[2:]:
+                self.suffix.setdefault(host[2:], []).append(r)
+                self.exact.setdefault(host[2:], []).append(r)
+            else:
+                self.patterned.append((_host_pattern(host), r))
+
+    def find(self, url: str, parts: SplitResult) -> Redirector | None:
+        """The first entry that matches `url`: host-specific entries before path shapes."""
+        host = (parts.hostname or "").rstrip(".")
+        candidates = list(self.exact.get(host, ()))
+        labels = host.split(".")
+        for i in range(1, len(labels) - 1):
+            candidates += self.suffix.get(".".join(labels[i:]), ())
+        candidates += [r for pattern, r in self.patterned if pattern.fullmatch(host)]
+        candidates += self.anywhere
+        for r in candidates:
+            if r.matches(url, parts):
+                return r
+        return None
+
+
+def _host_pattern(host: str) -> re.Pattern[str]:
+    """`google.*` (under .com, a country code, or its com./co.), `protect-*.mimecast.com` (a
+    wildcard inside one label), `*.x.example` (x.example and its subdomains)."""
+    out = ""
+    rest = host
+    if rest.startswith("*."):
+        out, rest = r"(?:[a-z0-9-]+\.)*", rest[2:]
+    tail = ""
+    if rest.endswith(".*"):
+        # .com, a country code, or its com. or co. second level (google.co.uk)
+        rest, tail = rest[:-2], r"\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})"
+    out += r"[a-z0-9-]*".join(re.escape(p) for p in rest.split("*")) + tail
+    return re.compile(out)
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """`/url` exactly; `/redirect/*` a prefix; a `*` inside a segment matches within it."""
+    prefix = path.endswith("*")
+    body = path[:-1] if prefix else path
+    out = "[^/]*".join(re.escape(p) for p in body.split("*"))
+    return re.compile(out + (".*" if prefix else ""), re.DOTALL)
+
+
+def read_list(path: str) -> LinkRules:
+    """Read one list file (ours or ClearURLs'); LinkListError names the file and entry."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_LIST_BYTES + 1)
+    except OSError as exc:
+        raise LinkListError(f"{path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_LIST_BYTES:
+        raise LinkListError(f"{path}: larger than {MAX_LIST_BYTES} bytes")
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LinkListError(f"{path}: not JSON ({exc})") from None
+    rules = LinkRules()
+    if isinstance(doc, dict) and "providers" in doc:
+        _read_clearurls(doc, path, rules)
+    elif isinstance(doc, dict) and doc.get("format") == "pixelguard-links/1":
+        _read_ours(doc, path, rules)
+    else:
+        raise LinkListError(f"{path}: neither a pixelguard links list (\"format\": "
+                            "\"pixelguard-links/1\") nor a ClearURLs rules file (\"providers\")")
+    return rules
+
+
+def _read_ours(doc: dict[str, Any], path: str, rules: LinkRules) -> None:
+    for section, kind_default in (("redirectors", None), ("click_trackers", "tracker")):
+        for i, e in enumerate(doc.get(section, [])):
+            where = f"{path}: {section}[{i}]"
+            try:
+                rules.add(_entry(e, kind_default))
+            except (KeyError, TypeError, ValueError, re.error) as exc:
+                raise LinkListError(f"{where}: {exc}") from None
+    names, prefixes = set(), []
+    for i, e in enumerate(doc.get("params", [])):
+        name = e.get("name") if isinstance(e, dict) else None
+        if not isinstance(name, str) or not name.strip("*"):
+            raise LinkListError(f"{path}: params[{i}]: a parameter needs a \"name\"")
+        if name.endswith("*"):
+            prefixes.append(name[:-1].lower())
+        else:
+            names.add(name.lower())
+    if names or prefixes:
+        rules.params.append(ParamRule(frozenset(names), tuple(prefixes)))
+
+
+def _entry(e: Any, kind_default: str | None) -> Redirector:
+    if not isinstance(e, dict):
+        raise TypeError("an entry is a mapping")
+    kind = kind_default or e["kind"]
+    if kind_default is None and kind not in _KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(sorted(_KINDS))}")
+    hosts = e["hosts"]
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h for h in hosts):
+        raise ValueError("hosts must be a list of host patterns")
+    dest = e.get("dest", {}) or {}
+    encoding = e.get("encoding", "plain" if kind != "tracker" else "none")
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"encoding {encoding!r} is not one of {', '.join(sorted(_ENCODINGS))}")
+    segment = dest.get("segment")
+    if segment is not None and not isinstance(segment, int):
+        raise ValueError("dest.segment must be a number")
+    return Redirector(
+        id=str(e.get("id", "")), vendor=str(e["vendor"]), kind=kind,
+        hosts=tuple(h.lower() for h in hosts), path=_path_pattern(str(e.get("path", "/*"))),
+        query=tuple(e.get("query", ())), dest_query=tuple(dest.get("query", ())),
+        dest_segment=segment, encoding=encoding, source=str(e.get("source", "")))
+
+
+def _read_clearurls(doc: dict[str, Any], path: str, rules: LinkRules) -> None:
+    providers = doc["providers"]
+    if not isinstance(providers, dict):
+        raise LinkListError(f"{path}: \"providers\" must be a mapping")
+    for name, p in providers.items():
+        where = f"{path}: provider {name!r}"
+        try:
+            pattern = re.compile(p["urlPattern"], re.IGNORECASE)
+            exceptions = tuple(re.compile(x, re.IGNORECASE) for x in p.get("exceptions", ()))
+            for redirection in p.get("redirections", ()):
+                rules.add(Redirector(
+                    id=f"clearurls:{name}", vendor=str(name), kind="redirect", hosts=("*",),
+                    path=_path_pattern("/*"), encoding="percent", source=f"{path} (ClearURLs)",
+                    whole=re.compile(redirection, re.IGNORECASE)))
+            params = list(p.get("rules", ())) + list(p.get("referralMarketing", ()))
+            if params:
+                rules.params.append(ParamRule(
+                    regex=re.compile("|".join(f"(?:{r})" for r in params), re.IGNORECASE),
+                    url_pattern=pattern, exceptions=exceptions))
+        except (KeyError, TypeError, re.error) as exc:
+            raise LinkListError(f"{where}: {exc}") from None
+
+
+def rules_for(lists: tuple[str, ...]) -> LinkRules:
+    """The shipped list and the user's lists, merged (user entries after the shipped ones).
+    Kept while the list files are unchanged (a file edited on disk is read again)."""
+    return _merged(tuple((path, *_stamp(path)) for path in lists))
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)  # read_list says what is wrong with it
+    return (st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _merged(stamped: tuple[tuple[str, int, int], ...]) -> LinkRules:
+    merged = read_list(str(SHIPPED))
+    for path, _mtime, _size in stamped:
+        extra = read_list(path)
+        for source in (extra.exact, extra.suffix):
+            target = merged.exact if source is extra.exact else merged.suffix
+            for host, entries in source.items():
+                target.setdefault(host, []).extend(entries)
+        merged.patterned += extra.patterned
+        merged.anywhere += extra.anywhere
+        merged.params += extra.params
+    return merged
+
+
+def query_value(query: str, names: tuple[str, ...]) -> str | None:
+    """The percent-decoded value of the first of `names` in a raw query string."""
+    for name in names:
+        for piece in query.split("&"):
+            key, eq, value = piece.partition("=")
+            if eq and value and unquote(key) == name:  # an empty value: the next name
+                return unquote(value)
+    return None

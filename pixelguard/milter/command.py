@@ -1,0 +1,110 @@
+"""`pixelguard milter`: a milter (Postfix `smtpd_milters`, Sendmail `INPUT_MAIL_FILTER`) that
+cleans mail while the MTA holds it.
+
+    pixelguard milter [--config F] [--listen inet:127.0.0.1:10030 | unix:/path]
+
+Built on pymilter (libmilter, the protocol's reference implementation). See docs/milter.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from pixelguard.config_file import add_config_option
+from pixelguard.relay.logline import add_level_option, start_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("pixelguard.milter")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pixelguard milter",
+        description="Milter that removes tracking pixels while the MTA (Postfix, Sendmail) holds "
+        "the message. It never rejects or defers mail.",
+    )
+    add_config_option(p, "milter")
+    p.add_argument("--listen", metavar="SOCKET",
+                   help="inet:127.0.0.1:10030 (default), inet:PORT@HOST or unix:/path/milter.sock")
+    add_level_option(p)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    from pixelguard.config import find_and_load, parse_milter_socket
+    from pixelguard.milter import libmilter_socket, listen_refusal, tcp_port
+
+    parser = _parser()
+    args = parser.parse_args(list(argv))
+    path, config = find_and_load(args.config)
+    milter = config.milter
+    listen = milter.listen
+    if args.listen is not None:
+        try:
+            listen = parse_milter_socket(args.listen)
+        except ValueError as exc:
+            parser.error(f"--listen: {exc}")
+    refusal = listen_refusal(listen, milter.allow_remote)
+    if refusal is not None:
+        print(f"pixelguard milter: {refusal}", file=sys.stderr)
+        return 2
+    start_logging(args.log_level)
+
+    try:
+        import Milter
+    except ImportError:
+        print("pixelguard milter: needs pymilter, an optional dependency: "
+              "pip install 'pixelguard[milter]' (it builds against libmilter: on Debian, "
+              "apt-get install libmilter-dev python3-dev gcc first)", file=sys.stderr)
+        return 2
+
+    from pixelguard.milter.door import Door, Settings
+    from pixelguard.milter.listener import BLOCKED, serve
+    from pixelguard.milter.session import WANTED_ACTIONS, Session
+    from pixelguard.relay.cleaning import Cleaner
+    from pixelguard.relay.workers import WorkerDied
+
+    # SIGTERM/SIGINT/SIGHUP stop the milter: the main thread waits for them (listener.py) and
+    # every other thread must block them, or the kernel may give one to a thread whose
+    # default action ends the process with messages in flight. Threads inherit the mask:
+    # block them before any starts. (Worker processes unblock them for themselves,
+    # relay/workers.py.)
+    signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
+    cleaner = Cleaner(milter.workers, auth=config.auth)
+    try:
+        cleaner.start()
+    except (OSError, WorkerDied) as exc:
+        print(f"pixelguard milter: cannot start the cleaning workers: {exc}", file=sys.stderr)
+        cleaner.close()
+        return 1
+    door = Door(config, cleaner, Settings(milter.max_size, milter.timeout, milter.max_concurrent))
+    if milter.metrics:
+        from pixelguard.config_fields import parse_hostport
+
+        try:
+            door.metrics.serve(*parse_hostport(milter.metrics))
+        except OSError as exc:
+            print(f"pixelguard milter: cannot serve metrics on {milter.metrics}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            door.close()
+            return 1
+    door.tcp_port = tcp_port(listen)
+    Milter.factory = lambda: Session(door)
+    # the actions pixelguard may ask for; the MTA grants them or not (see Door._apply)
+    Milter.set_flags(WANTED_ACTIONS)
+    log.info("listening on %s, cleaning with %s workers; config %s", listen,
+             cleaner.workers or "thread", path or "none (built-in defaults)")
+    try:
+        error = serve("pixelguard", libmilter_socket(listen), timeout=max(60, int(milter.timeout) * 2))
+    finally:
+        log.info("shutting down: finishing the messages in flight")
+        finished = door.close(grace=milter.timeout)
+    if error is not None:
+        print(f"pixelguard milter: cannot listen on {listen}: {error}", file=sys.stderr)
+        return 1
+    log.info("stopped%s", "" if finished else " (messages still in flight were left to the MTA's default action)")
+    return 0

@@ -1,0 +1,28 @@
+"""What every test shares: the split between the fast suite and the end-to-end suite.
+
+Tests under tests/e2e/ (real Dovecot, Postfix, procmail, pixelguard subprocesses) and
+tests/browser/ (headless Chromium) are marked `e2e` here, by directory, so
+
+    python -m pytest -m "not e2e"
+
+runs the fast suite (under a minute). A test elsewhere that starts servers or worker
+processes, or runs the whole pipeline over thousands of generated messages or the shared
+corpus, carries `@pytest.mark.e2e` itself.
+
+The helper modules (tests/support.py, tests/e2e/dovecot.py, …) are imported by their bare
+names: pyproject.toml's `pythonpath` puts their directories on the path.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+E2E_DIRS = (HERE / "e2e", HERE / "browser")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(item.path.is_relative_to(d) for d in E2E_DIRS):
+            item.add_marker(pytest.mark.e2e)
