@@ -4,8 +4,9 @@
     clean_message(raw, policy, cache)                 # the core reads none
 
 It holds the tracker lists the caller loaded, by the paths a Policy names in `extra_lists`
-(the shipped list needs no loading), and a bounded memory of what a piece of text alone
-decides, kept because mail from one template repeats it within and between messages.
+(the shipped list needs no loading), and bounded memories of what a piece of text alone
+decides (a style, a stylesheet, a tag, a URL), kept because mail from one template repeats
+it within and between messages.
 Nothing in it depends on a recipient or a policy. A config reload swaps the whole object
 (`swap()` for the process default that `clean_message(raw, policy)` uses).
 
