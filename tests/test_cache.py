@@ -2,6 +2,7 @@
 the tracker lists come in loaded, the core reads no list file, and a reload is a swap."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pixelguard import Policy, cache, clean_message, core
@@ -14,8 +15,8 @@ RAW = (b"From: news@shop.example\nTo: bob@example.org\nContent-Type: text/html\n
 
 
 def _list(path: Path, vendor: str) -> str:
-    path.write_text('{"entries": [{"vendor": "%s", "host": "cdn.shop.example", '
-                    '"path": "/pixel-"}]}' % vendor, encoding="utf-8")
+    entry = {"vendor": vendor, "host": "cdn.shop.example", "path": "/pixel-"}
+    path.write_text(json.dumps({"entries": [entry]}), encoding="utf-8")
     return str(path)
 
 
