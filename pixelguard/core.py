@@ -100,11 +100,12 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
                      sender_allowed: bool, deadline: Deadline, announced: list[Finding] | None = None,
                      content_language: str | None = None,
                      links: list[LinkChange] | None = None,
+                     skipped: list[str] | None = None,
                      cache: Cache | None = None) -> tuple[str, list[Finding], str]:
     """The document cleaned (the same object when nothing changes), its findings and the
     language its notice speaks; the notice also counts `announced`, what was removed from
-    the parts it shows. The link edits made (policy.links) are added to `links`. `cache`:
-    what may be kept between messages."""
+    the parts it shows. The link edits made (policy.links) are added to `links`, and why
+    links were left as sent to `skipped`. `cache`: what may be kept between messages."""
     det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline, 0, cache)
     shown = det.findings + (announced or [])
     found_links: list[LinkChange] = []
@@ -113,9 +114,11 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
         from pixelguard.links.edit import edit_links
 
         lang = language.choose(policy.notice_language, _document_lang(det.doc), content_language)
-        found_links, link_edits = edit_links(det.doc, policy.links, part,
-                                             lambda vendor: notice.link_title(vendor, lang), edits,
-                                             deadline)
+        found_links, link_edits, left = edit_links(det.doc, policy.links, part,
+                                                   lambda vendor: notice.link_title(vendor, lang),
+                                                   edits, deadline)
+        if left is not None and skipped is not None:
+            skipped.append(left)
         edits += link_edits
         links += found_links
     if not (shown or found_links) or (not det.findings and not found_links and not policy.notice):
@@ -174,11 +177,14 @@ def _clean_bare_html(raw: bytes, policy: Policy, cache: Cache, deadline: Deadlin
         codec = "latin-1"
     text = raw.decode(codec, "surrogateescape")
     links: list[LinkChange] = []
+    skipped: list[str] = []
     new_text, findings, _lang = _clean_html_text(text, policy, trackers, "1", None, False,
-                                                 deadline, links=links, cache=cache)
+                                                 deadline, links=links, skipped=skipped,
+                                                 cache=cache)
     if not findings and not links:
-        return Result(raw=raw)
-    return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings, links=links)
+        return Result(raw=raw, skipped=skipped)
+    return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings, links=links,
+                  skipped=skipped)
 
 
 def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) -> Result:
@@ -224,7 +230,7 @@ def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) ->
         part_links: list[LinkChange] = []
         new_text, found, lang = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed,
-            deadline, extra, _content_language(part), part_links, cache,
+            deadline, extra, _content_language(part), part_links, skipped, cache,
         )
         if not found and new_text is text:
             continue

@@ -185,3 +185,16 @@ def test_a_user_list_edited_on_disk_is_read_again(tmp_path):
     assert href_after(url, strip_params=True, lists=(str(path),)) == "https://shop.example/p?ref_b=2"
     write("ref_bb")  # another size, so the change shows even within the mtime's granularity
     assert href_after(url, strip_params=True, lists=(str(path),)) == url
+
+
+def test_reading_a_config_loads_only_the_links_settings(tmp_path):
+    (tmp_path / "pg.yaml").write_text("defaults: {}\n")
+    code = ("import sys\nfrom pixelguard import clean_message\n"
+            "from pixelguard.config import load_config\n"
+            "cfg = load_config(sys.argv[2])\n"
+            "clean_message(open(sys.argv[1], 'rb').read(), cfg.policy_for('bob@example.org'))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pixelguard.links')))\n")
+    news = str(ROOT / "fixtures" / "demo-newsletter.eml")
+    out = subprocess.run([sys.executable, "-c", code, news, str(tmp_path / "pg.yaml")],
+                         capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "['pixelguard.links', 'pixelguard.links.settings']"

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -45,6 +44,19 @@ async def _begun(path) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, "the job never began"
         await asyncio.sleep(0.01)
+
+
+def die_first_times(raw: bytes, policy, auth=None):
+    """Cleaning whose worker dies (SIGKILL) for the first N messages' attempts, N and the
+    directory counting the deaths given by the message's first line `X-Die: DIR N`."""
+    from pixelguard.relay.cleaning import clean_or_mark
+
+    _name, where, times = raw.split(b"\r\n", 1)[0].decode().split()
+    died = len(os.listdir(where))
+    if died < int(times):
+        open(os.path.join(where, f"death{died}"), "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return clean_or_mark(raw, policy, auth)
 
 
 def fails() -> None:
@@ -132,32 +144,11 @@ def test_a_worker_killed_mid_job_fails_that_job_only_and_is_replaced(pool, tmp_p
     assert dead not in pool.pids() and len(pool.pids()) == 2
 
 
-def test_holding_names_only_workers_that_have_a_job_in_hand(tmp_path):
-    pool = WorkerPool(1)
-    pool.start(os.getpid)
-    begun = tmp_path / "begun"
-
-    async def main():
-        assert pool.pids(holding=True) == []
-        job = asyncio.ensure_future(pool.run(mark_then_sleep, str(begun), 0.3))
-        await _begun(begun)
-        held = pool.pids(holding=True)
-        pid = await job
-        return held, pid, pool.pids(holding=True)
-
-    try:
-        held, pid, after = asyncio.run(main())
-    finally:
-        pool.close()
-    assert held == [pid]  # running it
-    assert after == []  # answered: no longer held
-
-
 def test_a_worker_that_died_while_idle_costs_no_job(pool):
     for pid in pool.pids():
         os.kill(pid, signal.SIGKILL)
     for pid in pool.pids():
-        wait_for(lambda: _dead(pid))
+        wait_for(lambda pid=pid: _dead(pid))
 
     async def main():
         return await asyncio.gather(*(pool.run(pid_after, 0.05) for _ in range(2)))
@@ -234,25 +225,6 @@ def test_a_waiter_that_gives_up_does_not_take_a_worker_with_it(pool, tmp_path):
 
     assert asyncio.run(main()) == [0, 1]
     assert len(pool.pids()) == 2 and pool.pids(busy=True) == []  # both back, idle
-
-
-@pytest.mark.parametrize("which", ["pool", "deep_pool"])
-def test_one_pool_serves_event_loops_in_several_threads(which, request):
-    pool = request.getfixturevalue(which)  # workers holding one job, or two
-    results: dict[int, list] = {}
-
-    def thread_main(n: int) -> None:
-        async def main():
-            return await asyncio.gather(*(pool.run(echo, (n, i, b"w" * 20000)) for i in range(15)))
-
-        results[n] = asyncio.run(main())
-
-    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == {n: [(n, i, b"w" * 20000) for i in range(15)] for n in range(3)}
 
 
 def test_a_retired_pool_finishes_running_jobs_and_refuses_waiting_ones(tmp_path):
@@ -460,23 +432,20 @@ def test_a_big_job_still_being_written_when_the_worker_dies_runs_on_a_fresh_one(
     assert answer == b"x" * 3_000_000
 
 
-def test_a_loop_that_stops_with_its_job_queued_costs_the_job_ahead_nothing(one_deep):
-    pool = one_deep
+@pytest.mark.parametrize(("deaths", "cleaned"), [(1, True), (2, False)])
+def test_a_message_whose_worker_dies_is_cleaned_again_once(deaths, cleaned, tmp_path, monkeypatch):
+    from pixelguard.model import Policy
+    from pixelguard.relay import cleaning
 
-    def other_relay() -> None:  # another event loop: its job queued, then the loop ends
-        async def main():
-            asyncio.ensure_future(pool.run(echo, "given up"))
-            await asyncio.sleep(0.1)
-
-        asyncio.run(main())  # cancels the queued job: that worker cannot be trusted after it
-
-    async def main():
-        ahead = asyncio.ensure_future(pool.run(pid_after, 1.0))
-        while not pool.pids(busy=True):
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(other_relay)
-        return await ahead, await pool.run(pid_after, 0)
-
-    first, after = asyncio.run(main())  # the job ahead got its own answer
-    assert after != first  # the untrusted worker was replaced once it had answered
-    assert pool.pids() == [after]
+    monkeypatch.setattr(cleaning, "clean_or_mark", die_first_times)
+    cleaner = cleaning.Cleaner(workers=1)
+    cleaner.start()
+    raw = f"X-Die: {tmp_path} {deaths}\r\nSubject: x\r\n\r\n<p>x</p>\r\n".encode()
+    try:
+        out = asyncio.run(cleaner.clean(raw, Policy()))
+    finally:
+        cleaner.close()
+    assert len(os.listdir(tmp_path)) == deaths  # each attempt so far killed its worker
+    assert (out.error is None) == cleaned
+    if not cleaned:
+        assert out.error == "cleaning worker crashed" and out.raw.startswith(b"X-PixelGuard: error")

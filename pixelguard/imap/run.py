@@ -168,16 +168,21 @@ def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None) -> tup
     return trust.clean_with_trust(raw, policy, auth)
 
 
-def dry_run_lines(where: str, raw: bytes, findings) -> str:
+def dry_run_lines(where: str, raw: bytes, findings, links=()) -> str:
     """What a dry run says about one message: where it is, From, Subject, then one line per
-    tracker (rule, vendor, shortened URL)."""
+    tracker (rule, vendor, shortened URL) and per link edit (action, vendor, URL)."""
     sender, subject = from_and_subject(raw)
+    what = f"would remove {count(len(findings), 'tracker')}"
+    if links:
+        what += f" and make {count(len(links), 'link edit')}"
     lines = [
-        f"{where}: would remove {count(len(findings), 'tracker')}",
+        f"{where}: {what}",
         f"  From: {sender or '(none)'}",
         f"  Subject: {subject or '(none)'}",
     ]
     lines += [f"  {f.rule:<15} {(f.vendor or '-'):<18} {shorten_url(f.url)}" for f in findings]
+    lines += [f"  link {c.action:<10} {(c.vendor or '-'):<18} {shorten_url(c.url)}"
+              + (f" -> {shorten_url(c.new_url)}" if c.new_url else "") for c in links]
     return "\n".join(lines)
 
 
@@ -323,7 +328,8 @@ def _clean_group(
             to_mark.append(cand.uid)
             continue
         if opts.dry_run:
-            opts.report(dry_run_lines(f"{label} UID {cand.uid}", raw, result.findings))
+            opts.report(dry_run_lines(f"{label} UID {cand.uid}", raw, result.findings,
+                                      result.links))
             delta.cleaned += 1
             delta.trackers += len(result.findings)
             continue

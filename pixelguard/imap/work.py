@@ -16,6 +16,8 @@ from datetime import datetime
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from pixelguard.compat import imap_pending_responses
+
 log = logging.getLogger("pixelguard.imap")
 
 KEYWORD = "$PixelGuarded"  # dealt with: never looked at again
@@ -83,7 +85,7 @@ def has_html(body) -> bool:
 
 def forget_announced(client: IMAPClient) -> None:
     """Drop the EXISTS counts kept from SELECT, so that `announced_new` sees only later ones."""
-    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    pending = imap_pending_responses(client)
     if pending is not None:
         pending.pop("EXISTS", None)
 
@@ -95,7 +97,7 @@ def announced_new(client: IMAPClient) -> bool:
     repeat them in IDLE, so without this a message arriving during a pass would wait for the
     next full check. imaplib keeps them, per type, until the next SELECT.
     """
-    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None) or {}
+    pending = imap_pending_responses(client) or {}
     return bool(pending.get("EXISTS"))
 
 

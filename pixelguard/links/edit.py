@@ -20,11 +20,11 @@ import html
 from collections.abc import Callable, Iterable
 from urllib.parse import SplitResult, urlsplit
 
-from pixelguard.budget import Deadline
+from pixelguard.budget import LINKS_SHARE, MAX_LINKS_PER_PART, BudgetExceeded, Deadline
 from pixelguard.detect.vectors import Edit
 from pixelguard.htmlscan import Attr, Document, Element
 from pixelguard.links.keep import KeptRegions, unsubscribe_context, unsubscribe_url
-from pixelguard.links.rules import LinkRules, Redirector, rules_for
+from pixelguard.links.rules import LinkListError, LinkRules, Redirector, rules_for
 from pixelguard.links.strip import strip_params
 from pixelguard.links.unwrap import MAX_URL, destination, valid_url
 from pixelguard.model import LinkChange, LinkOptions
@@ -41,40 +41,71 @@ __all__ = ["MAX_HOPS", "edit_links"]
 def edit_links(doc: Document, options: LinkOptions, part: str,
                title_for: Callable[[str], str],
                taken: Iterable[Edit] = (),
-               deadline: Deadline | None = None) -> tuple[list[LinkChange], list[Edit]]:
-    """The changes to make to the links of `doc` and the edits that make them. `title_for`
-    gives the title of a link that reports clicks to a vendor; `taken` are the edits
-    already planned (a link edit overlapping one is not made). Raises BudgetExceeded past
-    the `deadline` (looked at every 64 links)."""
+               deadline: Deadline | None = None) -> tuple[list[LinkChange], list[Edit], str | None]:
+    """The changes to make to the links of `doc`, the edits that make them, and why some or
+    all links were left as sent (None when every link was judged). `title_for` gives the
+    title of a link that reports clicks to a vendor; `taken` are the edits already planned
+    (a link edit overlapping one is not made).
+
+    The step fails closed for itself only: past its share of the `deadline` (LINKS_SHARE of
+    the time left), with a list that cannot be read, or on any error inside it, no link edit
+    is made and the reason says so; the tracker edits stand. Links past the first
+    MAX_LINKS_PER_PART of the document stay as sent."""
+    own = deadline.share(LINKS_SHARE) if deadline is not None else None
+    try:
+        return _edit_links(doc, options, part, title_for, taken, own)
+    except BudgetExceeded:
+        why = f"over {own.seconds:.2g} s" if own is not None else "over the time budget"
+    except LinkListError as exc:
+        why = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a link edit is never worth the tracker edits
+        why = f"internal error: {type(exc).__name__}"
+    return [], [], _reason(part, f"links not edited ({why})")
+
+
+def _reason(part: str, why: str) -> str:
+    """A `skipped` reason for the header: no `;` (it separates fields), no line breaks."""
+    text = " ".join(f"part {part} {why}".replace(";", ",").split())
+    return text[:200]
+
+
+def _edit_links(doc: Document, options: LinkOptions, part: str,
+                title_for: Callable[[str], str], taken: Iterable[Edit],
+                deadline: Deadline | None) -> tuple[list[LinkChange], list[Edit], str | None]:
     rules = rules_for(options.lists)
     busy = _Taken(taken)
     kept: KeptRegions | None = None
     changes: list[LinkChange] = []
     edits: list[Edit] = []
-    seen = 0
+    judged = 0
+    left: str | None = None
     plans: dict[str, _Plan | None] = {}  # newsletters repeat their links: each URL judged once
     for el in doc.elements:
         if el.tag not in _TAGS or el.ns != "html" or el.clone_of >= 0:
             continue
-        seen += 1
-        if deadline is not None and not seen % 64:
-            deadline.check()
         attr = el.attr("href")
-        if attr is None or attr.vend - attr.vstart > MAX_URL:
+        if attr is None:
+            continue
+        if deadline is not None:
+            deadline.check()
+        judged += 1
+        if judged > MAX_LINKS_PER_PART:
+            left = _reason(part, f"links past the first {MAX_LINKS_PER_PART} left as sent")
+            break
+        if attr.vend - attr.vstart > MAX_URL:
             continue
         url = attr.value.strip()
-        if not url[:5].lower().startswith(("http:", "https")) or not valid_url(url):
-            continue  # mailto:, tel:, #anchors, relative, protocol-relative, malformed
-        if unsubscribe_url(url) or unsubscribe_context(doc, el):
+        if url not in plans:
+            plans[url] = _judge(url, options, rules)
+        plan = plans[url]
+        if plan is None:
+            continue
+        # the context is read only for a link that would change
+        if unsubscribe_context(doc, el):
             continue
         if kept is None:
             kept = KeptRegions(doc)
         if kept.quoted(el):
-            continue
-        if url not in plans:
-            plans[url] = _plan(url, options, rules)
-        plan = plans[url]
-        if plan is None:
             continue
         new_url, link_changes, vendor = plan
         where = f"{el.tag}[href]"
@@ -97,7 +128,18 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
                     for action, new, v in link_changes]
         if marked:
             changes.append(LinkChange("marked", new_url or url, None, vendor, part, where))
-    return changes, edits
+    return changes, edits, left
+
+
+def _judge(url: str, options: LinkOptions, rules: LinkRules) -> _Plan | None:
+    """The plan for one href, or None when it may not be changed: not an absolute http(s)
+    URL (mailto:, tel:, #anchors, relative, protocol-relative, malformed) or an
+    unsubscribe or preference page."""
+    if not url[:5].lower().startswith(("http:", "https")) or not valid_url(url):
+        return None
+    if unsubscribe_url(url):
+        return None
+    return _plan(url, options, rules)
 
 
 def _plan(url: str, options: LinkOptions, rules: LinkRules) -> _Plan | None:
@@ -144,7 +186,8 @@ def _result(url: str, current: str, changes: list[_Step], told: str | None) -> _
 
 def _unwrapped(url: str, parts: SplitResult, r: Redirector) -> str | None:
     target = destination(url, parts, r)
-    if target is None or target == url or unsubscribe_url(target):
+    # hrefs are written in ASCII only: any part charset can carry them
+    if target is None or target == url or not target.isascii() or unsubscribe_url(target):
         return None
     return target
 

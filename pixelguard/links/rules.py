@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote
 
+from pixelguard.budget import MAX_REGEX_URL
+
 SHIPPED = Path(__file__).with_name("links.json")
 MAX_LIST_BYTES = 16 * 1024 * 1024  # ClearURLs' file is about 200 KB
 _ENCODINGS = frozenset(("plain", "percent", "base64", "jwt-json:e", "zlib-query:l",
                         "proofpoint-v2", "proofpoint-v3", "none"))
 _KINDS = frozenset(("redirect", "security"))
 
-__all__ = ["LinkListError", "LinkRules", "Redirector", "read_list", "rules_for"]
+__all__ = ["LinkListError", "LinkRules", "Redirector", "query_raw", "read_list", "rules_for",
+           "search"]
 
 
 class LinkListError(Exception):
@@ -46,10 +49,20 @@ class Redirector:
     encoding: str = "plain"
     source: str = ""
     whole: re.Pattern[str] | None = None  # ClearURLs: a regex over the whole URL, group 1
+    # ClearURLs: the provider's urlPattern and exceptions, which gate its redirections
+    url_pattern: re.Pattern[str] | None = None
+    exceptions: tuple[re.Pattern[str], ...] = ()
 
     def matches(self, url: str, parts: SplitResult) -> bool:
         if self.whole is not None:
-            return self.whole.search(url) is not None
+            # a user's regexes may backtrack: they see URLs up to MAX_REGEX_URL only
+            if len(url) > MAX_REGEX_URL:
+                return False
+            if self.url_pattern is not None and search(self.url_pattern, url) is None:
+                return False
+            if any(search(e, url) for e in self.exceptions):
+                return False
+            return search(self.whole, url) is not None
         if self.path.fullmatch(parts.path or "/") is None:
             return False
         if self.query:
@@ -70,9 +83,11 @@ class ParamRule:
     exceptions: tuple[re.Pattern[str], ...] = ()
 
     def applies(self, url: str) -> bool:
-        if self.url_pattern is not None and self.url_pattern.search(url) is None:
+        if self.regex is not None and len(url) > MAX_REGEX_URL:
+            return False  # a user's regexes see URLs up to MAX_REGEX_URL only
+        if self.url_pattern is not None and search(self.url_pattern, url) is None:
             return False
-        return not any(e.search(url) for e in self.exceptions)
+        return not any(search(e, url) for e in self.exceptions)
 
     def strips(self, name: str) -> bool:
         low = name.lower()
@@ -119,6 +134,41 @@ class LinkRules:
             if r.matches(url, parts):
                 return r
         return None
+
+
+def search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """`pattern.search(text)`. A pattern that starts with `.*` and has no `|` outside
+    parentheses matches somewhere only if it matches at 0 (the `.*` takes any prefix), so on
+    text without line breaks it is matched from 0 alone: the same match, without the
+    retries at every offset that make ClearURLs' `.*url=` rules quadratic."""
+    if _leading_any(pattern.pattern) and "\n" not in text:
+        return pattern.match(text)
+    return pattern.search(text)
+
+
+@lru_cache(maxsize=4096)
+def _leading_any(source: str) -> bool:
+    if not source.startswith(".*"):
+        return False
+    depth, i = 0, 0
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            i += 1  # the escaped character
+        elif c == "[":  # a class: up to its closing bracket (a ']' first is literal)
+            j = i + 2 if source[i + 1 : i + 2] == "^" else i + 1
+            j += 1 if source[j : j + 1] == "]" else 0
+            while j < len(source) and source[j] != "]":
+                j += 2 if source[j] == "\\" else 1
+            i = j
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return False
+        i += 1
+    return True
 
 
 def _host_pattern(host: str) -> re.Pattern[str]:
@@ -225,7 +275,8 @@ def _read_clearurls(doc: dict[str, Any], path: str, rules: LinkRules) -> None:
                 rules.add(Redirector(
                     id=f"clearurls:{name}", vendor=str(name), kind="redirect", hosts=("*",),
                     path=_path_pattern("/*"), encoding="percent", source=f"{path} (ClearURLs)",
-                    whole=re.compile(redirection, re.IGNORECASE)))
+                    whole=re.compile(redirection, re.IGNORECASE), url_pattern=pattern,
+                    exceptions=exceptions))
             params = list(p.get("rules", ())) + list(p.get("referralMarketing", ()))
             if params:
                 rules.params.append(ParamRule(
@@ -264,11 +315,11 @@ def _merged(stamped: tuple[tuple[str, int, int], ...]) -> LinkRules:
     return merged
 
 
-def query_value(query: str, names: tuple[str, ...]) -> str | None:
-    """The percent-decoded value of the first of `names` in a raw query string."""
+def query_raw(query: str, names: tuple[str, ...]) -> str | None:
+    """The value of the first of `names` in a raw query string, as written (not decoded)."""
     for name in names:
         for piece in query.split("&"):
             key, eq, value = piece.partition("=")
             if eq and value and unquote(key) == name:  # an empty value: the next name
-                return unquote(value)
+                return value
     return None

@@ -6,16 +6,17 @@ import binascii
 import json
 import re
 import zlib
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, unquote, unquote_to_bytes, urlsplit
 
-from pixelguard.links.rules import Redirector, query_value
+from pixelguard.links.rules import Redirector, query_raw, search
 
 MAX_URL = 8192  # longer destinations are left wrapped
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")  # spaces, controls, backslash
 _MAX_INFLATED = 64 * 1024  # a compressed token inflates to at most this much (zip bombs)
+_MAX_SEGMENTS = 64  # paths with more segments are not searched for a base64 token
 _HOST = re.compile(r"[\w.\-\[\]:%]+")  # a name (IDN letters too), an IPv6 literal
 
-__all__ = ["destination", "valid_url"]
+__all__ = ["ascii_url", "destination", "valid_url"]
 
 
 def valid_url(url: str) -> bool:
@@ -37,76 +38,151 @@ def valid_url(url: str) -> bool:
 
 
 def destination(url: str, parts: SplitResult, r: Redirector) -> str | None:
-    """Where `url` (matched by `r`) leads, when the URL itself says so."""
+    """Where `url` (matched by `r`) leads, when the URL itself says so, written in ASCII:
+    the destination's bytes with a non-ASCII host in its IDNA form and every other
+    non-ASCII byte percent-encoded (what a browser requests). None when it is not an
+    absolute http(s) URL, or when the encoded destination is not wholly in the URL."""
+    data = _carried(url, parts, r)
+    return None if data is None else ascii_url(data)
+
+
+def _carried(url: str, parts: SplitResult, r: Redirector) -> bytes | None:
+    """The destination's bytes, decoded as the entry says."""
     if r.whole is not None:
-        m = r.whole.search(url)
-        raw = m.group(1) if m and m.groups() else None
-        value = unquote(raw) if raw else None
-    elif r.dest_query:
-        value = query_value(parts.query, r.dest_query)
-        if value is not None and r.encoding == "proofpoint-v2":
-            value = unquote(value.replace("-", "%").replace("_", "/"))
-    elif r.encoding == "proofpoint-v3":
-        value = _proofpoint_v3(url)
-    elif r.dest_segment is not None:
-        segments = parts.path.split("/")[1:]
-        try:
-            value = segments[r.dest_segment]
-        except IndexError:
+        m = search(r.whole, url)
+        return _unquote(m.group(1)) if m and m.groups() and m.group(1) else None
+    if r.dest_query:
+        raw = query_raw(parts.query, r.dest_query)
+        if raw is None:
             return None
-        value = _decode(value, r.encoding)
-    else:
+        data = _unquote(raw)
+        if data is not None and r.encoding == "proofpoint-v2":
+            data = unquote_to_bytes(data.replace(b"-", b"%").replace(b"_", b"/"))
+        return data
+    if r.encoding == "proofpoint-v3":
+        inner = _proofpoint_v3(url)
+        return inner.encode("ascii") if inner is not None and inner.isascii() else None
+    if r.dest_segment is None:
         return None
-    if value is None:
+    segments = parts.path.split("/")[1:]
+    if r.encoding == "base64":
+        return _b64_span(segments, r.dest_segment)
+    try:
+        value = segments[r.dest_segment]
+    except IndexError:
         return None
-    value = value.strip()
-    return value if valid_url(value) else None
+    return _decode(value, r.encoding)
 
 
-def _decode(value: str, encoding: str) -> str | None:
-    if encoding == "percent":
-        return unquote(value)
-    if encoding == "base64":
-        decoded = _b64(value)
-        return decoded if isinstance(decoded, str) else None
+def _unquote(raw: str) -> bytes | None:
+    """A percent-encoded value as bytes; None for raw non-ASCII (its bytes depend on the
+    document's charset)."""
+    return unquote_to_bytes(raw) if raw.isascii() else None
+
+
+def _decode(value: str, encoding: str) -> bytes | None:
+    if encoding in ("percent", "plain"):
+        return _unquote(value)
     if encoding == "jwt-json:e":
-        payload = _b64(value.split(".")[0], text=False)
+        payload = _b64(value.split(".")[0])
         if payload is None:
             return None
         try:
             found = json.loads(payload).get("e")
-        except (ValueError, AttributeError):
+            return found.encode("utf-8") if isinstance(found, str) else None
+        except (ValueError, AttributeError, UnicodeError):
             return None
-        return found if isinstance(found, str) else None
     if encoding == "zlib-query:l":
-        data = _b64(value, text=False)
+        data = _b64(value)
         if data is None:
             return None
         try:
-            query = zlib.decompressobj().decompress(data, _MAX_INFLATED).decode("utf-8")
+            query = zlib.decompressobj().decompress(data, _MAX_INFLATED).decode("ascii")
         except (zlib.error, UnicodeDecodeError):
             return None
-        return query_value(query, ("l",))
-    return value if encoding == "plain" else None
+        raw = query_raw(query, ("l",))
+        return None if raw is None else _unquote(raw)
+    return None
 
 
-def _b64(value: str, text: bool = True) -> str | bytes | None:
-    """Standard or URL-safe base64, padded or not; None unless it decodes (to UTF-8 text,
-    or to bytes when not `text`)."""
+def _b64_span(segments: list[str], index: int) -> bytes | None:
+    """A base64 token that starts at path segment `index` and runs to the end of the path
+    (standard base64 holds '/', so a token may span segments). A negative index says where
+    the token ends, not where it starts: the longest span ending there that decodes to an
+    http(s) URL is taken."""
+    if len(segments) > _MAX_SEGMENTS:
+        return None
+    if index >= 0:
+        return _b64_text("/".join(segments[index:])) if index < len(segments) else None
+    end = len(segments) + index + 1
+    for start in range(end):
+        data = _b64_text("/".join(segments[start:end]))
+        if data is not None and ascii_url(data) is not None:
+            return data
+    return None
+
+
+def _b64_text(value: str) -> bytes | None:
+    """A base64 token that decodes to UTF-8 text (a URL an ESP encoded), as its bytes."""
+    data = _b64(value)
+    try:
+        return data if data is not None and data.decode("utf-8") else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _b64(value: str) -> bytes | None:
+    """Standard or URL-safe base64, padded or not, decoded whole: None unless every
+    character of `value` is part of the token (re-encoding gives it back)."""
     value = unquote(value).strip()
     if not value or len(value) > 4 * MAX_URL:
         return None
-    value += "=" * (-len(value.rstrip("=")) % 4 if "=" not in value else 0)
     alt = value.replace("-", "+").replace("_", "/")
+    padded = alt + "=" * (-len(alt.rstrip("=")) % 4 if "=" not in alt else 0)
     try:
-        data = base64.b64decode(alt, validate=True)
+        data = base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         return None
-    if not text:
-        return data
+    if base64.b64encode(data).decode("ascii").rstrip("=") != alt.rstrip("="):
+        return None  # stray bits or padding inside: not one token
+    return data
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+_AUTHORITY = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*://)([^/?#]*)(.*)", re.DOTALL)
+# IDNA 2003 (Python's codec) and browsers' UTS 46 map these differently: left wrapped
+_DEVIATIONS = frozenset("\u00df\u03c2\u200c\u200d")
+
+
+def ascii_url(data: bytes) -> str | None:
+    """A destination's bytes as an ASCII URL (see `destination`), or None when it is not a
+    valid absolute http(s) URL or its host has no exact IDNA form."""
+    data = data.strip(b" \t\r\n\f")
+    if not data.isascii():
+        m = _AUTHORITY.fullmatch(data)
+        if m is None:
+            return None
+        scheme, authority, rest = m.groups()
+        if not authority.isascii():
+            authority = _idna_authority(authority)
+            if authority is None:
+                return None
+        data = scheme + authority + _NON_ASCII.sub(lambda b: b"%%%02X" % b.group()[0], rest)
+    text = data.decode("ascii")
+    return text if valid_url(text) else None
+
+
+def _idna_authority(authority: bytes) -> bytes | None:
+    userinfo, at, hostport = authority.rpartition(b"@")
+    host, colon, port = hostport.partition(b":")
+    if not (userinfo.isascii() and port.isascii()):
+        return None
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
+        name = host.decode("utf-8")
+        if _DEVIATIONS.intersection(name):
+            return None
+        return userinfo + at + name.encode("idna") + colon + port
+    except UnicodeError:
         return None
 
 

@@ -89,7 +89,7 @@ class Door:
             self._slots.release()
         if cleaned.error:
             return cleaned, "error"
-        return cleaned, "cleaned" if cleaned.findings else "unchanged"
+        return cleaned, "cleaned" if cleaned.findings or cleaned.links else "unchanged"
 
     def finish(self, session, queue_id: str | None, started: float) -> None:
         """Clean the session's message and apply the result (see the module)."""

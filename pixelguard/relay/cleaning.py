@@ -1,8 +1,11 @@
 """Run the (CPU-bound, synchronous) core off the event loop, in a pool of processes
 (relay/workers.py).
 
-The relay never lets cleaning fail a delivery: a core error, an exception, or a crashed
-worker all give the original bytes plus `X-PixelGuard: error; ...` (headers.mark_error).
+The relay never lets cleaning fail a delivery: a core error, an exception, or a message
+that crashed two workers all give the original bytes plus `X-PixelGuard: error; ...`
+(headers.mark_error). Cleaning is pure, so a message whose worker died under it (killed by
+the OOM killer, an admin, a bug in a C extension) is cleaned once more on another worker;
+only a message that kills that one too passes uncleaned.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from pixelguard import clean_message, trust
 from pixelguard.config import AuthConfig
 from pixelguard.headers import mark_error
-from pixelguard.model import Finding, Policy
+from pixelguard.model import Finding, LinkChange, Policy
 from pixelguard.relay.workers import PoolClosed, WorkerDied, WorkerPool
 
 log = logging.getLogger("pixelguard.relay")
@@ -26,6 +29,7 @@ class Cleaned:
     raw: bytes  # what goes to the next hop
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    links: list[LinkChange] = field(default_factory=list)  # link edits (policy.links)
 
 
 def clean_or_mark(raw: bytes, policy: Policy, auth: AuthConfig | None = None) -> Cleaned:
@@ -38,7 +42,7 @@ def clean_or_mark(raw: bytes, policy: Policy, auth: AuthConfig | None = None) ->
         return Cleaned(mark_error(raw, error), [], error)
     if result.error is not None:
         return Cleaned(mark_error(raw, result.error), [], result.error)
-    return Cleaned(out, list(result.findings), None)
+    return Cleaned(out, list(result.findings), None, list(result.links))
 
 
 def _warm_up() -> int:
@@ -79,11 +83,10 @@ class Cleaner:
             return
         self._current().start(_warm_up)
 
-    def worker_pids(self, busy: bool = False, holding: bool = False) -> list[int]:
-        """The process ids of the cleaning workers (busy=True: those given a message now;
-        holding=True: those the message was sent to in full, see WorkerPool.pids)."""
+    def worker_pids(self, busy: bool = False) -> list[int]:
+        """The process ids of the cleaning workers (busy=True: those given a message now)."""
         pool = self._pool
-        return pool.pids(busy, holding) if pool is not None else []
+        return pool.pids(busy) if pool is not None else []
 
     def renew(self) -> None:
         """Forget what cleaning loaded from files (the extra tracker lists, cached per path):
@@ -121,23 +124,30 @@ class Cleaner:
             args = (raw, policy) if auth is None else (raw, policy, auth)
             if self.workers == 0:
                 return await asyncio.to_thread(clean_or_mark, *args)
-            while True:
-                try:
-                    return await self._current().run(clean_or_mark, *args)
-                except PoolClosed:
-                    if self._closed:
-                        raise
-                    continue  # a reload replaced the pool while this waited: use the new one
+            try:
+                return await self._run(args)
+            except WorkerDied:
+                log.warning("cleaning worker died with a message; cleaning it again on another worker")
+                return await self._run(args)
         except PoolClosed:
             raise  # the relay stopped: the caller defers the message (never sent uncleaned)
         except WorkerDied:
-            log.error("cleaning worker died; message forwarded uncleaned, worker restarted")
+            log.error("a message killed two cleaning workers; forwarded uncleaned, workers restarted")
             error = "cleaning worker crashed"
             return Cleaned(mark_error(raw, error), [], error)
         except Exception as exc:
             log.exception("cleaning failed; message forwarded uncleaned")
             error = f"cleaning failed: {exc.__class__.__name__}"
             return Cleaned(mark_error(raw, error), [], error)
+
+    async def _run(self, args: tuple) -> Cleaned:
+        while True:
+            try:
+                return await self._current().run(clean_or_mark, *args)
+            except PoolClosed:
+                if self._closed:
+                    raise
+                # a reload replaced the pool while this waited: use the new one
 
     def close(self) -> None:
         with self._lock:

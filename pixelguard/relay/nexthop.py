@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from pixelguard.compat import send_data_content
 from pixelguard.relay import maildir
 from pixelguard.relay.lmtp_client import LMTPClient, LMTPError, dot_stuff
 from pixelguard.relay.reply import Reply, temp_failure
@@ -229,15 +230,11 @@ class SMTPTransaction(_SessionTransaction):
             refused = await self.start_data()
             if refused is not None:
                 return [refused] * len(recipients)
-        if self.smtp is None or not self.smtp.is_connected or self.smtp.protocol is None:
+        if self.smtp is None or not self.smtp.is_connected:
             return [temp_failure("4.4.2", "next hop connection lost")] * len(recipients)
         self.data_open = False
-        # The content after the 354, the way aiosmtplib's own SMTP.data() sends it (which
-        # would send DATA itself): written to the connection, then the final reply read.
-        protocol = self.smtp.protocol
         try:
-            protocol.write(dot_stuff(content))
-            response = await protocol.read_response(timeout=self.s.timeout)
+            response = await send_data_content(self.smtp, dot_stuff(content), self.s.timeout)
         except Exception as exc:  # noqa: BLE001
             self.abort()
             return [self._failure(exc)] * len(recipients)

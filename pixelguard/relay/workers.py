@@ -11,14 +11,14 @@ Framing: a 4-byte big-endian length, then a pickle, both ways. A worker holds up
 runs to its end. A job that does not end normally (the worker died, or its event loop
 stopped halfway) leaves its worker in an unknown state: that worker is killed and its slot
 starts a fresh one for the next job; a job queued behind it, not yet begun, runs on another
-worker. Whichever event loop runs a job drives the socket (loop.sock_*), so one pool serves
-relays on several loops (as the tests do).
+worker. The jobs in flight run on one event loop (the relay's, or the milter's cleaning
+loop), which drives the sockets (loop.sock_*); the pool is started, retired and closed from
+any thread.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import multiprocessing
 import os
 import pickle
@@ -27,7 +27,8 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _HEADER = struct.Struct("!I")
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -100,17 +101,18 @@ class _NotStarted(WorkerDied):
 
 class _Turn:
     """A job's place in its worker's queue. Jobs are written to the socket, and their answers
-    read from it, in the order they took their turns; each waits for the one before it (on
-    whichever event loop that one runs). Results: True once this job's step ended whole,
-    False if it did not (the worker is then lost, so nothing after it can be trusted)."""
+    read from it, in the order they took their turns; each waits for the one before it.
+    Results: True once this job's step ended whole, False if it did not (the worker is then
+    lost, so nothing after it can be trusted)."""
 
-    __slots__ = ("after_sent", "after_read", "sent", "read", "begun")
+    __slots__ = ("after_read", "after_sent", "begun", "read", "sent")
 
     def __init__(self, before: _Turn | None) -> None:
         self.after_sent = before.sent if before is not None else None
         self.after_read = before.read if before is not None else None
-        self.sent: concurrent.futures.Future[bool] = concurrent.futures.Future()
-        self.read: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        loop = asyncio.get_running_loop()
+        self.sent: asyncio.Future[bool] = loop.create_future()
+        self.read: asyncio.Future[bool] = loop.create_future()
         self.begun = False  # its job started (then the job itself settles the turn)
 
     def skip(self) -> None:
@@ -119,20 +121,21 @@ class _Turn:
         _follow(self.after_read, self.read)
 
 
-def _settle(step: concurrent.futures.Future[bool], ok: bool) -> None:
+def _settle(step: asyncio.Future[bool], ok: bool) -> None:
     if not step.done():
         step.set_result(ok)
 
 
-def _ended_whole(step: concurrent.futures.Future[bool]) -> bool:
+def _ended_whole(step: asyncio.Future[bool]) -> bool:
     return not step.cancelled() and step.result()
 
 
-def _follow(source: concurrent.futures.Future[bool] | None,
-            target: concurrent.futures.Future[bool]) -> None:
+def _follow(source: asyncio.Future[bool] | None, target: asyncio.Future[bool]) -> None:
     """`target` ends as `source` does."""
     if source is None:
         _settle(target, True)
+    elif source.done():  # (perhaps on a loop that has ended since: no callback to it)
+        _settle(target, _ended_whole(source))
     else:
         source.add_done_callback(lambda done: _settle(target, _ended_whole(done)))
 
@@ -150,23 +153,13 @@ def _call_on(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> None:
         loop.call_soon_threadsafe(fn)
 
 
-async def _after(step: concurrent.futures.Future[bool] | None) -> bool:
+async def _after(step: asyncio.Future[bool] | None) -> bool:
     """Wait for the step before ours (True if it ended whole). Giving up the wait leaves
-    that step alone (asyncio.wrap_future would cancel it, failing the job that owns it)."""
+    that step alone (cancelling it would fail the job that owns it)."""
     if step is None:
         return True
     if not step.done():
-        loop = asyncio.get_running_loop()
-        woken = loop.create_future()
-
-        def wake(_step: concurrent.futures.Future[bool]) -> None:
-            try:
-                _call_on(loop, lambda: woken.done() or woken.set_result(None))
-            except RuntimeError:  # that loop is closed: nobody waits any more
-                pass
-
-        step.add_done_callback(wake)
-        await woken
+        await asyncio.shield(step)
     return _ended_whole(step)
 
 
@@ -191,8 +184,6 @@ class _Worker:
         self.load = 0  # their size in bytes
         self.used = 0  # when it last took a job (a count): the last used has warm caches
         self.lost = False  # a job on it did not end normally: no new jobs; killed when idle
-        self.holding = 0  # jobs written to it in full whose answer is not read yet
-        self._holding_lock = threading.Lock()  # jobs from loops in several threads count it
         self._last: _Turn | None = None
 
     @property
@@ -225,7 +216,7 @@ class _Worker:
         before writing anything: then its turn passes to the next as if it had not been."""
         loop = asyncio.get_running_loop()
         turn.begun = True
-        wrote = held = False
+        wrote = False
         try:
             if not await _after(turn.after_sent):
                 raise _NotStarted(f"worker {self.pid} was lost before this job was sent")
@@ -236,9 +227,6 @@ class _Worker:
             except OSError as exc:  # never wholly received, so never run: safe to retry
                 raise _NotStarted(f"worker {self.pid} ended: {exc}") from None
             turn.sent.set_result(True)
-            with self._holding_lock:
-                self.holding += 1
-            held = True
             if not await _after(turn.after_read):
                 raise _NotStarted(f"worker {self.pid} was lost before it answered the job ahead")
             # the answer is unpickled from the buffer it was read into: each copy of a big
@@ -250,9 +238,6 @@ class _Worker:
         except OSError as exc:  # ConnectionError included
             raise WorkerDied(f"worker {self.pid} ended: {exc}") from None
         finally:
-            if held:
-                with self._holding_lock:
-                    self.holding -= 1
             if not turn.read.done():
                 if not wrote:
                     turn.skip()
@@ -344,15 +329,10 @@ class WorkerPool:
             for _ in range(places):
                 self._pass_on(worker)
 
-    def pids(self, busy: bool = False, holding: bool = False) -> list[int]:
-        """The workers' process ids (busy=True: only of those given a job now; holding=True:
-        only of those a job was written to in full and not yet answered, i.e. it is in the
-        worker's hands)."""
+    def pids(self, busy: bool = False) -> list[int]:
+        """The workers' process ids (busy=True: only of those given a job now)."""
         with self._lock:
-            return [
-                w.pid for w in self._workers
-                if w.pid is not None and (w.pending or not busy) and (w.holding or not holding)
-            ]
+            return [w.pid for w in self._workers if w.pid is not None and (w.pending or not busy)]
 
     async def run(self, fn: Callable, *args: Any) -> Any:
         """fn(*args) in a worker. WorkerDied if the worker ended before answering."""

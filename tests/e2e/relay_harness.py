@@ -13,7 +13,9 @@ import email.policy
 import smtplib
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from dovecot import listen_port
 
 from pixelguard.config import parse_config
 from pixelguard.relay.cleaning import Cleaner
-from pixelguard.relay.server import RelayThread
+from pixelguard.relay.server import RelayServer
 from pixelguard.relay.setup import build_relay
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -297,6 +299,54 @@ def make_cert(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------- relay
 
 
+_shared_loop: asyncio.AbstractEventLoop | None = None
+_shared_loop_lock = threading.Lock()
+
+
+def relay_loop() -> asyncio.AbstractEventLoop:
+    """The one event loop, in a thread of its own, that every in-process relay of the test
+    session runs on (as a relay process runs on one; they share one worker pool)."""
+    global _shared_loop
+    with _shared_loop_lock:
+        if _shared_loop is None:
+            _shared_loop = asyncio.new_event_loop()
+            threading.Thread(target=_shared_loop.run_forever, name="pixelguard-relays", daemon=True).start()
+        return _shared_loop
+
+
+class InProcessRelay:
+    """A RelayServer started on the session's relay loop (relay_loop)."""
+
+    def __init__(self, build: Callable[[], RelayServer]) -> None:
+        self._build = build
+        self.server: RelayServer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, timeout: float = 30.0) -> InProcessRelay:
+        async def start() -> RelayServer:
+            server = self._build()
+            await server.start()
+            return server
+
+        loop = relay_loop()
+        self.server = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout)
+        self.loop = loop
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None and self.server.port is not None
+        return self.server.port
+
+    def stop(self, grace: float = 10.0) -> bool:
+        """Graceful shutdown (as on SIGTERM); returns whether all sessions ended in time."""
+        if self.loop is None or self.server is None:
+            return True
+        future = asyncio.run_coroutine_threadsafe(self.server.shutdown(grace), self.loop)
+        self.loop = None  # stopped: a second stop() is a no-op
+        return future.result(grace + 30)
+
+
 def relay_config(next_hop: str, extra_relay: str = "", rest: str = "", timeout: float = 5) -> str:
     return (
         "relay:\n"
@@ -312,13 +362,13 @@ class RelayFactory:
     def __init__(self, cleaner: Cleaner, tmp_path: Path) -> None:
         self.cleaner = cleaner
         self.tmp_path = tmp_path
-        self.running: list[RelayThread] = []
+        self.running: list[InProcessRelay] = []
 
-    def __call__(self, config_text: str, cleaner: Cleaner | None = None) -> RelayThread:
+    def __call__(self, config_text: str, cleaner: Cleaner | None = None) -> InProcessRelay:
         path = self.tmp_path / f"relay{len(self.running)}.yaml"
         path.write_text(config_text)
         config = parse_config(config_text, str(path))
-        thread = RelayThread(lambda: build_relay(config, cleaner or self.cleaner)).start()
+        thread = InProcessRelay(lambda: build_relay(config, cleaner or self.cleaner)).start()
         self.running.append(thread)
         return thread
 

@@ -41,3 +41,20 @@ def test_link_only_change_replaces_the_message(mailbox, monkeypatch):
 def test_links_off_leaves_the_message_as_it_was(mailbox, monkeypatch):
     (body,) = _run(mailbox, monkeypatch, Policy())
     assert body.replace(b"\r\n", b"\n") == RAW.replace(b"\r\n", b"\n")
+
+
+def test_dry_run_lists_the_link_edits(mailbox, monkeypatch):
+    c = mailbox.client()
+    c.append("INBOX", RAW)
+    c.logout()
+    monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
+    session = connect(ImapAccount(**imap_account(mailbox, name="t")))
+    lines: list[str] = []
+    try:
+        clean_folder(session, "INBOX", Policy(links=LinkOptions(strip_params=True)),
+                     Options(dry_run=True, report=lines.append), Progress(tty=False), "delete")
+    finally:
+        session.logout()
+    (text,) = lines
+    assert "would remove 0 trackers and make 1 link edit" in text
+    assert "link stripped" in text and "https://shop.example/p?id=4" in text

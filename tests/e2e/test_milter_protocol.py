@@ -119,3 +119,30 @@ def test_sigterm_stops_it_through_its_own_wait_for_signals_and_it_exits_0(tmp_pa
     assert "SIGTERM received: stopping" in log, log
     assert "INFO stopped" in log, log
     assert not accepts(m.port)
+
+
+LINKS_ONLY = (b"From: News <news@shop.example>\r\nTo: alice@example.org\r\nSubject: Links\r\n"
+              b"Message-ID: <links@shop.example>\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+              b'<html><body><p>Hi</p><a href="https://shop.example/p?utm_source=nl&amp;id=4">Shop</a>'
+              b"</body></html>\r\n")
+
+
+def test_a_message_whose_only_change_is_its_links_is_counted_cleaned(tmp_path):
+    milter = MilterProcess(tmp_path, "milter: {workers: 1}\ndefaults:\n  links: {strip_params: true}\n")
+    milter.start()
+    try:
+        results = []
+        for raw in (LINKS_ONLY, LINKS_ONLY.replace(b"utm_source=nl&amp;", b"")):
+            mta = MTA(milter.port)
+            _granted, protocol = mta.negotiate(ADDHDRS | CHGBODY)
+            results.append(mta.message(protocol, raw))
+            mta.close()
+        answers, plain = results
+    finally:
+        milter.stop()
+    body = b"".join(d for c, d in answers if c == b"b")
+    assert b'href="https://shop.example/p?id=4"' in body
+    assert not [d for c, d in plain if c in (b"b", b"i")]  # nothing to change: no edit
+    outcomes = [ln.split("outcome=")[1].split()[0] for ln in milter.message_lines()]
+    assert outcomes == ["cleaned", "unchanged"]

@@ -5,7 +5,7 @@ from pixelguard.relay.lmtp_client import dot_stuff
 from pixelguard.relay.logline import logfmt
 from pixelguard.relay.nexthop import passed_on
 from pixelguard.relay.reply import Reply
-from pixelguard.relay.server import summarize
+from pixelguard.relay.units import summarize
 
 
 def test_next_hop_421_becomes_451_and_odd_codes_become_451():
@@ -63,7 +63,7 @@ def test_logfmt_quotes_only_when_needed():
 
 
 def test_give_way_once_per_deferral_until_the_others_had_their_transaction():
-    from pixelguard.relay.server import GiveWay
+    from pixelguard.relay.units import GiveWay
 
     gw = GiveWay()
     gw.deferred("s", ["full"], ["ok", "other"])

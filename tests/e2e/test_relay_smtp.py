@@ -612,8 +612,8 @@ def test_a_kept_next_hop_connection_that_went_stale_is_replaced(next_hop, relay_
     relay = relay_factory(relay_config(next_hop.url))
     with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
         client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<s1@x>"))
-        (session,) = relay.server.connections
-        assert len(session.pg_spare) == 1  # kept before the 250 was sent
+        (protocol,) = relay.server.connections
+        assert len(protocol.session.spares) == 1  # kept before the 250 was sent
         next_hop.stop()  # drops every connection, including the one the relay kept
         next_hop.start()
         client.sendmail("news@shop.example", ["alice@example.org"], tracker_message(msgid="<s2@x>"))
@@ -639,30 +639,47 @@ def own_cleaner():
     own.close()
 
 
-def test_a_crashed_cleaning_worker_costs_cleaning_not_mail(next_hop, relay_factory, own):
-    import os
-    import signal as signals
-    import threading
+@pytest.fixture(name="killing")
+def killing_cleaner(monkeypatch):
+    """Cleaning as the relay's, except that a message with `X-Kill-Worker: DIR N` kills the
+    worker that takes it, N times (tests/e2e/worker_faults.py)."""
+    from worker_faults import clean_or_die
+
+    monkeypatch.setattr("pixelguard.relay.cleaning.clean_or_mark", clean_or_die)
+
+
+def _killer(where, times: int, msgid: str) -> bytes:
+    where.mkdir()
+    return f"X-Kill-Worker: {where} {times}\r\n".encode() + tracker_message(msgid=msgid)
+
+
+def test_a_message_that_kills_its_cleaning_worker_once_is_cleaned_by_another(
+        next_hop, relay_factory, own, killing, tmp_path):
+    from worker_faults import deaths
 
     relay = relay_factory(relay_config(next_hop.url), cleaner=own)
     (worker,) = own.worker_pids()
-    os.kill(worker, signals.SIGSTOP)  # it takes the next job, and never finishes it
-    outcome = []
-    client = threading.Thread(target=lambda: outcome.append(
-        send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w1@x>"))))
-    client.start()
-    # killed only once the message is in the worker's hands: one killed before that is
-    # rightly cleaned by a fresh worker instead
-    wait_for(lambda: own.worker_pids(holding=True) == [worker], 10, "the job to reach the worker")
-    os.kill(worker, signals.SIGKILL)  # dies in the middle of a job
-    client.join(30)
-    assert outcome[0].data[0] == 250
-    assert next_hop.received[0].content.startswith(b"X-PixelGuard: error; cleaning worker crashed")
-    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w2@x>"))
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], _killer(tmp_path / "deaths", 1, "<w1@x>"))
     assert out.data[0] == 250
-    assert is_cleaned(next_hop.received[1].content)  # a fresh worker cleans again
+    assert deaths(tmp_path / "deaths") == 1  # it did kill a worker
+    assert is_cleaned(next_hop.received[0].content)  # and was cleaned all the same
+    assert not next_hop.received[0].content.startswith(b"X-PixelGuard: error")
     (successor,) = own.worker_pids()
     assert successor != worker
+
+
+def test_a_message_that_kills_two_cleaning_workers_costs_cleaning_not_mail(
+        next_hop, relay_factory, own, killing, tmp_path):
+    from worker_faults import deaths
+
+    relay = relay_factory(relay_config(next_hop.url), cleaner=own)
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], _killer(tmp_path / "deaths", 2, "<w2@x>"))
+    assert out.data[0] == 250
+    assert deaths(tmp_path / "deaths") == 2
+    assert next_hop.received[0].content.startswith(b"X-PixelGuard: error; cleaning worker crashed")
+    out = send(relay.port, "news@shop.example", ["alice@example.org"], tracker_message(msgid="<w3@x>"))
+    assert out.data[0] == 250
+    assert is_cleaned(next_hop.received[1].content)  # a fresh worker cleans again
 
 
 def test_a_cleaning_worker_that_died_while_idle_costs_nothing(next_hop, relay_factory, own):
