@@ -32,24 +32,25 @@ class ListsNotLoaded(LookupError):
 class Memory:
     """At most `chars` characters of results (each costing what its caller counts: its key's
     characters and more); a result costing more than `largest` is never kept. Evicts the
-    oldest first (cachetools.FIFOCache: a hit costs no bookkeeping)."""
+    oldest first (cachetools.FIFOCache: a hit costs no bookkeeping). `get(key, default=None)`
+    is a plain dict's: it runs for every tag, style and URL of a message."""
 
-    __slots__ = ("_kept", "largest")
+    __slots__ = ("_kept", "_values", "get", "largest")
 
     def __init__(self, chars: int, largest: int) -> None:
         self.largest = largest
-        self._kept: cachetools.FIFOCache = cachetools.FIFOCache(chars, getsizeof=_cost)
-
-    def get(self, key: Hashable, default: object = None) -> object:
-        found = self._kept.get(key)
-        return default if found is None else found[1]
+        # the values by key, as the FIFOCache keeps them (it drops a key from both on eviction)
+        self._values: dict[Hashable, object] = {}
+        self._kept: _Kept = _Kept(chars, self._values)
+        self.get: Callable[..., object] = self._values.get
 
     def put(self, key: Hashable, value: object, cost: int) -> None:
         if cost <= self.largest:
             self._kept[key] = (cost, value)
+            self._values[key] = value
 
     def __contains__(self, key: object) -> bool:
-        return key in self._kept
+        return key in self._values
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -58,6 +59,19 @@ class Memory:
     def used(self) -> int:
         """Characters spent of the budget."""
         return int(self._kept.currsize)
+
+
+class _Kept(cachetools.FIFOCache):
+    """The bounded store of a Memory: (cost, value) by key; what it evicts leaves `values`."""
+
+    def __init__(self, chars: int, values: dict[Hashable, object]) -> None:
+        super().__init__(chars, getsizeof=_cost)
+        self._values = values
+
+    def popitem(self) -> tuple[Hashable, object]:
+        key, entry = super().popitem()
+        self._values.pop(key, None)
+        return key, entry
 
 
 def _cost(entry: tuple[int, object]) -> int:

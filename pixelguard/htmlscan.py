@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import html.entities
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -247,6 +248,20 @@ MAX_ATTRIBUTES = 1000
 _TOO_MANY = " "  # (no attribute name contains a space)
 
 
+def contains_any(marks: tuple[str, ...]) -> Callable[[str], bool]:
+    """A test for whether a text contains one of `marks` (substring tests: for a few marks
+    they cost less than one search of an alternation; a mark containing another is left out)."""
+    needed = tuple(m for m in marks if not any(o != m and o in m for o in marks))
+
+    def contains_one(text: str) -> bool:
+        for mark in needed:
+            if mark in text:
+                return True
+        return False
+
+    return contains_one
+
+
 class Element:
     """A start tag. Its attributes are parsed on first use (and each made into an Attr on
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
@@ -360,7 +375,8 @@ class Document:
     first_beyond: dict[frozenset[str], int] = field(default_factory=dict)
     checked_for: dict[frozenset[str], int] = field(default_factory=dict)
     copies: int = 0  # elements the tree builder copied (formatting elements re-opened)
-    names: dict[str, _NameInfo] = field(default_factory=dict)  # _name_info of its tag names
+    # _name_info of its tag names (from KNOWN_NAMES, and the others it has met)
+    names: dict[str, _NameInfo] = field(default_factory=lambda: dict(_KNOWN_NAMES))
     # what its readers may keep between messages (tags here, styles, URLs in detect)
     cache: Cache | None = None
     # the elements still open at the end of the document, outermost first (None: not known,
@@ -413,6 +429,17 @@ def _name_info(name: str) -> _NameInfo:
         name in RAW_TEXT,
         name in ("base", "body"),
     )
+
+
+# What the names of the elements real mail uses mean, worked out once (a document's scan
+# starts from a copy and adds the names it meets).
+_KNOWN_NAMES: dict[str, _NameInfo] = {
+    name: _name_info(name)
+    for name in (_IMPLICIT.keys() | VOID | _SPECIAL | RAW_TEXT | _FORMATTING | _CLOSES_P
+                 | _TABLE_CONTENT | _BREAKOUT | _HEAD_CONTENT
+                 | {"span", "label", "sup", "sub", "abbr", "center", "o:p", "v:rect",
+                    "v:roundrect", "v:fill", "v:textbox", "v:imagedata", "w:anchorlock"})
+}
 
 
 class _Scanner:

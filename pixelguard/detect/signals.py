@@ -85,18 +85,29 @@ class Shared(NamedTuple):
 
 class Signals:
     """The facts about one resource. Each attribute named in SIGNALS is computed on first
-    read (see that table for what each means)."""
+    read (see that table for what each means); the URL's facts, which every resource's rules
+    read first, are set when it is made."""
 
     def __init__(self, res: Resource, doc: Shared) -> None:
         self.res = res
         self.doc = doc
+        _facts(self)
 
-    def __getattr__(self, name: str):  # (called only for a signal not read yet)
-        compute = SIGNALS.get(name)
-        if compute is None:
-            raise AttributeError(name)
-        value = compute(self)
-        self.__dict__[name] = value
+
+class _Lazy:
+    """A signal as an attribute of Signals: computed on first read and then kept in the
+    instance (whose attribute is found before this class attribute on every later read)."""
+
+    __slots__ = ("compute", "name")
+
+    def __init__(self, name: str, compute: Callable[[Signals], object]) -> None:
+        self.name = name
+        self.compute = compute
+
+    def __get__(self, s: Signals | None, owner: type | None = None) -> object:
+        if s is None:
+            return self
+        value = s.__dict__[self.name] = self.compute(s)
         return value
 
 
@@ -110,9 +121,10 @@ def _facts(s: Signals) -> UrlFacts:
         found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers, s.doc.leaks,
                                        s.doc.cache)
     # the signals that are its fields, set at once (each would cost a call here)
-    s.__dict__.update(host=found.host, known=found.known, shape=found.shape, token=found.token,
-                      query_token=found.query_token, leak=found.leak,
-                      host_verdict=found.host_verdict)
+    s.__dict__.update(facts=found, host=found.host, known=found.known, shape=found.shape,
+                      token=found.token, query_token=found.query_token, leak=found.leak,
+                      host_verdict=found.host_verdict,
+                      over_limit=s.res.over_limit or found.over_limit)
     return found
 
 
@@ -251,3 +263,5 @@ SIGNALS: dict[str, Callable[[Signals], object]] = {
     "print_or_forward": _print_or_forward,  # CSS that applies only when printed or forwarded
     "kept": lambda s: s.doc.policy.keep,  # families of needless elements the policy keeps
 }
+for _name, _compute in SIGNALS.items():
+    setattr(Signals, _name, _Lazy(_name, _compute))

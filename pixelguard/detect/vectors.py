@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pixelguard import css
 from pixelguard.budget import Deadline
-from pixelguard.htmlscan import CHARREF, MAX_ATTRIBUTES, Document, Element, charref
+from pixelguard.htmlscan import CHARREF, MAX_ATTRIBUTES, Document, Element, charref, contains_any
 from pixelguard.urls import resolve
 
 if TYPE_CHECKING:
@@ -99,14 +99,14 @@ def _hint_for(vector: Vector) -> Callable[[str], bool]:
     # (a substring test first: it rules out most tags, and costs far less than a search)
     first = vector.attributes[0] if len(vector.attributes) == 1 else ""
     if vector.css_functions:
-        then = re.compile("|".join(re.escape(m) for m in css_marks(vector.css_functions))).search
+        then = contains_any(css_marks(vector.css_functions))
     else:  # (a name is never spelled with entities; "background-color:" does not match)
         then = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
                                    for n in vector.attributes)).search
     if first:
-        return lambda low: first in low and then(low) is not None
+        return lambda low: first in low and bool(then(low))
     names = re.compile("|".join(re.escape(n) for n in vector.attributes)).search
-    return lambda low: names(low) is not None and then(low) is not None
+    return lambda low: names(low) is not None and bool(then(low))
 
 
 class Edit(NamedTuple):
@@ -397,8 +397,7 @@ STYLE_BLOCK = Vector("style-block", ("style",), (), (Kind.CSS, Kind.IMPORT, Kind
 _STYLE_MARKS = css_marks(css.LOADING_FUNCTIONS)
 
 
-def _may_call(low: str) -> bool:
-    return any(m in low for m in _STYLE_MARKS)
+_may_call = contains_any(_STYLE_MARKS)
 
 
 class VectorIndex:

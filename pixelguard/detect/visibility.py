@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pixelguard.budget import Deadline
 from pixelguard.css import Declaration, StyleSheet, parse_inline
-from pixelguard.htmlscan import Document, Element
+from pixelguard.htmlscan import Document, Element, contains_any
 
 if TYPE_CHECKING:
     from pixelguard.cache import Memory
@@ -119,10 +119,8 @@ _NO_STYLE: _StyleFacts = ((), None, False)
 # apply).
 HIDING_PROPERTIES = ("display", "visibility", "opacity", "overflow", "position")
 # A style can hide only by naming one of them; CSS escapes and HTML entities could spell
-# them, so their marks count too (one search: this runs for every element on the way to
-# each resource).
-_may_hide_inline = re.compile("|".join(re.escape(m) for m in HIDING_PROPERTIES + ("\\", "&"))
-                              ).search
+# them, so their marks count too (this runs for every element on the way to each resource).
+_may_hide_inline = contains_any(HIDING_PROPERTIES + ("\\", "&"))
 
 
 def _style_facts(text: str, kept: Memory | None = None) -> _StyleFacts:
