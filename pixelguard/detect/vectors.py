@@ -84,9 +84,14 @@ class Vector:
     # test for ANY-element vectors (the name with an "=" after it; for CSS, also a loading
     # function, or an escape or entity that could spell one)
     may_load: Callable[[str], bool] = field(init=False, repr=False, compare=False)
+    # may_load in two steps, for extract()'s loop: a name the source must contain, then the
+    # test of a source that contains it
+    hint: tuple[str, Callable[[str], object]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "may_load", _hint_for(self))
+        first, then = _hint_for(self)
+        object.__setattr__(self, "hint", (first, then))
+        object.__setattr__(self, "may_load", lambda low: first in low and bool(then(low)))
 
 
 def css_marks(functions: tuple[str, ...]) -> tuple[str, ...]:
@@ -95,18 +100,17 @@ def css_marks(functions: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f + "(" for f in functions) + ("&", "\\")
 
 
-def _hint_for(vector: Vector) -> Callable[[str], bool]:
+def _hint_for(vector: Vector) -> tuple[str, Callable[[str], object]]:
     # (a substring test first: it rules out most tags, and costs far less than a search)
-    first = vector.attributes[0] if len(vector.attributes) == 1 else ""
     if vector.css_functions:
-        then = contains_any(css_marks(vector.css_functions))
+        test: Callable[[str], object] = contains_any(css_marks(vector.css_functions))
     else:  # (a name is never spelled with entities; "background-color:" does not match)
-        then = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
+        test = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
                                    for n in vector.attributes)).search
-    if first:
-        return lambda low: first in low and bool(then(low))
+    if len(vector.attributes) == 1:
+        return vector.attributes[0], test
     names = re.compile("|".join(re.escape(n) for n in vector.attributes)).search
-    return lambda low: names(low) is not None and bool(then(low))
+    return "", lambda low: names(low) is not None and test(low)
 
 
 class Edit(NamedTuple):
@@ -420,15 +424,20 @@ class VectorIndex:
         self.vectors = vectors
         self.by_tag = {tag: tuple(vs) for tag, vs in by_tag.items()}
         self.by_prefix = {p: tuple(vs) for p, vs in by_prefix.items()}
-        self.prefixes = tuple(self.by_prefix)
+        if any(p.index(":") != len(p) - 1 for p in self.by_prefix):
+            raise ValueError("a tag prefix is a namespace with its colon (\"v:\")")
         self.anywhere = tuple(anywhere)
+        self.anywhere_hints = tuple(v.hint + (v,) for v in anywhere)
 
     def of_tag(self, tag: str) -> tuple[Vector, ...]:
         """The vectors of a tag name (in declaration order; ANY-element ones not included)."""
         found = self.by_tag.get(tag, ())
-        if ":" in tag and self.prefixes and tag.startswith(self.prefixes):
-            prefixed = {v for p in self.prefixes if tag.startswith(p) for v in self.by_prefix[p]}
-            found = tuple(v for v in self.vectors if v in found or v in prefixed)
+        colon = tag.find(":")
+        if colon >= 0:
+            prefixed = self.by_prefix.get(tag[:colon + 1])
+            if prefixed:
+                found = (tuple(v for v in self.vectors if v in found or v in prefixed) if found
+                         else prefixed)
         return found
 
 
@@ -443,7 +452,7 @@ def extract(doc: Document, base: str | None,
     index = index or INDEX
     of_tag = index.of_tag
     by_tag = index.by_tag
-    anywhere_vectors = index.anywhere
+    anywhere_hints = index.anywhere_hints
     resolve_url = _memo_resolve(doc.base_href or base, deadline,
                                 doc.cache.resolved if doc.cache is not None else None)
     out: list[Resource] = []
@@ -462,8 +471,8 @@ def extract(doc: Document, base: str | None,
             continue
         own = by_tag.get(tag, ()) if ":" not in tag else of_tag(tag)
         anywhere = None
-        for vector in anywhere_vectors:
-            if vector.may_load(low):
+        for first, then, vector in anywhere_hints:
+            if first in low and then(low):
                 if anywhere is None:
                     anywhere = [vector]
                 else:
