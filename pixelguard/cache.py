@@ -15,6 +15,7 @@ between messages".
 """
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 
@@ -46,8 +47,10 @@ class Memory:
 
     def put(self, key: Hashable, value: object, cost: int) -> None:
         if cost <= self.largest:
-            self._kept[key] = (cost, value)
+            # (the value first: the FIFOCache evicts only keys it holds, so every key it holds
+            # has its value here)
             self._values[key] = value
+            self._kept[key] = (cost, value)
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
@@ -65,7 +68,7 @@ class _Kept(cachetools.FIFOCache):
     """The bounded store of a Memory: (cost, value) by key; what it evicts leaves `values`."""
 
     def __init__(self, chars: int, values: dict[Hashable, object]) -> None:
-        super().__init__(chars, getsizeof=_cost)
+        super().__init__(chars, getsizeof=_COST)
         self._values = values
 
     def popitem(self) -> tuple[Hashable, object]:
@@ -74,8 +77,7 @@ class _Kept(cachetools.FIFOCache):
         return key, entry
 
 
-def _cost(entry: tuple[int, object]) -> int:
-    return entry[0]
+_COST = operator.itemgetter(0)  # an entry's cost, (cost, value)
 
 
 class Cache:
