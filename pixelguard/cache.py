@@ -15,7 +15,6 @@ between messages".
 """
 from __future__ import annotations
 
-import operator
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 
@@ -40,7 +39,8 @@ class Memory:
 
     def __init__(self, chars: int, largest: int) -> None:
         self.largest = largest
-        # the values by key, as the FIFOCache keeps them (it drops a key from both on eviction)
+        # the values by key; the FIFOCache keeps their costs (it drops a key from both on
+        # eviction)
         self._values: dict[Hashable, object] = {}
         self._kept: _Kept = _Kept(chars, self._values)
         self.get: Callable[..., object] = self._values.get
@@ -50,7 +50,7 @@ class Memory:
             # (the value first: the FIFOCache evicts only keys it holds, so every key it holds
             # has its value here)
             self._values[key] = value
-            self._kept[key] = (cost, value)
+            self._kept[key] = cost
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
@@ -65,19 +65,17 @@ class Memory:
 
 
 class _Kept(cachetools.FIFOCache):
-    """The bounded store of a Memory: (cost, value) by key; what it evicts leaves `values`."""
+    """The bounded store of a Memory: the cost of each key's value (the value is in
+    `values`, which what it evicts leaves too)."""
 
     def __init__(self, chars: int, values: dict[Hashable, object]) -> None:
-        super().__init__(chars, getsizeof=_COST)
+        super().__init__(chars, getsizeof=int)  # (an entry is its cost)
         self._values = values
 
-    def popitem(self) -> tuple[Hashable, object]:
-        key, entry = super().popitem()
+    def popitem(self) -> tuple[Hashable, int]:
+        key, cost = super().popitem()
         self._values.pop(key, None)
-        return key, entry
-
-
-_COST = operator.itemgetter(0)  # an entry's cost, (cost, value)
+        return key, cost
 
 
 class Cache:
