@@ -1,41 +1,36 @@
 """clean_message: the one pure entry point (bytes in -> bytes + findings out)."""
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
+from pixelguard import cache as _cache
 from pixelguard import message, notice, stamp
 from pixelguard.budget import BudgetExceeded, Deadline
+from pixelguard.cache import Cache, ListsNotLoaded
 from pixelguard.detect import clean_nested, detect_html
-from pixelguard.detect.vectors import Edit
+from pixelguard.detect.vectors import NESTED_DOCUMENTS, Edit
 from pixelguard.headers import insert_at, prepend_header
 from pixelguard.htmlscan import Document
 from pixelguard.model import Finding, LinkChange, Policy, Result
 from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
-from pixelguard.trackers import TrackerList, default_list, load_lists
+from pixelguard.trackers import TrackerList
+from pixelguard.urls import REMOTE_MARKS, REMOTE_SCHEME_MARK
 
 HEADER = stamp.NAME
-# Cheap first pass: a part that names no remote scheme and no protocol-relative URL cannot
-# load anything remote (case-insensitive).
-_REMOTE_HINTS = ("//", "&#", "\\")  # plus http: / https: in any case
-_HTTP_HINT = re.compile("https?:", re.IGNORECASE)
-# ... unless it holds a nested document or a data: URL, whose content (cid:, srcdoc, base64 or
-# percent-encoded) can load anything
-_NESTED_HINT = re.compile("<(?:i?frame|object|embed)|data:", re.IGNORECASE)
-
-
-@lru_cache(maxsize=32)
-def _trackers(extra: tuple[str, ...]) -> TrackerList:
-    return load_lists(list(extra)) if extra else default_list()
+# Cheap first pass: a part that cannot spell a remote URL (urls.REMOTE_MARKS) cannot load
+# anything remote, unless it holds a nested document or a data: URL, whose content (cid:,
+# srcdoc, base64 or percent-encoded) can load anything.
+_NESTED_HINT = re.compile("<(?:" + "|".join(sorted(NESTED_DOCUMENTS)) + ")|data:",
+                          re.IGNORECASE)
 
 
 def forget_tracker_lists() -> None:
-    """Drop the tracker lists loaded from files, so the next message reads them again (a config reload)."""
-    _trackers.cache_clear()
+    """Swap the process default cache for an empty one, so the next message reads the
+    tracker lists again (a config reload)."""
+    _cache.swap()
 
 
 @dataclass
@@ -61,37 +56,30 @@ def _change(raw: bytes, part: message.Part, body: bytes, skipped: list[str],
     return _Change(part, span[2], span[0], span[1])
 
 
-def clean_message(raw: bytes, policy: Policy | None = None) -> Result:
+def clean_message(raw: bytes, policy: Policy | None = None, cache: Cache | None = None) -> Result:
     """Clean one RFC 5322 message (CRLF or LF) or a bare HTML document.
 
+    `cache`: what is kept between messages, with the tracker lists the policy names
+    (pixelguard.cache; None: the process default, which reads those lists on first use).
     Never raises on bad input: on failure the result carries the input unchanged and `error`.
     A message with nothing to remove comes back byte-identical; one whose HTML could not all be
     checked (a part over `policy.max_html_bytes`) says so in `skipped` and in its header.
     """
     policy = policy or Policy()
     deadline = Deadline(policy.time_budget)
-    # The core allocates many small acyclic objects; the cyclic collector's full passes over
-    # them made large inputs superlinear. Pause it for the call (restored even on error).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        return _clean(raw, policy, deadline)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _clean(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
-    try:
+        cache = cache or _cache.default()
         if is_bare_html(raw):
-            return _clean_bare_html(raw, policy, deadline)
-        return _clean_mime(raw, policy, deadline)
+            return _clean_bare_html(raw, policy, cache, deadline)
+        return _clean_mime(raw, policy, cache, deadline)
     except message.MimeError as exc:
         return Result(raw=raw, error=str(exc))
     except BudgetExceeded:
         return Result(raw=raw, error=f"time budget of {policy.time_budget:g} s exceeded")
     except RecursionError:
         return Result(raw=raw, error="message nested too deeply to clean")
+    except ListsNotLoaded as exc:
+        return Result(raw=raw, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - the contract: never an exception to the caller
         return Result(raw=raw, error=f"internal error: {type(exc).__name__}: {exc}"[:300])
 
@@ -104,7 +92,7 @@ def is_bare_html(raw: bytes) -> bool:
 
 def _may_load_remote(text: str) -> bool:
     # plain searches (usually a hit within the first lines): no lower-cased copy of the part
-    return (any(h in text for h in _REMOTE_HINTS) or _HTTP_HINT.search(text) is not None
+    return (any(h in text for h in REMOTE_MARKS) or REMOTE_SCHEME_MARK.search(text) is not None
             or _NESTED_HINT.search(text) is not None)
 
 
@@ -112,12 +100,13 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
                      sender_allowed: bool, deadline: Deadline, announced: list[Finding] | None = None,
                      content_language: str | None = None,
                      links: list[LinkChange] | None = None,
-                     skipped: list[str] | None = None) -> tuple[str, list[Finding], str]:
+                     skipped: list[str] | None = None,
+                     cache: Cache | None = None) -> tuple[str, list[Finding], str]:
     """The document cleaned (the same object when nothing changes), its findings and the
     language its notice speaks; the notice also counts `announced`, what was removed from
     the parts it shows. The link edits made (policy.links) are added to `links`, and why
-    links were left as sent to `skipped`."""
-    det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline)
+    links were left as sent to `skipped`. `cache`: what may be kept between messages."""
+    det = detect_html(text, policy, trackers, part, base, sender_allowed, deadline, 0, cache)
     shown = det.findings + (announced or [])
     found_links: list[LinkChange] = []
     edits = list(det.edits)
@@ -177,10 +166,10 @@ def _showing_html(part: message.Part, html_leaves: list[message.Part]) -> messag
     return html_leaves[0]
 
 
-def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
+def _clean_bare_html(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) -> Result:
     if len(raw) > policy.max_html_bytes:
         return Result(raw=raw, skipped=[f"document larger than {policy.max_html_bytes} bytes"])
-    trackers = _trackers(policy.extra_lists)
+    trackers = cache.tracker_list(policy.extra_lists)
     codec = "utf-8"
     try:
         raw.decode("utf-8")
@@ -190,14 +179,15 @@ def _clean_bare_html(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     links: list[LinkChange] = []
     skipped: list[str] = []
     new_text, findings, _lang = _clean_html_text(text, policy, trackers, "1", None, False,
-                                                 deadline, links=links, skipped=skipped)
+                                                 deadline, links=links, skipped=skipped,
+                                                 cache=cache)
     if not findings and not links:
         return Result(raw=raw, skipped=skipped)
     return Result(raw=new_text.encode(codec, "surrogateescape"), findings=findings, links=links,
                   skipped=skipped)
 
 
-def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
+def _clean_mime(raw: bytes, policy: Policy, cache: Cache, deadline: Deadline) -> Result:
     root = message.parse(raw)
     leaves = list(root.leaves())
     html_leaves = [p for p in leaves if p.content_type == "text/html"]
@@ -206,7 +196,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
                for p in leaves if p.too_deep]
     if not html_leaves and not skipped:
         return Result(raw=raw)
-    trackers = _trackers(policy.extra_lists)
+    trackers = cache.tracker_list(policy.extra_lists)
     allowed = _sender_allowed(root, policy)
     findings: list[Finding] = []
     links: list[LinkChange] = []  # link edits (policy.links): not trackers
@@ -220,7 +210,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
     for part, kind in nested:
         deadline.check()
         found = []
-        change = _clean_nested_part(raw, part, kind, policy, trackers, allowed, deadline,
+        change = _clean_nested_part(raw, part, kind, policy, trackers, cache, allowed, deadline,
                                     found, skipped, reencoded)
         if change is not None:
             changes.append(change)
@@ -240,7 +230,7 @@ def _clean_mime(raw: bytes, policy: Policy, deadline: Deadline) -> Result:
         part_links: list[LinkChange] = []
         new_text, found, lang = _clean_html_text(
             text, policy, trackers, part.path, str(base).strip() if base else None, allowed,
-            deadline, extra, _content_language(part), part_links, skipped,
+            deadline, extra, _content_language(part), part_links, skipped, cache,
         )
         if not found and new_text is text:
             continue
@@ -303,7 +293,7 @@ def _nested_kind(part: message.Part) -> str | None:
 
 
 def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy,
-                       trackers: TrackerList, allowed: bool, deadline: Deadline,
+                       trackers: TrackerList, cache: Cache, allowed: bool, deadline: Deadline,
                        findings: list[Finding], skipped: list[str],
                        reencoded: list[str]) -> _Change | None:
     """Clean a stylesheet part like a <style> block, an SVG part like a document; its change,
@@ -314,7 +304,8 @@ def _clean_nested_part(raw: bytes, part: message.Part, kind: str, policy: Policy
     codec, text = decoded
     base = part.headers.get("Content-Base") or part.headers.get("Content-Location")
     new_text, found = clean_nested(kind, text, policy, trackers, part.path,
-                                   str(base).strip() if base else None, allowed, deadline, 1)
+                                   str(base).strip() if base else None, allowed, deadline, 1,
+                                   cache)
     if not found:
         return None
     eol = message.body_line_ending(raw, part)

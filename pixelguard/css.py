@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import tinycss2
-import tinycss2.ast as ast
+from tinycss2 import ast
 
-from pixelguard.memo import Memo
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
+
 
 # Functions whose bare string arguments are URLs too (image-set("a.png" 1x)).
-_IMAGE_SET = {"image-set", "-webkit-image-set"}
+_IMAGE_SET = ("image-set", "-webkit-image-set")
+# Every CSS function a URL is found in (detect.vectors declares them for its prefilters).
+LOADING_FUNCTIONS = ("url",) + _IMAGE_SET
 _FORWARD_SELECTORS = (
     "outlookmessageheader", "gmail_quote", "moz-cite-prefix", "wordsection1",
     "divrplyfwdmsg", "yahoo_quoted", "applemailsignature", "ms-outlook",
@@ -50,12 +55,10 @@ class StyleRule:
     media: tuple[str, ...]
 
 
-@dataclass
+@dataclass(eq=False)  # (one parsed text: kept and looked up by identity, cache.Cache.sheet_facts)
 class StyleSheet:
     refs: list[CssRef] = field(default_factory=list)
     rules: list[StyleRule] = field(default_factory=list)
-    # facts other modules derive from the (cached, shared) sheet, kept with it by name
-    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 _NEWLINE = re.compile(r"\r\n|[\r\n\f]")
@@ -137,7 +140,8 @@ def _decl_value(d: ast.Declaration) -> Declaration:
     return Declaration(d.lower_name, value, d.important)
 
 
-_NEEDS_TOKENIZER = ("url(", "\\", "/*", "image-set", "'", '"', "{", "}")
+# What only the tokenizer reads right: a loading function, escapes, comments, strings, blocks.
+_NEEDS_TOKENIZER = tuple(f + "(" for f in LOADING_FUNCTIONS) + ("\\", "/*", "'", '"', "{", "}")
 
 
 # The longest CSS text (a stylesheet, a style attribute) read rule by rule: the CSS parser
@@ -145,25 +149,23 @@ _NEEDS_TOKENIZER = ("url(", "\\", "/*", "image-set", "'", '"', "{", "}")
 # second). A longer <style> block or style attribute is removed whole, unread
 # (detect.detect_html, detect.vectors).
 MAX_CSS_CHARS = 256 * 1024
-CACHE_MAX_TEXT = 64 * 1024  # longer texts are parsed every time, not kept alive in a cache
-# Parsed CSS takes some 30 bytes per character of its text: the budgets bound what a cleaning
-# process keeps to a few tens of MB, whatever the mail (pixelguard/memo.py).
-_KEPT_INLINE = Memo[str, "tuple[tuple[Declaration, ...], tuple[CssRef, ...]]"](
-    entries=8192, chars=1 << 19, largest=4096)
-_KEPT_SHEETS = Memo[str, "StyleSheet"](entries=256, chars=1 << 20, largest=CACHE_MAX_TEXT)
 
 
-def parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
+def parse_inline(text: str, kept: Memory | None = None) -> tuple[tuple[Declaration, ...],
+                                                                  tuple[CssRef, ...]]:
     """Declarations and remote references of a style="" attribute value.
 
-    Cached by text (templates repeat the same styles): the values are immutable. Styles with
-    nothing a tokenizer is needed for (no url(), escapes, comments, strings) take a fast path.
+    `kept`: results kept by text (templates repeat the same styles, within a message and
+    between messages; the values are immutable): cache.Cache.styles. Styles with nothing a
+    tokenizer is needed for (no url(), escapes, comments, strings) take a fast path.
     """
-    found = _KEPT_INLINE.get(text)
+    if kept is None:
+        return _parse_inline(text)
+    found = kept.get(text)
     if found is None:
         found = _parse_inline(text)
-        _KEPT_INLINE.put(text, found, len(text))
-    return found
+        kept.put(text, found, len(text))
+    return found  # type: ignore[return-value]
 
 
 def _parse_inline(text: str) -> tuple[tuple[Declaration, ...], tuple[CssRef, ...]]:
@@ -220,16 +222,18 @@ def _parse_inline_tokens(text: str) -> tuple[list[Declaration], list[CssRef]]:
     return decls, refs
 
 
-def parse_stylesheet(text: str) -> StyleSheet:
+def parse_stylesheet(text: str, kept: Memory | None = None) -> StyleSheet:
     """Rules (for hide/reveal reasoning) and remote references of a <style> block.
 
-    Cached by text: mail from one template repeats the same <style> blocks. Callers must not
-    modify the result."""
-    found = _KEPT_SHEETS.get(text)
+    `kept`: results kept by text (cache.Cache.sheets; mail from one template repeats its
+    <style> blocks). Callers must not modify the result."""
+    if kept is None:
+        return _parse_stylesheet(text)
+    found = kept.get(text)
     if found is None:
         found = _parse_stylesheet(text)
-        _KEPT_SHEETS.put(text, found, len(text))
-    return found
+        kept.put(text, found, len(text))
+    return found  # type: ignore[return-value]
 
 
 def _parse_stylesheet(text: str) -> StyleSheet:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import html
 import html.entities
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pixelguard.budget import Deadline
-from pixelguard.memo import Memo
+
+if TYPE_CHECKING:
+    from pixelguard.cache import Cache, Memory
 
 # One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
 # _TOKEN, so every quote here is closed): name, then a "quoted", 'quoted' or unquoted value.
@@ -244,9 +248,18 @@ MAX_ATTRIBUTES = 1000
 _TOO_MANY = " "  # (no attribute name contains a space)
 
 
-# Mail from one template repeats its tags, within a message and between messages: a tag's
-# attributes are found once and kept (the matches refer only to the tag's own text).
-_KEPT_ATTRS = Memo[str, dict[str, "re.Match[str]"]](entries=4096, chars=1 << 21, largest=4096)
+def contains_any(marks: tuple[str, ...]) -> Callable[[str], bool]:
+    """A test for whether a text contains one of `marks` (substring tests: for a few marks
+    they cost less than one search of an alternation; a mark containing another is left out)."""
+    needed = tuple(m for m in marks if not any(o != m and o in m for o in marks))
+
+    def contains_one(text: str) -> bool:
+        for mark in needed:
+            if mark in text:
+                return True
+        return False
+
+    return contains_one
 
 
 class Element:
@@ -255,10 +268,10 @@ class Element:
     text costs one substring test."""
 
     __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "ns", "clone_of", "text",
-                 "low", "_matches", "_attrs", "_classes")
+                 "low", "_matches", "_attrs", "_classes", "_kept")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
-                 in_mso: bool, ns: str = "html") -> None:
+                 in_mso: bool, ns: str = "html", kept: Memory | None = None) -> None:
         self.index = index
         self.tag = tag  # lower-case, may contain ':' (v:fill); <image> in HTML is "img"
         self.ns = ns  # "html", "svg" or "math": the namespace the engine gives it
@@ -271,8 +284,9 @@ class Element:
         self.in_mso = in_mso  # inside an Outlook conditional comment
         self.text = text
         self.low = text.lower()  # the tag source, lower-cased: for cheap substring pre-checks
-        # the attributes' matches in `text` (shared with every tag of the same text: read
-        # only), and those already made into this element's Attrs
+        # the attributes' matches in `text` (shared with every tag of the same text kept in
+        # `kept`, cache.Cache.tags: read only), and those already made into this element's Attrs
+        self._kept = kept
         self._matches: dict[str, re.Match[str]] | None = None
         self._attrs: dict[str, Attr | None] | None = None
         self._classes: frozenset[str] | None = None
@@ -281,11 +295,12 @@ class Element:
         matches = self._matches
         if matches is None:
             text = self.text
-            matches = _KEPT_ATTRS.get(text)
+            kept = self._kept
+            matches = kept.get(text) if kept is not None else None
             if matches is None:
                 matches = _attr_matches(text)
-                # (a match costs about as much as 100 characters)
-                _KEPT_ATTRS.put(text, matches, len(text) + 100 * len(matches))
+                if kept is not None:  # (a match costs about as much as 100 characters)
+                    kept.put(text, matches, len(text) + 100 * len(matches))
             self._matches = matches
         return matches
 
@@ -304,10 +319,6 @@ class Element:
             if a is not None:
                 out.append(a)
         return out
-
-    def mentions(self, text: str) -> bool:
-        """The tag's source contains `text` (lower-case): a cheap pre-check."""
-        return text in self.low
 
     def attr(self, name: str) -> Attr | None:
         if name not in self.low:
@@ -364,6 +375,10 @@ class Document:
     first_beyond: dict[frozenset[str], int] = field(default_factory=dict)
     checked_for: dict[frozenset[str], int] = field(default_factory=dict)
     copies: int = 0  # elements the tree builder copied (formatting elements re-opened)
+    # _name_info of its tag names (from KNOWN_NAMES, and the others it has met)
+    names: dict[str, _NameInfo] = field(default_factory=lambda: dict(_KNOWN_NAMES))
+    # what its readers may keep between messages (tags here, styles, URLs in detect)
+    cache: Cache | None = None
     # the elements still open at the end of the document, outermost first (None: not known,
     # the document nests deeper than MAX_DEPTH)
     open_at_end: tuple[int, ...] | None = None
@@ -395,19 +410,18 @@ _TOKEN = re.compile(
 
 _Closes = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (targets, scope) pairs
 _NameInfo = tuple[_Closes | None, bool, bool, bool, bool, bool]
-# What an HTML start tag's (lower-case) name means to the tree builder, looked up once per
-# name: the elements it implicitly closes, whether "/>" can close it (VML and Office tags, as
-# Outlook reads them inside its conditional comments), whether it is pushed on the stack of
-# open elements (not void), special, raw text, and whether it is noted (<base>, <body>).
-_NAMES: dict[str, _NameInfo] = {}
-# Hostile mail can invent any number of tag names, of any length: only short ones are kept
-# (every real element's name is), and at most this many.
+# Hostile mail can invent any number of tag names, of any length: a document's scan keeps
+# what only its short names mean (every real element's name is), at most this many.
 _NAMES_MAX = 4096
 _NAME_KEPT_MAX = 32  # characters
 
 
 def _name_info(name: str) -> _NameInfo:
-    info = (
+    """What an HTML start tag's (lower-case) name means to the tree builder: the elements it
+    implicitly closes, whether "/>" can close it (VML and Office tags, as Outlook reads them
+    inside its conditional comments), whether it is pushed on the stack of open elements (not
+    void), special, raw text, and whether it is noted (<base>, <body>)."""
+    return (
         _IMPLICIT.get(name),
         ":" in name,
         name not in VOID,
@@ -415,11 +429,17 @@ def _name_info(name: str) -> _NameInfo:
         name in RAW_TEXT,
         name in ("base", "body"),
     )
-    if len(name) <= _NAME_KEPT_MAX:
-        if len(_NAMES) >= _NAMES_MAX:
-            _NAMES.clear()
-        _NAMES[name] = info
-    return info
+
+
+# What the names of the elements real mail uses mean, worked out once (a document's scan
+# starts from a copy and adds the names it meets).
+_KNOWN_NAMES: dict[str, _NameInfo] = {
+    name: _name_info(name)
+    for name in (_IMPLICIT.keys() | VOID | _SPECIAL | RAW_TEXT | _FORMATTING | _CLOSES_P
+                 | _TABLE_CONTENT | _BREAKOUT | _HEAD_CONTENT
+                 | {"span", "label", "sup", "sub", "abbr", "center", "o:p", "v:rect",
+                    "v:roundrect", "v:fill", "v:textbox", "v:imagedata", "w:anchorlock"})
+}
 
 
 class _Scanner:
@@ -449,6 +469,8 @@ class _Scanner:
         self._no_end: dict[str, int] = {}  # raw text name -> offset after which no end tag
 
     def run(self, text: str) -> None:
+        names = self.doc.names
+        tags = self.doc.cache.tags if self.doc.cache is not None else None
         # The hot loop: one _TOKEN search per tag, so the common path is written out here.
         search = _TOKEN.search
         elements = self.doc.elements
@@ -486,7 +508,8 @@ class _Scanner:
                 if ns != "html":
                     # foreign content: no HTML tree-building rules, "/>" closes any element,
                     # and <style>/<script> are elements with markup inside, not raw text
-                    el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, ns)
+                    el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, ns,
+                                 tags)
                     elements.append(el)
                     if tag_text[-2] != "/":
                         self._push_foreign(el)
@@ -494,11 +517,13 @@ class _Scanner:
                         self._foreign_style(text, end)
                     pos = end
                     continue
-                info = _NAMES.get(name)
+                info = names.get(name)
                 if info is None:
                     if "\x00" in name:
                         name = name[: name.index("\x00")]
                     info = _name_info(name)
+                    if len(name) <= _NAME_KEPT_MAX and len(names) < _NAMES_MAX:
+                        names[name] = info
                 implicit, foreign, pushed, is_special, raw_text, noted = info
                 current_tag = current.tag if current is not None else ""
                 if name in _CONTEXTUAL or current_tag == "colgroup":
@@ -526,7 +551,8 @@ class _Scanner:
                 # "/>" is ignored on HTML elements; Outlook honours it on its VML and Office
                 # tags inside its conditional comments
                 self_closing = foreign and in_mso and tag_text[-2] == "/"
-                el = Element(len(elements), name, base + lt, tag_text, parent, in_mso)
+                el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, "html",
+                             tags)
                 elements.append(el)
                 if noted:
                     self._note(el)
@@ -735,7 +761,8 @@ class _Scanner:
         """A copy of a formatting element, made by the tree builder (it loads nothing); it
         takes the element's place on the list of active formatting elements."""
         elements = self.doc.elements
-        copy = Element(len(elements), el.tag, el.start, el.text, parent, el.in_mso, el.ns)
+        copy = Element(len(elements), el.tag, el.start, el.text, parent, el.in_mso, el.ns,
+                       el._kept)
         copy.clone_of = el.clone_of if el.clone_of >= 0 else el.index
         elements.append(copy)
         self.doc.copies += 1
@@ -1146,10 +1173,11 @@ def _is_quirks(text: str) -> bool:
     return public.startswith(_QUIRKS_IDS)
 
 
-def scan(text: str, deadline: Deadline | None = None) -> Document:
+def scan(text: str, deadline: Deadline | None = None, cache: Cache | None = None) -> Document:
     """Scan an HTML document. Never raises for malformed markup; raises BudgetExceeded
-    past the `deadline` (looked at every thousand tags)."""
-    doc = Document(text, quirks=_is_quirks(text))
+    past the `deadline` (looked at every thousand tags). `cache`: what its readers may keep
+    between messages (Document.cache)."""
+    doc = Document(text, quirks=_is_quirks(text), cache=cache)
     scanner = _Scanner(doc, 0, False, -1, deadline)
     scanner.run(text)
     doc.styles.sort(key=lambda s: s.start)

@@ -1,6 +1,7 @@
 """URLs as a mail client would resolve them."""
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 from pixelguard.hostname import normalise
@@ -8,6 +9,12 @@ from pixelguard.hostname import normalise
 _STRIP = str.maketrans("", "", "\t\r\n")
 _C0_AND_SPACE = " " + "".join(map(chr, range(0x20)))  # stripped from both ends
 REMOTE_SCHEMES = ("http", "https")
+# What a text must contain to spell a URL that resolve() makes remote: a remote scheme (any
+# case), "//" (protocol-relative), or an HTML entity or backslash escape that could spell
+# either ("https&colon;host/p", "&sol;&sol;host/p").
+REMOTE_MARKS = ("//", "&", "\\")
+REMOTE_SCHEME_MARK = re.compile("|".join(re.escape(s) + ":" for s in REMOTE_SCHEMES),
+                                re.IGNORECASE)
 
 # Limits on a remote URL (docs/SECURITY.md, "Resource limits"). No client can load a host
 # past DNS's limits (RFC 1035: 253 octets in all, 63 per label, counted in the IDNA form), and
@@ -90,14 +97,6 @@ def host_of(url: str | SplitResult | None) -> str:
         return normalise(host)
     except ValueError:  # no IDNA form: compared as written (no list entry can match it)
         return host.lower().rstrip(".")
-
-
-def path_and_query(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    return parts.path + ("?" + parts.query if parts.query else "")
 
 
 def over_limit(url: str, parts: SplitResult | None = None) -> str | None:

@@ -1,11 +1,11 @@
-"""What is kept between messages (a URL's shape and the tracker list's verdict on it, a
-resolved reference, a tag's attributes) is only what that text alone decides: a recipient's
-address, a user's host lists, a message's base and where a tag sits are judged again in every
-message, and what is kept stays bounded."""
+"""What is kept between messages (pixelguard.cache: a style attribute's parsed declarations)
+is only what that text alone decides: a recipient's address, a user's host lists, a
+message's base and where a tag sits are judged again in every message, and what is kept
+stays bounded."""
 from __future__ import annotations
 
-from pixelguard import Policy, clean_message
-from pixelguard.detect import shape
+from pixelguard import Policy, clean_message, css
+from pixelguard.cache import Cache
 from pixelguard.trackers import TrackerList
 from pixelguard.trackers._entry import Entry
 
@@ -42,21 +42,17 @@ def test_a_users_allowed_host_is_judged_per_policy_after_the_url_was_seen():
         assert bool(rules(raw, policy)) is expected, policy
 
 
-def test_the_tracker_lists_kept_verdicts_are_the_same_and_bounded():
+def test_the_tracker_lists_verdicts_are_the_same_every_time():
     tl = TrackerList([Entry(vendor="V", host="t.example", path="/open", kind="prefix",
                             precise=True, source="test", pattern="t.example/open")])
     hit, miss = "https://t.example/open/1.gif", "https://t.example/logo.png"
-    for _ in range(2):  # the second time from what is kept
+    for _ in range(2):
         assert tl.match(hit) is not None
         assert tl.match(miss) is None
-    assert hit in tl._seen and miss in tl._seen  # a "no" is kept too
-    for n in range(tl._seen.entries + 50):
+    for n in range(100):
         assert tl.match(f"https://cdn{n}.example/i.png") is None
-    assert len(tl._seen) <= tl._seen.entries
-    assert tl.match(hit) is not None  # still right after the memory was emptied
-    long = "https://t.example/open/" + "a" * tl._seen.largest
-    assert tl.match(long) is not None
-    assert long not in tl._seen
+    assert tl.match(hit) is not None
+    assert tl.match("https://t.example/open/" + "a" * 5000) is not None
 
 
 def test_each_tracker_list_keeps_its_own_verdicts(tmp_path):
@@ -71,23 +67,6 @@ def test_each_tracker_list_keeps_its_own_verdicts(tmp_path):
         assert rules(raw, policy) == expected, policy
 
 
-def test_a_urls_shape_facts_are_those_of_a_fresh_look_and_long_urls_are_not_kept():
-    urls = [
-        "https://news.shop.example/open.gif?id=1",
-        "https://cdn.shop.example/img/spacer.gif",
-        "https://a.example/p/Zx8kQ2mP9rT4vW7yB3nL?u=1",
-        "not a url at all",
-        "https://[::1/broken",
-    ]
-    for url in urls:
-        assert shape.url_facts(url) == shape._fresh_url_facts(url)
-        assert url in shape._KEPT
-        assert shape.url_facts(url) == shape._fresh_url_facts(url)  # and again, from the memory
-    long = "https://a.example/" + "x" * shape._KEPT.largest
-    assert shape.url_facts(long) == shape._fresh_url_facts(long)
-    assert long not in shape._KEPT
-
-
 def test_a_relative_reference_is_resolved_against_each_messages_own_base():
     def found(base: str) -> list[str]:
         raw = html_mail(f'<base href="{base}"><img src="p/open.gif" width="1" height="1">')
@@ -98,17 +77,14 @@ def test_a_relative_reference_is_resolved_against_each_messages_own_base():
     assert found("https://a.example/news/") == ["https://a.example/news/p/open.gif"]
 
 
-def test_long_references_and_bases_are_resolved_but_not_kept():
+def test_long_references_and_bases_are_resolved():
     from pixelguard.detect import vectors
 
-    long_base = "https://a.example/" + "d/" * vectors._KEPT.largest
+    long_base = "https://a.example/" + "d/" * 4096
     assert vectors._memo_resolve(long_base)("x.gif") == long_base + "x.gif"
-    assert ("x.gif", long_base) not in vectors._KEPT
-    long_ref = "https://a.example/" + "y" * vectors._KEPT.largest
+    long_ref = "https://a.example/" + "y" * 4096
     assert vectors._memo_resolve(None)(long_ref) == long_ref
-    assert (long_ref, None) not in vectors._KEPT
     assert vectors._memo_resolve("https://a.example/")("x.gif") == "https://a.example/x.gif"
-    assert ("x.gif", "https://a.example/") in vectors._KEPT
 
 
 def test_the_same_tag_at_other_places_is_edited_where_it_is():
@@ -136,48 +112,55 @@ def test_the_same_tag_inside_and_outside_an_outlook_comment_is_edited_where_it_i
     assert "<![endif]--><div>c</div>" in out
 
 
-def test_long_tags_are_read_but_not_kept():
+def test_long_tags_and_tags_with_many_attributes_are_read():
     from pixelguard import htmlscan
 
-    title = "t" * htmlscan._KEPT_ATTRS.largest
+    title = "t" * 4096
     doc = htmlscan.scan(f'<p><img title="{title}" src="https://a.example/i.png"></p>')
     img = doc.elements[1]
     assert img.get("src") == "https://a.example/i.png"
     assert img.attr("src").start == img.text.index("src=") + img.start
-    assert img.text not in htmlscan._KEPT_ATTRS
-    short = htmlscan.scan('<img src="https://a.example/j.png">').elements[0]
-    assert short.get("src") == "https://a.example/j.png"
-    assert short.text in htmlscan._KEPT_ATTRS
-
-
-def test_a_tag_is_kept_at_the_cost_of_its_attributes_too():
-    from pixelguard import htmlscan
-
-    htmlscan._KEPT_ATTRS.clear()
-    few = htmlscan.scan('<img a1 a2 a3 src="https://a.example/i.png">').elements[0]
-    assert few.attr("a1") is not None
-    assert htmlscan._KEPT_ATTRS.used == len(few.text) + 100 * 4
-    # short, but 300 attributes: more than one tag may cost, so not kept
     many = htmlscan.scan("<img " + " ".join(f"a{n}" for n in range(300)) + ">").elements[0]
-    assert len(many.text) < htmlscan._KEPT_ATTRS.largest
     assert many.attr("a1") is not None and many.attr("a299") is not None
-    assert many.text not in htmlscan._KEPT_ATTRS
 
 
-def test_a_tags_box_is_kept_by_its_text_and_the_memory_is_bounded():
+def test_a_tags_box_is_that_of_its_attributes_and_style():
     from pixelguard import htmlscan
     from pixelguard.detect import visibility
 
     def img(attrs: str) -> htmlscan.Element:
         return htmlscan.scan(f"<p><img {attrs}></p>").elements[1]
 
-    assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)
-    assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)
-    assert visibility.tag_box(img('width="600" style="height:2px;max-width:100%"')) == (600.0, 2.0)
-    for n in range(visibility._BOXES.entries + 20):
-        assert visibility.tag_box(img(f'width="{n}"')) == (float(n), None)
-    assert len(visibility._BOXES) <= visibility._BOXES.entries
-    assert visibility.tag_box(img('width="1" style="height:2px"')) == (1.0, 2.0)  # relearnt
-    long = img(f'width="1" height="1" title="{"t" * visibility._BOXES.largest}"')
-    assert visibility.tag_box(long) == (1.0, 1.0)
-    assert long.text not in visibility._BOXES
+    cache = Cache()
+    for kept in (None, cache.styles, cache.styles):
+        assert visibility.tag_box(img('width="1" style="height:2px"'), kept) == (1.0, 2.0)
+        assert visibility.tag_box(img('width="600" style="height:2px;max-width:100%"'),
+                                  kept) == (600.0, 2.0)
+
+
+def test_a_style_is_kept_by_its_text_as_a_fresh_reading_gives_it_and_the_memory_is_bounded():
+    cache = Cache()
+    styles = ["display:none", "width:1px;height:1px", "background:url(https://a.example/b.gif)",
+              "font-family:&quot;A&quot;", "color:red;/* c */"]
+    for style in styles:
+        fresh = css.parse_inline(style)
+        assert css.parse_inline(style, cache.styles) == fresh
+        assert style in cache.styles
+        assert css.parse_inline(style, cache.styles) == fresh  # and again, from the memory
+    long = "color:red;" * (cache.styles.largest // 10 + 1)
+    assert css.parse_inline(long, cache.styles) == css.parse_inline(long)
+    assert long not in cache.styles
+    for n in range(20_000):
+        css.parse_inline(f"width:{n}px;height:{n}px;margin:0", cache.styles)
+    assert cache.styles.used <= cache.styles._kept.maxsize
+
+
+def test_a_message_cleaned_with_a_cache_is_cleaned_as_without_one():
+    raw = html_mail('<div style="display:none"><img src="https://cdn.shop.example/a.png"></div>'
+                    '<img src="https://cdn.shop.example/b.png" style="width:1px;height:1px">')
+    cache = Cache()
+    alone = clean_message(raw, Policy())
+    for _ in range(2):
+        again = clean_message(raw, Policy(), cache)
+        assert again.raw == alone.raw and again.findings == alone.findings
+    assert len(cache.styles) >= 2

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from functools import lru_cache
 from urllib.parse import quote, unquote
 
 
@@ -23,8 +22,10 @@ def _b64_fragments(data: bytes) -> set[str]:
     return out
 
 
-@lru_cache(maxsize=256)
-def leak_forms(address: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+Forms = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def leak_forms(address: str) -> Forms:
     """(form name, needles) for one address. Case-insensitive needles are lower-case."""
     addr = address.strip().lower()
     if "@" not in addr or len(addr) < 5:
@@ -41,15 +42,21 @@ def leak_forms(address: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     )
 
 
-def find_leak(url: str, recipients: tuple[str, ...]) -> str | None:
-    """How the URL carries one of the recipients' addresses, or None."""
-    if not recipients:
+def recipients_forms(recipients: tuple[str, ...]) -> tuple[Forms, ...]:
+    """leak_forms of each recipient (worked out once per document, used for every URL)."""
+    return tuple(leak_forms(address) for address in recipients)
+
+
+def find_leak(url: str, forms: tuple[Forms, ...]) -> str | None:
+    """How the URL carries one of the recipients' addresses (`forms`: recipients_forms), or
+    None."""
+    if not forms:
         return None
     lower = url.lower()
     decoded = unquote(url)
     decoded_lower = decoded.lower()
-    for address in recipients:
-        for form, needles in leak_forms(address):
+    for address_forms in forms:
+        for form, needles in address_forms:
             for needle in needles:
                 if form == "base64":
                     if needle in url or needle in decoded:

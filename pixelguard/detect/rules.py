@@ -1,48 +1,77 @@
-"""Detection rules. Each is a small function with a stable id (the Finding.rule) and a one-line
-docstring; it reads the Signals of one resource and returns a reason sentence or None.
-They are tried in the order of RULES; the first that fires names the finding.
+"""Detection rules, declared. Each is a small function with a stable id (the Finding.rule) and
+a one-line docstring; it reads the Signals of one resource and returns a reason sentence or
+None. A rule declares the signals it reads, whether it also judges mail from an allowed
+sender, and what the README says it fires on (scripts/rules_table.py writes that table).
+ORDER is the order they are tried in: the first that fires names the finding.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from pixelguard.detect.vectors import Resource
-from pixelguard.trackers import TrackerMatch
+from pixelguard.detect.signals import SIGNALS, Signals
+from pixelguard.detect.vectors import Kind, Resource
 
+__all__ = ["DECLARED", "ORDER", "RULES", "RULE_IDS", "Rule", "Signals", "ordered", "rule"]
 
-class Signals(NamedTuple):
-    """Facts about one remote resource, computed once, shared by every rule."""
+# The order rules are tried in (data, not the order they are written in).
+ORDER: tuple[str, ...] = (
+    "over-limit", "deny-list", "recipient-leak", "known-tracker", "url-shape", "size", "hidden",
+    "css-remote", "meta-refresh", "needless-element",
+)
 
-    host: str
-    tiny: str | None  # why it is too small to show anything ("1x1 px"), or None
-    unsized: bool  # an image with no stated width or height anywhere
-    hidden: tuple[str, str] | None  # ("never"|"revealable", reason) for it or an ancestor
-    known: TrackerMatch | None  # shipped or user list entry that matches the URL
-    shape: str | None  # generic open-tracking URL shape
-    token: bool  # an opaque per-message/per-recipient token in the URL
-    query_token: bool  # such a token in the query string
-    leak: str | None  # how the URL carries the recipient's address
-    host_verdict: str | None  # "allow" | "deny" | None from the user's lists
-    spacer: bool  # repeated, token-less or spacer-named: a layout spacer
-    print_or_forward: str | None  # CSS that applies only when printed or forwarded
-    kept: frozenset[str] = frozenset()  # families of needless elements the policy keeps
-    over_limit: str | None = None  # why the URL is past a limit (urls.over_limit)
+Check = Callable[[Resource, Signals], "str | None"]
 
 
-Rule = Callable[[Resource, Signals], "str | None"]
-RULES: list[tuple[str, Rule]] = []
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    check: Check
+    needs: frozenset[str]  # the signals it reads (names in detect.signals.SIGNALS)
+    allowed_senders: bool  # it also judges mail from an allowed sender
+    fires_when: str  # one Markdown sentence for the README's table
+
+    @property
+    def summary(self) -> str:
+        """The check's one-line docstring."""
+        return (self.check.__doc__ or "").strip().splitlines()[0]
 
 
-def rule(rule_id: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        RULES.append((rule_id, fn))
+DECLARED: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, *, needs: tuple[str, ...], fires_when: str,
+         allowed_senders: bool = False) -> Callable[[Check], Check]:
+    """Declare the decorated function as the rule `rule_id` (it runs once ORDER names it)."""
+    unknown = sorted(set(needs) - SIGNALS.keys())
+    if unknown:
+        raise ValueError(f"rule {rule_id}: unknown signals {unknown}")
+
+    def register(fn: Check) -> Check:
+        if rule_id in DECLARED:
+            raise ValueError(f"rule {rule_id} declared twice")
+        DECLARED[rule_id] = Rule(rule_id, fn, frozenset(needs), allowed_senders, fires_when)
         fn.rule_id = rule_id  # type: ignore[attr-defined]
         return fn
 
     return register
 
 
-@rule("over-limit")
+def ordered(order: tuple[str, ...] = ORDER) -> tuple[Rule, ...]:
+    """The declared rules in `order`; every declared rule must have its place."""
+    unplaced = sorted(DECLARED.keys() - set(order))
+    unknown = sorted(set(order) - DECLARED.keys())
+    if unplaced or unknown:
+        raise ValueError(f"rules without a place in the order: {unplaced}; "
+                         f"placed but not declared: {unknown}")
+    return tuple(DECLARED[rule_id] for rule_id in order)
+
+
+@rule("over-limit", needs=("over_limit",),
+      fires_when=("past a limit no real mail reaches, removed unread: a host over 253 octets or a "
+                 "label over 63 (DNS's limits), a URL over 32 KiB, a stylesheet or style "
+                 "attribute over 256 KiB, a srcset over 64 KiB, a tag with over 1,000 attributes "
+                 "([docs/SECURITY.md](docs/SECURITY.md))"))
 def over_limit(res: Resource, s: Signals) -> str | None:
     """A URL past a documented limit (host over 253 octets, a label over 63, URL over 32 KiB)."""
     if s.over_limit:
@@ -50,7 +79,8 @@ def over_limit(res: Resource, s: Signals) -> str | None:
     return None
 
 
-@rule("deny-list")
+@rule("deny-list", needs=("host_verdict", "host"), allowed_senders=True,
+      fires_when="the host is on the recipient's deny list")
 def deny_list(res: Resource, s: Signals) -> str | None:
     """The resource's host is on the recipient's deny list."""
     if s.host_verdict == "deny":
@@ -58,7 +88,9 @@ def deny_list(res: Resource, s: Signals) -> str | None:
     return None
 
 
-@rule("recipient-leak")
+@rule("recipient-leak", needs=("leak",),
+      fires_when=("the URL carries the recipient's address: plain, percent-encoded, base64 (any "
+                 "alignment, std/url-safe, with or without padding), MD5/SHA-1/SHA-256"))
 def recipient_leak(res: Resource, s: Signals) -> str | None:
     """The URL carries the recipient's address (plain, encoded or hashed)."""
     if s.leak:
@@ -66,7 +98,10 @@ def recipient_leak(res: Resource, s: Signals) -> str | None:
     return None
 
 
-@rule("known-tracker")
+@rule("known-tracker", needs=("known", "tiny", "hidden", "shape", "token", "unsized"),
+      fires_when=("a shipped (or user-supplied) tracker list entry matches; path-precise entries "
+                 "fire on any image, host-only entries only with supporting evidence (tiny, "
+                 "hidden, tracking-shaped URL)"))
 def known_tracker(res: Resource, s: Signals) -> str | None:
     """A tracker list entry matches: path-precise entries always, host-only ones with support."""
     k = s.known
@@ -81,7 +116,9 @@ def known_tracker(res: Resource, s: Signals) -> str | None:
     return None
 
 
-@rule("url-shape")
+@rule("url-shape", needs=("shape", "spacer", "tiny", "hidden", "unsized", "token"),
+      fires_when=("a generic open-tracking URL (`/wf/open`, `/o/<token>`, `open.gif`, `?open=`…) "
+                 "on a tiny, hidden or unsized element — never alone on a visible image"))
 def url_shape(res: Resource, s: Signals) -> str | None:
     """A generic open-tracking URL on a tiny, hidden or unsized element (never alone)."""
     if not s.shape or s.spacer:
@@ -94,15 +131,21 @@ def url_shape(res: Resource, s: Signals) -> str | None:
     return None
 
 
-@rule("size")
+@rule("size", needs=("tiny", "spacer"),
+      fires_when=("a remote image too small to show anything (1×1, 0×0, by attributes or CSS, "
+                 "`!important`, max-width) — repeated token-less spacers excepted"))
 def size(res: Resource, s: Signals) -> str | None:
     """A remote image too small to show anything (1x1, 0x0, CSS-sized), not a layout spacer."""
-    if s.tiny and not s.spacer and res.kind in ("image", "background", "media"):
+    if s.tiny and not s.spacer and res.kind in (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA):
         return f"remote image of {s.tiny}"
     return None
 
 
-@rule("hidden")
+@rule("hidden", needs=("hidden", "spacer"),
+      fires_when=("a remote load on an element that is never shown: `display:none`, "
+                 "`visibility:hidden`, `opacity:0`, zero height with overflow hidden, "
+                 "off-screen, on it or an ancestor, and no stylesheet rule can reveal it "
+                 "(mobile-only images revealed by a media query are content)"))
 def hidden(res: Resource, s: Signals) -> str | None:
     """A remote load on an element no client ever shows (and no stylesheet rule reveals)."""
     if s.hidden and s.hidden[0] == "never" and not s.spacer:
@@ -110,23 +153,26 @@ def hidden(res: Resource, s: Signals) -> str | None:
     return None
 
 
-@rule("css-remote")
+@rule("css-remote", needs=("print_or_forward", "query_token", "shape"),
+      fires_when=("remote stylesheets, CSS loads that fire only when printed or forwarded, web "
+                 "fonts with personalised tokens"))
 def css_remote(res: Resource, s: Signals) -> str | None:
     """Remote stylesheets, and CSS loads that fire only on print or forward, or carry a token."""
-    if res.kind in ("stylesheet", "import"):
+    if res.kind in (Kind.STYLESHEET, Kind.IMPORT):
         return "remote stylesheet (loads on open, shows nothing by itself)"
     if res.css_ref is not None and res.css_ref.context == "@unparsed":
         return "remote load in CSS too malformed to read safely"
     if s.print_or_forward:
         return f"CSS load that fires only {s.print_or_forward}"
-    if res.kind == "font" and s.query_token:
+    if res.kind == Kind.FONT and s.query_token:
         return "web font URL with a personalised token in its query"
-    if res.kind == "font" and s.shape:
+    if res.kind == Kind.FONT and s.shape:
         return f"web font from an open-tracking URL ({s.shape})"
     return None
 
 
-@rule("meta-refresh")
+@rule("meta-refresh", needs=(),
+      fires_when="a `<meta http-equiv=refresh>` would take the opened message to a remote page")
 def meta_refresh(res: Resource, s: Signals) -> str | None:
     """A <meta http-equiv=refresh> that would take the message view to a remote page."""
     if res.needless == "refresh":
@@ -145,7 +191,12 @@ _NEEDLESS_REASONS = {
 }
 
 
-@rule("needless-element")
+@rule("needless-element", needs=("kept",),
+      fires_when=("a load through an element no mail needs and only a tracker would use: iframes "
+                 "and frames (whatever they hold: remote, `data:`, `cid:` or `srcdoc`), objects, "
+                 "embeds, applets, audio/video sources, scripts, `<link rel>` other than "
+                 "stylesheet (prefetch, preload, icon…), `<html manifest>`; `keep: [iframes, "
+                 "media]` in the config judges iframes or audio/video like images instead"))
 def needless_element(res: Resource, s: Signals) -> str | None:
     """A load through an element that no mail needs and only a tracker would use."""
     family = res.needless
@@ -154,4 +205,5 @@ def needless_element(res: Resource, s: Signals) -> str | None:
     return None
 
 
-RULE_IDS = tuple(rule_id for rule_id, _ in RULES)
+RULES = ordered()
+RULE_IDS = tuple(r.id for r in RULES)

@@ -7,7 +7,6 @@ from collections import Counter
 from typing import NamedTuple
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from pixelguard.memo import Memo
 from pixelguard.urls import host_of, over_limit
 
 # A path segment naming an open-tracking endpoint when followed by an opaque token or as a
@@ -156,20 +155,8 @@ class UrlFacts(NamedTuple):
     over_limit: str | None = None  # urls.over_limit(): then nothing else is judged
 
 
-# Kept between messages (mail from one template loads the same images again and again).
-_KEPT = Memo[str, UrlFacts](entries=4096, chars=1 << 20, largest=4096)
-
-
 def url_facts(url: str) -> UrlFacts:
-    """The shape tests of one URL, split once (and kept between messages)."""
-    found = _KEPT.get(url)
-    if found is None:
-        found = _fresh_url_facts(url)
-        _KEPT.put(url, found, 2 * len(url))  # (the host and shape strings are shorter than it)
-    return found
-
-
-def _fresh_url_facts(url: str) -> UrlFacts:
+    """The shape tests of one URL, split once."""
     parsed = Parsed(url)
     beyond = over_limit(url, parsed.parts) if parsed.parts is not None else None
     if beyond is not None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pixelguard.budget import Deadline
 from pixelguard.css import Declaration, StyleSheet, parse_inline
-from pixelguard.htmlscan import Document, Element
-from pixelguard.memo import Memo
+from pixelguard.htmlscan import Document, Element, contains_any
+
+if TYPE_CHECKING:
+    from pixelguard.cache import Memory
 
 _LENGTH = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(px|pt|em|rem|ex|ch|cm|mm|in|pc|q)?")
 _UNIT_PX = {"px": 1.0, "pt": 4 / 3, "em": 16.0, "rem": 16.0, "ex": 8.0, "ch": 8.0,
@@ -70,24 +72,16 @@ def box(el: Element, decls: Sequence[Declaration]) -> tuple[float | None, float 
     return out[0], out[1]
 
 
-def inline_decls(el: Element) -> tuple[Declaration, ...]:
-    """The element's inline (style=) declarations."""
+def inline_decls(el: Element, kept: Memory | None = None) -> tuple[Declaration, ...]:
+    """The element's inline (style=) declarations (`kept`: see css.parse_inline)."""
     style = el.attr("style")
-    return parse_inline(style.value)[0] if style is not None and style.value.strip() else ()
+    return (parse_inline(style.value, kept)[0] if style is not None and style.value.strip()
+            else ())
 
 
-def tag_box(el: Element) -> tuple[float | None, float | None]:
-    """box() by the element's own attributes and inline style: the same tag text always
-    gives the same box, so it is kept between messages."""
-    text = el.text
-    found = _BOXES.get(text)
-    if found is None:
-        found = box(el, inline_decls(el))
-        _BOXES.put(text, found, len(text))
-    return found
-
-
-_BOXES = Memo[str, tuple["float | None", "float | None"]](entries=4096, chars=1 << 20, largest=4096)
+def tag_box(el: Element, kept: Memory | None = None) -> tuple[float | None, float | None]:
+    """box() by the element's own attributes and inline style."""
+    return box(el, inline_decls(el, kept))
 
 
 def tiny_reason(w: float | None, h: float | None) -> str | None:
@@ -120,30 +114,19 @@ _StyleFacts = tuple[tuple[Declaration, ...], Hiding | None, bool]
 _NO_STYLE: _StyleFacts = ((), None, False)
 
 
-# An inline style can hide an element (or set display, which decides whether the hidden
-# attribute and stylesheet rules apply) only by naming one of these properties; CSS escapes
-# and HTML entities could spell them, so their marks count too. (Written out, not a loop:
-# this runs for every element on the way to each resource.)
-def _may_hide_inline(low: str) -> bool:
-    return ("display" in low or "visibility" in low or "opacity" in low or "overflow" in low
-            or "position" in low or "\\" in low or "&" in low)
+# Every way _declarations_hiding finds an inline style hides an element starts from one of
+# these properties (display also decides whether the hidden attribute and stylesheet rules
+# apply).
+HIDING_PROPERTIES = ("display", "visibility", "opacity", "overflow", "position")
+# A style can hide only by naming one of them; CSS escapes and HTML entities could spell
+# them, so their marks count too (this runs for every element on the way to each resource).
+_may_hide_inline = contains_any(HIDING_PROPERTIES + ("\\", "&"))
 
 
-def _style_facts(text: str) -> _StyleFacts:
+def _style_facts(text: str, kept: Memory | None = None) -> _StyleFacts:
     """A style attribute's declarations, how they hide an element (or None), and whether they
-    set display. Cached by text (templates repeat their styles); long ones are not kept."""
-    found = _KEPT_FACTS.get(text)
-    if found is None:
-        found = _facts_of(text)
-        _KEPT_FACTS.put(text, found, len(text))
-    return found
-
-
-_KEPT_FACTS = Memo[str, _StyleFacts](entries=8192, chars=1 << 19, largest=1024)
-
-
-def _facts_of(text: str) -> _StyleFacts:
-    decls = parse_inline(text)[0]
+    set display."""
+    decls = parse_inline(text, kept)[0]
     return decls, _declarations_hiding(decls), _last(decls, "display") is not None
 
 
@@ -190,17 +173,6 @@ _COMPOUND_PART = re.compile(r"([.#]?)(-?[_a-zA-Z0-9\\-]+|\*)|(\[[^\]]*\]|::?[a-z
 
 
 def _last_compound(selector: str) -> _Compound:
-    # pure, and mail from one template repeats its selectors; a huge (hostile) selector is
-    # not worth keeping alive after its message
-    return _last_compound_cached(selector) if len(selector) <= 512 else _compound_of(selector)
-
-
-@lru_cache(maxsize=4096)
-def _last_compound_cached(selector: str) -> _Compound:
-    return _compound_of(selector)
-
-
-def _compound_of(selector: str) -> _Compound:
     s = selector.strip()
     for comb in (">", "+", "~"):
         s = s.replace(comb, " ")
@@ -238,7 +210,7 @@ def matches(c: _Compound, el: Element) -> bool:
     return _matches(c, el)
 
 
-def compound_index(items: list) -> "_Index":
+def compound_index(items: list) -> _Index:
     """(compound, value) pairs filed for quick lookup by element (see _Index)."""
     return _Index(items, {})
 
@@ -300,13 +272,17 @@ class _Reveal:
     important: bool
 
 
-def _sheet_facts(sheet: StyleSheet) -> tuple[list[tuple[_Compound, _Reveal]],
-                                                list[tuple[_Compound, Hiding]]]:
-    """What one stylesheet's rules can reveal and hide, by selector. Kept on the (cached,
-    immutable) sheet: mail from one template brings the same <style> block every time."""
-    facts = sheet.derived.get("visibility")
-    if facts is not None:
-        return facts
+def _sheet_facts(sheet: StyleSheet, kept: Memory | None) -> tuple[
+        list[tuple[_Compound, _Reveal]], list[tuple[_Compound, Hiding]]]:
+    """What one stylesheet's rules can reveal and hide, by selector (`kept`:
+    cache.Cache.sheet_facts; mail from one template brings the same <style> blocks)."""
+    if kept is not None:
+        found = kept.get(sheet)
+        if found is None:
+            found = _sheet_facts(sheet, None)
+            # (at about the cost of its selectors: a huge one is never kept alive)
+            kept.put(sheet, found, 64 + sum(len(r.selector) + 64 for r in sheet.rules))
+        return found  # type: ignore[return-value]
     reveal: list[tuple[_Compound, _Reveal]] = []
     hide: list[tuple[_Compound, Hiding]] = []
     for rule in sheet.rules:
@@ -324,7 +300,6 @@ def _sheet_facts(sheet: StyleSheet) -> tuple[list[tuple[_Compound, _Reveal]],
                     and disp is not None and disp.value == "none":
                 hide.append((comp, Hiding(f"display:none from stylesheet rule '{sel.strip()}'",
                                           ("display",), False)))
-    sheet.derived["visibility"] = (reveal, hide)
     return reveal, hide
 
 
@@ -338,13 +313,17 @@ class Visibility:
         an `<!--[if mso]>` comment hides only the markup that Outlook alone reads, since every
         other client sees no such rule."""
         self.doc = doc
+        cache = doc.cache
+        self._kept = cache.styles if cache is not None else None
+        self._facts_kept = cache.style_facts if cache is not None else None
+        facts_kept = cache.sheet_facts if cache is not None else None
         self._styles: dict[int, _StyleFacts] = {}  # element index -> its style= facts
         self._reveal_items: list[tuple[_Compound, _Reveal]] = []
         self._hide_items: list[tuple[_Compound, Hiding]] = []
         self._mso_hide_items: list[tuple[_Compound, Hiding]] = []
         for item in sheets:
             sheet, mso_only = item if isinstance(item, tuple) else (item, False)
-            reveal, hide = _sheet_facts(sheet)
+            reveal, hide = _sheet_facts(sheet, facts_kept)
             self._reveal_items += reveal
             if mso_only:
                 self._mso_hide_items += hide
@@ -387,9 +366,19 @@ class Visibility:
             if "style" in low and _may_hide_inline(low):
                 style = el.attr("style")
                 if style is not None and style.value.strip():
-                    facts = _style_facts(style.value)
+                    facts = self._style_facts(style.value)
             self._styles[el.index] = facts
         return facts
+
+    def _style_facts(self, text: str) -> _StyleFacts:
+        kept = self._facts_kept
+        if kept is None:
+            return _style_facts(text)
+        found = kept.get(text)
+        if found is None:
+            found = _style_facts(text, self._kept)
+            kept.put(text, found, len(text))
+        return found  # type: ignore[return-value]
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         _decls, found, has_display = self._style(el)
@@ -450,16 +439,13 @@ class Visibility:
 
 
 def _hides_value(prop: str, value: str) -> bool:
+    """A value of one of _REVEAL_PROPS that hides rather than shows."""
     if prop == "display":
         return value == "none"
     if prop == "visibility":
         return value in ("hidden", "collapse")
     if prop == "opacity":
         return value in ("0", "0.0", "0%")
-    if prop in ("max-height", "height", "max-width", "width", "font-size"):
+    if prop in ("max-height", "height", "max-width", "width"):
         return length_px(value) == 0
-    if prop == "overflow":
-        return value in ("hidden", "clip")
-    if prop == "mso-hide":
-        return True
-    return False
+    return prop == "overflow" and value in ("hidden", "clip")

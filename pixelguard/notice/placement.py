@@ -187,7 +187,8 @@ class _Placement:
         """No rule of the sender's stylesheets hides the notice's own elements (a rule for
         `table` or `td`, say) wherever it goes."""
         if self._shown is None:
-            alone = scan(self.notice_html)
+            # (with the document's cache: the facts of its stylesheets are kept there)
+            alone = scan(self.notice_html, cache=self.doc.cache)
             vis = Visibility(alone, self.sheets)
             self._shown = all(vis.state(el) is None for el in alone.elements)
         return self._shown

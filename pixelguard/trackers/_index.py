@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pixelguard.memo import MISSING, Memo
 from pixelguard.trackers._abp import AbpRule, Glob, compile_glob
 from pixelguard.trackers._entry import Entry, TrackerMatch, collapse_digits, required_literal
 
@@ -225,21 +224,12 @@ class TrackerList:
             collected.append(rule.entry)
         self.entries = tuple(collected)
         self._has_exceptions = any(e.exception for e in collected)
-        # Verdicts already given, by URL: mail from one template loads the same images again.
-        self._seen = Memo[str, object](entries=4096, chars=1 << 19, largest=2048)
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def match(self, url: str) -> TrackerMatch | None:
         """The list's verdict on an absolute http(s) URL; a precise match beats a host-only one."""
-        verdict = self._seen.get(url, MISSING)
-        if verdict is MISSING:
-            verdict = self._match(url)
-            self._seen.put(url, verdict, len(url))
-        return verdict  # type: ignore[return-value]
-
-    def _match(self, url: str) -> TrackerMatch | None:
         parts = _split(url)
         if parts is None:
             return None
