@@ -3,9 +3,9 @@
 Tests under tests/e2e/ (real Dovecot, Postfix, procmail, pixelguard subprocesses) and
 tests/browser/ (headless Chromium) are marked `e2e` here, by directory, so
 
-    python -m pytest -m "not e2e"
+    python -m pytest -m "not e2e" -n auto
 
-runs the fast suite (under a minute). A test elsewhere that starts servers or worker
+runs the fast suite (under a minute on two cores; each of its tests can run in any worker). A test elsewhere that starts servers or worker
 processes, or runs the whole pipeline over thousands of generated messages or the shared
 corpus, carries `@pytest.mark.e2e` itself.
 
