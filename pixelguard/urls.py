@@ -11,10 +11,11 @@ _C0_AND_SPACE = " " + "".join(map(chr, range(0x20)))  # stripped from both ends
 REMOTE_SCHEMES = ("http", "https")
 # What a text must contain to spell a URL that resolve() makes remote: a remote scheme (any
 # case), "//" (protocol-relative), or an HTML entity or backslash escape that could spell
-# either ("https&colon;host/p", "&sol;&sol;host/p").
+# either ("https&colon;host/p", "&sol;&sol;host/p"); resolve() drops tabs and newlines
+# anywhere in a URL, as browsers do, so they may come between the characters of a mark.
 REMOTE_MARKS = ("//", "&", "\\")
-REMOTE_SCHEME_MARK = re.compile("|".join(re.escape(s) + ":" for s in REMOTE_SCHEMES),
-                                re.IGNORECASE)
+REMOTE_SCHEME_MARK = re.compile("|".join(r"[\t\n\r]*".join(map(re.escape, mark)) for mark in
+                                         (*(s + ":" for s in REMOTE_SCHEMES), "//")), re.I)
 
 # Limits on a remote URL (docs/SECURITY.md, "Resource limits"). No client can load a host
 # past DNS's limits (RFC 1035: 253 octets in all, 63 per label, counted in the IDNA form), and

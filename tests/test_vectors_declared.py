@@ -114,3 +114,12 @@ def test_the_first_look_at_a_part_knows_every_nested_document_tag() -> None:
     for tag in vectors.NESTED_DOCUMENTS:
         assert core._may_load_remote(f"<p>x</p><{tag.upper()} srcdoc='&lt;p&gt;'>")
     assert not core._may_load_remote("<p>plain text, no link</p>")
+
+
+@pytest.mark.parametrize("src", ["ht\ttps:\t/\t/t.example/o.gif", "h\nttps:t.example/o.gif",
+                                 "/\r\n/t.example/o.gif"])
+def test_the_first_look_at_a_part_sees_a_url_spelt_with_tabs_or_newlines(src: str) -> None:
+    # resolve() drops them, as browsers do: the URL loads, so the part must be looked at
+    raw = ("From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html\n\n<p>x</p>"
+           f'<img src="{src}" width="1" height="1">\n').encode()
+    assert [f.rule for f in clean_message(raw, Policy()).findings] == ["size"]
