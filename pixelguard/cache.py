@@ -35,7 +35,7 @@ class Memory:
     oldest first (cachetools.FIFOCache: a hit costs no bookkeeping). `get(key, default=None)`
     is a plain dict's: it runs for every tag, style and URL of a message."""
 
-    __slots__ = ("_kept", "_values", "get", "largest")
+    __slots__ = ("_kept", "_lock", "_values", "get", "largest")
 
     def __init__(self, chars: int, largest: int) -> None:
         self.largest = largest
@@ -43,14 +43,17 @@ class Memory:
         # eviction)
         self._values: dict[Hashable, object] = {}
         self._kept: _Kept = _Kept(chars, self._values)
+        self._lock = threading.Lock()
         self.get: Callable[..., object] = self._values.get
 
     def put(self, key: Hashable, value: object, cost: int) -> None:
         if cost <= self.largest:
-            # (the value first: the FIFOCache evicts only keys it holds, so every key it holds
-            # has its value here)
-            self._values[key] = value
-            self._kept[key] = cost
+            # (one writer at a time: threads share the process default Cache, and the
+            # FIFOCache's eviction is not safe against a concurrent put. The value first:
+            # the FIFOCache evicts only keys it holds, so every key it holds has its value here)
+            with self._lock:
+                self._values[key] = value
+                self._kept[key] = cost
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
@@ -107,7 +110,8 @@ class Cache:
         """The shipped list plus the extra lists at `paths` (the shipped list alone for none)."""
         if not paths:
             return default_list()
-        found = self._lists.get(paths)
+        with self._lock:  # (an LRUCache reorders itself on every read)
+            found = self._lists.get(paths)
         if found is None:
             if self._load is None:
                 raise ListsNotLoaded(f"tracker lists not loaded by the caller: {', '.join(paths)}")

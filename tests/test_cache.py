@@ -63,3 +63,45 @@ def test_a_memory_keeps_what_fits_its_characters_and_never_what_is_too_large() -
     missing = object()
     memory.put("none", None, 1)
     assert memory.get("none", missing) is None and memory.get("other", missing) is missing
+
+
+def test_concurrent_puts_keep_a_memory_consistent_and_bounded() -> None:
+    # threads share the process default Cache (IMAP jobs, a relay without workers)
+    import sys
+    import threading
+
+    from pixelguard.cache import Memory
+
+    memory = Memory(2000, 100)
+    errors: list[BaseException] = []
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def work(k: int) -> None:
+        try:
+            for n in range(20_000):
+                memory.put((k, n), n, 10 + n % 50)
+                memory.get((k, n - 1))
+        except BaseException as exc:  # noqa: BLE001 - any error is the failure shown
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
+    assert memory.used <= 2000
+    assert len(memory._values) == len(memory)  # every value kept is one the budget counts
+
+
+def test_facts_of_a_large_stylesheet_cost_what_the_sheet_holds() -> None:
+    from pixelguard import css
+    from pixelguard.detect.visibility import _sheet_cost
+
+    small = css.parse_stylesheet(".a{color:red}")
+    big = css.parse_stylesheet(".a{color:red;" + "x:" + "b" * 200_000 + "}")
+    assert _sheet_cost(big) > 200_000 > _sheet_cost(small)

@@ -123,3 +123,14 @@ def test_the_first_look_at_a_part_sees_a_url_spelt_with_tabs_or_newlines(src: st
     raw = ("From: a@shop.example\nTo: bob@example.org\nContent-Type: text/html\n\n<p>x</p>"
            f'<img src="{src}" width="1" height="1">\n').encode()
     assert [f.rule for f in clean_message(raw, Policy()).findings] == ["size"]
+
+
+def test_a_style_past_the_css_limit_is_removed_whatever_else_the_tag_holds() -> None:
+    # no url( in it: only its length says it must go (unread, so it is never parsed)
+    from pixelguard import css
+
+    style = "color:red;" + "a" * (css.MAX_CSS_CHARS + 10)
+    raw = f'<html><body><div data-x="curl" style="{style}">hi</div></body></html>'.encode()
+    result = clean_message(raw, Policy())
+    assert [(f.rule, f.where) for f in result.findings] == [("over-limit", "div[style]")]
+    assert b"aaaa" not in result.raw

@@ -103,7 +103,10 @@ def css_marks(functions: tuple[str, ...]) -> tuple[str, ...]:
 def _hint_for(vector: Vector) -> tuple[str, Callable[[str], object]]:
     # (a substring test first: it rules out most tags, and costs far less than a search)
     if vector.css_functions:
-        test: Callable[[str], object] = contains_any(css_marks(vector.css_functions))
+        marks = contains_any(css_marks(vector.css_functions))
+        # (a tag longer than the CSS limit may carry a style past it: removed unread, so
+        # the vector must see it whatever it contains)
+        test: Callable[[str], object] = lambda low: len(low) > css.MAX_CSS_CHARS or marks(low)
     else:  # (a name is never spelled with entities; "background-color:" does not match)
         test = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
                                    for n in vector.attributes)).search

@@ -272,6 +272,13 @@ class _Reveal:
     important: bool
 
 
+def _sheet_cost(sheet: StyleSheet) -> int:
+    """About the characters a parsed stylesheet holds: its selectors, declarations and refs."""
+    return 64 + sum(len(r.selector) + 64 + sum(len(d.name) + len(d.value) + 64
+                                               for d in r.declarations)
+                    for r in sheet.rules) + sum(len(ref.url) + 64 for ref in sheet.refs)
+
+
 def _sheet_facts(sheet: StyleSheet, kept: Memory | None) -> tuple[
         list[tuple[_Compound, _Reveal]], list[tuple[_Compound, Hiding]]]:
     """What one stylesheet's rules can reveal and hide, by selector (`kept`:
@@ -280,8 +287,9 @@ def _sheet_facts(sheet: StyleSheet, kept: Memory | None) -> tuple[
         found = kept.get(sheet)
         if found is None:
             found = _sheet_facts(sheet, None)
-            # (at about the cost of its selectors: a huge one is never kept alive)
-            kept.put(sheet, found, 64 + sum(len(r.selector) + 64 for r in sheet.rules))
+            # (at the cost of the whole parsed sheet, which the key keeps alive: a huge
+            # one is never kept)
+            kept.put(sheet, found, _sheet_cost(sheet))
         return found  # type: ignore[return-value]
     reveal: list[tuple[_Compound, _Reveal]] = []
     hide: list[tuple[_Compound, Hiding]] = []
