@@ -43,3 +43,16 @@ def html_texts(raw: bytes) -> list[str]:
 def plain_texts(raw: bytes) -> list[str]:
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     return [p.get_content() for p in msg.walk() if p.get_content_type() == "text/plain"]
+
+
+def load_benchmark(name: str):
+    """A fresh copy of the script benchmarks/<name>.py as a module (each call loads it anew,
+    so one test's changes to its globals never reach another)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, FIXTURES.parent / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

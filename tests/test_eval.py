@@ -2,12 +2,11 @@
 above the floors recorded in benchmarks/EVAL.md; and the harness itself judges correctly."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from support import load_benchmark
 
 from pixelguard.detect.shape import open_shape
 
@@ -22,12 +21,7 @@ MAX_CONTENT_REMOVED = 0
 
 
 def _harness():
-    spec = importlib.util.spec_from_file_location("eval_detection",
-                                                  ROOT / "benchmarks" / "eval_detection.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("eval_detection")
 
 
 needs_corpus = pytest.mark.skipif(

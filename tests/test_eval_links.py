@@ -2,12 +2,11 @@
 in benchmarks/EVAL.md; and the harness itself judges correctly."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from support import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -16,11 +15,7 @@ MIN_MARKED = 72  # of 140 destination-unknown links
 
 
 def _harness():
-    spec = importlib.util.spec_from_file_location("eval_links", ROOT / "benchmarks" / "eval_links.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("eval_links")
 
 
 needs_corpus = pytest.mark.skipif(
