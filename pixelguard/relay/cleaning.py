@@ -18,7 +18,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from pixelguard import clean_message, trust
+from pixelguard import clean_message, gc_tuning, trust
 from pixelguard.config import AuthConfig
 from pixelguard.headers import mark_error
 from pixelguard.model import Finding, LinkChange, Policy
@@ -88,9 +88,13 @@ class Cleaner:
 
     def start(self) -> None:
         """Start the worker processes now (blocking), so the first message does not pay for it."""
-        if not self.enabled or self.workers == 0:
+        if not self.enabled:
             return
-        self._current().start(_warm_up)
+        if self.workers == 0:  # cleaning runs in this process
+            _warm_up()
+            gc_tuning.for_many_messages()
+            return
+        self._current().start(_warm_up)  # (each worker tunes its collector after it)
 
     def renew(self) -> None:
         """Forget what cleaning loaded from files (the extra tracker lists, cached per path):
