@@ -10,6 +10,13 @@ parsing and decoding included); baselines = their scan over the message's alread
 parts (MIME decoding *not* counted, which favours them). Message by message, each method
 runs `--repeat` times back to back and its median is kept (the methods take turns going
 first); the table gives the median and p99 of those per-message times. Corpus and generated messages are read/generated at run time.
+
+The process is set up as the adapters set up theirs: after the warm-up, the collector is
+tuned for many messages (pixelguard.gc_tuning.for_many_messages, as a relay worker does);
+`--gc default` leaves Python's defaults. `--cold` gives pixelguard what it keeps between
+messages (pixelguard.cache.Cache) fresh for every run of a message, so a repeated message is
+not served from what its own first run left there (code older than the Cache: its
+module-level memories are cleared instead).
 """
 from __future__ import annotations
 
@@ -94,10 +101,52 @@ def policy_for(raw: bytes) -> Policy:
     return Policy(recipients=(rcpt,) if rcpt else ())
 
 
-def _t(fn, *args) -> float:
+def _t(fn, *args, **kwargs) -> float:
     t0 = time.perf_counter()
-    fn(*args)
+    fn(*args, **kwargs)
     return time.perf_counter() - t0
+
+
+def tune_collector(how: str) -> str:
+    """Set up the collector as the adapters do (`how`: "adapters"), or leave Python's
+    defaults ("default"); returns what was done, for the output."""
+    if how == "default":
+        return "collector: Python's defaults"
+    try:
+        from pixelguard import gc_tuning
+    except ImportError:
+        return "collector: Python's defaults (the code measured has no pixelguard.gc_tuning)"
+    gc_tuning.for_many_messages()
+    return "collector: tuned as the adapters tune it (gc_tuning.for_many_messages)"
+
+
+def fresh_state() -> dict:
+    """What clean_message keeps between messages, forgotten (--cold): keyword arguments
+    giving it a fresh Cache, or, for code older than the Cache, its module-level memories
+    cleared."""
+    try:
+        from pixelguard.cache import Cache
+    except ImportError:
+        _clear_module_memories()
+        return {}
+    return {"cache": Cache()}
+
+
+def _clear_module_memories() -> None:
+    import importlib
+
+    from pixelguard.memo import Memo
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pixelguard"):
+            for value in list(vars(module).values()):
+                if isinstance(value, Memo):
+                    value.clear()
+    for name in ("pixelguard.detect.visibility", "pixelguard.detect.leak"):
+        module = importlib.import_module(name)
+        for value in list(vars(module).values()):
+            if hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name:
+                value.cache_clear()
 
 
 def _p99(xs: list[float]) -> float:
@@ -106,7 +155,7 @@ def _p99(xs: list[float]) -> float:
 
 
 def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mtb: MtbStyle,
-             repeat: int) -> dict[str, list[float]]:
+             repeat: int, cold: bool = False) -> dict[str, list[float]]:
     """Per-message median time (seconds) of each method. Message by message, each method
     runs `repeat` times back to back (the median keeps a warm run of each); the methods take
     turns going first.
@@ -116,8 +165,12 @@ def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mt
     order that was always pixelguard (~30% slower for it); in any order it measures which
     method ran last rather than the method."""
     out: dict[str, list[float]] = {"pixelguard": [], "mtb": [], "relay": []}
+
+    def pixelguard(raw: bytes, htmls: list[str], pol: Policy) -> float:
+        return _t(clean_message, raw, pol, **(fresh_state() if cold else {}))
+
     methods = [
-        ("pixelguard", lambda raw, htmls, pol: _t(clean_message, raw, pol)),
+        ("pixelguard", pixelguard),
         ("mtb", lambda raw, htmls, pol: sum(_t(mtb.clean, h) for h in htmls)),
         ("relay", lambda raw, htmls, pol: sum(_t(relay.clean, h) for h in htmls)),
     ]
@@ -263,6 +316,10 @@ def main() -> int:
     ap.add_argument("--review", type=Path, help="write the URLs only one side flags here")
     ap.add_argument("--profile", type=Path, metavar="DIR", help="profile instead of timing")
     ap.add_argument("--no-detect", action="store_true", help="skip the detection comparison")
+    ap.add_argument("--cold", action="store_true",
+                    help="forget what pixelguard keeps between messages before each run")
+    ap.add_argument("--gc", choices=("adapters", "default"), default="adapters",
+                    help="collector set up as the adapters do (default) or Python's defaults")
     args = ap.parse_args()
 
     relay, strict, mtb = RelayStyle(), RelayStyle(category="EmailAggressive"), MtbStyle()
@@ -284,18 +341,20 @@ def main() -> int:
     for _n, _raw, htmls, _p in corpus[:5]:
         for h in htmls:
             mtb.clean(h), relay.clean(h)
+    print(tune_collector(args.gc) + ("; --cold: what the core keeps between messages is "
+                                     "forgotten before each run" if args.cold else ""))
 
     with_html = [(raw, h, p) for _n, raw, h, p in corpus if h]
     sizes = [len(h.encode()) for _r, hs, _p in with_html for h in hs]
     print(f"corpus HTML part size: median {statistics.median(sizes) / 1e3:.1f} kB, "
           f"max {max(sizes) / 1e3:.0f} kB")
-    t = time_set(with_html, relay, mtb, args.repeat)
+    t = time_set(with_html, relay, mtb, args.repeat, args.cold)
     results["corpus_with_html"] = summarize(t)
     print_table(f"corpus, messages with an HTML part (n={len(with_html)})",
                 results["corpus_with_html"])
     no_html = [(raw, h, p) for _n, raw, h, p in corpus if not h]
     if no_html:
-        t2 = time_set(no_html, relay, mtb, args.repeat)
+        t2 = time_set(no_html, relay, mtb, args.repeat, args.cold)
         all_t = {k: t[k] + t2[k] for k in t}
         results["corpus_all"] = summarize(all_t)
         print_table(f"corpus, all messages (n={len(corpus)}; baselines take 0 on text-only)",
@@ -309,7 +368,7 @@ def main() -> int:
             html = newsletter(size, seed)
             items.append((as_message(html), [html], pol))
         reps = max(1, min(args.repeat, 3 if size <= 100_000 else 1))
-        t = time_set(items, relay, mtb, reps)
+        t = time_set(items, relay, mtb, reps, args.cold)
         results[f"newsletter_{size}"] = summarize(t)
         print_table(f"generated newsletters, {size / 1e3:g} kB HTML (n={n} seeds, "
                     f"median of {reps})", results[f"newsletter_{size}"])
