@@ -67,6 +67,7 @@ from pixelguard.cli_filter import recipient_of
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SIZES = (20_000, 100_000, 1_000_000)
+METHODS = ("pixelguard", "mtb", "relay")
 SEEDS = {20_000: 20, 100_000: 10, 1_000_000: 4}  # newsletters generated per size
 
 
@@ -155,7 +156,8 @@ def _p99(xs: list[float]) -> float:
 
 
 def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mtb: MtbStyle,
-             repeat: int, cold: bool = False) -> dict[str, list[float]]:
+             repeat: int, cold: bool = False,
+             only: frozenset[str] = frozenset(METHODS)) -> dict[str, list[float]]:
     """Per-message median time (seconds) of each method. Message by message, each method
     runs `repeat` times back to back (the median keeps a warm run of each); the methods take
     turns going first.
@@ -164,7 +166,7 @@ def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mt
     regexes over the whole text), and the method run after it always starts cold. In a fixed
     order that was always pixelguard (~30% slower for it); in any order it measures which
     method ran last rather than the method."""
-    out: dict[str, list[float]] = {"pixelguard": [], "mtb": [], "relay": []}
+    out: dict[str, list[float]] = {name: [] for name in METHODS if name in only}
 
     def pixelguard(raw: bytes, htmls: list[str], pol: Policy) -> float:
         return _t(clean_message, raw, pol, **(fresh_state() if cold else {}))
@@ -174,6 +176,7 @@ def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mt
         ("mtb", lambda raw, htmls, pol: sum(_t(mtb.clean, h) for h in htmls)),
         ("relay", lambda raw, htmls, pol: sum(_t(relay.clean, h) for h in htmls)),
     ]
+    methods = [(name, run) for name, run in methods if name in only]
     for n, (raw, htmls, pol) in enumerate(items):
         k = n % len(methods)
         for name, run in methods[k:] + methods[:k]:
@@ -185,7 +188,7 @@ def summarize(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     s = {k: {"n": len(v), "median_ms": statistics.median(v) * 1e3, "p99_ms": _p99(v) * 1e3,
              "mean_ms": statistics.fmean(v) * 1e3} for k, v in times.items()}
     pg = s["pixelguard"]
-    for k in ("mtb", "relay"):
+    for k in [m for m in ("mtb", "relay") if m in s]:
         s[k]["pg_median_ratio"] = pg["median_ms"] / s[k]["median_ms"] if s[k]["median_ms"] else 0
         s[k]["pg_p99_ratio"] = pg["p99_ms"] / s[k]["p99_ms"] if s[k]["p99_ms"] else 0
     return s
@@ -195,7 +198,7 @@ def print_table(title: str, s: dict[str, dict[str, float]]) -> None:
     print(f"\n### {title}\n")
     print("| method | n | median ms | p99 ms | mean ms | pixelguard median / this | pixelguard p99 / this |")
     print("|---|---|---|---|---|---|---|")
-    for k in ("pixelguard", "mtb", "relay"):
+    for k in [m for m in METHODS if m in s]:
         r = s[k]
         ratio = (f"{r['pg_median_ratio']:.2f}x | {r['pg_p99_ratio']:.2f}x"
                  if "pg_median_ratio" in r else "- | -")
@@ -318,6 +321,9 @@ def main() -> int:
     ap.add_argument("--no-detect", action="store_true", help="skip the detection comparison")
     ap.add_argument("--cold", action="store_true",
                     help="forget what pixelguard keeps between messages before each run")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="methods timed (pixelguard alone: to compare two versions of it; the "
+                         "baselines then no longer sweep the CPU caches between its runs)")
     ap.add_argument("--gc", choices=("adapters", "default"), default="adapters",
                     help="collector set up as the adapters do (default) or Python's defaults")
     args = ap.parse_args()
@@ -348,13 +354,14 @@ def main() -> int:
     sizes = [len(h.encode()) for _r, hs, _p in with_html for h in hs]
     print(f"corpus HTML part size: median {statistics.median(sizes) / 1e3:.1f} kB, "
           f"max {max(sizes) / 1e3:.0f} kB")
-    t = time_set(with_html, relay, mtb, args.repeat, args.cold)
+    only = frozenset(args.methods.split(","))
+    t = time_set(with_html, relay, mtb, args.repeat, args.cold, only)
     results["corpus_with_html"] = summarize(t)
     print_table(f"corpus, messages with an HTML part (n={len(with_html)})",
                 results["corpus_with_html"])
     no_html = [(raw, h, p) for _n, raw, h, p in corpus if not h]
     if no_html:
-        t2 = time_set(no_html, relay, mtb, args.repeat, args.cold)
+        t2 = time_set(no_html, relay, mtb, args.repeat, args.cold, only)
         all_t = {k: t[k] + t2[k] for k in t}
         results["corpus_all"] = summarize(all_t)
         print_table(f"corpus, all messages (n={len(corpus)}; baselines take 0 on text-only)",
@@ -368,7 +375,7 @@ def main() -> int:
             html = newsletter(size, seed)
             items.append((as_message(html), [html], pol))
         reps = max(1, min(args.repeat, 3 if size <= 100_000 else 1))
-        t = time_set(items, relay, mtb, reps, args.cold)
+        t = time_set(items, relay, mtb, reps, args.cold, only)
         results[f"newsletter_{size}"] = summarize(t)
         print_table(f"generated newsletters, {size / 1e3:g} kB HTML (n={n} seeds, "
                     f"median of {reps})", results[f"newsletter_{size}"])
