@@ -36,6 +36,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pixelguard.cache import default as default_cache
 from pixelguard.core import clean_message, is_bare_html
 from pixelguard.headers import header_end, prepend_header
 from pixelguard.model import Policy, Result
@@ -176,8 +177,12 @@ def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None,
     first on the bytes as received, so an allowed sender counts only with pixelguard's own
     (or a trusted upstream) pass; the result is recorded in an Authentication-Results header,
     and the cleaned message is ARC-sealed when configured. Nothing to remove, or a core
-    error: the original bytes (the caller marks an error). `cache`: clean_message's.
+    error: the original bytes (the caller marks an error). `cache`: clean_message's (None:
+    the process default); the list files the policy names are read into it first, here, so
+    the core reads none.
     """
+    cache = cache or default_cache()
+    cache.load(policy)
     if auth is None or not (auth.verify_dkim and (policy.allow_senders or auth.arc)):
         result = clean_message(raw, policy, cache)
         return result.raw, result

@@ -71,8 +71,10 @@ def test_a_reload_cleans_the_next_message_with_the_edited_list_in_the_same_worke
     assert len(started_with) == cleaner.workers
 
     async def scenario():
+        first = await cleaner.clean(message(), policy)  # the worker reads the list
+        assert first.findings == []
         in_progress = asyncio.ensure_future(cleaner.clean(message(f"X-Gate: {gate}"), policy))
-        await _until(Path(f"{gate}.begun"))  # its worker holds its cache and lists
+        await _until(Path(f"{gate}.begun"))  # its worker has chosen its cache
         write_list(Path(listed), listed=True)  # the same file, new contents
         cleaner.reload()
         after = asyncio.ensure_future(cleaner.clean(message(), policy))

@@ -15,9 +15,10 @@ carries. A worker (or, with workers=0, the relay process) given a job of a newer
 than its own first swaps its process cache for an empty one (pixelguard.cache.swap), so the
 tracker and link lists are read anew, even a file edited in place at the same path, and the
 memories start empty; the message it is cleaning keeps the cache it started with. Before each
-message the worker reads the lists its policy names that its cache lacks (Cache.load), so the
-core reads no file; a list that cannot be read is reported by the core with the message
-(tracker lists: it passes marked with the error; link lists: its links stay as sent).
+message the worker reads the lists its policy names that its cache lacks
+(trust.clean_with_trust: Cache.load), so the core reads no file; a list that cannot be read is
+reported by the core with the message (tracker lists: it passes marked with the error; link
+lists: its links stay as sent).
 """
 from __future__ import annotations
 
@@ -81,15 +82,13 @@ def in_generation(generation: int, clean: Callable[..., Cleaned], raw: bytes, po
                   *rest: AuthConfig) -> Cleaned:
     """`clean(raw, policy, *rest)` (clean_or_mark) with this process's cache of reload
     `generation` (a newer one than the cache's swaps in an empty cache first; an older one
-    takes the newer cache: its lists are the files as they are now), holding the lists
-    `policy` names."""
+    takes the newer cache: its lists are the files as they are now)."""
     global _generation
     with _generation_lock:
         if generation > _generation:
             _cache.swap()
             _generation = generation
         cache = _cache.default()
-    cache.load(policy)
     token = _job_cache.set(cache)  # (a swap by the next job's thread leaves it this one)
     try:
         return clean(raw, policy, *rest)
