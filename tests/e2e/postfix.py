@@ -112,8 +112,13 @@ class Postfix:
     """One private Postfix instance in front of the relay (see the module docstring)."""
 
     def __init__(self, lmtp_port: int, filter_port: int | None = None, filter_lmtp_port: int | None = None,
-                 fronts: dict[str, list[str]] | None = None, prefix: str = "pgpf"):
+                 fronts: dict[str, list[str]] | None = None, prefix: str = "pgpf",
+                 services: str = "", files: dict[str, str] | None = None):
         self.lmtp_port = lmtp_port
+        # more master.cf services (a template: {root} is the instance's directory), and files
+        # written to its etc/ before it starts (e.g. a header_checks table they name)
+        self.services = services
+        self.files = dict(files or {})
         # more front doors: name -> smtpd `-o` options (e.g. smtpd_milters=...); their ports
         # are in self.ports[name] once started
         self.fronts = dict(fronts or {})
@@ -160,7 +165,10 @@ class Postfix:
             f"127.0.0.1:{self.ports[name]} inet n - n - - smtpd\n" + "".join(f"  -o {o}\n" for o in options)
             for name, options in self.fronts.items()
         )
-        (self.root / "etc" / "master.cf").write_text(extra + _MASTER_CF.format(**fields))
+        for name, text in self.files.items():
+            (self.root / "etc" / name).write_text(text)
+        services = self.services.format(**fields)
+        (self.root / "etc" / "master.cf").write_text(extra + _MASTER_CF.format(**fields) + services)
         check = subprocess.run([binary, "-c", self.config_dir, "check"], capture_output=True, text=True, timeout=60, check=False)
         if check.returncode != 0:
             log = self.log_tail()
