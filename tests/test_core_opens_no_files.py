@@ -59,12 +59,12 @@ HTML = (f'<p>Sale</p><img src="{BANNER}" width="600" height="200" alt="Summer">'
         f'<p style="color:red"><a href="{LINK}">Shop</a></p>')
 MESSAGES = [
     # multipart/alternative: the notice goes into the text part too
-    "From: news@shop.example\r\nTo: bob@example.org\r\nMIME-Version: 1.0\r\n"
-    'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
-    "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSale\r\n"
-    "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-    f"<html><head><style>.x{{display:none}}</style></head><body>{HTML}</body></html>\r\n"
-    "--b--\r\n",
+    ("From: news@shop.example\r\nTo: bob@example.org\r\nMIME-Version: 1.0\r\n"
+     'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+     "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSale\r\n"
+     "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+     f"<html><head><style>.x{{display:none}}</style></head><body>{HTML}</body></html>\r\n"
+     "--b--\r\n"),
     f"<html><body>{HTML}</body></html>",  # a bare document
 ]
 
