@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pixelguard import Policy, cache, clean_message, core
+from pixelguard import Policy, cache, clean_message
 from pixelguard.cache import Cache, Memory
 from pixelguard.trackers import load_lists
 
@@ -45,10 +45,82 @@ def test_a_reload_swaps_the_default_cache_and_the_lists_are_read_again(tmp_path:
         assert [f.vendor for f in clean_message(RAW, policy).findings] == ["Before"]
         _list(Path(path), "After")
         assert [f.vendor for f in clean_message(RAW, policy).findings] == ["Before"]  # kept
-        core.forget_tracker_lists()
+        cache.swap()
         assert [f.vendor for f in clean_message(RAW, policy).findings] == ["After"]
     finally:
         cache.swap()
+
+
+LINK = "https://shop.example/p?ref_a=1&id=4"
+LINKED = (b"From: news@shop.example\nTo: bob@example.org\nContent-Type: text/html\n\n"
+          b'<p>Hello</p><a href="' + LINK.encode() + b'">Shop</a>\n')
+
+
+def _link_list(path: Path, param: str) -> str:
+    path.write_text(json.dumps({"format": "pixelguard-links/1", "params": [{"name": param}]}))
+    return str(path)
+
+
+def _href(raw: bytes) -> str:
+    body = raw.split(b"\n\n", 1)[1].decode()
+    start = body.index('href="') + 6
+    return body[start:body.index('"', start)].replace("&amp;", "&")
+
+
+def test_link_lists_handed_in_are_used_and_no_list_file_is_read(tmp_path: Path) -> None:
+    from pixelguard.links.rules import load_rules
+    from pixelguard.model import LinkOptions
+
+    path = _link_list(tmp_path / "links.json", "ref_a")
+    policy = Policy(links=LinkOptions(strip_params=True, lists=(path,)))
+    given = Cache(links={(path,): load_rules([path])})
+    Path(path).unlink()
+    result = clean_message(LINKED, policy, given)
+    assert result.skipped == [] and _href(result.raw) == "https://shop.example/p?id=4"
+    # not given, and no loader: the links stay as sent and the header says why
+    result = clean_message(LINKED, policy, Cache())
+    assert _href(result.raw) == LINK
+    assert result.skipped == [f"part 1 links not edited (links lists not loaded by the caller: {path})"]
+
+
+def test_load_reads_the_lists_a_policy_names_and_the_core_uses_them(tmp_path: Path) -> None:
+    from pixelguard.model import LinkOptions
+
+    trackers = _list(tmp_path / "mine.json", "Mine")
+    links = _link_list(tmp_path / "links.json", "ref_a")
+    policy = Policy(extra_lists=(trackers,), links=LinkOptions(strip_params=True, lists=(links,)))
+    given = Cache()  # no loaders: the core could not read a list itself
+    given.load(policy)
+    Path(trackers).unlink()
+    Path(links).unlink()
+    assert [f.vendor for f in clean_message(RAW, policy, given).findings] == ["Mine"]
+    assert _href(clean_message(LINKED, policy, given).raw) == "https://shop.example/p?id=4"
+
+
+def test_a_list_load_cannot_read_is_reported_by_each_message_and_read_again_by_the_next_load(
+        tmp_path: Path) -> None:
+    from pixelguard.model import LinkOptions
+
+    trackers = str(tmp_path / "trackers.json")  # not there yet
+    links = str(tmp_path / "links.json")
+    given = Cache()
+    tracking = Policy(extra_lists=(trackers,))
+    linking = Policy(links=LinkOptions(strip_params=True, lists=(links,)))
+    given.load(tracking)
+    given.load(linking)
+    for _ in range(2):  # the same error for every message, without reading the file again
+        failed = clean_message(RAW, tracking, given)
+        assert failed.raw == RAW and failed.error is not None
+        assert failed.error.startswith(f"{trackers}:0: cannot read tracker list")
+        kept = clean_message(LINKED, linking, given)
+        assert _href(kept.raw) == LINK and len(kept.skipped) == 1
+        assert kept.skipped[0].startswith(f"part 1 links not edited ({links}: ")
+    _list(Path(trackers), "Mine")
+    _link_list(Path(links), "ref_a")
+    given.load(tracking)
+    given.load(linking)
+    assert [f.vendor for f in clean_message(RAW, tracking, given).findings] == ["Mine"]
+    assert _href(clean_message(LINKED, linking, given).raw) == "https://shop.example/p?id=4"
 
 
 def test_a_memory_keeps_what_fits_its_characters_and_never_what_is_too_large() -> None:
