@@ -33,7 +33,13 @@ MAX_LISTS = 8  # sets of extra lists of each kind kept (one per config; the milt
 
 
 class ListsNotLoaded(LookupError):
-    """A policy names lists its cache was not given (and cannot load)."""
+    """A policy names lists its cache was not given (and cannot load), or could not be read."""
+
+
+class _Unreadable(str):
+    """What a Cache keeps of a list set `load()` could not read: the error's text alone (an
+    exception kept would keep the frames of the message that last raised it, and the error
+    it was raised from)."""
 
 
 class Memory:
@@ -127,14 +133,15 @@ class Cache:
 
     def tracker_list(self, paths: tuple[str, ...]) -> TrackerList:
         """The shipped list plus the extra lists at `paths` (the shipped list alone for none).
-        Raises what loading them raised, or ListsNotLoaded."""
+        Raises ListsNotLoaded for lists neither given nor loaded by `load()` (or that it could
+        not read), and what loading them raised when this cache loads them on first use."""
         if not paths:
             return default_list()
         return self._kept(self._lists, paths, self._load, "tracker lists")
 
     def link_rules(self, paths: tuple[str, ...]) -> LinkRules:
-        """The shipped link list plus the user's lists at `paths`. Raises what loading them
-        raised (LinkListError), or ListsNotLoaded."""
+        """The shipped link list plus the user's lists at `paths`. Raises as tracker_list()
+        does (LinkListError when this cache loads them on first use)."""
         if not paths:
             from pixelguard.links.rules import shipped_rules
 
@@ -160,12 +167,12 @@ class Cache:
               load: Callable[[Sequence[str]], Any]) -> None:
         with self._lock:
             found = kept.get(paths)
-        if found is not None and not isinstance(found, Exception):
+        if found is not None and not isinstance(found, _Unreadable):
             return
         try:
             loaded: object = load(list(paths))
         except Exception as exc:  # noqa: BLE001 - reported by the core with each message
-            loaded = exc.with_traceback(None)
+            loaded = _Unreadable(str(exc) or type(exc).__name__)
         with self._lock:
             kept[paths] = loaded
 
@@ -180,8 +187,8 @@ class Cache:
                 found = kept.get(paths)
                 if found is None:
                     found = kept[paths] = load(list(paths))
-        if isinstance(found, Exception):
-            raise found.with_traceback(None)  # (a fresh traceback each time: none piles up)
+        if isinstance(found, _Unreadable):
+            raise ListsNotLoaded(str(found))
         return found
 
 

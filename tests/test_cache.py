@@ -2,11 +2,14 @@
 the tracker lists come in loaded, the core reads no list file, and a reload is a swap."""
 from __future__ import annotations
 
+import gc
 import json
+import sys
 from pathlib import Path
 
 from pixelguard import Policy, cache, clean_message
 from pixelguard.cache import Cache, Memory
+from pixelguard.model import LinkOptions
 from pixelguard.trackers import load_lists
 
 URL = "https://cdn.shop.example/pixel-7.gif"
@@ -108,15 +111,16 @@ def test_a_list_load_cannot_read_is_reported_by_each_message_and_read_again_by_t
     linking = Policy(links=LinkOptions(strip_params=True, lists=(links,)))
     given.load(tracking)
     given.load(linking)
-    for _ in range(2):  # the same error for every message, without reading the file again
+    for turn in range(2):  # the same error for every message: the core reads no file
         failed = clean_message(RAW, tracking, given)
         assert failed.raw == RAW and failed.error is not None
         assert failed.error.startswith(f"{trackers}:0: cannot read tracker list")
         kept = clean_message(LINKED, linking, given)
         assert _href(kept.raw) == LINK and len(kept.skipped) == 1
         assert kept.skipped[0].startswith(f"part 1 links not edited ({links}: ")
-    _list(Path(trackers), "Mine")
-    _link_list(Path(links), "ref_a")
+        if turn == 0:  # the files appear: only the next load() reads them
+            _list(Path(trackers), "Mine")
+            _link_list(Path(links), "ref_a")
     given.load(tracking)
     given.load(linking)
     assert [f.vendor for f in clean_message(RAW, tracking, given).findings] == ["Mine"]
@@ -177,3 +181,31 @@ def test_facts_of_a_large_stylesheet_cost_what_the_sheet_holds() -> None:
     small = css.parse_stylesheet(".a{color:red}")
     big = css.parse_stylesheet(".a{color:red;" + "x:" + "b" * 200_000 + "}")
     assert _sheet_cost(big) > 200_000 > _sheet_cost(small)
+
+
+
+def test_a_list_load_could_not_read_keeps_nothing_of_the_messages_that_met_it(tmp_path):
+    # What the cache keeps of an unreadable list is its error's text: not an exception whose
+    # traceback holds the frames (and the bytes) of the last message that raised it.
+    missing = str(tmp_path / "gone.txt")
+    bad_links = tmp_path / "links.json"
+    bad_links.write_text("{not json")
+    raw = (b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n"
+           b"<a href='https://x.example/?utm_source=n'>x</a>" + b" " * 100_000)
+    for policy, said in ((Policy(extra_lists=(missing,)), "gone.txt"),
+                         (Policy(links=LinkOptions(strip_params=True, lists=(str(bad_links),))),
+                          "links not edited")):
+        cache = Cache()
+        cache.load(policy)
+        outcomes: list[str] = []
+
+        def clean(policy=policy, cache=cache, outcomes=outcomes) -> None:
+            result = clean_message(raw, policy, cache)
+            outcomes.append(result.error or "; ".join(result.skipped))
+
+        gc.collect()
+        before = sys.getrefcount(raw)
+        clean()
+        gc.collect()
+        assert said in outcomes[0]
+        assert sys.getrefcount(raw) == before

@@ -77,6 +77,16 @@ def test_a_reload_cleans_the_next_message_with_the_edited_list_in_the_same_worke
         await _until(Path(f"{gate}.begun"))  # its worker has chosen its cache
         write_list(Path(listed), listed=True)  # the same file, new contents
         cleaner.reload()
+        if cleaner.workers == 0:
+            # threads: the next message swaps the cache while the first is still cleaning
+            second = tmp_path / "second"
+            after = asyncio.ensure_future(cleaner.clean(message(f"X-Gate: {second}"), policy))
+            await _until(Path(f"{second}.begun"))  # it has chosen (swapped in) its cache
+            gate.touch()
+            result = await in_progress
+            second.touch()
+            return result, await after
+        # one worker process: the next message waits for it, and swaps when it gets it
         after = asyncio.ensure_future(cleaner.clean(message(), policy))
         gate.touch()
         return await in_progress, await after

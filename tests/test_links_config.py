@@ -174,8 +174,8 @@ def test_links_package_is_not_imported_when_links_are_off(tmp_path):
 
 
 def test_a_user_list_edited_on_disk_is_read_again_after_a_reload(tmp_path):
-    """The lists are read when a cache is made (pixelguard.cache): an edit takes effect with
-    the next cache, as a config reload swaps it in."""
+    """A cache keeps the lists as it first read them (pixelguard.cache): an edit takes effect
+    with the next cache, as a config reload swaps it in."""
     from pixelguard import cache
 
     path = tmp_path / "mine.json"
