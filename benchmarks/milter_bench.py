@@ -1,7 +1,7 @@
 """Milter cost: messages/s accepted by a real Postfix with and without `pixelguard milter`.
 
     .venv/bin/python benchmarks/milter_bench.py [--messages 200] [--concurrency 4] [--rounds 5]
-                                                [--unix] [--deliver discard|maildir]
+                                                [--unix] [--deliver discard|maildir|lmtp]
 
 Everything is real and on this machine (run as root, Debian's postfix installed): one private
 Postfix (tests/e2e/postfix.py) with two front smtpd ports that differ only in
@@ -11,10 +11,11 @@ mail to Postfix's `discard` transport (content_filter=discard:), so the numbers 
 Postfix's own work (smtpd, cleanup, queue, qmgr) plus, on the milter port, the milter's.
 With --deliver maildir both ports hand it instead to Postfix's `virtual` delivery agent,
 which writes each message to a Maildir in the bench's temporary directory (a real delivery:
-file written, fsync'ed, renamed into new/).
+file written, fsync'ed, renamed into new/); with --deliver lmtp Postfix delivers over LMTP to
+a private Dovecot (tests/e2e/dovecot.py) that writes alice's Maildir.
 The load: --concurrency SMTP clients (threads, smtplib), each sending its share of
 --messages over one connection; with `discard` a message counts when Postfix answered 250 to
-its DATA, which, with the milter, is after the milter cleaned it; with `maildir` a round ends
+its DATA, which, with the milter, is after the milter cleaned it; otherwise a round ends
 when every accepted message of it is a file in the Maildir's new/ (files are removed between
 rounds). The 1-minute load average (`uptime`) is printed with every round: the machine may be
 shared. Messages are the real-sized
@@ -44,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
-from dovecot import listen_port
+from dovecot import Dovecot, listen_port
 from milter_harness import accepts
 from postfix import Postfix
 from relay_bench import children, cpu_seconds, newsletters, personalise
@@ -118,9 +119,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="rounds of each mode, alternating (default 5)")
     ap.add_argument("--unix", action="store_true", help="milter on a unix socket (default: inet loopback)")
     ap.add_argument("--workers", type=int, default=None, help="milter.workers (default: one per core)")
-    ap.add_argument("--deliver", choices=("discard", "maildir"), default="discard",
-                    help="what Postfix does with accepted mail: discard it (default), or deliver it to a "
-                         "Maildir (a message counts once it is a file there)")
+    ap.add_argument("--deliver", choices=("discard", "maildir", "lmtp"), default="discard",
+                    help="what Postfix does with accepted mail: discard it (default), deliver it to a "
+                         "Maildir itself, or over LMTP to Dovecot (then a message counts once it is a file "
+                         "in the Maildir)")
     args = ap.parse_args()
 
     messages = newsletters()
@@ -138,8 +140,15 @@ def main() -> None:
         shutil.chown(workdir / "mail", "nobody", "nogroup")
         services = MAILDIR_SERVICE.format(base=workdir / "mail", uid=pwd.getpwnam("nobody").pw_uid,
                                           gid=grp.getgrnam("nogroup").gr_gid)
+    elif args.deliver == "lmtp":
+        route = "content_filter="  # relay_transport: LMTP to the Dovecot below
     else:
         route = "content_filter=discard:"
+    dovecot = Dovecot(root_prefix="pgmbdc") if args.deliver == "lmtp" else None
+    if dovecot is not None:
+        dovecot.start()
+        dovecot.add_user("alice@example.org")
+        new = dovecot.root / "mail" / "alice@example.org" / "new"
     fronts = {
         "without": ["smtpd_milters=", route],
         "with": [f"smtpd_milters={listen}", "milter_default_action=tempfail", route],
@@ -151,7 +160,7 @@ def main() -> None:
         [sys.executable, "-m", "pixelguard", "milter", "--config", str(config),
          "--listen", listen, "--log-level", "WARNING"],
         stderr=log, start_new_session=True, umask=0 if args.unix else -1)  # the postfix user connects
-    postfix = Postfix(lmtp_port=listen_port(), fronts=fronts, services=services)
+    postfix = Postfix(lmtp_port=dovecot.lmtp_port if dovecot else listen_port(), fronts=fronts, services=services)
     try:
         deadline = time.monotonic() + 60
         while not (sock.exists() if args.unix else accepts(milter_port)):
@@ -163,7 +172,7 @@ def main() -> None:
         warm = 0
         for mode in ("without", "with"):
             warm += len(messages) * 2 - send_all(postfix.ports[mode], messages, len(messages) * 2, args.concurrency, 0)[1]
-        if args.deliver == "maildir" and not wait_delivered(new, warm):
+        if args.deliver != "discard" and not wait_delivered(new, warm):
             raise SystemExit(f"the warm-up was not delivered:\n{postfix.log_tail()}")
         loads = [os.getloadavg()[0]]
         print(f"load average (1 min) at the start: {loads[0]:.2f}", flush=True)
@@ -178,7 +187,7 @@ def main() -> None:
                 empty(new)
                 began = time.perf_counter()
                 seconds, failures = send_all(postfix.ports[mode], messages, args.messages, args.concurrency, sent)
-                if args.deliver == "maildir":
+                if args.deliver != "discard":
                     if not wait_delivered(new, args.messages - failures):
                         raise SystemExit(f"round {r + 1} {mode}: only {delivered(new)} of "
                                          f"{args.messages - failures} messages delivered:\n{postfix.log_tail()}")
@@ -194,7 +203,8 @@ def main() -> None:
                       f"{f' ({failures} failed)' if failures else ''}  load {loads[-1]:.2f}", flush=True)
         without, with_ = statistics.median(rates["without"]), statistics.median(rates["with"])
         print()
-        where = "discarded" if args.deliver == "discard" else "delivered to a Maildir"
+        where = {"discard": "discarded", "maildir": "delivered to a Maildir",
+                 "lmtp": "delivered over LMTP to Dovecot"}[args.deliver]
         print(f"messages per round {args.messages}, {args.concurrency} clients, {args.rounds} rounds each, "
               f"{len(messages)} newsletters, milter on {listen.partition(':')[0]}, mail {where}; "
               f"load average (1 min) {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores")
@@ -213,6 +223,8 @@ def main() -> None:
         if milter.poll() is None:
             milter.terminate()
             milter.wait(60)
+        if dovecot is not None:
+            dovecot.stop()
 
 
 if __name__ == "__main__":
