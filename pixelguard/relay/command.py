@@ -12,7 +12,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pixelguard.config_file import add_config_option
 from pixelguard.relay.cleaning import Cleaner
@@ -22,7 +24,10 @@ from pixelguard.relay.server import RelayServer
 from pixelguard.relay.setup import SetupError, build_relay
 from pixelguard.relay.workers import WorkerDied
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from pixelguard.config import Config
+
+__all__ = ["Start", "main", "read_command_line", "run"]
 
 log = logging.getLogger("pixelguard.relay")
 
@@ -41,13 +46,24 @@ def _parser() -> argparse.ArgumentParser:
         help="smtp://host:port, lmtp://host:port, lmtp:/path.sock or maildir:/path "
         f"(default: maildir:{default_maildir()})",
     )
-    # Benchmark baseline only: forward without cleaning.
-    p.add_argument("--pass-through", action="store_true", help=argparse.SUPPRESS)
     add_level_option(p)
     return p
 
 
-def main(argv: Sequence[str]) -> int:
+@dataclass(frozen=True)
+class Start:
+    """What the command line asks for: the config file (None: built-in defaults), the config
+    with the command line's options applied, how to apply them again to a reloaded config,
+    and the log level."""
+
+    path: str | None
+    config: Config
+    with_options: Callable[[Config], Config]
+    log_level: str
+
+
+def read_command_line(argv: Sequence[str]) -> Start:
+    """The relay's options and config; a usage or config error exits 2 with a message."""
     from pixelguard.config import find_and_load, parse_hostport, parse_next_hop
 
     parser = _parser()
@@ -70,17 +86,25 @@ def main(argv: Sequence[str]) -> int:
     def with_options(config):  # the command line wins over the file, at start and on reload
         return config.model_copy(update={"relay": config.relay.model_copy(update=update)}) if update else config
 
-    config = with_options(config)
+    return Start(path, with_options(config), with_options, args.log_level)
 
-    start_logging(args.log_level)
+
+def run(start: Start, cleaner: Cleaner) -> int:
+    """Serve until SIGTERM/SIGINT with `cleaner` doing the cleaning; the exit code."""
+    start_logging(start.log_level)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
     try:
-        server = build_relay(config, Cleaner(config.relay.workers, enabled=not args.pass_through, auth=config.auth))
+        server = build_relay(start.config, cleaner)
     except SetupError as exc:
         print(f"pixelguard relay: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(server, config, path, with_options))
+    return asyncio.run(_serve(server, start.config, start.path, start.with_options))
+
+
+def main(argv: Sequence[str]) -> int:
+    start = read_command_line(argv)
+    return run(start, Cleaner(start.config.relay.workers, auth=start.config.auth))
 
 
 async def _serve(server: RelayServer, config, path: str | None, with_options) -> int:
@@ -105,14 +129,13 @@ async def _serve(server: RelayServer, config, path: str | None, with_options) ->
         cleaner.close()
         return 1
     hop = server.handler.runtime.next_hop.url
-    mode = "pass-through (NOT cleaning)" if not cleaner.enabled else f"cleaning with {cleaner.workers or 'thread'} workers"
     log.info(
         "listening on %s:%s (%s), next hop %s, %s%s; config %s",
         server.settings.host,
         server.port,
         relay.protocol,
         hop,
-        mode,
+        cleaner.describe(),
         f", metrics on http://{relay.metrics}/metrics" if relay.metrics else "",
         path or "none (built-in defaults)",
     )
