@@ -29,8 +29,10 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -209,29 +211,42 @@ def crude_urls(text: str) -> set[str]:
 
 # --- labels -----------------------------------------------------------------------------------
 
-def load_labels(path: Path) -> dict[tuple[str, str], Label]:
+def read_labels(path: Path, make: Callable[[dict], Any], kinds: tuple[str, ...],
+                fault: Callable[[Any], str | None] | None = None) -> dict:
+    """The labels of a JSON-lines file, keyed by their `key`: `make` builds one from its
+    object; each needs a `label` among `kinds`, a reason and a key of its own, and `fault`
+    may name one more thing wrong with it. Any problem: HarnessError naming file and line."""
     if not path.is_file():
         raise HarnessError(f"labels file not found: {path}")
-    labels: dict[tuple[str, str], Label] = {}
+    labels: dict = {}
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-                lab = Label(file=obj["file"], part=str(obj["part"]), where=obj["where"],
-                            url=obj["url"], label=obj["label"], reason=obj["reason"],
-                            vendor=obj.get("vendor"))
+                lab = make(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
                 raise HarnessError(f"{path}:{n}: malformed label: {exc}") from None
-            if lab.label not in LABELS:
-                raise HarnessError(f"{path}:{n}: label must be one of {LABELS}, not {lab.label!r}")
+            if lab.label not in kinds:
+                raise HarnessError(f"{path}:{n}: label must be one of {kinds}, not {lab.label!r}")
             if not lab.reason.strip():
                 raise HarnessError(f"{path}:{n}: a label needs a reason")
+            problem = fault(lab) if fault is not None else None
+            if problem is not None:
+                raise HarnessError(f"{path}:{n}: {problem}")
             if lab.key in labels:
                 raise HarnessError(f"{path}:{n}: duplicate label for {lab.key}")
             labels[lab.key] = lab
     return labels
+
+
+def _label(obj: dict) -> Label:
+    return Label(file=obj["file"], part=str(obj["part"]), where=obj["where"], url=obj["url"],
+                 label=obj["label"], reason=obj["reason"], vendor=obj.get("vendor"))
+
+
+def load_labels(path: Path) -> dict[tuple[str, str], Label]:
+    return read_labels(path, _label, LABELS)
 
 
 # --- evaluation -------------------------------------------------------------------------------
