@@ -16,13 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pixelguard.config_file import add_config_option
 from pixelguard.relay.cleaning import Cleaner
-from pixelguard.relay.logline import add_level_option, start_logging
 from pixelguard.relay.maildir import default_maildir
 from pixelguard.relay.server import RelayServer
 from pixelguard.relay.setup import SetupError, build_relay
 from pixelguard.relay.workers import WorkerDied
+from pixelguard.service_command import add_level_option, checked, service_parser, start_logging
 
 if TYPE_CHECKING:
     from pixelguard.config import Config
@@ -33,13 +32,13 @@ log = logging.getLogger("pixelguard.relay")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="pixelguard relay",
-        description="SMTP/LMTP relay that removes tracking pixels in flight. "
+    p = service_parser(
+        "relay",
+        "SMTP/LMTP relay that removes tracking pixels in flight. "
         "250 only once the next hop has the message.",
+        "HOST:PORT",
+        "address to listen on (default 127.0.0.1:10025)",
     )
-    add_config_option(p, "relay")
-    p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:10025)")
     p.add_argument(
         "--next-hop",
         metavar="URL",
@@ -71,16 +70,10 @@ def read_command_line(argv: Sequence[str]) -> Start:
     path, config = find_and_load(args.config)
     update = {}
     if args.listen is not None:
-        try:
-            parse_hostport(args.listen)
-        except ValueError as exc:
-            parser.error(f"--listen: {exc}")
+        checked(parser, "--listen", args.listen, parse_hostport)
         update["listen"] = args.listen.strip()
     if args.next_hop is not None:
-        try:
-            parse_next_hop(args.next_hop)
-        except ValueError as exc:
-            parser.error(f"--next-hop: {exc}")
+        checked(parser, "--next-hop", args.next_hop, parse_next_hop)
         update["next_hop"] = args.next_hop.strip()
 
     def with_options(config):  # the command line wins over the file, at start and on reload
