@@ -45,7 +45,7 @@ try:
     from pixelguard.core import is_bare_html
 except ImportError:  # the core before it made this public
     from pixelguard.core import _is_bare_html as is_bare_html
-from pixelguard.detect.shape import has_token, open_shape, spacer_name
+from pixelguard.detect.shape import open_shape
 from pixelguard.detect.vectors import extract
 from pixelguard.detect.visibility import Visibility, box, inline_decls, tiny_reason
 from pixelguard.htmlscan import scan
@@ -72,15 +72,11 @@ class Occurrence:
     where: str
     url: str
     kind: str
-    tag: str | None
     width: str  # as written (attribute / CSS), "" when absent
     height: str
-    alt: str
     tiny: str | None
     hidden: str | None  # "never: reason" / "revealable: reason"
-    token: bool
     shape: str | None
-    spacer_name: bool
     listed: str | None  # "Vendor (precise|host-only) pattern"
 
     @property
@@ -169,13 +165,10 @@ def part_resources(file: str, part: str, text: str, base: str | None) -> list[Oc
             listed = f"{hit.vendor} ({'precise' if hit.precise else 'host-only'}) {hit.pattern}"
         out.append(Occurrence(
             file=file, part=part, where=res.where, url=res.url, kind=res.kind,
-            tag=el.tag if el is not None else None,
             width=_attr_size(el, decls, "width") if el is not None else "",
             height=_attr_size(el, decls, "height") if el is not None else "",
-            alt=el.get("alt") if el is not None else "",
             tiny=tiny, hidden=f"{state[0]}: {state[1]}" if state else None,
-            token=has_token(res.url), shape=open_shape(res.url),
-            spacer_name=spacer_name(res.url), listed=listed,
+            shape=open_shape(res.url), listed=listed,
         ))
     return out
 
@@ -310,9 +303,8 @@ class Report:
 
 
 def _gap(file: str, part: str, url: str) -> Occurrence:
-    return Occurrence(file=file, part=part, where=GAP_WHERE, url=url, kind="unextracted", tag=None,
-                      width="", height="", alt="", tiny=None, hidden=None, token=has_token(url),
-                      shape=open_shape(url), spacer_name=spacer_name(url), listed=None)
+    return Occurrence(file=file, part=part, where=GAP_WHERE, url=url, kind="unextracted",
+                      width="", height="", tiny=None, hidden=None, shape=open_shape(url), listed=None)
 
 
 def message_resources(rel: str, raw: bytes) -> list[Occurrence]:
