@@ -22,9 +22,6 @@ class PassThrough(Cleaner):
     def describe(self) -> str:
         return "pass-through (NOT cleaning)"
 
-    def renew(self) -> None:
-        """Nothing loaded, nothing to forget on a reload."""
-
     async def clean(self, raw, policy, auth=None) -> Cleaned:
         return Cleaned(raw)
 
