@@ -105,13 +105,11 @@ class Cleaner:
     """Cleans messages for the relay.
 
     workers=None: one process per core; workers=0: a thread of the relay process (the
-    core still runs off the event loop, but shares the GIL); enabled=False forwards
-    messages untouched (the benchmark's pass-through baseline).
+    core still runs off the event loop, but shares the GIL).
     """
 
-    def __init__(self, workers: int | None = None, enabled: bool = True,
-                 auth: AuthConfig | None = None, margin: float = CLEANING_MARGIN) -> None:
-        self.enabled = enabled
+    def __init__(self, workers: int | None = None, auth: AuthConfig | None = None,
+                 margin: float = CLEANING_MARGIN) -> None:
         self.margin = margin  # a worker is killed this long past the message's time budget
         # DKIM verification / ARC sealing settings the relay starts with; each clean() is
         # given those of its transaction (a reload may have changed them), pickled to the workers
@@ -121,6 +119,10 @@ class Cleaner:
         self._pool: WorkerPool | None = None
         self._lock = threading.Lock()
         self._closed = False
+
+    def describe(self) -> str:
+        """How messages are cleaned, for the start-up log line."""
+        return f"cleaning with {self.workers or 'thread'} workers"
 
     def _current(self) -> WorkerPool:
         with self._lock:
@@ -132,7 +134,7 @@ class Cleaner:
 
     def start(self) -> None:
         """Start the worker processes now (blocking), so the first message does not pay for it."""
-        if not self.enabled or self.workers == 0:
+        if self.workers == 0:
             return
         self._current().start(_warm_up)
 
@@ -145,8 +147,6 @@ class Cleaner:
     async def clean(self, raw: bytes, policy: Policy, auth: AuthConfig | None = None) -> Cleaned:
         """`raw` cleaned with `policy`; `auth`: DKIM/ARC settings (None: no DKIM check).
         Raises PoolClosed only after close()."""
-        if not self.enabled:
-            return Cleaned(raw)
         try:
             # clean_or_mark as this module holds it now (tests replace it)
             args = (self.generation, clean_or_mark, raw, policy) + (() if auth is None else (auth,))
