@@ -218,13 +218,14 @@ def main() -> None:
         print(f"cost of the milter: {100 * (1 - with_ / without):.0f} % of Postfix's own throughput "
               f"(goal <= 30 %); failed sends: {failed['without']} without, {failed['with']} with")
     finally:
-        empty(new)
         postfix.stop()
         if milter.poll() is None:
             milter.terminate()
             milter.wait(60)
         if dovecot is not None:
             dovecot.stop()
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)  # config, socket, log and Maildir of this run
 
 
 if __name__ == "__main__":
