@@ -20,6 +20,12 @@ log = logging.getLogger("pixelguard.milter")
 
 WANTED_ACTIONS = Milter.ADDHDRS | Milter.CHGBODY  # insert header fields, replace the body
 
+# Negotiation (pymilter's decorators set the protocol bits): the steps pixelguard does not
+# use (HELO, DATA, end of header, unknown commands) are not sent at all, and the MTA does not
+# wait for an answer to the ones it only collects (connection, sender, recipients, each
+# header field, each body chunk), which is always "continue": one answer per message, at its
+# end, instead of one per step. An MTA that cannot skip them still gets CONTINUE.
+
 
 @Milter.header_leading_space  # header values exactly as received: the core sees real bytes
 class Session(Milter.Base):
@@ -43,21 +49,25 @@ class Session(Milter.Base):
         self.granted = self._actions
         return answer
 
+    @Milter.noreply
     def connect(self, hostname, family, hostaddr):
         self.door.metrics.sessions.inc()
         if self.door.tcp_port is not None:
             log.debug("TCP_NODELAY set on %d connection(s)", set_nodelay(self.door.tcp_port))
         return Milter.CONTINUE
 
+    @Milter.noreply
     def envfrom(self, mailfrom, *params):
         self._reset()
         self.sender = mailfrom.strip("<>")
         return Milter.CONTINUE
 
+    @Milter.noreply
     def envrcpt(self, to, *params):
         self.rcpts.append(to.strip().strip("<>"))
         return Milter.CONTINUE
 
+    @Milter.noreply
     @Milter.decode("bytes")
     def header(self, name, value):
         self._count(len(name) + len(value) + 3)
@@ -65,6 +75,7 @@ class Session(Milter.Base):
             self.fields.append((name, value))
         return Milter.CONTINUE
 
+    @Milter.noreply
     def body(self, chunk):
         self._count(len(chunk))
         if not self.oversize:
