@@ -122,7 +122,11 @@ class Cache:
         # bytes per character of its text): some tens of MB in all, whatever the mail.
         self.styles = Memory(1 << 19, 4096)  # style="" text -> css.parse_inline's result
         self.sheets = Memory(1 << 20, 64 * 1024)  # <style> text -> css.parse_stylesheet's
+        # a kept StyleSheet -> what its rules reveal and hide (detect.visibility)
+        self.sheet_facts = Memory(1 << 20, 64 * 1024)
+        self.tags = Memory(1 << 21, 4096)  # start tag text -> its attributes' matches
         self.boxes = Memory(1 << 20, 4096)  # start tag text -> visibility.tag_box
+        self.style_facts = Memory(1 << 19, 1024)  # style="" text -> how it hides an element
         self.resolved = Memory(1 << 20, 4096)  # (reference, base) -> urls.resolve
         self.urls = Memory(1 << 20, 4096)  # URL -> shape.url_facts
         self.verdicts = Memory(1 << 19, 2048)  # (TrackerList, URL) -> its match

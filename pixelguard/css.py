@@ -55,7 +55,7 @@ class StyleRule:
     media: tuple[str, ...]
 
 
-@dataclass(eq=False)  # (one parsed text, kept in cache.Cache.sheets: compared by identity)
+@dataclass(eq=False)  # (one parsed text: kept and looked up by identity, cache.Cache.sheet_facts)
 class StyleSheet:
     refs: list[CssRef] = field(default_factory=list)
     rules: list[StyleRule] = field(default_factory=list)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pixelguard.budget import Deadline
 
 if TYPE_CHECKING:
-    from pixelguard.cache import Cache
+    from pixelguard.cache import Cache, Memory
 
 # One attribute of a start tag, by the WHATWG attribute states (the tag itself was matched by
 # _TOKEN, so every quote here is closed): name, then a "quoted", 'quoted' or unquoted value.
@@ -268,10 +268,10 @@ class Element:
     text costs one substring test."""
 
     __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "ns", "clone_of", "text",
-                 "low", "_matches", "_attrs", "_classes")
+                 "low", "_matches", "_attrs", "_classes", "_kept")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
-                 in_mso: bool, ns: str = "html") -> None:
+                 in_mso: bool, ns: str = "html", kept: Memory | None = None) -> None:
         self.index = index
         self.tag = tag  # lower-case, may contain ':' (v:fill); <image> in HTML is "img"
         self.ns = ns  # "html", "svg" or "math": the namespace the engine gives it
@@ -284,7 +284,9 @@ class Element:
         self.in_mso = in_mso  # inside an Outlook conditional comment
         self.text = text
         self.low = text.lower()  # the tag source, lower-cased: for cheap substring pre-checks
-        # the attributes' matches in `text`, and those already made into this element's Attrs
+        # the attributes' matches in `text` (shared with every tag of the same text kept in
+        # `kept`, cache.Cache.tags: read only), and those already made into this element's Attrs
+        self._kept = kept
         self._matches: dict[str, re.Match[str]] | None = None
         self._attrs: dict[str, Attr | None] | None = None
         self._classes: frozenset[str] | None = None
@@ -292,7 +294,14 @@ class Element:
     def _parse(self) -> dict[str, re.Match[str]]:
         matches = self._matches
         if matches is None:
-            matches = self._matches = _attr_matches(self.text)
+            text = self.text
+            kept = self._kept
+            matches = kept.get(text) if kept is not None else None
+            if matches is None:
+                matches = _attr_matches(text)
+                if kept is not None:  # (a match costs about as much as 100 characters)
+                    kept.put(text, matches, len(text) + 100 * len(matches))
+            self._matches = matches
         return matches
 
     @property
@@ -368,7 +377,7 @@ class Document:
     copies: int = 0  # elements the tree builder copied (formatting elements re-opened)
     # _name_info of its tag names (from KNOWN_NAMES, and the others it has met)
     names: dict[str, _NameInfo] = field(default_factory=lambda: dict(_KNOWN_NAMES))
-    # what its readers may keep between messages (styles, stylesheets and URLs in detect)
+    # what its readers may keep between messages (tags here, styles, URLs in detect)
     cache: Cache | None = None
     # the elements still open at the end of the document, outermost first (None: not known,
     # the document nests deeper than MAX_DEPTH)
@@ -461,6 +470,7 @@ class _Scanner:
 
     def run(self, text: str) -> None:
         names = self.doc.names
+        tags = self.doc.cache.tags if self.doc.cache is not None else None
         # The hot loop: one _TOKEN search per tag, so the common path is written out here.
         search = _TOKEN.search
         elements = self.doc.elements
@@ -498,7 +508,8 @@ class _Scanner:
                 if ns != "html":
                     # foreign content: no HTML tree-building rules, "/>" closes any element,
                     # and <style>/<script> are elements with markup inside, not raw text
-                    el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, ns)
+                    el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, ns,
+                                 tags)
                     elements.append(el)
                     if tag_text[-2] != "/":
                         self._push_foreign(el)
@@ -540,7 +551,8 @@ class _Scanner:
                 # "/>" is ignored on HTML elements; Outlook honours it on its VML and Office
                 # tags inside its conditional comments
                 self_closing = foreign and in_mso and tag_text[-2] == "/"
-                el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, "html")
+                el = Element(len(elements), name, base + lt, tag_text, parent, in_mso, "html",
+                             tags)
                 elements.append(el)
                 if noted:
                     self._note(el)
@@ -749,7 +761,8 @@ class _Scanner:
         """A copy of a formatting element, made by the tree builder (it loads nothing); it
         takes the element's place on the list of active formatting elements."""
         elements = self.doc.elements
-        copy = Element(len(elements), el.tag, el.start, el.text, parent, el.in_mso, el.ns)
+        copy = Element(len(elements), el.tag, el.start, el.text, parent, el.in_mso, el.ns,
+                       el._kept)
         copy.clone_of = el.clone_of if el.clone_of >= 0 else el.index
         elements.append(copy)
         self.doc.copies += 1

@@ -174,6 +174,15 @@ def test_concurrent_puts_keep_a_memory_consistent_and_bounded() -> None:
     assert len(memory._values) == len(memory)  # every value kept is one the budget counts
 
 
+def test_facts_of_a_large_stylesheet_cost_what_the_sheet_holds() -> None:
+    from pixelguard import css
+    from pixelguard.detect.visibility import _sheet_cost
+
+    small = css.parse_stylesheet(".a{color:red}")
+    big = css.parse_stylesheet(".a{color:red;" + "x:" + "b" * 200_000 + "}")
+    assert _sheet_cost(big) > 200_000 > _sheet_cost(small)
+
+
 def test_a_list_load_could_not_read_keeps_nothing_of_the_messages_that_met_it(tmp_path):
     # What the cache keeps of an unreadable list is its error's text: not an exception whose
     # traceback holds the frames (and the bytes) of the last message that raised it.

@@ -272,9 +272,25 @@ class _Reveal:
     important: bool
 
 
-def _sheet_facts(sheet: StyleSheet) -> tuple[
+def _sheet_cost(sheet: StyleSheet) -> int:
+    """About the characters a parsed stylesheet holds: its selectors, declarations and refs."""
+    return 64 + sum(len(r.selector) + 64 + sum(len(d.name) + len(d.value) + 64
+                                               for d in r.declarations)
+                    for r in sheet.rules) + sum(len(ref.url) + 64 for ref in sheet.refs)
+
+
+def _sheet_facts(sheet: StyleSheet, kept: Memory | None) -> tuple[
         list[tuple[_Compound, _Reveal]], list[tuple[_Compound, Hiding]]]:
-    """What one stylesheet's rules can reveal and hide, by selector."""
+    """What one stylesheet's rules can reveal and hide, by selector (`kept`:
+    cache.Cache.sheet_facts; mail from one template brings the same <style> blocks)."""
+    if kept is not None:
+        found = kept.get(sheet)
+        if found is None:
+            found = _sheet_facts(sheet, None)
+            # (at the cost of the whole parsed sheet, which the key keeps alive: a huge
+            # one is never kept)
+            kept.put(sheet, found, _sheet_cost(sheet))
+        return found  # type: ignore[return-value]
     reveal: list[tuple[_Compound, _Reveal]] = []
     hide: list[tuple[_Compound, Hiding]] = []
     for rule in sheet.rules:
@@ -307,13 +323,15 @@ class Visibility:
         self.doc = doc
         cache = doc.cache
         self._kept = cache.styles if cache is not None else None
+        self._facts_kept = cache.style_facts if cache is not None else None
+        facts_kept = cache.sheet_facts if cache is not None else None
         self._styles: dict[int, _StyleFacts] = {}  # element index -> its style= facts
         self._reveal_items: list[tuple[_Compound, _Reveal]] = []
         self._hide_items: list[tuple[_Compound, Hiding]] = []
         self._mso_hide_items: list[tuple[_Compound, Hiding]] = []
         for item in sheets:
             sheet, mso_only = item if isinstance(item, tuple) else (item, False)
-            reveal, hide = _sheet_facts(sheet)
+            reveal, hide = _sheet_facts(sheet, facts_kept)
             self._reveal_items += reveal
             if mso_only:
                 self._mso_hide_items += hide
@@ -356,9 +374,19 @@ class Visibility:
             if "style" in low and _may_hide_inline(low):
                 style = el.attr("style")
                 if style is not None and style.value.strip():
-                    facts = _style_facts(style.value, self._kept)
+                    facts = self._style_facts(style.value)
             self._styles[el.index] = facts
         return facts
+
+    def _style_facts(self, text: str) -> _StyleFacts:
+        kept = self._facts_kept
+        if kept is None:
+            return _style_facts(text)
+        found = kept.get(text)
+        if found is None:
+            found = _style_facts(text, self._kept)
+            kept.put(text, found, len(text))
+        return found  # type: ignore[return-value]
 
     def _own_hiding(self, el: Element) -> Hiding | None:
         _decls, found, has_display = self._style(el)
