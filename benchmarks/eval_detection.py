@@ -29,8 +29,10 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,7 +45,7 @@ try:
     from pixelguard.core import is_bare_html
 except ImportError:  # the core before it made this public
     from pixelguard.core import _is_bare_html as is_bare_html
-from pixelguard.detect.shape import has_token, open_shape, spacer_name
+from pixelguard.detect.shape import open_shape
 from pixelguard.detect.vectors import extract
 from pixelguard.detect.visibility import Visibility, box, inline_decls, tiny_reason
 from pixelguard.htmlscan import scan
@@ -70,15 +72,11 @@ class Occurrence:
     where: str
     url: str
     kind: str
-    tag: str | None
     width: str  # as written (attribute / CSS), "" when absent
     height: str
-    alt: str
     tiny: str | None
     hidden: str | None  # "never: reason" / "revealable: reason"
-    token: bool
     shape: str | None
-    spacer_name: bool
     listed: str | None  # "Vendor (precise|host-only) pattern"
 
     @property
@@ -167,13 +165,10 @@ def part_resources(file: str, part: str, text: str, base: str | None) -> list[Oc
             listed = f"{hit.vendor} ({'precise' if hit.precise else 'host-only'}) {hit.pattern}"
         out.append(Occurrence(
             file=file, part=part, where=res.where, url=res.url, kind=res.kind,
-            tag=el.tag if el is not None else None,
             width=_attr_size(el, decls, "width") if el is not None else "",
             height=_attr_size(el, decls, "height") if el is not None else "",
-            alt=el.get("alt") if el is not None else "",
             tiny=tiny, hidden=f"{state[0]}: {state[1]}" if state else None,
-            token=has_token(res.url), shape=open_shape(res.url),
-            spacer_name=spacer_name(res.url), listed=listed,
+            shape=open_shape(res.url), listed=listed,
         ))
     return out
 
@@ -209,29 +204,42 @@ def crude_urls(text: str) -> set[str]:
 
 # --- labels -----------------------------------------------------------------------------------
 
-def load_labels(path: Path) -> dict[tuple[str, str], Label]:
+def read_labels(path: Path, make: Callable[[dict], Any], kinds: tuple[str, ...],
+                fault: Callable[[Any], str | None] | None = None) -> dict:
+    """The labels of a JSON-lines file, keyed by their `key`: `make` builds one from its
+    object; each needs a `label` among `kinds`, a reason and a key of its own, and `fault`
+    may name one more thing wrong with it. Any problem: HarnessError naming file and line."""
     if not path.is_file():
         raise HarnessError(f"labels file not found: {path}")
-    labels: dict[tuple[str, str], Label] = {}
+    labels: dict = {}
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-                lab = Label(file=obj["file"], part=str(obj["part"]), where=obj["where"],
-                            url=obj["url"], label=obj["label"], reason=obj["reason"],
-                            vendor=obj.get("vendor"))
+                lab = make(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
                 raise HarnessError(f"{path}:{n}: malformed label: {exc}") from None
-            if lab.label not in LABELS:
-                raise HarnessError(f"{path}:{n}: label must be one of {LABELS}, not {lab.label!r}")
+            if lab.label not in kinds:
+                raise HarnessError(f"{path}:{n}: label must be one of {kinds}, not {lab.label!r}")
             if not lab.reason.strip():
                 raise HarnessError(f"{path}:{n}: a label needs a reason")
+            problem = fault(lab) if fault is not None else None
+            if problem is not None:
+                raise HarnessError(f"{path}:{n}: {problem}")
             if lab.key in labels:
                 raise HarnessError(f"{path}:{n}: duplicate label for {lab.key}")
             labels[lab.key] = lab
     return labels
+
+
+def _label(obj: dict) -> Label:
+    return Label(file=obj["file"], part=str(obj["part"]), where=obj["where"], url=obj["url"],
+                 label=obj["label"], reason=obj["reason"], vendor=obj.get("vendor"))
+
+
+def load_labels(path: Path) -> dict[tuple[str, str], Label]:
+    return read_labels(path, _label, LABELS)
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -295,9 +303,8 @@ class Report:
 
 
 def _gap(file: str, part: str, url: str) -> Occurrence:
-    return Occurrence(file=file, part=part, where=GAP_WHERE, url=url, kind="unextracted", tag=None,
-                      width="", height="", alt="", tiny=None, hidden=None, token=has_token(url),
-                      shape=open_shape(url), spacer_name=spacer_name(url), listed=None)
+    return Occurrence(file=file, part=part, where=GAP_WHERE, url=url, kind="unextracted",
+                      width="", height="", tiny=None, hidden=None, shape=open_shape(url), listed=None)
 
 
 def message_resources(rel: str, raw: bytes) -> list[Occurrence]:

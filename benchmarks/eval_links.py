@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from eval_detection import DEFAULT_CORPUS, HarnessError, corpus_files, html_parts
+from eval_detection import DEFAULT_CORPUS, HarnessError, corpus_files, html_parts, read_labels
 
 from pixelguard import clean_message
 from pixelguard.cli_filter import policy_for
@@ -209,34 +209,22 @@ def stripped_names(before: str, after: str) -> set[str]:
 
 # --- labels -----------------------------------------------------------------------------------
 
+def _label(obj: dict) -> Label:
+    return Label(file=obj["file"], part=str(obj["part"]), index=int(obj["index"]),
+                 href=obj["href"], label=obj["label"], reason=obj["reason"],
+                 destination=obj.get("destination"),
+                 params_to_strip=tuple(obj.get("params_to_strip") or ()),
+                 vendor=obj.get("vendor"), wrapper=obj.get("wrapper"))
+
+
+def _destination_fault(lab: Label) -> str | None:
+    if (lab.label == "destination-known") != bool(lab.destination):
+        return "a destination goes with destination-known, and only there"
+    return None
+
+
 def load_labels(path: Path) -> dict[tuple[str, str, int], Label]:
-    if not path.is_file():
-        raise HarnessError(f"labels file not found: {path}")
-    labels: dict[tuple[str, str, int], Label] = {}
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                lab = Label(file=obj["file"], part=str(obj["part"]), index=int(obj["index"]),
-                            href=obj["href"], label=obj["label"], reason=obj["reason"],
-                            destination=obj.get("destination"),
-                            params_to_strip=tuple(obj.get("params_to_strip") or ()),
-                            vendor=obj.get("vendor"), wrapper=obj.get("wrapper"))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise HarnessError(f"{path}:{n}: malformed label: {exc}") from None
-            if lab.label not in LABELS:
-                raise HarnessError(f"{path}:{n}: label must be one of {LABELS}, not {lab.label!r}")
-            if not lab.reason.strip():
-                raise HarnessError(f"{path}:{n}: a label needs a reason")
-            if (lab.label == "destination-known") != bool(lab.destination):
-                raise HarnessError(f"{path}:{n}: a destination goes with destination-known, "
-                                   "and only there")
-            if lab.key in labels:
-                raise HarnessError(f"{path}:{n}: duplicate label for {lab.key}")
-            labels[lab.key] = lab
-    return labels
+    return read_labels(path, _label, LABELS, _destination_fault)
 
 
 # --- evaluation -------------------------------------------------------------------------------

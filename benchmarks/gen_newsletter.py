@@ -20,7 +20,6 @@ import quopri
 import random
 import sys
 
-PIXELS = 3  # open pixels per newsletter, whatever its size
 RECIPIENT = "reader@example.org"
 
 _HEAD = """<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">

@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/relay_bench.py [--messages 400] [--concurrency 1,8,32] [--rounds 3]
 
 Everything is real and on this machine: the load generator (aiosmtplib clients), the relay
-(`pixelguard relay` as its own process, default worker pool), and a next hop (an aiosmtpd
-sink in its own process that accepts and discards). Messages are real-sized newsletters:
-the HTML files of shared/corpus/omnivore (read at run time, never copied into the project),
-each wrapped as a text/html message with one extra 1x1 open pixel, whose URL is new in
-every message sent (a real open pixel's names its recipient).
+(`pixelguard relay` as its own process, default worker pool; the pass-through baseline is the
+same relay with a cleaner that forwards untouched, benchmarks/pass_through_relay.py), and a
+next hop (an aiosmtpd sink in its own process that accepts and discards). Messages are
+real-sized newsletters: the HTML files of shared/corpus/omnivore (read at run time, never
+copied into the project), each wrapped as a text/html message with one extra 1x1 open
+pixel, whose URL is new in every message sent (a real open pixel's names its recipient).
 
 Each run starts with a warm-up in which every cleaning worker sees every newsletter (the
 steady state of a relay that has been running, or one delivering a campaign to many people).
@@ -188,10 +189,9 @@ def bench_mode(clean: bool, sink: tuple[int, int], messages: list[bytes], total:
                concurrency: int, cold: bool = False) -> dict:
     sink_port, sink_pid = sink
     port = free_port()
-    args = [sys.executable, "-m", "pixelguard", "relay", "--listen", f"127.0.0.1:{port}",
+    program = ["-m", "pixelguard", "relay"] if clean else [str(Path(__file__).with_name("pass_through_relay.py"))]
+    args = [sys.executable, *program, "--listen", f"127.0.0.1:{port}",
             "--next-hop", f"smtp://127.0.0.1:{sink_port}", "--log-level", "WARNING"]
-    if not clean:
-        args.append("--pass-through")
     relay = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         wait_listening(port, relay)

@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from pixelguard.config_file import add_required_config_option, require_config
+
 PROG = "pixelguard allow"
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -53,8 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("entry", metavar="ENTRY", help="HOST, URL, SENDER or @DOMAIN")
     p.add_argument("--user", metavar="ADDR", help="only for this recipient (users.ADDR.allow)")
-    p.add_argument("--config", metavar="F",
-                   help="the config file to edit (default: ~/.config/pixelguard.yaml)")
+    add_required_config_option(p, "the config file to edit")
     return p
 
 
@@ -80,8 +81,6 @@ def main(argv: Sequence[str]) -> int:
 
     parser = _parser()
     args = parser.parse_args(list(argv))
-    from pixelguard.config_file import require_config
-
     args.config = require_config(args.config, parser, "the entry is added to it")
     try:
         kind, value = classify(args.entry)

@@ -1,14 +1,16 @@
 """Cache: everything the core keeps between messages, in one bounded object the caller owns.
 
-    cache = Cache(lists={paths: load_lists(paths)})   # the caller reads the list files
-    clean_message(raw, policy, cache)                 # the core reads none
+    cache = Cache()
+    cache.load(policy)                 # the caller reads the list files the policy names
+    clean_message(raw, policy, cache)  # the core reads none
 
-It holds the tracker lists the caller loaded, by the paths a Policy names in `extra_lists`
-(the shipped list needs no loading), and bounded memories of what a piece of text alone
-decides (a style, a stylesheet, a tag, a URL), kept because mail from one template repeats
-it within and between messages.
+It holds the lists the caller loaded, by the paths a Policy names (`extra_lists`: tracker
+lists; `links.lists`: redirector and parameter lists; the shipped lists need no loading), and
+bounded memories of what a piece of text alone decides (a style, a stylesheet, a tag, a URL),
+kept because mail from one template repeats it within and between messages.
 Nothing in it depends on a recipient or a policy. A config reload swaps the whole object
-(`swap()` for the process default that `clean_message(raw, policy)` uses).
+(`swap()` for the process default that `clean_message(raw, policy)` uses): the lists are read
+anew, the memories start empty, and a message being cleaned keeps the object it started with.
 
 What is kept, and what each memory is worth: benchmarks/README.md, "What the core keeps
 between messages".
@@ -17,16 +19,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cachetools
 
 from pixelguard.trackers import TrackerList, default_list
 
-MAX_LISTS = 8  # sets of extra tracker lists kept (one per config; the milter merges policies)
+if TYPE_CHECKING:  # links is imported only when a policy turns link edits on
+    from pixelguard.links.rules import LinkRules
+    from pixelguard.model import Policy
+
+MAX_LISTS = 8  # sets of extra lists of each kind kept (one per config; the milter merges policies)
 
 
 class ListsNotLoaded(LookupError):
-    """A policy names tracker lists its cache was not given (and cannot load)."""
+    """A policy names lists its cache was not given (and cannot load), or could not be read."""
+
+
+class _Unreadable(str):
+    """What a Cache keeps of a list set `load()` could not read: the error's text alone (an
+    exception kept would keep the frames of the message that last raised it, and the error
+    it was raised from)."""
 
 
 class Memory:
@@ -82,16 +95,28 @@ class _Kept(cachetools.FIFOCache):
 
 
 class Cache:
-    """What the core keeps between messages. `lists`: tracker lists the caller loaded, by the
-    `Policy.extra_lists` that names them; `load_lists`: how to load others on first use (None:
-    a policy naming lists not given is an error the message reports)."""
+    """What the core keeps between messages.
+
+    `lists`: tracker lists the caller loaded, by the `Policy.extra_lists` that names them;
+    `links`: link lists (pixelguard.links.rules.load_rules), by the `LinkOptions.lists`.
+    `load_lists`, `load_links`: how `load()` reads lists (None: trackers.load_lists,
+    links.rules.load_rules), and, when given, how the core reads a set on first use that the
+    caller did not load (without them, a policy naming lists not loaded is an error the
+    message reports)."""
 
     def __init__(self, lists: Mapping[tuple[str, ...], TrackerList] | None = None, *,
-                 load_lists: Callable[[Sequence[str]], TrackerList] | None = None) -> None:
+                 links: Mapping[tuple[str, ...], LinkRules] | None = None,
+                 load_lists: Callable[[Sequence[str]], TrackerList] | None = None,
+                 load_links: Callable[[Sequence[str]], LinkRules] | None = None) -> None:
         self._load = load_lists
+        self._load_links = load_links
+        # paths -> what was loaded, or the exception loading them gave (reported by the core)
         self._lists: cachetools.LRUCache = cachetools.LRUCache(MAX_LISTS)
+        self._links: cachetools.LRUCache = cachetools.LRUCache(MAX_LISTS)
         for paths, loaded in (lists or {}).items():
             self._lists[tuple(paths)] = loaded
+        for paths, rules in (links or {}).items():
+            self._links[tuple(paths)] = rules
         self._lock = threading.Lock()
         # Each memory is bounded by characters of what it keeps (parsed CSS takes some 30
         # bytes per character of its text): some tens of MB in all, whatever the mail.
@@ -107,18 +132,63 @@ class Cache:
         self.verdicts = Memory(1 << 19, 2048)  # (TrackerList, URL) -> its match
 
     def tracker_list(self, paths: tuple[str, ...]) -> TrackerList:
-        """The shipped list plus the extra lists at `paths` (the shipped list alone for none)."""
+        """The shipped list plus the extra lists at `paths` (the shipped list alone for none).
+        Raises ListsNotLoaded for lists neither given nor loaded by `load()` (or that it could
+        not read), and what loading them raised when this cache loads them on first use."""
         if not paths:
             return default_list()
+        return self._kept(self._lists, paths, self._load, "tracker lists")
+
+    def link_rules(self, paths: tuple[str, ...]) -> LinkRules:
+        """The shipped link list plus the user's lists at `paths`. Raises as tracker_list()
+        does (LinkListError when this cache loads them on first use)."""
+        if not paths:
+            from pixelguard.links.rules import shipped_rules
+
+            return shipped_rules()
+        return self._kept(self._links, paths, self._load_links, "links lists")
+
+    def load(self, policy: Policy) -> None:
+        """Read the list files `policy` names that this cache does not hold yet: the caller's
+        step before `clean_message`, which then reads none. A set that cannot be read is kept
+        as its error, which the core reports for each message naming it (the tracker lists:
+        the message passes with `error`; link lists: its links stay as sent), and is read
+        again by the next load()."""
+        if policy.extra_lists:
+            from pixelguard.trackers import load_lists
+
+            self._fill(self._lists, policy.extra_lists, self._load or load_lists)
+        if policy.links.active and policy.links.lists:
+            from pixelguard.links.rules import load_rules
+
+            self._fill(self._links, policy.links.lists, self._load_links or load_rules)
+
+    def _fill(self, kept: cachetools.LRUCache, paths: tuple[str, ...],
+              load: Callable[[Sequence[str]], Any]) -> None:
+        with self._lock:
+            found = kept.get(paths)
+        if found is not None and not isinstance(found, _Unreadable):
+            return
+        try:
+            loaded: object = load(list(paths))
+        except Exception as exc:  # noqa: BLE001 - reported by the core with each message
+            loaded = _Unreadable(str(exc) or type(exc).__name__)
+        with self._lock:
+            kept[paths] = loaded
+
+    def _kept(self, kept: cachetools.LRUCache, paths: tuple[str, ...],
+              load: Callable[[Sequence[str]], Any] | None, what: str) -> Any:
         with self._lock:  # (an LRUCache reorders itself on every read)
-            found = self._lists.get(paths)
+            found = kept.get(paths)
         if found is None:
-            if self._load is None:
-                raise ListsNotLoaded(f"tracker lists not loaded by the caller: {', '.join(paths)}")
+            if load is None:
+                raise ListsNotLoaded(f"{what} not loaded by the caller: {', '.join(paths)}")
             with self._lock:
-                found = self._lists.get(paths)
+                found = kept.get(paths)
                 if found is None:
-                    found = self._lists[paths] = self._load(list(paths))
+                    found = kept[paths] = load(list(paths))
+        if isinstance(found, _Unreadable):
+            raise ListsNotLoaded(str(found))
         return found
 
 
@@ -126,15 +196,21 @@ _default: Cache | None = None
 
 
 def default() -> Cache:
-    """The process's cache for callers that pass none: it loads extra tracker lists from
-    their files on first use (trackers.load_lists)."""
+    """The process's cache for callers that pass none: it reads the lists a policy names
+    from their files on first use (trackers.load_lists, links.rules.load_rules)."""
     global _default
     cache = _default
     if cache is None:
         from pixelguard.trackers import load_lists
 
-        cache = _default = Cache(load_lists=load_lists)
+        cache = _default = Cache(load_lists=load_lists, load_links=_load_links)
     return cache
+
+
+def _load_links(paths: Sequence[str]) -> LinkRules:
+    from pixelguard.links.rules import load_rules  # (only for a policy with link lists)
+
+    return load_rules(paths)
 
 
 def swap(new: Cache | None = None) -> None:

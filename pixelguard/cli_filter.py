@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-from pixelguard import __version__, clean_message
+from pixelguard import __version__, cache, clean_message
 from pixelguard.model import Policy, Result
 
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
@@ -165,7 +165,9 @@ def _scan(cfg, args) -> int:
                           file=sys.stderr)
                     status = 2
                     continue
-                result = clean_message(raw, policy_for(cfg, args.user, raw))
+                policy = policy_for(cfg, args.user, raw)
+                cache.default().load(policy)  # the lists it names: the core reads no file
+                result = clean_message(raw, policy)
                 scanned += 1
                 errors += result.error is not None
                 with_trackers += bool(result.findings)

@@ -58,6 +58,12 @@ def add_config_option(parser, section: str) -> None:
                         "default: ~/.config/pixelguard.yaml if it exists, else built-in defaults")
 
 
+def add_required_config_option(parser, holds: str) -> None:
+    """`--config F` of a command that needs a file (require_config); `holds`: what the file
+    is to it (argparse)."""
+    parser.add_argument("--config", metavar="F", help=f"{holds} (default: ~/.config/pixelguard.yaml)")
+
+
 def describe_source(path: str | None) -> str:
     """One line saying which config applies, for -v and check-config."""
     if path is None:

@@ -16,7 +16,7 @@ from pixelguard.htmlscan import Document
 from pixelguard.model import Finding, LinkChange, Policy, Result
 from pixelguard.notice import language, placement
 from pixelguard.rewrite import apply_edits
-from pixelguard.trackers import TrackerList
+from pixelguard.trackers import TrackerList, TrackerListError
 from pixelguard.urls import REMOTE_MARKS, REMOTE_SCHEME_MARK
 
 HEADER = stamp.NAME
@@ -25,12 +25,6 @@ HEADER = stamp.NAME
 # srcdoc, base64 or percent-encoded) can load anything.
 _NESTED_HINT = re.compile("<(?:" + "|".join(sorted(NESTED_DOCUMENTS)) + ")|data:",
                           re.IGNORECASE)
-
-
-def forget_tracker_lists() -> None:
-    """Swap the process default cache for an empty one, so the next message reads the
-    tracker lists again (a config reload)."""
-    _cache.swap()
 
 
 @dataclass
@@ -59,8 +53,9 @@ def _change(raw: bytes, part: message.Part, body: bytes, skipped: list[str],
 def clean_message(raw: bytes, policy: Policy | None = None, cache: Cache | None = None) -> Result:
     """Clean one RFC 5322 message (CRLF or LF) or a bare HTML document.
 
-    `cache`: what is kept between messages, with the tracker lists the policy names
-    (pixelguard.cache; None: the process default, which reads those lists on first use).
+    `cache`: what is kept between messages, with the lists the policy names, loaded by the
+    caller (pixelguard.cache: `cache.load(policy)`; None: the process default, which reads
+    those lists on first use).
     Never raises on bad input: on failure the result carries the input unchanged and `error`.
     A message with nothing to remove comes back byte-identical; one whose HTML could not all be
     checked (a part over `policy.max_html_bytes`) says so in `skipped` and in its header.
@@ -78,7 +73,7 @@ def clean_message(raw: bytes, policy: Policy | None = None, cache: Cache | None 
         return Result(raw=raw, error=f"time budget of {policy.time_budget:g} s exceeded")
     except RecursionError:
         return Result(raw=raw, error="message nested too deeply to clean")
-    except ListsNotLoaded as exc:
+    except (ListsNotLoaded, TrackerListError) as exc:  # lists the caller could not load
         return Result(raw=raw, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - the contract: never an exception to the caller
         return Result(raw=raw, error=f"internal error: {type(exc).__name__}: {exc}"[:300])
@@ -116,7 +111,7 @@ def _clean_html_text(text: str, policy: Policy, trackers: TrackerList, part: str
         lang = language.choose(policy.notice_language, _document_lang(det.doc), content_language)
         found_links, link_edits, left = edit_links(det.doc, policy.links, part,
                                                    lambda vendor: notice.link_title(vendor, lang),
-                                                   edits, deadline)
+                                                   edits, deadline, cache)
         if left is not None and skipped is not None:
             skipped.append(left)
         edits += link_edits

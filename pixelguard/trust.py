@@ -36,11 +36,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pixelguard.cache import default as default_cache
 from pixelguard.core import clean_message, is_bare_html
 from pixelguard.headers import header_end, prepend_header
 from pixelguard.model import Policy, Result
 
 if TYPE_CHECKING:  # the pipe filter starts once per message: dkimpy and pydantic load on use
+    from pixelguard.cache import Cache
     from pixelguard.config import AuthConfig
     from pixelguard.dkim_verify import DkimOutcome, DnsFunc
 
@@ -167,20 +169,25 @@ def drop_own_results(raw: bytes, authserv_id: str) -> bytes:
 
 
 def clean_with_trust(raw: bytes, policy: Policy, auth: AuthConfig | None,
-                     dnsfunc: DnsFunc | None = None) -> tuple[bytes, Result]:
+                     dnsfunc: DnsFunc | None = None,
+                     cache: Cache | None = None) -> tuple[bytes, Result]:
     """The core on one message, for every adapter: (the bytes to deliver, the core's result).
 
     When it can matter (the policy allows some senders, or auth.arc is set) DKIM is verified
     first on the bytes as received, so an allowed sender counts only with pixelguard's own
     (or a trusted upstream) pass; the result is recorded in an Authentication-Results header,
     and the cleaned message is ARC-sealed when configured. Nothing to remove, or a core
-    error: the original bytes (the caller marks an error).
+    error: the original bytes (the caller marks an error). `cache`: clean_message's (None:
+    the process default); the list files the policy names are read into it first, here, so
+    the core reads none.
     """
+    cache = cache or default_cache()
+    cache.load(policy)
     if auth is None or not (auth.verify_dkim and (policy.allow_senders or auth.arc)):
-        result = clean_message(raw, policy)
+        result = clean_message(raw, policy, cache)
         return result.raw, result
     prepared = prepare(raw, auth, dnsfunc)
-    result = clean_message(prepared.raw, prepared.policy(policy))
+    result = clean_message(prepared.raw, prepared.policy(policy), cache)
     if not result.changed:
         return raw, result
     return finish(prepared, result.raw, auth), result

@@ -16,3 +16,15 @@ def worker_pids(cleaner: Cleaner, busy: bool = False) -> list[int]:
     """The process ids of a Cleaner's workers (busy=True: those given a message now)."""
     pool = cleaner._pool
     return pids(pool, busy) if pool is not None else []
+
+
+def held(pool: WorkerPool) -> list[int]:
+    """How many jobs each worker holds (the one it runs and those queued behind it)."""
+    with pool._lock:
+        return [w.pending for w in pool._workers]
+
+
+def waiting(pool: WorkerPool) -> int:
+    """How many jobs wait for a worker to take them."""
+    with pool._lock:
+        return sum(not w.done() for w in pool._waiters)

@@ -2,11 +2,14 @@
 the tracker lists come in loaded, the core reads no list file, and a reload is a swap."""
 from __future__ import annotations
 
+import gc
 import json
+import sys
 from pathlib import Path
 
-from pixelguard import Policy, cache, clean_message, core
+from pixelguard import Policy, cache, clean_message
 from pixelguard.cache import Cache, Memory
+from pixelguard.model import LinkOptions
 from pixelguard.trackers import load_lists
 
 URL = "https://cdn.shop.example/pixel-7.gif"
@@ -45,10 +48,83 @@ def test_a_reload_swaps_the_default_cache_and_the_lists_are_read_again(tmp_path:
         assert [f.vendor for f in clean_message(RAW, policy).findings] == ["Before"]
         _list(Path(path), "After")
         assert [f.vendor for f in clean_message(RAW, policy).findings] == ["Before"]  # kept
-        core.forget_tracker_lists()
+        cache.swap()
         assert [f.vendor for f in clean_message(RAW, policy).findings] == ["After"]
     finally:
         cache.swap()
+
+
+LINK = "https://shop.example/p?ref_a=1&id=4"
+LINKED = (b"From: news@shop.example\nTo: bob@example.org\nContent-Type: text/html\n\n"
+          b'<p>Hello</p><a href="' + LINK.encode() + b'">Shop</a>\n')
+
+
+def _link_list(path: Path, param: str) -> str:
+    path.write_text(json.dumps({"format": "pixelguard-links/1", "params": [{"name": param}]}))
+    return str(path)
+
+
+def _href(raw: bytes) -> str:
+    body = raw.split(b"\n\n", 1)[1].decode()
+    start = body.index('href="') + 6
+    return body[start:body.index('"', start)].replace("&amp;", "&")
+
+
+def test_link_lists_handed_in_are_used_and_no_list_file_is_read(tmp_path: Path) -> None:
+    from pixelguard.links.rules import load_rules
+    from pixelguard.model import LinkOptions
+
+    path = _link_list(tmp_path / "links.json", "ref_a")
+    policy = Policy(links=LinkOptions(strip_params=True, lists=(path,)))
+    given = Cache(links={(path,): load_rules([path])})
+    Path(path).unlink()
+    result = clean_message(LINKED, policy, given)
+    assert result.skipped == [] and _href(result.raw) == "https://shop.example/p?id=4"
+    # not given, and no loader: the links stay as sent and the header says why
+    result = clean_message(LINKED, policy, Cache())
+    assert _href(result.raw) == LINK
+    assert result.skipped == [f"part 1 links not edited (links lists not loaded by the caller: {path})"]
+
+
+def test_load_reads_the_lists_a_policy_names_and_the_core_uses_them(tmp_path: Path) -> None:
+    from pixelguard.model import LinkOptions
+
+    trackers = _list(tmp_path / "mine.json", "Mine")
+    links = _link_list(tmp_path / "links.json", "ref_a")
+    policy = Policy(extra_lists=(trackers,), links=LinkOptions(strip_params=True, lists=(links,)))
+    given = Cache()  # no loaders: the core could not read a list itself
+    given.load(policy)
+    Path(trackers).unlink()
+    Path(links).unlink()
+    assert [f.vendor for f in clean_message(RAW, policy, given).findings] == ["Mine"]
+    assert _href(clean_message(LINKED, policy, given).raw) == "https://shop.example/p?id=4"
+
+
+def test_a_list_load_cannot_read_is_reported_by_each_message_and_read_again_by_the_next_load(
+        tmp_path: Path) -> None:
+    from pixelguard.model import LinkOptions
+
+    trackers = str(tmp_path / "trackers.json")  # not there yet
+    links = str(tmp_path / "links.json")
+    given = Cache()
+    tracking = Policy(extra_lists=(trackers,))
+    linking = Policy(links=LinkOptions(strip_params=True, lists=(links,)))
+    given.load(tracking)
+    given.load(linking)
+    for turn in range(2):  # the same error for every message: the core reads no file
+        failed = clean_message(RAW, tracking, given)
+        assert failed.raw == RAW and failed.error is not None
+        assert failed.error.startswith(f"{trackers}:0: cannot read tracker list")
+        kept = clean_message(LINKED, linking, given)
+        assert _href(kept.raw) == LINK and len(kept.skipped) == 1
+        assert kept.skipped[0].startswith(f"part 1 links not edited ({links}: ")
+        if turn == 0:  # the files appear: only the next load() reads them
+            _list(Path(trackers), "Mine")
+            _link_list(Path(links), "ref_a")
+    given.load(tracking)
+    given.load(linking)
+    assert [f.vendor for f in clean_message(RAW, tracking, given).findings] == ["Mine"]
+    assert _href(clean_message(LINKED, linking, given).raw) == "https://shop.example/p?id=4"
 
 
 def test_a_memory_keeps_what_fits_its_characters_and_never_what_is_too_large() -> None:
@@ -105,3 +181,31 @@ def test_facts_of_a_large_stylesheet_cost_what_the_sheet_holds() -> None:
     small = css.parse_stylesheet(".a{color:red}")
     big = css.parse_stylesheet(".a{color:red;" + "x:" + "b" * 200_000 + "}")
     assert _sheet_cost(big) > 200_000 > _sheet_cost(small)
+
+
+
+def test_a_list_load_could_not_read_keeps_nothing_of_the_messages_that_met_it(tmp_path):
+    # What the cache keeps of an unreadable list is its error's text: not an exception whose
+    # traceback holds the frames (and the bytes) of the last message that raised it.
+    missing = str(tmp_path / "gone.txt")
+    bad_links = tmp_path / "links.json"
+    bad_links.write_text("{not json")
+    raw = (b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n"
+           b"<a href='https://x.example/?utm_source=n'>x</a>" + b" " * 100_000)
+    for policy, said in ((Policy(extra_lists=(missing,)), "gone.txt"),
+                         (Policy(links=LinkOptions(strip_params=True, lists=(str(bad_links),))),
+                          "links not edited")):
+        cache = Cache()
+        cache.load(policy)
+        outcomes: list[str] = []
+
+        def clean(policy=policy, cache=cache, outcomes=outcomes) -> None:
+            result = clean_message(raw, policy, cache)
+            outcomes.append(result.error or "; ".join(result.skipped))
+
+        gc.collect()
+        before = sys.getrefcount(raw)
+        clean()
+        gc.collect()
+        assert said in outcomes[0]
+        assert sys.getrefcount(raw) == before

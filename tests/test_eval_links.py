@@ -3,6 +3,7 @@ in benchmarks/EVAL.md; and the harness itself judges correctly."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,25 @@ def test_harness_exits_1_when_an_unwrap_differs_from_its_label(tmp_path, capsys)
     out, err = capsys.readouterr()
     assert json.loads(out)["mismatches"][0]["got"] == "https://example.org/a"
     assert "unwrapped_not_equal_destination" in err
+
+
+_GOOD = {"file": "a.eml", "part": "1", "index": 0, "href": "https://r.example/x",
+         "label": "plain", "reason": "direct"}
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"index": "first"}, "malformed label"),
+    ({"label": "tracker"}, "label must be one of"),
+    ({"reason": " "}, "a label needs a reason"),
+    ({"label": "destination-known"}, "a destination goes with destination-known"),
+    ({"destination": "https://shop.example/"}, "a destination goes with destination-known"),
+    (None, "duplicate label for ('a.eml', '1', 0)"),
+])
+def test_a_bad_label_is_refused_with_its_file_and_line(tmp_path, change, problem):
+    ev = _harness()
+    second = dict(_GOOD) if change is None else {**_GOOD, **change}
+    path = tmp_path / "links.jsonl"
+    path.write_text(json.dumps(_GOOD) + "\n\n" + json.dumps(second) + "\n", encoding="utf-8")
+    with pytest.raises(ev.HarnessError, match=f"^{re.escape(str(path))}:3: ") as raised:
+        ev.load_labels(path)
+    assert problem in str(raised.value)

@@ -495,9 +495,9 @@ def test_fuzz_checks_can_fail() -> None:
 
 
 
-# ------------------------------------------------------------------------------ regressions
-# Inputs found by this suite that crash the cleaner or break a property when mishandled (see
-# docs/FUZZING.md), each kept as a case of its own.
+# ------------------------------------------------------------------------------ known hard inputs
+# Inputs that crash the cleaner or break a property when mishandled (see docs/FUZZING.md),
+# each kept as a case of its own.
 
 
 def test_nul_byte_in_charset_does_not_stop_cleaning() -> None:

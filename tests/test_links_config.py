@@ -173,7 +173,11 @@ def test_links_package_is_not_imported_when_links_are_off(tmp_path):
     assert out.stdout.strip() == "True"  # (the check can fail)
 
 
-def test_a_user_list_edited_on_disk_is_read_again(tmp_path):
+def test_a_user_list_edited_on_disk_is_read_again_after_a_reload(tmp_path):
+    """A cache keeps the lists as it first read them (pixelguard.cache): an edit takes effect
+    with the next cache, as a config reload swaps it in."""
+    from pixelguard import cache
+
     path = tmp_path / "mine.json"
 
     def write(name: str) -> None:
@@ -183,7 +187,9 @@ def test_a_user_list_edited_on_disk_is_read_again(tmp_path):
     write("ref_a")
     url = "https://shop.example/p?ref_a=1&ref_b=2"
     assert href_after(url, strip_params=True, lists=(str(path),)) == "https://shop.example/p?ref_b=2"
-    write("ref_bb")  # another size, so the change shows even within the mtime's granularity
+    write("ref_bb")
+    assert href_after(url, strip_params=True, lists=(str(path),)) == "https://shop.example/p?ref_b=2"
+    cache.swap()  # a reload
     assert href_after(url, strip_params=True, lists=(str(path),)) == url
 
 

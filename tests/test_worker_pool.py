@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from pool_support import pids, worker_pids
+from pool_support import held, pids, waiting, worker_pids
 
 from pixelguard.relay.workers import PoolClosed, WorkerDied, WorkerPool
 
@@ -450,6 +450,58 @@ def test_a_message_whose_worker_dies_is_cleaned_again_once(deaths, cleaned, tmp_
     assert (out.error is None) == cleaned
     if not cleaned:
         assert out.error == "cleaning worker crashed" and out.raw.startswith(b"X-PixelGuard: error")
+
+
+async def _until(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def test_a_message_three_workers_were_lost_ahead_of_passes_marked(caplog):
+    """A message queued behind a job on each of three workers in a row, each worker killed
+    under the job ahead of it, never ran: it is forwarded as it came, with an error header."""
+    from pixelguard.model import Policy
+    from pixelguard.relay.cleaning import Cleaner
+
+    cleaner = Cleaner(workers=1)
+    cleaner.start()
+    pool = cleaner._current()
+    raw = b'Subject: x\r\n\r\n<img src="https://t.example/open.gif" width=1 height=1>\r\n'
+
+    async def main():
+        ahead = asyncio.ensure_future(pool.run(pid_after, 60))
+        await _until(lambda: held(pool) == [1])
+        message = asyncio.ensure_future(cleaner.clean(raw, Policy()))
+        await _until(lambda: held(pool) == [2])  # queued behind the job ahead
+        lost = []
+        for kill in range(3):
+            if kill < 2:  # the next job ahead waits for the worker that replaces this one
+                nxt = asyncio.ensure_future(pool.run(pid_after, 60))
+                await _until(lambda: waiting(pool) == 1)
+            (pid,) = pids(pool, busy=True)
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(WorkerDied):
+                await ahead
+            lost.append(pid)
+            if kill < 2:
+                ahead = nxt
+                # the job ahead took the fresh worker, the message is queued behind it again
+                await _until(lambda: held(pool) == [2])
+        return lost, await message
+
+    caplog.set_level("ERROR", logger="pixelguard.relay")
+    try:
+        lost, out = asyncio.run(main())
+    finally:
+        cleaner.close()
+    assert len(set(lost)) == 3
+    assert out.error == "no cleaning worker took the message" and out.findings == []
+    head, rest = out.raw.split(b"\r\n", 1)
+    assert head == b"X-PixelGuard: error; no cleaning worker took the message" and rest == raw
+    assert "three cleaning workers were lost before one took a message; forwarded uncleaned" \
+        in caplog.messages
 
 
 def test_a_job_from_a_second_open_loop_is_refused_clearly(pool):

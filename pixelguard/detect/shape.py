@@ -88,11 +88,6 @@ def looks_like_token(s: str) -> bool:
     return entropy >= 3.3
 
 
-def has_token(url: str | Parsed) -> bool:
-    """Any path segment or query value looks like a personalised token."""
-    return path_has_token(url) or query_has_token(url)
-
-
 def path_has_token(url: str | Parsed) -> bool:
     parts = _parsed(url).parts
     # (the length test first: most segments are short, and a call costs more than the test)

@@ -80,18 +80,14 @@ class Vector:
     find: Callable[[Document, Element, Callable[[str], str | None],
                     Callable[[Resource], None]], None] | None
     css_functions: tuple[str, ...] = ()
-    # whether a lower-cased tag source can load through this vector's attributes: the cheap
+    # whether a lower-cased tag source can load through this vector's attributes, the cheap
     # test for ANY-element vectors (the name with an "=" after it; for CSS, also a loading
-    # function, or an escape or entity that could spell one)
-    may_load: Callable[[str], bool] = field(init=False, repr=False, compare=False)
-    # may_load in two steps, for extract()'s loop: a name the source must contain, then the
-    # test of a source that contains it
+    # function, or an escape or entity that could spell one), in two steps for extract()'s
+    # loop: a name the source must contain, then the test of a source that contains it
     hint: tuple[str, Callable[[str], object]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        first, then = _hint_for(self)
-        object.__setattr__(self, "hint", (first, then))
-        object.__setattr__(self, "may_load", lambda low: first in low and bool(then(low)))
+        object.__setattr__(self, "hint", _hint_for(self))
 
 
 def css_marks(functions: tuple[str, ...]) -> tuple[str, ...]:
@@ -410,7 +406,7 @@ _may_call = contains_any(_STYLE_MARKS)
 class VectorIndex:
     """The vectors by the tags they read: extract()'s prefilters, generated from the
     declarations so that no vector can be left out of them. An element is looked at only
-    when its tag has a vector of its own, or an ANY-element vector's `may_load` holds for it."""
+    when its tag has a vector of its own, or an ANY-element vector's `hint` holds for it."""
 
     def __init__(self, vectors: tuple[Vector, ...]) -> None:
         by_tag: dict[str, list[Vector]] = {}

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from pixelguard.config_file import add_required_config_option, require_config
 from pixelguard.imap.connection import EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
 
 __all__ = ["main"]
@@ -33,8 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "2 usage or config error; 3 login, password source or TLS trust failed; "
         "75 server unreachable, or --once stopped early (try again later). See docs/imap.md.",
     )
-    p.add_argument("--config", metavar="F", help="config file with imap.accounts "
-                   "(default: ~/.config/pixelguard.yaml)")
+    add_required_config_option(p, "config file with imap.accounts")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--once", action="store_true", help="one pass over every folder, then exit (default)"
@@ -113,8 +113,6 @@ def main(argv: Sequence[str]) -> int:
         parser.error(str(exc))
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    from pixelguard.config_file import require_config
-
     path = require_config(args.config, parser, "the accounts to clean are in its imap.accounts")
     log.debug("config: %s", path)
     config = load_config_or_exit(path, warn=lambda message: log.warning("warning: %s", message))

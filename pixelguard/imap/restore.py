@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from pixelguard.config_file import add_required_config_option, require_config
 from pixelguard.imap.connection import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -78,8 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         "refused; 2 usage or config error; 3 login failed; 75 server unreachable. "
         "See docs/imap.md (False positives).",
     )
-    p.add_argument("--config", metavar="F",
-                   help="config file with imap.accounts (default: ~/.config/pixelguard.yaml)")
+    add_required_config_option(p, "config file with imap.accounts")
     p.add_argument("--account", metavar="NAME", help="the account (needed with several)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--uid", metavar="N", type=int, help="UID of the cleaned copy")
@@ -104,8 +104,6 @@ def main(argv: Sequence[str]) -> int:
 
     parser = _parser()
     args = parser.parse_args(list(argv))
-    from pixelguard.config_file import require_config
-
     args.config = require_config(args.config, parser, "the account is in its imap.accounts")
     wanted_digest = None
     if args.digest is not None:

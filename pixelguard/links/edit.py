@@ -20,11 +20,13 @@ import html
 from collections.abc import Callable, Iterable
 from urllib.parse import SplitResult, urlsplit
 
+from pixelguard import cache as _cache
 from pixelguard.budget import LINKS_SHARE, MAX_LINKS_PER_PART, BudgetExceeded, Deadline
+from pixelguard.cache import Cache, ListsNotLoaded
 from pixelguard.detect.vectors import Edit
 from pixelguard.htmlscan import Attr, Document, Element
 from pixelguard.links.keep import KeptRegions, unsubscribe_context, unsubscribe_url
-from pixelguard.links.rules import LinkListError, LinkRules, Redirector, rules_for
+from pixelguard.links.rules import LinkListError, LinkRules, Redirector
 from pixelguard.links.strip import strip_params
 from pixelguard.links.unwrap import MAX_URL, destination, valid_url
 from pixelguard.model import LinkChange, LinkOptions
@@ -41,11 +43,13 @@ __all__ = ["MAX_HOPS", "edit_links"]
 def edit_links(doc: Document, options: LinkOptions, part: str,
                title_for: Callable[[str], str],
                taken: Iterable[Edit] = (),
-               deadline: Deadline | None = None) -> tuple[list[LinkChange], list[Edit], str | None]:
+               deadline: Deadline | None = None,
+               cache: Cache | None = None) -> tuple[list[LinkChange], list[Edit], str | None]:
     """The changes to make to the links of `doc`, the edits that make them, and why some or
     all links were left as sent (None when every link was judged). `title_for` gives the
     title of a link that reports clicks to a vendor; `taken` are the edits already planned
-    (a link edit overlapping one is not made).
+    (a link edit overlapping one is not made); `cache` holds the user's link lists
+    (`options.lists`, loaded by the caller; None: the process default).
 
     The step fails closed for itself only: past its share of the `deadline` (LINKS_SHARE of
     the time left), with a list that cannot be read, or on any error inside it, no link edit
@@ -53,10 +57,11 @@ def edit_links(doc: Document, options: LinkOptions, part: str,
     MAX_LINKS_PER_PART of the document stay as sent."""
     own = deadline.share(LINKS_SHARE) if deadline is not None else None
     try:
-        return _edit_links(doc, options, part, title_for, taken, own)
+        rules = (cache or _cache.default()).link_rules(options.lists)
+        return _edit_links(doc, options, rules, part, title_for, taken, own)
     except BudgetExceeded:
         why = f"over {own.seconds:.2g} s" if own is not None else "over the time budget"
-    except LinkListError as exc:
+    except (LinkListError, ListsNotLoaded) as exc:
         why = str(exc)
     except Exception as exc:  # noqa: BLE001 - a link edit is never worth the tracker edits
         why = f"internal error: {type(exc).__name__}"
@@ -69,10 +74,9 @@ def _reason(part: str, why: str) -> str:
     return text[:200]
 
 
-def _edit_links(doc: Document, options: LinkOptions, part: str,
+def _edit_links(doc: Document, options: LinkOptions, rules: LinkRules, part: str,
                 title_for: Callable[[str], str], taken: Iterable[Edit],
                 deadline: Deadline | None) -> tuple[list[LinkChange], list[Edit], str | None]:
-    rules = rules_for(options.lists)
     busy = _Taken(taken)
     kept: KeptRegions | None = None
     changes: list[LinkChange] = []

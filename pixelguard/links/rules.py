@@ -5,14 +5,17 @@ The shipped list is `links.json` beside this module (every entry with its source
 licence, see NOTICE.md). Users add lists of the same format, or a ClearURLs rules file
 (`data.min.json`: its `redirections`, `rules` and `referralMarketing`), through
 `links.lists` in the config. ClearURLs' rules are LGPL-3.0 and not shipped.
+
+The caller reads the user's lists (`load_rules`) and hands them to the core in its Cache
+(`pixelguard.cache`); the core reads only the shipped list.
 """
 from __future__ import annotations
 
+import functools
 import json
-import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote
@@ -25,8 +28,8 @@ _ENCODINGS = frozenset(("plain", "percent", "base64", "jwt-json:e", "zlib-query:
                         "proofpoint-v2", "proofpoint-v3", "none"))
 _KINDS = frozenset(("redirect", "security"))
 
-__all__ = ["LinkListError", "LinkRules", "Redirector", "query_raw", "read_list", "rules_for",
-           "search"]
+__all__ = ["LinkListError", "LinkRules", "Redirector", "load_rules", "query_raw", "read_list",
+           "search", "shipped_rules"]
 
 
 class LinkListError(Exception):
@@ -146,7 +149,7 @@ def search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     return pattern.search(text)
 
 
-@lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def _leading_any(source: str) -> bool:
     if not source.startswith(".*"):
         return False
@@ -286,27 +289,23 @@ def _read_clearurls(doc: dict[str, Any], path: str, rules: LinkRules) -> None:
             raise LinkListError(f"{where}: {exc}") from None
 
 
-def rules_for(lists: tuple[str, ...]) -> LinkRules:
-    """The shipped list and the user's lists, merged (user entries after the shipped ones).
-    Kept while the list files are unchanged (a file edited on disk is read again)."""
-    return _merged(tuple((path, *_stamp(path)) for path in lists))
+@functools.cache
+def shipped_rules() -> LinkRules:
+    """The shipped list (`links.json`, package data), read once per process."""
+    return read_list(str(SHIPPED))
 
 
-def _stamp(path: str) -> tuple[int, int]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (-1, -1)  # read_list says what is wrong with it
-    return (st.st_mtime_ns, st.st_size)
-
-
-@lru_cache(maxsize=16)
-def _merged(stamped: tuple[tuple[str, int, int], ...]) -> LinkRules:
-    merged = read_list(str(SHIPPED))
-    for path, _mtime, _size in stamped:
+def load_rules(paths: Sequence[str]) -> LinkRules:
+    """The shipped list and the user's list files at `paths`, merged (user entries after the
+    shipped ones): what a caller reads and hands the core in its Cache (pixelguard.cache).
+    Raises LinkListError naming the file and entry of a list that cannot be read."""
+    shipped = shipped_rules()
+    merged = LinkRules({host: list(entries) for host, entries in shipped.exact.items()},
+                       {host: list(entries) for host, entries in shipped.suffix.items()},
+                       list(shipped.patterned), list(shipped.anywhere), list(shipped.params))
+    for path in paths:
         extra = read_list(path)
-        for source in (extra.exact, extra.suffix):
-            target = merged.exact if source is extra.exact else merged.suffix
+        for source, target in ((extra.exact, merged.exact), (extra.suffix, merged.suffix)):
             for host, entries in source.items():
                 target.setdefault(host, []).extend(entries)
         merged.patterned += extra.patterned

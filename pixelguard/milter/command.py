@@ -13,8 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from pixelguard.config_file import add_config_option
-from pixelguard.relay.logline import add_level_option, start_logging
+from pixelguard.service_command import add_level_option, checked, service_parser, start_logging
 
 __all__ = ["main"]
 
@@ -22,14 +21,13 @@ log = logging.getLogger("pixelguard.milter")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="pixelguard milter",
-        description="Milter that removes tracking pixels while the MTA (Postfix, Sendmail) holds "
+    p = service_parser(
+        "milter",
+        "Milter that removes tracking pixels while the MTA (Postfix, Sendmail) holds "
         "the message. It never rejects or defers mail.",
+        "SOCKET",
+        "inet:127.0.0.1:10030 (default), inet:PORT@HOST or unix:/path/milter.sock",
     )
-    add_config_option(p, "milter")
-    p.add_argument("--listen", metavar="SOCKET",
-                   help="inet:127.0.0.1:10030 (default), inet:PORT@HOST or unix:/path/milter.sock")
     add_level_option(p)
     return p
 
@@ -44,10 +42,7 @@ def main(argv: Sequence[str]) -> int:
     milter = config.milter
     listen = milter.listen
     if args.listen is not None:
-        try:
-            listen = parse_milter_socket(args.listen)
-        except ValueError as exc:
-            parser.error(f"--listen: {exc}")
+        listen = checked(parser, "--listen", args.listen, parse_milter_socket)
     refusal = listen_refusal(listen, milter.allow_remote)
     if refusal is not None:
         print(f"pixelguard milter: {refusal}", file=sys.stderr)

@@ -9,16 +9,31 @@ only a message that kills that one too passes uncleaned. A worker that does not 
 the message's deadline (its policy's time budget plus CLEANING_MARGIN: the core stops itself
 at the budget, so only a stopped or stuck worker goes past it) is killed and replaced, and the
 message is handled as if the worker had died under it.
+
+A config reload starts and stops no worker: it bumps the Cleaner's generation, which every job
+carries. A worker (or, with workers=0, the relay process) given a job of a newer generation
+than its own first swaps its process cache for an empty one (pixelguard.cache.swap), so the
+tracker and link lists are read anew, even a file edited in place at the same path, and the
+memories start empty; the message it is cleaning keeps the cache it started with. Before each
+message the worker reads the lists its policy names that its cache lacks
+(trust.clean_with_trust: Cache.load), so the core reads no file; a list that cannot be read is
+reported by the core with the message (tracker lists: it passes marked with the error; link
+lists: its links stay as sent).
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import itertools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pixelguard import cache as _cache
 from pixelguard import clean_message, trust
+from pixelguard.cache import Cache
 from pixelguard.config import AuthConfig
 from pixelguard.headers import mark_error
 from pixelguard.model import Finding, LinkChange, Policy
@@ -44,13 +59,41 @@ def clean_or_mark(raw: bytes, policy: Policy, auth: AuthConfig | None = None) ->
     """The core's answer, or the message unchanged and marked when the core failed. With
     `auth`, DKIM is verified first where it matters (allowed senders, ARC sealing)."""
     try:
-        out, result = trust.clean_with_trust(raw, policy, auth)
+        out, result = trust.clean_with_trust(raw, policy, auth, cache=_job_cache.get())
     except Exception as exc:  # noqa: BLE001 - the core promises not to raise; guard anyway
         error = f"core raised {exc.__class__.__name__}"
         return Cleaned(mark_error(raw, error), [], error)
     if result.error is not None:
         return Cleaned(mark_error(raw, result.error), [], result.error)
     return Cleaned(out, list(result.findings), None, list(result.links))
+
+
+# The cache in_generation chose for the job this thread (or worker) runs, for clean_or_mark
+# (tests replace clean_or_mark with functions of its signature, so it is not an argument).
+_job_cache: contextvars.ContextVar[Cache | None] = contextvars.ContextVar("job_cache", default=None)
+_generation_lock = threading.Lock()
+_generation = 0  # the reload generation this process's default cache was made for
+# Reload generations, increasing across every Cleaner of the process: with workers=0 the
+# Cleaners of one process share its default cache.
+_generations = itertools.count(1)
+
+
+def in_generation(generation: int, clean: Callable[..., Cleaned], raw: bytes, policy: Policy,
+                  *rest: AuthConfig) -> Cleaned:
+    """`clean(raw, policy, *rest)` (clean_or_mark) with this process's cache of reload
+    `generation` (a newer one than the cache's swaps in an empty cache first; an older one
+    takes the newer cache: its lists are the files as they are now)."""
+    global _generation
+    with _generation_lock:
+        if generation > _generation:
+            _cache.swap()
+            _generation = generation
+        cache = _cache.default()
+    token = _job_cache.set(cache)  # (a swap by the next job's thread leaves it this one)
+    try:
+        return clean(raw, policy, *rest)
+    finally:
+        _job_cache.reset(token)
 
 
 def _warm_up() -> int:
@@ -62,21 +105,24 @@ class Cleaner:
     """Cleans messages for the relay.
 
     workers=None: one process per core; workers=0: a thread of the relay process (the
-    core still runs off the event loop, but shares the GIL); enabled=False forwards
-    messages untouched (the benchmark's pass-through baseline).
+    core still runs off the event loop, but shares the GIL).
     """
 
-    def __init__(self, workers: int | None = None, enabled: bool = True,
-                 auth: AuthConfig | None = None, margin: float = CLEANING_MARGIN) -> None:
-        self.enabled = enabled
+    def __init__(self, workers: int | None = None, auth: AuthConfig | None = None,
+                 margin: float = CLEANING_MARGIN) -> None:
         self.margin = margin  # a worker is killed this long past the message's time budget
         # DKIM verification / ARC sealing settings the relay starts with; each clean() is
         # given those of its transaction (a reload may have changed them), pickled to the workers
         self.auth = auth
         self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.generation = 0  # bumped by each config reload: the jobs' caches are made anew
         self._pool: WorkerPool | None = None
         self._lock = threading.Lock()
         self._closed = False
+
+    def describe(self) -> str:
+        """How messages are cleaned, for the start-up log line."""
+        return f"cleaning with {self.workers or 'thread'} workers"
 
     def _current(self) -> WorkerPool:
         with self._lock:
@@ -88,46 +134,24 @@ class Cleaner:
 
     def start(self) -> None:
         """Start the worker processes now (blocking), so the first message does not pay for it."""
-        if not self.enabled or self.workers == 0:
+        if self.workers == 0:
             return
         self._current().start(_warm_up)
 
-    def renew(self) -> None:
-        """Forget what cleaning loaded from files (the extra tracker lists, cached per path):
-        the next messages go to fresh workers, started here (blocking: call it off the event
-        loop); the old workers finish the messages they have, then exit."""
-        if not self.enabled:
-            return
-        if self.workers == 0:  # cleaning runs in this process: its cache is the one to empty
-            from pixelguard import core
-
-            core.forget_tracker_lists()
-            return
-        fresh = WorkerPool(self.workers, depth=2)
-        try:
-            fresh.start(_warm_up)
-        except BaseException:
-            fresh.close()
-            raise
-        with self._lock:
-            if self._closed:  # the relay stopped while the fresh workers started
-                old, fresh = fresh, None
-            else:
-                old, self._pool = self._pool, fresh
-        if fresh is None:
-            old.close()
-        elif old is not None:
-            old.retire()  # what it is cleaning now still finishes
+    def reload(self) -> None:
+        """A config reload: the messages handed to the workers from now on are cleaned with a
+        new cache, whose lists are read from their files anew (the workers keep running; a
+        message they are cleaning finishes with the cache it started with)."""
+        self.generation = next(_generations)
 
     async def clean(self, raw: bytes, policy: Policy, auth: AuthConfig | None = None) -> Cleaned:
         """`raw` cleaned with `policy`; `auth`: DKIM/ARC settings (None: no DKIM check).
         Raises PoolClosed only after close()."""
-        if not self.enabled:
-            return Cleaned(raw)
         try:
-            args = (raw, policy) if auth is None else (raw, policy, auth)
+            # clean_or_mark as this module holds it now (tests replace it)
+            args = (self.generation, clean_or_mark, raw, policy) + (() if auth is None else (auth,))
             if self.workers == 0:
-                return await asyncio.to_thread(clean_or_mark, *args)
+                return await asyncio.to_thread(in_generation, *args)
             deadline = policy.time_budget + self.margin
             try:
                 return await self._run(args, deadline)
@@ -153,13 +177,7 @@ class Cleaner:
             return Cleaned(mark_error(raw, error), [], error)
 
     async def _run(self, args: tuple, deadline: float) -> Cleaned:
-        while True:
-            try:
-                return await self._current().run(clean_or_mark, *args, deadline=deadline)
-            except PoolClosed:
-                if self._closed:
-                    raise
-                # a reload replaced the pool while this waited: use the new one
+        return await self._current().run(in_generation, *args, deadline=deadline)
 
     def close(self) -> None:
         with self._lock:

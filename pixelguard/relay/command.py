@@ -12,42 +12,57 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pixelguard.config_file import add_config_option
 from pixelguard.relay.cleaning import Cleaner
-from pixelguard.relay.logline import add_level_option, start_logging
 from pixelguard.relay.maildir import default_maildir
 from pixelguard.relay.server import RelayServer
 from pixelguard.relay.setup import SetupError, build_relay
 from pixelguard.relay.workers import WorkerDied
+from pixelguard.service_command import add_level_option, checked, service_parser, start_logging
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from pixelguard.config import Config
+
+__all__ = ["Start", "main", "read_command_line", "run"]
 
 log = logging.getLogger("pixelguard.relay")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="pixelguard relay",
-        description="SMTP/LMTP relay that removes tracking pixels in flight. "
+    p = service_parser(
+        "relay",
+        "SMTP/LMTP relay that removes tracking pixels in flight. "
         "250 only once the next hop has the message.",
+        "HOST:PORT",
+        "address to listen on (default 127.0.0.1:10025)",
     )
-    add_config_option(p, "relay")
-    p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:10025)")
     p.add_argument(
         "--next-hop",
         metavar="URL",
         help="smtp://host:port, lmtp://host:port, lmtp:/path.sock or maildir:/path "
         f"(default: maildir:{default_maildir()})",
     )
-    # Benchmark baseline only: forward without cleaning.
-    p.add_argument("--pass-through", action="store_true", help=argparse.SUPPRESS)
     add_level_option(p)
     return p
 
 
-def main(argv: Sequence[str]) -> int:
+@dataclass(frozen=True)
+class Start:
+    """What the command line asks for: the config file (None: built-in defaults), the config
+    with the command line's options applied, how to apply them again to a reloaded config,
+    and the log level."""
+
+    path: str | None
+    config: Config
+    with_options: Callable[[Config], Config]
+    log_level: str
+
+
+def read_command_line(argv: Sequence[str]) -> Start:
+    """The relay's options and config; a usage or config error exits 2 with a message."""
     from pixelguard.config import find_and_load, parse_hostport, parse_next_hop
 
     parser = _parser()
@@ -55,32 +70,34 @@ def main(argv: Sequence[str]) -> int:
     path, config = find_and_load(args.config)
     update = {}
     if args.listen is not None:
-        try:
-            parse_hostport(args.listen)
-        except ValueError as exc:
-            parser.error(f"--listen: {exc}")
+        checked(parser, "--listen", args.listen, parse_hostport)
         update["listen"] = args.listen.strip()
     if args.next_hop is not None:
-        try:
-            parse_next_hop(args.next_hop)
-        except ValueError as exc:
-            parser.error(f"--next-hop: {exc}")
+        checked(parser, "--next-hop", args.next_hop, parse_next_hop)
         update["next_hop"] = args.next_hop.strip()
 
     def with_options(config):  # the command line wins over the file, at start and on reload
         return config.model_copy(update={"relay": config.relay.model_copy(update=update)}) if update else config
 
-    config = with_options(config)
+    return Start(path, with_options(config), with_options, args.log_level)
 
-    start_logging(args.log_level)
+
+def run(start: Start, cleaner: Cleaner) -> int:
+    """Serve until SIGTERM/SIGINT with `cleaner` doing the cleaning; the exit code."""
+    start_logging(start.log_level)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
     try:
-        server = build_relay(config, Cleaner(config.relay.workers, enabled=not args.pass_through, auth=config.auth))
+        server = build_relay(start.config, cleaner)
     except SetupError as exc:
         print(f"pixelguard relay: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(server, config, path, with_options))
+    return asyncio.run(_serve(server, start.config, start.path, start.with_options))
+
+
+def main(argv: Sequence[str]) -> int:
+    start = read_command_line(argv)
+    return run(start, Cleaner(start.config.relay.workers, auth=start.config.auth))
 
 
 async def _serve(server: RelayServer, config, path: str | None, with_options) -> int:
@@ -105,14 +122,13 @@ async def _serve(server: RelayServer, config, path: str | None, with_options) ->
         cleaner.close()
         return 1
     hop = server.handler.runtime.next_hop.url
-    mode = "pass-through (NOT cleaning)" if not cleaner.enabled else f"cleaning with {cleaner.workers or 'thread'} workers"
     log.info(
         "listening on %s:%s (%s), next hop %s, %s%s; config %s",
         server.settings.host,
         server.port,
         relay.protocol,
         hop,
-        mode,
+        cleaner.describe(),
         f", metrics on http://{relay.metrics}/metrics" if relay.metrics else "",
         path or "none (built-in defaults)",
     )

@@ -299,28 +299,14 @@ class RelayHandler:
             return
         state.abort()
         if state.refused:  # e.g. the next hop is down: the admin must see it in the log
-            outcome = "deferred" if any(r.temporary for _a, r in state.refused) else "rejected"
+            outcome = _outcome([r for _a, r in state.refused])
             self.metrics.messages.labels(outcome=outcome).inc()
-            log.info(
-                logfmt(
-                    msg="message",
-                    id=state.id,
-                    outcome=outcome,
-                    sender=f"<{state.mail.sender}>",
-                    refused="; ".join(f"{a}: {r.line()}" for a, r in state.refused),
-                    later=",".join(state.later) or None,
-                )
-            )
+            log.info(_message_line(state, outcome))
 
     def _record(self, state, envelope, replies: list[Reply], cleaned: list[Cleaned], elapsed: float) -> None:
         findings = [f for c in cleaned for f in c.findings]
         errors = [c.error for c in cleaned if c.error]
-        if all(r.ok for r in replies):
-            outcome = "delivered"
-        elif not any(r.ok for r in replies):
-            outcome = "deferred" if any(r.temporary for r in replies) else "rejected"
-        else:
-            outcome = "partial"
+        outcome = _outcome(replies)
         m = self.metrics
         m.messages.labels(outcome=outcome).inc()
         m.latency.observe(elapsed)
@@ -334,23 +320,39 @@ class RelayHandler:
         if not log.isEnabledFor(logging.INFO):
             return  # (--log-level WARNING: no line to build)
         vendors = sorted({f.vendor for f in findings if f.vendor})
-        per_rcpt = "; ".join(f"{a}: {r.line()}" for a, r in zip(envelope.rcpt_tos, replies))
-        refused = "; ".join(f"{a}: {r.line()}" for a, r in state.refused)
         log.info(
-            logfmt(
-                msg="message",
-                id=state.id,
-                outcome=outcome,
-                sender=f"<{state.mail.sender}>",
+            _message_line(
+                state,
+                outcome,
                 rcpts=",".join(envelope.rcpt_tos),
                 size=len(envelope.original_content or b""),
                 copies=len(cleaned),
                 trackers=len(findings),
                 vendors=",".join(vendors) or None,
                 clean_error="; ".join(errors) or None,
-                nexthop=per_rcpt,
-                refused=refused or None,
-                later=",".join(state.later) or None,
+                nexthop=_replies(zip(envelope.rcpt_tos, replies)),
                 ms=elapsed * 1000,
             )
         )
+
+
+def _outcome(replies: list[Reply]) -> str:
+    """A message's outcome from the replies its recipients got."""
+    if all(r.ok for r in replies):
+        return "delivered"
+    if not any(r.ok for r in replies):
+        return "deferred" if any(r.temporary for r in replies) else "rejected"
+    return "partial"
+
+
+def _replies(pairs) -> str:
+    """`a@x: 250 ...; b@y: 451 ...` for (address, Reply) pairs."""
+    return "; ".join(f"{a}: {r.line()}" for a, r in pairs)
+
+
+def _message_line(state, outcome: str, ms: float | None = None, **details) -> str:
+    """The one log line of a message: who sent it, what became of it (`details`), the
+    recipients the next hop refused at RCPT and those told to send again later."""
+    return logfmt(msg="message", id=state.id, outcome=outcome, sender=f"<{state.mail.sender}>",
+                  **details, refused=_replies(state.refused) or None,
+                  later=",".join(state.later) or None, ms=ms)

@@ -5,7 +5,9 @@ tracker lists, `limits`, `auth` (DKIM/ARC) and next hop (`next_hop`, `next_hop_t
 `next_hop_auth`, `timeout`); new client sessions get the new `max_size`, `timeout`,
 `max_connections`, `allow_networks`, `tls_cert`/`tls_key` (read again, so a renewed
 certificate is taken) and `auth_users`. Whatever is in progress finishes with the
-configuration it started with.
+configuration it started with. The cleaning workers keep running: each swaps in a new cache
+before its next message (Cleaner.reload), so every tracker and link list is read anew from its
+file, an edited one at the same path included.
 
 Bound when the relay starts and kept until a restart (a warning names each that changed):
 RESTART_ONLY. A file that does not load, or a configuration the relay would refuse to start
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import warnings
 from collections.abc import Callable
 
@@ -30,19 +31,6 @@ log = logging.getLogger("pixelguard.relay")
 # relay.* keys bound at start: the listening socket, its protocol, the metrics endpoint and
 # the number of cleaning processes.
 RESTART_ONLY = ("listen", "protocol", "metrics", "workers")
-
-
-def list_files(paths: list[str]) -> dict[str, tuple[int, int, int] | None]:
-    """What tells an edited tracker list file: path -> (inode, size, mtime), None if unreadable."""
-    out: dict[str, tuple[int, int, int] | None] = {}
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            out[path] = None
-        else:
-            out[path] = (st.st_ino, st.st_size, st.st_mtime_ns)
-    return out
 
 
 def restart_only_changes(running: Config, new: Config) -> list[str]:
@@ -63,7 +51,6 @@ class Reloader:
         self._lock = asyncio.Lock()  # one reload at a time, in the order asked
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
-        self._lists = list_files(started.lists)  # as the running cleaner may have read them
 
     def request(self) -> None:
         """Reload in the background of the event loop (a signal handler must not wait)."""
@@ -96,7 +83,7 @@ class Reloader:
             except Exception as exc:  # noqa: BLE001 - a reload must never stop the relay
                 self._refused(f"{exc.__class__.__name__}: {exc}")
                 return False
-            config, effective, settings, runtime, notes, lists = loaded
+            config, effective, settings, runtime, notes = loaded
             for note in notes:
                 log.warning(logfmt(msg="config warning", warning=note))
             for key in restart_only_changes(self.started, config):
@@ -109,13 +96,14 @@ class Reloader:
                     )
                 )
             self.server.reconfigure(settings, runtime)
-            self.config, self._lists = effective, lists
+            self.server.handler.cleaner.reload()  # the lists are read anew for the next messages
+            self.config = effective
             log.info(logfmt(msg="configuration reloaded", file=self.path, next_hop=runtime.next_hop.url))
             return True
 
-    def _load(self) -> tuple[Config, Config, Settings, Runtime, list[str], dict]:
+    def _load(self) -> tuple[Config, Config, Settings, Runtime, list[str]]:
         """(the file's config, the one to put in effect, its Settings and Runtime, the
-        ConfigWarnings' texts, the list files' stamps). Raises ConfigError or SetupError."""
+        ConfigWarnings' texts). Raises ConfigError or SetupError."""
         assert self.path is not None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConfigWarning)
@@ -125,12 +113,8 @@ class Reloader:
         effective = config.model_copy(update={"relay": config.relay.model_copy(update=kept)})
         settings = build_settings(effective.relay)  # refuses an open relay, as at start
         next_hop = build_next_hop(effective.relay, self.server.settings.hostname)
-        lists = list_files(effective.lists)
-        if any(path in self._lists and self._lists[path] != stamp for path, stamp in lists.items()):
-            # The cleaner caches a list by its path: an edited one needs workers that read it anew.
-            self.server.handler.cleaner.renew()
         runtime = Runtime(next_hop, effective.policy_for, effective.auth)
-        return config, effective, settings, runtime, notes, lists
+        return config, effective, settings, runtime, notes
 
     def _refused(self, error: str) -> None:
         # One line, whatever the error: the first problem (FILE:LINE: KEY: what), and how

@@ -19,10 +19,6 @@ class Reply:
     def temporary(self) -> bool:
         return 400 <= self.code < 500
 
-    @property
-    def permanent(self) -> bool:
-        return 500 <= self.code < 600
-
     def line(self) -> str:
         """One reply line; a multi-line reply from the next hop is folded into one."""
         text = " ".join(self.text.split())

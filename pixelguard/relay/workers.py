@@ -53,7 +53,7 @@ class NotStarted(Exception):
 
 
 class PoolClosed(RuntimeError):
-    """The pool was retired (a reload replaced it, or the relay stops) before a worker
+    """The pool was retired (the relay or milter stops) before a worker
     became free for this job."""
 
 

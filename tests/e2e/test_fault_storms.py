@@ -3,22 +3,16 @@ benchmarks/README.md): the same code, a few hundred messages, faults every fract
 second."""
 from __future__ import annotations
 
-import os
-
 import pytest
 import storm_imap
 import storm_relay
-from postfix import postfix_binary
+from postfix import require_postfix
 
 pytestmark = pytest.mark.e2e
 
 
 def test_relay_storm_delivers_every_accepted_message_exactly_once(dovecot):
-    if os.geteuid() != 0 or postfix_binary() is None:
-        reason = "POSTFIX E2E NOT RUN: needs root and the postfix package (scripts/test.sh installs it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " — CI=true, so this is a failure", pytrace=False)
-        pytest.skip(reason)
+    require_postfix()
     result = storm_relay.storm(messages=300, timeout=2.0, interval=(0.1, 0.5), drain=240,
                                min_faults=10)
     assert result.passed, result.summary()

@@ -5,12 +5,10 @@ service of the port-25 smtpd. Through a real Postfix, in front of the milter and
 and a forwarded message attached to it keeps its own headers byte for byte."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from dovecot import listen_port
 from milter_harness import MilterProcess
-from postfix import Postfix, postfix_binary
+from postfix import Postfix, require_postfix
 from relay_harness import (  # noqa: F401 - fixtures
     TRACKER_URL,
     cleaner_fixture,
@@ -79,11 +77,7 @@ def stamps(raw: bytes) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def postfix(dovecot):
-    if os.geteuid() != 0 or postfix_binary() is None:
-        reason = "POSTFIX E2E NOT RUN: needs root and the postfix package (scripts/test.sh installs it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " — CI=true, so this is a failure", pytrace=False)
-        pytest.skip(reason)
+    require_postfix()
     hc = ["cleanup_service_name=cleanup_hc"]
     fronts = {
         "milter": MILTER,

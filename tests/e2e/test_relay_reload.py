@@ -245,33 +245,65 @@ def test_sighup_names_each_changed_setting_that_needs_a_restart_and_applies_the_
 
 
 BANNER = "http://127.0.0.1/banner/summer.png"
+LINK = "https://shop.example/sale?pgref=nl7&id=4"
 
 
 def banner_message(msgid: str) -> bytes:
-    """A newsletter with one large, visible image: content, unless a tracker list names it."""
+    """A newsletter with one large, visible image (content, unless a tracker list names it)
+    and a link (left as sent, unless a links list names its parameter)."""
     return (
         "From: News <news@shop.example>\r\nTo: alice@example.org\r\nSubject: Summer\r\n"
         f"Message-ID: {msgid}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-        f'<html><body><img src="{BANNER}" width="600" height="200" alt="Summer sale"></body></html>\r\n'
+        f'<html><body><img src="{BANNER}" width="600" height="200" alt="Summer sale">'
+        f'<p><a href="{LINK.replace("&", "&amp;")}">Shop</a></p></body></html>\r\n'
     ).encode()
 
 
+def cleaning_workers(relay: RelayProcess) -> set[int]:
+    """The process ids of the relay's cleaning workers: its children that multiprocessing
+    spawned (the resource tracker, also a child, runs another command)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue  # ended meanwhile
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # (the name may hold spaces)
+        if parent == relay.proc.pid and b"spawn_main" in cmdline:
+            found.add(int(entry))
+    return found
+
+
 @pytest.mark.parametrize("workers", [1, 0], ids=["process-pool", "thread"])
-def test_sighup_reads_an_edited_extra_tracker_list_again(hop, relay_process, tmp_path, workers):
+def test_sighup_reads_edited_tracker_and_links_lists_again_in_the_same_workers(
+        hop, relay_process, tmp_path, workers):
     extra = tmp_path / "extra-trackers.txt"
     extra.write_text("[Adblock Plus 2.0]\n! nothing listed yet\n")
-    relay = relay_process(config(hop.url, users=f"lists: [{extra}]\n", workers=workers))
+    links = tmp_path / "links.json"
+    links.write_text('{"format": "pixelguard-links/1"}')
+    users = f"lists: [{extra}]\ndefaults:\n  links:\n    strip_params: true\n    lists: [{links}]\n"
+    relay = relay_process(config(hop.url, users=users, workers=workers))
+    workers_before = cleaning_workers(relay)
+    assert len(workers_before) == workers
 
     def delivered(msgid: str) -> bytes:
         assert send(relay.port, "news@shop.example", ["alice@example.org"], banner_message(msgid)).data[0] == 250
         (got,) = [r.content for r in hop.received if message_id(r.content) == msgid]
         return got
 
-    assert BANNER.encode() in delivered("<before@shop.example>")
-    extra.write_text("[Adblock Plus 2.0]\n||127.0.0.1/banner/\n")  # same file, new contents
+    before = delivered("<before@shop.example>")
+    assert before == banner_message("<before@shop.example>")  # nothing listed: as sent
+    # the same files, new contents
+    extra.write_text("[Adblock Plus 2.0]\n||127.0.0.1/banner/\n")
+    links.write_text('{"format": "pixelguard-links/1", "params": [{"name": "pgref"}]}')
     relay.sighup_and_wait_for(RELOADED)
     after = delivered("<after@shop.example>")
     assert BANNER.encode() not in after and b"X-PixelGuard: removed=1" in after
+    assert b'href="https://shop.example/sale?id=4"' in after and b"pgref" not in after
+    assert cleaning_workers(relay) == workers_before  # no worker started or stopped
 
 
 def test_sighup_offers_starttls_with_a_newly_configured_certificate_to_new_sessions(hop, relay_process, tmp_path):

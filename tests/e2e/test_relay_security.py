@@ -1,4 +1,4 @@
-"""Relay security against hostile SMTP clients (issue 7, item 3).
+"""Relay security against hostile SMTP clients.
 
 - never an open relay: clients from real non-allowed addresses (two network namespaces joined
   by a veth pair, IPv4 and IPv6) are refused and nothing is delivered; no start off loopback

@@ -1,4 +1,4 @@
-"""The relay honours an allowed sender only with authentication it can trust (issue 7)."""
+"""The relay honours an allowed sender only with authentication it can trust."""
 from __future__ import annotations
 
 from relay_harness import (  # noqa: F401 - fixtures
