@@ -26,12 +26,17 @@ from pixelguard.headers import mark_error
 from pixelguard.milter.edits import Edits, NotExpressible, assemble, plan
 from pixelguard.milter.metrics import Metrics
 from pixelguard.milter.recipients import strictest
+from pixelguard.model import Policy
 from pixelguard.relay.cleaning import Cleaned, Cleaner
 from pixelguard.relay.logline import logfmt
 
 log = logging.getLogger("pixelguard.milter")
 
 ERROR_HEADER = stamp.NAME
+POLICIES_KEPT = 1024  # recipient lists whose combined policy is kept (then all are forgotten)
+# Only lists this short are kept: a long list (a mailing list's, up to Postfix's 1,000) is
+# rarely seen twice and its policy holds one member per recipient.
+POLICY_KEY_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,10 @@ class Door:
         self._slots = threading.BoundedSemaphore(settings.max_concurrent)
         self._idle = threading.Condition()
         self._in_flight = 0  # messages between end of message and our answer
+        # the policy of each recipient list seen, for the config it was made from: a Policy
+        # is a pure function of the two, and making one costs more than the rest of the
+        # milter's own work on a message
+        self._policies: tuple[object, dict[tuple[str, ...], Policy]] = (None, {})
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pixelguard-clean", daemon=True)
         self._thread.start()
@@ -72,6 +81,23 @@ class Door:
         return finished
 
     # -- one message -------------------------------------------------------------------
+
+    def policy(self, rcpts: list[str]) -> Policy:
+        """The strictest combination of the recipients' policies (recipients.py)."""
+        config = self.config
+        made_from, known = self._policies
+        if made_from is not config:
+            known = {}
+            self._policies = (config, known)
+        if len(rcpts) > POLICY_KEY_MAX:
+            return strictest([config.policy_for(r) for r in rcpts])
+        key = tuple(rcpts)
+        policy = known.get(key)
+        if policy is None:
+            if len(known) >= POLICIES_KEPT:
+                known.clear()
+            policy = known[key] = strictest([config.policy_for(r) for r in rcpts] or [config.policy_for(None)])
+        return policy
 
     def _clean(self, raw: bytes, policy) -> tuple[Cleaned, str]:
         """(the core's answer or the marked original, the outcome word)."""
@@ -106,17 +132,22 @@ class Door:
                 self._idle.notify_all()
 
     def _finish(self, session, queue_id: str | None, started: float) -> None:
-        if session.oversize:
-            error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
-            cleaned, outcome = Cleaned(b"", [], error), "oversize"
+        if session.oversize or session.failed is not None:
+            if session.oversize:
+                error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
+                outcome = "oversize"
+            else:
+                error, outcome = f"{session.failed}; not checked", "error"
+            cleaned = Cleaned(b"", [], error)
             edits = Edits(((0, ERROR_HEADER, f" {stamp.error(error)}".encode()),))
         else:
             body = b"".join(session.chunks)
             raw = assemble(session.fields, body)
-            policy = strictest([self.config.policy_for(r) for r in session.rcpts] or [self.config.policy_for(None)])
+            policy = self.policy(session.rcpts)
             cleaned, outcome = self._clean(raw, policy)
             try:
-                edits = plan(session.fields, body, cleaned.raw)
+                # the core changed nothing (most mail): nothing to compare
+                edits = Edits() if cleaned.raw == raw else plan(session.fields, body, cleaned.raw)
             except NotExpressible as exc:
                 error = f"cleaned message not expressible as milter edits: {exc}"
                 cleaned, outcome = Cleaned(raw, [], error), "error"

@@ -43,7 +43,10 @@ def header_fields(raw: bytes) -> tuple[list[Field], bytes]:
         else:
             name, _, value = line.partition(b":")
             fields.append([name, value])
-    out = [(n.decode("latin-1"), _crlf(v)[:-2] if _crlf(v).endswith(b"\r\n") else _crlf(v)) for n, v in fields]
+    out = []
+    for name, value in fields:
+        value = _crlf(value)
+        out.append((name.decode("latin-1"), value[:-2] if value.endswith(b"\r\n") else value))
     return out, raw[end:]
 
 

@@ -32,8 +32,8 @@ class MTA:
         packet = self.file.read(n)
         return packet[:1], packet[1:]
 
-    def negotiate(self, actions: int) -> tuple[int, int]:
-        self.send(b"O", struct.pack("!III", 6, actions, ALL_PROTOCOL))
+    def negotiate(self, actions: int, offered: int = ALL_PROTOCOL) -> tuple[int, int]:
+        self.send(b"O", struct.pack("!III", 6, actions, offered))
         cmd, data = self.read()
         assert cmd == b"O"
         _version, granted, protocol = struct.unpack("!III", data[:12])
@@ -88,6 +88,34 @@ def test_granted_both_actions_it_inserts_the_header_and_replaces_the_body(milter
     assert len(inserted) == 1 and inserted[0][4:].startswith(b"X-PixelGuard\x00 removed=1")
     body = b"".join(d for c, d in answers if c == b"b")
     assert body and TRACKER_URL.encode() not in body
+
+
+SKIPPED_STEPS = 0x02 | 0x200 | 0x40 | 0x100  # HELO, DATA, end of header, unknown command
+UNANSWERED_STEPS = NR["C"] | NR["M"] | NR["R"] | NR["L"] | NR["B"]
+
+
+def test_it_skips_the_steps_it_ignores_and_answers_only_the_end_of_message(milter):
+    mta = MTA(milter.port)
+    _granted, protocol = mta.negotiate(0x1FF)
+    assert protocol & SKIPPED_STEPS == SKIPPED_STEPS
+    assert protocol & UNANSWERED_STEPS == UNANSWERED_STEPS
+    assert not protocol & (NO["C"] | NO["M"] | NO["R"] | NO["L"] | NO["B"])  # it needs those
+    answers = mta.message(protocol, tracker_message(msgid="<nr@shop.example>"))
+    mta.close()
+    assert answers[-1][0] == b"c"
+    assert [d for c, d in answers if c == b"b"]
+
+
+def test_an_mta_that_cannot_skip_steps_gets_an_answer_to_each_and_the_same_edits(milter):
+    mta = MTA(milter.port)
+    _granted, protocol = mta.negotiate(0x1FF, offered=0x100000)  # leading space only
+    assert protocol & (SKIPPED_STEPS | UNANSWERED_STEPS) == 0
+    answers = mta.message(protocol, tracker_message(msgid="<all@shop.example>"))  # reads each "c"
+    mta.close()
+    assert answers[-1][0] == b"c"
+    (inserted,) = [d for c, d in answers if c == b"i"]
+    assert inserted[4:].startswith(b"X-PixelGuard\x00 removed=1")
+    assert TRACKER_URL.encode() not in b"".join(d for c, d in answers if c == b"b")
 
 
 def test_without_body_replacement_it_adds_only_the_error_header_and_logs_why(milter):
