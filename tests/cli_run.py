@@ -10,10 +10,12 @@ descriptor level, reading the real stdin) stays a real subprocess in the test ab
 The call sees the given environment, stdin and stdout/stderr in memory
 (with a pipe's 80 columns for argparse), and `sys.argv` as `python -m pixelguard` sets it.
 What a command changes that outlives it in a process (environment, working directory, the
-SIGTERM/SIGINT handlers, the pixelguard loggers and the root logger's handlers) is put back
-afterwards, so one run cannot reach the next test."""
+SIGTERM/SIGINT handlers, the pixelguard loggers and the root logger's handlers, the cyclic
+collector's settings) is put back afterwards, and each run starts with an empty process cache
+(pixelguard.cache) as a new process does, so one run cannot reach the next test."""
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import os
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pixelguard
+from pixelguard import cache
 
 MAIN_PATH = str(Path(pixelguard.__file__).with_name("__main__.py"))  # sys.argv[0] under -m
 
@@ -69,6 +72,8 @@ def run_cli(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None
     saved_cwd = os.getcwd()
     saved_signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     saved_logging = {lg: (list(lg.handlers), lg.propagate, lg.level) for lg in _loggers()}
+    saved_gc = gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()
+    cache.swap()  # a process's first message finds nothing kept
     # kept in locals too: a wrapper that is collected closes the BytesIO under it
     sys.stdin = stdin_w = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
     sys.stdout = stdout_w = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
@@ -98,6 +103,15 @@ def run_cli(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
         _restore_logging(saved_logging)
+        enabled, threshold, frozen = saved_gc
+        if gc.get_freeze_count() != frozen:
+            gc.unfreeze()
+        gc.set_threshold(*threshold)
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+        cache.swap()
     stdout, stderr = out.getvalue(), err.getvalue()
     del stdin_w, stdout_w, stderr_w
     if text:
