@@ -4,11 +4,9 @@ message past its budget passes unchanged with an error. Timings live in
 benchmarks/scaling_bench.py (`--budget`), not here."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from budget_mail import long_host_message, over_budget_message
+from cli_run import run_cli
 from support import BOB, rules_for_body
 
 from pixelguard import Policy, clean_message
@@ -142,8 +140,7 @@ def test_the_cli_passes_a_message_past_the_budget_through_unchanged(tmp_path) ->
     cfg = tmp_path / "pixelguard.yaml"
     cfg.write_text("limits:\n  time_budget: 0.01\n")
     raw = over_budget_message()
-    proc = subprocess.run([sys.executable, "-m", "pixelguard", "clean", "--config", str(cfg), "-"],
-                          input=raw, capture_output=True, timeout=120, check=False)
+    proc = run_cli("clean", "--config", str(cfg), "-", stdin=raw)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == raw
     assert b"passed through unchanged: time budget of 0.01 s exceeded" in proc.stderr

@@ -1,11 +1,12 @@
 """`pixelguard check-config`: the relay and IMAP sections, and every password source tried
-without its secret ever being printed. A real subprocess, as an admin runs it."""
+without its secret ever being printed. The command line as an admin runs it, in this process
+with the environment given (tests/cli_run.py); the password commands are real processes."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_run import run_cli
 
 SECRET = "Sentinel-Secret-7f3a"  # must never appear in any output
 
@@ -38,14 +39,13 @@ imap:
 """
 
 
-def check(tmp_path: Path, text: str, **env: str) -> subprocess.CompletedProcess:
+def check(tmp_path: Path, text: str, **env: str):
     cfg = tmp_path / "pg.yaml"
     cfg.write_text(text)
     cfg.chmod(0o600)
     full = {k: v for k, v in os.environ.items() if not k.startswith("PG_TEST_")}
     full.update(env, HOME=str(tmp_path))
-    return subprocess.run([sys.executable, "-m", "pixelguard", "check-config", str(cfg)],
-                          env=full, capture_output=True, text=True, timeout=120, check=False)
+    return run_cli("check-config", str(cfg), env=full, text=True)
 
 
 def test_relay_and_imap_sections_are_shown(tmp_path: Path) -> None:

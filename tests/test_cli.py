@@ -1,26 +1,30 @@
-"""The pipe-filter commands, run as a user would run them (a real subprocess)."""
+"""The pipe-filter commands, run as a user would run them: the command line in this process
+(tests/cli_run.py), and a real subprocess where the process itself is the point (stdin to
+stdout, Python's -W flags, a full or closed stdout)."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+from cli_run import run_cli as run
 from support import FIXTURES, fixture
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
 
-def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run_process(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pixelguard", *args], input=stdin,
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, check=False)
 
 
 def test_clean_from_stdin_writes_the_cleaned_message() -> None:
     raw = fixture("size-attr-1x1.eml")
-    proc = run("clean", "-", stdin=raw)
+    proc = run_process("clean", "-", stdin=raw)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(b"X-PixelGuard: removed=1;")
     assert b"media.mailer.example/p/a.gif" not in proc.stdout
@@ -98,7 +102,7 @@ def test_scan_over_the_shared_corpus_has_no_traceback() -> None:
     files = [f for f in files if Path(f).is_file()]
     if not files:
         pytest.skip(f"shared corpus not found at {CORPUS}")
-    proc = run("scan", "--json", *files)
+    proc = run_process("scan", "--json", *files)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert b"Traceback" not in proc.stderr
     lines = proc.stdout.decode().splitlines()
@@ -124,7 +128,7 @@ def test_clean_drops_a_forged_result_of_our_own_authserv_id(tmp_path: Path) -> N
 def test_clean_to_a_full_disk_is_one_line_and_a_temporary_failure() -> None:
     with open("/dev/full", "wb") as full:
         proc = subprocess.run([sys.executable, "-m", "pixelguard", "clean", str(FIXTURES / "size-attr-1x1.eml")],
-                              stdout=full, stderr=subprocess.PIPE, timeout=60)
+                              stdout=full, stderr=subprocess.PIPE, timeout=60, check=False)
     assert proc.returncode == 75
     assert b"cannot write the message" in proc.stderr and b"Traceback" not in proc.stderr
 
@@ -156,7 +160,7 @@ def _warning_lines(cfg: Path, prefix: str = "pixelguard: warning: ") -> list[str
     ]
 
 
-def _assert_clean_stderr(proc: subprocess.CompletedProcess) -> str:
+def _assert_clean_stderr(proc) -> str:
     err = proc.stderr.decode()
     assert "ConfigWarning" not in err and ".py:" not in err and "warnings.warn" not in err
     assert "Traceback" not in err and "Hunter2" not in err + proc.stdout.decode(errors="replace")
@@ -181,11 +185,18 @@ def test_config_warnings_are_one_plain_line_each(tmp_path: Path, command: list[s
 
 
 def test_config_warnings_stay_one_line_under_python_warning_filters(tmp_path: Path) -> None:
-    # -W error must not turn the warning into a traceback, -W ignore must not hide it
+    # -W error must not turn the warning into a traceback, -W ignore must not hide it.
+    # `-W error` in a real process (it applies from the first import on); the filters the
+    # other flags install, in this one.
     cfg = _literal_config(tmp_path)
+    proc = subprocess.run([sys.executable, "-W", "error", "-m", "pixelguard", "check-config", str(cfg)],
+                          capture_output=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert _assert_clean_stderr(proc).splitlines() == _warning_lines(cfg)
     for flag in ("error", "ignore", "default"):
-        proc = subprocess.run([sys.executable, "-W", flag, "-m", "pixelguard", "check-config", str(cfg)],
-                              capture_output=True, check=False, timeout=120)
+        with warnings.catch_warnings():
+            warnings.simplefilter(flag)
+            proc = run("check-config", str(cfg))
         assert proc.returncode == 0, (flag, proc.stderr)
         assert _assert_clean_stderr(proc).splitlines() == _warning_lines(cfg), flag
 
@@ -223,7 +234,7 @@ def test_a_closed_stdout_is_a_quiet_exit_not_a_traceback(command: list[str], cod
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "pixelguard", *command, str(FIXTURES / "demo-newsletter.eml")],
-            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60, check=False,
         )
     finally:
         os.close(write_end)

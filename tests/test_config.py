@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
-import sys
 import textwrap
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_run import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -547,8 +546,7 @@ def test_refusal_never_shows_the_password(tmp_path):
         assert "Hunter2-Literal-Sentinel" not in str(info.value)
         assert "Hunter2" not in repr(info.value) and "Hunter2" not in str(info.value.__cause__)
     f = _write(tmp_path, LITERAL, 0o644)
-    proc = subprocess.run([sys.executable, "-m", "pixelguard", "check-config", str(f)],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_cli("check-config", str(f), text=True)
     assert proc.returncode == 2
     assert f"{f}:6: imap.accounts[0].password: a literal password" in proc.stderr
     assert "Traceback" not in proc.stderr and "Hunter2" not in proc.stderr + proc.stdout

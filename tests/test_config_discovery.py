@@ -1,5 +1,6 @@
 """Every command reads ~/.config/pixelguard.yaml ($XDG_CONFIG_HOME/pixelguard.yaml) when no
---config is given, and says which file applies. Real subprocesses, HOME in a tmp dir."""
+--config is given, and says which file applies. HOME in a tmp dir; each command runs in this
+process with that environment (tests/cli_run.py), the relay as a real server process."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_run import run_cli
 from support import FIXTURES
 
 SIZE_FIXTURE = str(FIXTURES / "size-attr-1x1.eml")
@@ -25,9 +27,8 @@ def _env(home: Path, xdg: str | None = None) -> dict:
     return env
 
 
-def run(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pixelguard", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+def run(env: dict, *args: str):
+    return run_cli(*args, env=env, text=True)
 
 
 def _write(path: Path, text: str) -> Path:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import types
 import typing
 from pathlib import Path
 
+from cli_run import run_cli
 from pydantic import BaseModel
 
 from pixelguard.config import Config, parse_config
@@ -84,8 +83,7 @@ def test_the_full_example_in_the_reference_is_a_valid_config() -> None:
 
 def test_the_starter_passes_check_config(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-    proc = subprocess.run([sys.executable, "-m", "pixelguard", "check-config", str(EXAMPLE)],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    proc = run_cli("check-config", str(EXAMPLE), env=env, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert f"config: {EXAMPLE}" in proc.stdout

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from cli_run import run_cli
 from support import FIXTURES
 
 
-def _scan(cfg: Path, fixture: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pixelguard", "scan", "--json", "--config", str(cfg),
-                           str(FIXTURES / fixture)], capture_output=True, timeout=60)
+def _scan(cfg: Path, fixture: str):
+    return run_cli("scan", "--json", "--config", str(cfg), str(FIXTURES / fixture))
 
 
 def test_adblock_list_from_config_flags_a_visible_image(tmp_path: Path) -> None:

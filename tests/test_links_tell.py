@@ -177,8 +177,7 @@ def test_report_html_shows_tracked_links(tmp_path):
 
 
 def test_clean_and_scan_commands_with_a_links_config(tmp_path):
-    import subprocess
-    import sys
+    from cli_run import run_cli
 
     config = tmp_path / "pg.yaml"
     config.write_text("defaults:\n  links: {strip_params: true, mark: true}\n")
@@ -187,8 +186,8 @@ def test_clean_and_scan_commands_with_a_links_config(tmp_path):
     env = {"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
 
     def run(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "pixelguard", *args], capture_output=True,
-                              env=env, timeout=60, check=True)
+        proc = run_cli(*args, env=env)
+        assert proc.returncode == 0, proc.stderr
         return proc.stdout.decode()
 
     out = run("clean", "--config", str(config), str(mail))

@@ -78,3 +78,24 @@ def test_the_door_makes_the_policy_of_a_recipient_list_once_per_config():
         assert door.policy([ALICE, BOB]).host_verdict("img.partner.example") is None
     finally:
         door.close(grace=0)
+
+
+def test_the_door_keeps_no_policy_of_a_long_recipient_list():
+    # A mailing list's recipients (up to Postfix's smtpd_recipient_limit) are rarely seen
+    # again, and their combined policy holds a member per recipient: it is made, not kept.
+    from pixelguard.milter.door import POLICY_KEY_MAX, Door, Settings
+    from pixelguard.relay.cleaning import Cleaner
+
+    cfg = config({BOB: {"allow": {"hosts": ["img.partner.example"]}}})
+    door = Door(cfg, Cleaner(workers=0), Settings(max_size=1 << 20, timeout=5, max_concurrent=2))
+    try:
+        short = [f"r{i}@example.org" for i in range(POLICY_KEY_MAX - 1)] + [BOB]
+        long = [f"r{i}@example.org" for i in range(1000)] + [BOB]
+        assert door.policy(short) is door.policy(short)
+        made = door.policy(long)
+        assert made == strictest([cfg.policy_for(r) for r in long])
+        assert made.host_verdict("img.partner.example") is None  # the strictest, as for short
+        assert door.policy(long) is not made
+        assert [len(key) for key in door._policies[1]] == [POLICY_KEY_MAX]
+    finally:
+        door.close(grace=0)

@@ -1,14 +1,14 @@
 """`pixelguard scan` over directories, Maildirs and mboxes, its totals line and its wording;
-and the display helpers it uses (plurals, shortened URLs, safe header text)."""
+and the display helpers it uses (plurals, shortened URLs, safe header text). The command
+runs in this process (tests/cli_run.py); test_cli.py reads stdin in a real one."""
 from __future__ import annotations
 
 import json
 import mailbox
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+from cli_run import run_cli
 from support import FIXTURES, fixture
 
 from pixelguard.display import count, from_and_subject, header_text, shorten_url
@@ -17,9 +17,8 @@ TRACKED = ["size-attr-1x1.eml", "known-mailchimp.eml"]  # each with trackers
 CLEAN = "negative-content.eml"
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pixelguard", "scan", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+def run(*args: str):
+    return run_cli("scan", *args, text=True)
 
 
 def _trackers(name: str) -> int:
@@ -112,9 +111,7 @@ def test_header_text_is_decoded_and_harmless_on_a_terminal() -> None:
 
 
 def test_scan_reads_a_message_on_stdin() -> None:
-    proc = subprocess.run([sys.executable, "-m", "pixelguard", "scan", "-"],
-                          input=fixture("known-mailchimp.eml"), capture_output=True, timeout=120,
-                          check=False)
+    proc = run_cli("scan", "-", stdin=fixture("known-mailchimp.eml"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.decode().splitlines()
     assert lines[0] == "-: 1 tracker" and lines[-1] == "1 message scanned, 1 with trackers, 1 tracker"

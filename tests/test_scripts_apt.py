@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _start(tmp_path: Path, wait: int) -> tuple[subprocess.Popen, int]:
+    tmp_path.mkdir(exist_ok=True)
     lists = tmp_path / "lists"
     (lists / "partial").mkdir(parents=True)
     (tmp_path / "sources.list").write_text("")
@@ -35,23 +36,22 @@ def _start(tmp_path: Path, wait: int) -> tuple[subprocess.Popen, int]:
     return proc, fd
 
 
-def test_apt_update_waits_for_a_held_lock(tmp_path: Path) -> None:
-    proc, fd = _start(tmp_path, 120)
+def test_apt_update_waits_for_a_held_lock_and_gives_up_after_the_wait(tmp_path: Path) -> None:
+    # Both at once, on two private lists directories: each spends the script's two seconds
+    # of sleep before its second try, and those may pass together.
+    patient, patient_fd = _start(tmp_path / "patient", 120)
+    giving_up, giving_up_fd = _start(tmp_path / "giving-up", 2)
     try:
-        line = proc.stderr.readline()  # the script says it waits: it met the lock
-        assert "waiting" in line, line
+        try:
+            line = patient.stderr.readline()  # the script says it waits: it met the lock
+            assert "waiting" in line, line
+        finally:
+            os.close(patient_fd)  # releases the lock; the next try succeeds
+        out, err = patient.communicate(timeout=120)
+        assert patient.returncode == 0, err
+        assert out.strip().endswith("updated")
+        out, err = giving_up.communicate(timeout=120)
     finally:
-        os.close(fd)  # releases the lock; the next try succeeds
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert out.strip().endswith("updated")
-
-
-def test_apt_update_gives_up_after_the_wait(tmp_path: Path) -> None:
-    proc, fd = _start(tmp_path, 2)
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        os.close(fd)
-    assert proc.returncode == 100
+        os.close(giving_up_fd)
+    assert giving_up.returncode == 100
     assert "Could not get lock" in err and "updated" not in out

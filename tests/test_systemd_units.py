@@ -5,13 +5,15 @@ again after any exit."""
 from __future__ import annotations
 
 import configparser
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from pixelguard.config import ImapAccount
+from pixelguard.imap.lock import lock_dir, lock_path
 
 UNITS = Path(__file__).resolve().parent.parent / "docs" / "systemd"
 
@@ -29,31 +31,25 @@ def test_the_milter_unit_restarts_it_after_a_clean_exit_too() -> None:
     assert _service("pixelguard-milter.service")["Restart"] == "always"
 
 
-def test_imap_unit_has_a_runtime_directory_and_the_lock_goes_there(tmp_path: Path) -> None:
+def test_imap_unit_has_a_runtime_directory_and_the_lock_goes_there(tmp_path: Path, monkeypatch) -> None:
     service = _service("pixelguard-imap.service")
     runtime = service.get("RuntimeDirectory")
     assert runtime == "pixelguard"
     # systemd creates /run/<RuntimeDirectory> and passes it as $RUNTIME_DIRECTORY
-    env = {**os.environ, "RUNTIME_DIRECTORY": f"/run/{runtime}", "HOME": str(tmp_path),
-           "XDG_RUNTIME_DIR": str(tmp_path / "session")}
-    code = ("from pixelguard.imap.lock import lock_path\n"
-            "from pixelguard.config import ImapAccount\n"
-            "a = ImapAccount(name='a', host='imap.example.org', username='u', password_env='P')\n"
-            "print(lock_path(a))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, timeout=60).stdout.strip()
-    assert Path(out).parent == Path("/run/pixelguard")
+    monkeypatch.setenv("RUNTIME_DIRECTORY", f"/run/{runtime}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "session"))
+    account = ImapAccount(name="a", host="imap.example.org", username="u", password_env="P")
+    assert lock_path(account).parent == Path("/run/pixelguard")
     # the unit may not write anywhere else: the lock's directory must be the writable one
     assert service.get("ProtectSystem") == "strict"
 
 
-def test_lock_directory_without_systemd_is_the_session_runtime_dir(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "RUNTIME_DIRECTORY"}
-    env.update(HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path / "run"))
-    code = "from pixelguard.imap.lock import lock_dir; print(lock_dir())"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, timeout=60).stdout.strip()
-    assert out == str(tmp_path / "run" / "pixelguard")
+def test_lock_directory_without_systemd_is_the_session_runtime_dir(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    assert lock_dir() == tmp_path / "run" / "pixelguard"
 
 
 @pytest.mark.parametrize("unit", sorted(p.name for p in UNITS.glob("*.service")))

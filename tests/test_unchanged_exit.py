@@ -1,7 +1,8 @@
 """`pixelguard clean --unchanged-exit N`: the status a delivery agent reads as "keep yours".
 
 procmail's recipe (docs/recipes/procmailrc) relies on it; tests/e2e/test_pipe_procmail.py
-runs it under real procmail. Here: the status, and that the message is written either way.
+runs it under real procmail. Here: the status, and that the message is written either way;
+once as a real process, the rest in this one (tests/cli_run.py).
 """
 from __future__ import annotations
 
@@ -10,18 +11,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def clean(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "pixelguard", "clean", *args], input=stdin,
-                          capture_output=True, timeout=60, check=False)
+def clean(*args: str, stdin: bytes):
+    return run_cli("clean", *args, stdin=stdin)
 
 
 def test_nothing_to_remove_exits_n_and_still_writes_the_message():
     raw = (FIXTURES / "negative-content.eml").read_bytes()
-    proc = clean("--unchanged-exit", "1", "-", stdin=raw)
+    proc = subprocess.run([sys.executable, "-m", "pixelguard", "clean", "--unchanged-exit", "1", "-"],
+                          input=raw, capture_output=True, timeout=60, check=False)
     assert proc.returncode == 1
     assert proc.stdout == raw
 

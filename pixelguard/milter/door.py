@@ -34,6 +34,9 @@ log = logging.getLogger("pixelguard.milter")
 
 ERROR_HEADER = stamp.NAME
 POLICIES_KEPT = 1024  # recipient lists whose combined policy is kept (then all are forgotten)
+# Only lists this short are kept: a long list (a mailing list's, up to Postfix's 1,000) is
+# rarely seen twice and its policy holds one member per recipient.
+POLICY_KEY_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class Door:
         if made_from is not config:
             known = {}
             self._policies = (config, known)
+        if len(rcpts) > POLICY_KEY_MAX:
+            return strictest([config.policy_for(r) for r in rcpts])
         key = tuple(rcpts)
         policy = known.get(key)
         if policy is None:
@@ -127,9 +132,13 @@ class Door:
                 self._idle.notify_all()
 
     def _finish(self, session, queue_id: str | None, started: float) -> None:
-        if session.oversize:
-            error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
-            cleaned, outcome = Cleaned(b"", [], error), "oversize"
+        if session.oversize or session.failed is not None:
+            if session.oversize:
+                error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
+                outcome = "oversize"
+            else:
+                error, outcome = f"{session.failed}; not checked", "error"
+            cleaned = Cleaned(b"", [], error)
             edits = Edits(((0, ERROR_HEADER, f" {stamp.error(error)}".encode()),))
         else:
             body = b"".join(session.chunks)

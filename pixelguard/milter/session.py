@@ -8,6 +8,7 @@ added header is granted. Mail is never rejected or deferred by pixelguard.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -25,6 +26,26 @@ WANTED_ACTIONS = Milter.ADDHDRS | Milter.CHGBODY  # insert header fields, replac
 # wait for an answer to the ones it only collects (connection, sender, recipients, each
 # header field, each body chunk), which is always "continue": one answer per message, at its
 # end, instead of one per step. An MTA that cannot skip them still gets CONTINUE.
+#
+# A collecting step must therefore never raise: with no reply to send, libmilter would drop
+# the error and then ignore the end of the message, leaving the MTA to wait for its content
+# timeout. `_collecting` catches what one raises; the message then passes unchanged with the
+# error header (Door.finish), as one over max_size does.
+
+
+def _collecting(step):
+    @functools.wraps(step)
+    def collect(self, *args):
+        try:
+            return step(self, *args)
+        except Exception as exc:  # noqa: BLE001 - see above: answered at end of message
+            if self.failed is None:
+                log.exception("milter: %s failed; the message will pass unchanged", step.__name__)
+                self.failed = f"{step.__name__} step failed: {exc.__class__.__name__}"
+                self.fields, self.chunks = [], []
+            return Milter.CONTINUE
+
+    return collect
 
 
 @Milter.header_leading_space  # header values exactly as received: the core sees real bytes
@@ -41,6 +62,7 @@ class Session(Milter.Base):
         self.chunks: list[bytes] = []
         self.size = 0
         self.oversize = False
+        self.failed: str | None = None  # why a collecting step failed (the message passes)
 
     def negotiate(self, opts):
         answer = super().negotiate(opts)
@@ -51,24 +73,33 @@ class Session(Milter.Base):
 
     @Milter.noreply
     def connect(self, hostname, family, hostaddr):
-        self.door.metrics.sessions.inc()
-        if self.door.tcp_port is not None:
-            log.debug("TCP_NODELAY set on %d connection(s)", set_nodelay(self.door.tcp_port))
+        try:
+            self.door.metrics.sessions.inc()
+            if self.door.tcp_port is not None:
+                log.debug("TCP_NODELAY set on %d connection(s)", set_nodelay(self.door.tcp_port))
+        except Exception:  # noqa: BLE001 - a metric or a socket option: the mail still goes on
+            log.exception("milter: connection setup failed; going on")
         return Milter.CONTINUE
 
     @Milter.noreply
     def envfrom(self, mailfrom, *params):
         self._reset()
-        self.sender = mailfrom.strip("<>")
+        self._sender(mailfrom)
         return Milter.CONTINUE
 
+    @_collecting
+    def _sender(self, mailfrom):
+        self.sender = mailfrom.strip("<>")
+
     @Milter.noreply
+    @_collecting
     def envrcpt(self, to, *params):
         self.rcpts.append(to.strip().strip("<>"))
         return Milter.CONTINUE
 
     @Milter.noreply
     @Milter.decode("bytes")
+    @_collecting
     def header(self, name, value):
         self._count(len(name) + len(value) + 3)
         if not self.oversize:
@@ -76,6 +107,7 @@ class Session(Milter.Base):
         return Milter.CONTINUE
 
     @Milter.noreply
+    @_collecting
     def body(self, chunk):
         self._count(len(chunk))
         if not self.oversize:
