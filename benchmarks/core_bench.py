@@ -10,6 +10,14 @@ parsing and decoding included); baselines = their scan over the message's alread
 parts (MIME decoding *not* counted, which favours them). Message by message, each method
 runs `--repeat` times back to back and its median is kept (the methods take turns going
 first); the table gives the median and p99 of those per-message times. Corpus and generated messages are read/generated at run time.
+
+The process is set up as the adapters set up theirs: after the warm-up, the collector is
+tuned for many messages (pixelguard.gc_tuning.for_many_messages, as a relay worker does);
+`--gc default` leaves Python's defaults. `--cold` gives pixelguard what it keeps between
+messages (pixelguard.cache.Cache) fresh for every run of a message, so a repeated message is
+not served from what its own first run left there (code older than the Cache: its
+module-level memories are cleared instead). To compare two versions of pixelguard on a busy
+machine: `--methods pixelguard --clock cpu` (this process's CPU time, not wall time).
 """
 from __future__ import annotations
 
@@ -60,6 +68,7 @@ from pixelguard.cli_filter import recipient_of
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SIZES = (20_000, 100_000, 1_000_000)
+METHODS = ("pixelguard", "mtb", "relay")
 SEEDS = {20_000: 20, 100_000: 10, 1_000_000: 4}  # newsletters generated per size
 
 
@@ -94,10 +103,56 @@ def policy_for(raw: bytes) -> Policy:
     return Policy(recipients=(rcpt,) if rcpt else ())
 
 
-def _t(fn, *args) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = CLOCKS["wall"]
+
+
+def _t(fn, *args, **kwargs) -> float:
+    t0 = _clock()
+    fn(*args, **kwargs)
+    return _clock() - t0
+
+
+def tune_collector(how: str) -> str:
+    """Set up the collector as the adapters do (`how`: "adapters"), or leave Python's
+    defaults ("default"); returns what was done, for the output."""
+    if how == "default":
+        return "collector: Python's defaults"
+    try:
+        from pixelguard import gc_tuning
+    except ImportError:
+        return "collector: Python's defaults (the code measured has no pixelguard.gc_tuning)"
+    gc_tuning.for_many_messages()
+    return "collector: tuned as the adapters tune it (gc_tuning.for_many_messages)"
+
+
+def fresh_state() -> dict:
+    """What clean_message keeps between messages, forgotten (--cold): keyword arguments
+    giving it a fresh Cache, or, for code older than the Cache, its module-level memories
+    cleared."""
+    try:
+        from pixelguard.cache import Cache
+    except ImportError:
+        _clear_module_memories()
+        return {}
+    return {"cache": Cache()}
+
+
+def _clear_module_memories() -> None:
+    import importlib
+
+    from pixelguard.memo import Memo
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pixelguard"):
+            for value in list(vars(module).values()):
+                if isinstance(value, Memo):
+                    value.clear()
+    for name in ("pixelguard.detect.visibility", "pixelguard.detect.leak"):
+        module = importlib.import_module(name)
+        for value in list(vars(module).values()):
+            if hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name:
+                value.cache_clear()
 
 
 def _p99(xs: list[float]) -> float:
@@ -106,7 +161,8 @@ def _p99(xs: list[float]) -> float:
 
 
 def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mtb: MtbStyle,
-             repeat: int) -> dict[str, list[float]]:
+             repeat: int, cold: bool = False,
+             only: frozenset[str] = frozenset(METHODS)) -> dict[str, list[float]]:
     """Per-message median time (seconds) of each method. Message by message, each method
     runs `repeat` times back to back (the median keeps a warm run of each); the methods take
     turns going first.
@@ -115,12 +171,17 @@ def time_set(items: list[tuple[bytes, list[str], Policy]], relay: RelayStyle, mt
     regexes over the whole text), and the method run after it always starts cold. In a fixed
     order that was always pixelguard (~30% slower for it); in any order it measures which
     method ran last rather than the method."""
-    out: dict[str, list[float]] = {"pixelguard": [], "mtb": [], "relay": []}
+    out: dict[str, list[float]] = {name: [] for name in METHODS if name in only}
+
+    def pixelguard(raw: bytes, htmls: list[str], pol: Policy) -> float:
+        return _t(clean_message, raw, pol, **(fresh_state() if cold else {}))
+
     methods = [
-        ("pixelguard", lambda raw, htmls, pol: _t(clean_message, raw, pol)),
+        ("pixelguard", pixelguard),
         ("mtb", lambda raw, htmls, pol: sum(_t(mtb.clean, h) for h in htmls)),
         ("relay", lambda raw, htmls, pol: sum(_t(relay.clean, h) for h in htmls)),
     ]
+    methods = [(name, run) for name, run in methods if name in only]
     for n, (raw, htmls, pol) in enumerate(items):
         k = n % len(methods)
         for name, run in methods[k:] + methods[:k]:
@@ -132,7 +193,7 @@ def summarize(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     s = {k: {"n": len(v), "median_ms": statistics.median(v) * 1e3, "p99_ms": _p99(v) * 1e3,
              "mean_ms": statistics.fmean(v) * 1e3} for k, v in times.items()}
     pg = s["pixelguard"]
-    for k in ("mtb", "relay"):
+    for k in [m for m in ("mtb", "relay") if m in s]:
         s[k]["pg_median_ratio"] = pg["median_ms"] / s[k]["median_ms"] if s[k]["median_ms"] else 0
         s[k]["pg_p99_ratio"] = pg["p99_ms"] / s[k]["p99_ms"] if s[k]["p99_ms"] else 0
     return s
@@ -142,7 +203,7 @@ def print_table(title: str, s: dict[str, dict[str, float]]) -> None:
     print(f"\n### {title}\n")
     print("| method | n | median ms | p99 ms | mean ms | pixelguard median / this | pixelguard p99 / this |")
     print("|---|---|---|---|---|---|---|")
-    for k in ("pixelguard", "mtb", "relay"):
+    for k in [m for m in METHODS if m in s]:
         r = s[k]
         ratio = (f"{r['pg_median_ratio']:.2f}x | {r['pg_p99_ratio']:.2f}x"
                  if "pg_median_ratio" in r else "- | -")
@@ -263,8 +324,19 @@ def main() -> int:
     ap.add_argument("--review", type=Path, help="write the URLs only one side flags here")
     ap.add_argument("--profile", type=Path, metavar="DIR", help="profile instead of timing")
     ap.add_argument("--no-detect", action="store_true", help="skip the detection comparison")
+    ap.add_argument("--cold", action="store_true",
+                    help="forget what pixelguard keeps between messages before each run")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="methods timed (pixelguard alone: to compare two versions of it; the "
+                         "baselines then no longer sweep the CPU caches between its runs)")
+    ap.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                    help="wall time, or this process's CPU time (steadier on a busy machine)")
+    ap.add_argument("--gc", choices=("adapters", "default"), default="adapters",
+                    help="collector set up as the adapters do (default) or Python's defaults")
     args = ap.parse_args()
 
+    global _clock
+    _clock = CLOCKS[args.clock]
     relay, strict, mtb = RelayStyle(), RelayStyle(category="EmailAggressive"), MtbStyle()
     corpus = []
     for p in corpus_files(args.corpus):
@@ -277,25 +349,29 @@ def main() -> int:
     print(SOURCE)
     print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cpu(s), "
           f"Python {platform.python_version()}; corpus: {len(corpus)} messages "
-          f"({sum(bool(h) for *_x, h, _p in corpus)} with HTML), repeat={args.repeat}")
+          f"({sum(bool(h) for *_x, h, _p in corpus)} with HTML), repeat={args.repeat}, "
+          f"{args.clock} time")
     results: dict = {}
     # Warm-up: tracker list load, regex compilation caches, imports.
     clean_message(corpus[0][1], corpus[0][3])
     for _n, _raw, htmls, _p in corpus[:5]:
         for h in htmls:
             mtb.clean(h), relay.clean(h)
+    print(tune_collector(args.gc) + ("; --cold: what the core keeps between messages is "
+                                     "forgotten before each run" if args.cold else ""))
 
     with_html = [(raw, h, p) for _n, raw, h, p in corpus if h]
     sizes = [len(h.encode()) for _r, hs, _p in with_html for h in hs]
     print(f"corpus HTML part size: median {statistics.median(sizes) / 1e3:.1f} kB, "
           f"max {max(sizes) / 1e3:.0f} kB")
-    t = time_set(with_html, relay, mtb, args.repeat)
+    only = frozenset(args.methods.split(","))
+    t = time_set(with_html, relay, mtb, args.repeat, args.cold, only)
     results["corpus_with_html"] = summarize(t)
     print_table(f"corpus, messages with an HTML part (n={len(with_html)})",
                 results["corpus_with_html"])
     no_html = [(raw, h, p) for _n, raw, h, p in corpus if not h]
     if no_html:
-        t2 = time_set(no_html, relay, mtb, args.repeat)
+        t2 = time_set(no_html, relay, mtb, args.repeat, args.cold, only)
         all_t = {k: t[k] + t2[k] for k in t}
         results["corpus_all"] = summarize(all_t)
         print_table(f"corpus, all messages (n={len(corpus)}; baselines take 0 on text-only)",
@@ -309,7 +385,7 @@ def main() -> int:
             html = newsletter(size, seed)
             items.append((as_message(html), [html], pol))
         reps = max(1, min(args.repeat, 3 if size <= 100_000 else 1))
-        t = time_set(items, relay, mtb, reps)
+        t = time_set(items, relay, mtb, reps, args.cold, only)
         results[f"newsletter_{size}"] = summarize(t)
         print_table(f"generated newsletters, {size / 1e3:g} kB HTML (n={n} seeds, "
                     f"median of {reps})", results[f"newsletter_{size}"])

@@ -125,8 +125,10 @@ def _clean(cfg, args) -> int:
     except OSError as exc:
         print(f"pixelguard: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    from pixelguard import gc_tuning
     from pixelguard.trust import clean_with_trust  # DKIM/ARC only where they matter
 
+    gc_tuning.for_one_message()
     out, result = clean_with_trust(raw, policy_for(cfg, args.user, raw, args.action), cfg.auth)
     if result.error:
         print(f"pixelguard: warning: {args.file}: passed through unchanged: {result.error}",
@@ -149,9 +151,11 @@ def _scan(cfg, args) -> int:
     import io
     from pathlib import Path
 
+    from pixelguard import gc_tuning
     from pixelguard.display import count
     from pixelguard.sources import Message, SourceError, messages
 
+    gc_tuning.for_many_messages()
     status = 0
     scanned = with_trackers = trackers = errors = 0
     stdin = Message("-", lambda: io.BytesIO(sys.stdin.buffer.read()))

@@ -183,7 +183,6 @@ def test_facts_of_a_large_stylesheet_cost_what_the_sheet_holds() -> None:
     assert _sheet_cost(big) > 200_000 > _sheet_cost(small)
 
 
-
 def test_a_list_load_could_not_read_keeps_nothing_of_the_messages_that_met_it(tmp_path):
     # What the cache keeps of an unreadable list is its error's text: not an exception whose
     # traceback holds the frames (and the bytes) of the last message that raised it.

@@ -88,6 +88,7 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
+    from pixelguard import gc_tuning
     from pixelguard.config import load_config_or_exit
     from pixelguard.display import count
     from pixelguard.imap.progress import Progress
@@ -144,6 +145,7 @@ def main(argv: Sequence[str]) -> int:
         if not accounts:
             return EXIT_OK
 
+    gc_tuning.for_many_messages()
     stop = threading.Event()
     opts = Options(dry_run=args.dry_run, stop=stop)
     started = time.monotonic()

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pixelguard import cache as _cache
-from pixelguard import clean_message, trust
+from pixelguard import clean_message, gc_tuning, trust
 from pixelguard.cache import Cache
 from pixelguard.config import AuthConfig
 from pixelguard.headers import mark_error
@@ -134,9 +134,11 @@ class Cleaner:
 
     def start(self) -> None:
         """Start the worker processes now (blocking), so the first message does not pay for it."""
-        if self.workers == 0:
+        if self.workers == 0:  # cleaning runs in this process
+            _warm_up()
+            gc_tuning.for_many_messages()
             return
-        self._current().start(_warm_up)
+        self._current().start(_warm_up)  # (each worker tunes its collector after it)
 
     def reload(self) -> None:
         """A config reload: the messages handed to the workers from now on are cleaned with a

@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pixelguard import gc_tuning
+
 _HEADER = struct.Struct("!I")
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 # a worker's answer to a job that raised: the exception's class name and text
@@ -89,6 +91,7 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
 def _serve(sock: socket.socket) -> None:
     """The worker's loop: read a job, run it, answer; until the relay closes its end."""
     _detach()
+    tuned = False
     with sock:
         while True:
             header = _recv_exactly(sock, _HEADER.size)
@@ -104,6 +107,9 @@ def _serve(sock: socket.socket) -> None:
             except Exception as exc:  # noqa: BLE001 - reported to the relay, which decides
                 out = pickle.dumps((_RAISED, f"{exc.__class__.__name__}: {exc}"))
             sock.sendall(_HEADER.pack(len(out)) + out)
+            if not tuned:  # after the first job (the warm-up, or the first message)
+                gc_tuning.for_many_messages()
+                tuned = True
 
 
 class _NotStarted(Exception):
