@@ -10,7 +10,8 @@ descriptor level, reading the real stdin) stays a real subprocess in the test ab
 The call sees the given environment, stdin and stdout/stderr in memory
 (with a pipe's 80 columns for argparse), and `sys.argv` as `python -m pixelguard` sets it.
 What a command changes that outlives it in a process (environment, working directory, the
-SIGTERM/SIGINT handlers, the pixelguard loggers and the root logger's handlers, the cyclic
+SIGTERM/SIGINT handlers and the signal mask, the pixelguard loggers and the root logger's
+handlers, the warnings filters, the cyclic
 collector's settings) is put back afterwards, and each run starts with an empty process cache
 (pixelguard.cache) as a new process does, so one run cannot reach the next test."""
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,11 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning as the interpreter's: the formatted warning on sys.stderr."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def run_cli(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None,
             text: bool = False) -> Ran:
     """`pixelguard ARGS` in this process. `env`, as for subprocess, is the whole environment
@@ -73,6 +80,9 @@ def run_cli(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None
     saved_signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     saved_logging = {lg: (list(lg.handlers), lg.propagate, lg.level) for lg in _loggers()}
     saved_gc = gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()
+    saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    # a process's root logger has no handler (pytest's capture handlers would take its lines)
+    logging.getLogger().handlers[:] = []
     cache.swap()  # a process's first message finds nothing kept
     # kept in locals too: a wrapper that is collected closes the BytesIO under it
     sys.stdin = stdin_w = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
@@ -85,14 +95,20 @@ def run_cli(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None
         os.environ.update(env)
     os.environ.setdefault("COLUMNS", "80")  # argparse's width when stdout is a pipe
     try:
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # what the interpreter makes of it at exit
-            if exc.code is None or isinstance(exc.code, int):
-                code = exc.code or 0
-            else:
-                print(exc.code, file=sys.stderr)
-                code = 1
+        # warnings as a process shows them: on its stderr, with the interpreter's default
+        # filters (pytest records them instead, and sets its own filters)
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # what the interpreter makes of it at exit
+                if exc.code is None or isinstance(exc.code, int):
+                    code = exc.code or 0
+                else:
+                    print(exc.code, file=sys.stderr)
+                    code = 1
         stdout_w.flush()
         stderr_w.flush()
     finally:
@@ -102,6 +118,7 @@ def run_cli(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None
         os.chdir(saved_cwd)
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
         _restore_logging(saved_logging)
         enabled, threshold, frozen = saved_gc
         if gc.get_freeze_count() != frozen:

@@ -10,6 +10,8 @@ A test elsewhere that starts servers or worker processes, or runs the whole pipe
 thousands of generated messages or the shared corpus, carries `@pytest.mark.e2e` itself.
 With exactly `-m "not e2e"` those two directories are not collected at all: every test in
 them would be deselected, and importing them costs (some parametrize over a cleaned corpus).
+So an import error in one of them shows in a run that includes the e2e tests, not in the
+fast suite.
 
 The helper modules (tests/support.py, tests/e2e/dovecot.py, …) are imported by their bare
 names: pyproject.toml's `pythonpath` puts their directories on the path.
