@@ -128,8 +128,8 @@ def tune_collector(how: str) -> str:
 
 def fresh_state() -> dict:
     """What clean_message keeps between messages, forgotten (--cold): keyword arguments
-    giving it a fresh Cache, or, for code older than the Cache, its module-level memories
-    cleared."""
+    giving it a fresh Cache, or, for code older than the Cache, its memories cleared (those of
+    its modules and the shipped tracker list's)."""
     try:
         from pixelguard.cache import Cache
     except ImportError:
@@ -153,6 +153,13 @@ def _clear_module_memories() -> None:
         for value in list(vars(module).values()):
             if hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name:
                 value.cache_clear()
+    # the verdicts the shipped tracker list keeps on itself (a Memo held by the instance:
+    # kept, they spare that code every list match after a message's first run)
+    from pixelguard.trackers import default_list
+
+    for value in list(vars(default_list()).values()):
+        if isinstance(value, Memo):
+            value.clear()
 
 
 def _p99(xs: list[float]) -> float:
