@@ -24,8 +24,9 @@ worker processes, one importing pixelguard from a `git archive` of COMMIT, the o
 this tree, are handed the same messages in turn (which goes first alternates from message
 to message and from round to round), and each reports the CPU time of its `clean_message`.
 Both see the same load at nearly the same moment, so the machine's noise cancels in each
-message's ratio (this tree ÷ COMMIT). Prints, per round, the median of the per-message
-ratios, and over all rounds the median of each message's ratio of median times.
+message's ratio (this tree ÷ COMMIT). In a round each message is cleaned `--repeat` times
+by each side and the median kept (once in a `stream`, whose state is carried). Prints, per round, the median of the per-message ratios, and over all
+rounds the median of each message's ratio of median times.
 `--paired-set`: `corpus` (every corpus message with HTML, a fresh Cache — or the older
 code's memories cleared, as `fresh_state()` does — before each run), `stream` (a template
 stream: state carried from message to message within a round, fresh at each round's start)
@@ -408,12 +409,14 @@ def paired_worker(which: str, collector: str, root: Path) -> int:
     return 0
 
 
-def paired(commit: str, which: str, rounds: int, collector: str, root: Path) -> int:
+def paired(commit: str, which: str, rounds: int, repeat: int, collector: str, root: Path) -> int:
     """--paired-against: this tree against `commit`, message by message (module docstring)."""
     import shutil
     import tarfile
     import tempfile
 
+    if which == "stream":
+        repeat = 1  # (a repeat would find the message in what its first run left)
     repo = Path(__file__).resolve().parents[1]
     full = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", commit],
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -445,15 +448,20 @@ def paired(commit: str, which: str, rounds: int, collector: str, root: Path) -> 
 
         load = [os.getloadavg()[0]]
         print(f"paired, {which}: {full} (old) against {SOURCE.replace('pixelguard ', '')} (new); "
-              f"{n} messages, {rounds} rounds, CPU time of clean_message; collector "
+              f"{n} messages, {rounds} rounds of {repeat} runs each (median kept), CPU time of "
+              f"clean_message; collector "
               f"{'off on both sides' if collector == 'off' else 'as ' + collector}")
         times: list[list[list[float]]] = [[[] for _ in range(n)] for _ in (0, 1)]
         for r in range(rounds):
             for k in (0, 1):
                 ask(k, "reset")
             for i in range(n):
-                for k in ((0, 1) if (i + r) % 2 == 0 else (1, 0)):
-                    times[k][i].append(float(ask(k, str(i))))
+                runs: list[list[float]] = [[], []]
+                for j in range(repeat):
+                    for k in ((0, 1) if (i + r + j) % 2 == 0 else (1, 0)):
+                        runs[k].append(float(ask(k, str(i))))
+                for k in (0, 1):
+                    times[k][i].append(statistics.median(runs[k]))
             ratios = [new[-1] / old[-1] for old, new in zip(times[0], times[1]) if old[-1] > 0]
             load.append(os.getloadavg()[0])
             print(f"round {r + 1}: median per-message ratio {statistics.median(ratios):.3f}; "
@@ -508,7 +516,8 @@ def main() -> int:
     if args.paired_worker:
         return paired_worker(args.paired_worker, args.gc, args.corpus)
     if args.paired_against:
-        return paired(args.paired_against, args.paired_set, args.rounds, args.gc, args.corpus)
+        return paired(args.paired_against, args.paired_set, args.rounds, args.repeat, args.gc,
+                      args.corpus)
 
     global _clock
     _clock = CLOCKS[args.clock]
