@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _MISSING = object()
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
-_SIZED = (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA)  # kinds whose element's box shows the load
+SIZED = (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA)  # kinds whose element's box shows the load
 
 
 class UrlFacts(NamedTuple):
@@ -186,7 +186,7 @@ def _element_box(elements: list[Element], el: Element,
 def _shown(s: Signals) -> Element | None:
     """The element whose box shows the load (None when no box decides it)."""
     el = s.res.element
-    if el is None or s.res.kind not in _SIZED:
+    if el is None or s.res.kind not in SIZED:
         return None
     return _stand_in(s.doc.elements, el) or el
 
