@@ -86,12 +86,17 @@ class Shared(NamedTuple):
 class Signals:
     """The facts about one resource. Each attribute named in SIGNALS is computed on first
     read (see that table for what each means); the URL's facts, which every resource's rules
-    read first, are set when it is made."""
+    read first, are set when it is made, and so are the signals that cost less to work out
+    than a first read costs (`shown`, `print_or_forward`, `kept`)."""
 
     def __init__(self, res: Resource, doc: Shared) -> None:
         self.res = res
         self.doc = doc
         _facts(self)
+        own = self.__dict__
+        own["shown"] = _shown(self)
+        own["print_or_forward"] = _print_or_forward(self)
+        own["kept"] = doc.policy.keep
 
 
 class _Lazy:
@@ -121,10 +126,16 @@ def _facts(s: Signals) -> UrlFacts:
         found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers, s.doc.leaks,
                                        s.doc.cache)
     # the signals that are its fields, set at once (each would cost a call here)
-    s.__dict__.update(facts=found, host=found.host, known=found.known, shape=found.shape,
-                      token=found.token, query_token=found.query_token, leak=found.leak,
-                      host_verdict=found.host_verdict,
-                      over_limit=s.res.over_limit or found.over_limit)
+    own = s.__dict__
+    own["facts"] = found
+    own["host"] = found.host
+    own["known"] = found.known
+    own["shape"] = found.shape
+    own["token"] = found.token
+    own["query_token"] = found.query_token
+    own["leak"] = found.leak
+    own["host_verdict"] = found.host_verdict
+    own["over_limit"] = s.res.over_limit or found.over_limit
     return found
 
 
