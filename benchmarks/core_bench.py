@@ -22,7 +22,9 @@ machine: `--methods pixelguard --clock cpu` (this process's CPU time, not wall t
 `--paired-against COMMIT` compares this tree with an older commit message by message: two
 worker processes, one importing pixelguard from a `git archive` of COMMIT, the other from
 this tree, are handed the same messages in turn (which goes first alternates from message
-to message and from round to round), and each reports the CPU time of its `clean_message`.
+to message and from round to round), and each reports the CPU time of its `clean_message`;
+every round starts two new workers (a process's hash seed and memory layout move its speed
+by a per cent or two).
 Both see the same load at nearly the same moment, so the machine's noise cancels in each
 message's ratio (this tree ÷ COMMIT). In a round each message is cleaned `--repeat` times
 by each side and the median kept (once in a `stream`, whose state is carried). Prints, per round, the median of the per-message ratios, and over all
@@ -427,32 +429,43 @@ def paired(commit: str, which: str, rounds: int, repeat: int, collector: str, ro
                                  capture_output=True, check=True).stdout
         with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
-        sides = [(full, str(tmp)), ("this tree", str(repo))]
-        for _label, src in sides:
-            env = dict(os.environ, PIXELGUARD_SRC=src)
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            procs.append(subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--paired-worker", which,
-                 "--gc", collector, "--corpus", str(root)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
-        hellos = [p.stdout.readline().split() for p in procs]
-        if hellos[0][:2] != hellos[1][:2]:
-            print(f"the workers disagree on the messages: {hellos}", file=sys.stderr)
-            return 2
-        n = int(hellos[0][0])
+        sides = [str(tmp), str(repo)]
+
+        def start() -> int:
+            """Two new workers (a new process has its own hash seed and memory layout, which
+            move its speed by a per cent or two: each round gets its own); their messages."""
+            for p in procs:
+                p.stdin.close()
+                p.wait()
+            procs.clear()
+            for src in sides:
+                env = dict(os.environ, PIXELGUARD_SRC=src)
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                procs.append(subprocess.Popen(
+                    [sys.executable, str(Path(__file__).resolve()), "--paired-worker", which,
+                     "--gc", collector, "--corpus", str(root)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
+            hellos = [p.stdout.readline().split() for p in procs]
+            if hellos[0][:2] != hellos[1][:2]:
+                raise SystemExit(f"the workers disagree on the messages: {hellos}")
+            return int(hellos[0][0])
 
         def ask(k: int, command: str) -> str:
             procs[k].stdin.write(command + "\n")
             procs[k].stdin.flush()
             return procs[k].stdout.readline().strip()
 
+        n = start()
         load = [os.getloadavg()[0]]
         print(f"paired, {which}: {full} (old) against {SOURCE.replace('pixelguard ', '')} (new); "
-              f"{n} messages, {rounds} rounds of {repeat} runs each (median kept), CPU time of "
-              f"clean_message; collector "
+              f"{n} messages, {rounds} rounds (new workers each) of {repeat} runs per message "
+              f"(median kept), CPU time of clean_message; collector "
               f"{'off on both sides' if collector == 'off' else 'as ' + collector}")
         times: list[list[list[float]]] = [[[] for _ in range(n)] for _ in (0, 1)]
+        per_round = []
         for r in range(rounds):
+            if r:
+                start()
             for k in (0, 1):
                 ask(k, "reset")
             for i in range(n):
@@ -464,7 +477,8 @@ def paired(commit: str, which: str, rounds: int, repeat: int, collector: str, ro
                     times[k][i].append(statistics.median(runs[k]))
             ratios = [new[-1] / old[-1] for old, new in zip(times[0], times[1]) if old[-1] > 0]
             load.append(os.getloadavg()[0])
-            print(f"round {r + 1}: median per-message ratio {statistics.median(ratios):.3f}; "
+            per_round.append(statistics.median(ratios))
+            print(f"round {r + 1}: median per-message ratio {per_round[-1]:.3f}; "
                   f"total {sum(t[-1] for t in times[0]) * 1e3:.0f} vs "
                   f"{sum(t[-1] for t in times[1]) * 1e3:.0f} ms; load {load[-1]:.2f}", flush=True)
         old_med = [statistics.median(t) for t in times[0]]
@@ -475,7 +489,8 @@ def paired(commit: str, which: str, rounds: int, repeat: int, collector: str, ro
               f"{statistics.median(new_med) / statistics.median(old_med):.3f}; "
               f"median of per-message ratios **{statistics.median(ratios):.3f}** "
               f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.3f}–"
-              f"{statistics.quantiles(ratios, n=4)[2]:.3f}); load {min(load):.2f}–{max(load):.2f}")
+              f"{statistics.quantiles(ratios, n=4)[2]:.3f}); rounds {min(per_round):.3f}–"
+              f"{max(per_round):.3f}; load {min(load):.2f}–{max(load):.2f}")
         return 0
     finally:
         for p in procs:
