@@ -156,8 +156,8 @@ class Cache:
         self.boxes = Memory(1 << 20, 4096)  # start tag text -> visibility.tag_box
         self.style_facts = Memory(1 << 19, 1024)  # style="" text -> how it hides an element
         self.resolved = Memory(1 << 20, 4096)  # (reference, base) -> urls.resolve
-        self.urls = Memory(1 << 20, 4096)  # URL -> shape.url_facts
-        self.verdicts = Memory(1 << 19, 2048)  # (TrackerList, URL) -> its match
+        # (TrackerList, URL) -> (shape.url_facts, the list's match): one entry per new URL
+        self.urls = Memory(1 << 20, 4096)
 
     def tracker_list(self, paths: tuple[str, ...]) -> TrackerList:
         """The shipped list plus the extra lists at `paths` (the shipped list alone for none).

@@ -19,7 +19,6 @@ from pixelguard.trackers import TrackerList, TrackerMatch
 if TYPE_CHECKING:
     from pixelguard.cache import Cache
 
-_MISSING = object()
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
 SIZED = (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA)  # kinds whose element's box shows the load
 
@@ -45,17 +44,13 @@ def _url_facts(url: str, policy: Policy, trackers: TrackerList,
         own = url_facts(url)
         known = trackers.match(url) if own.over_limit is None else None
     else:
-        own = cache.urls.get(url)
-        if own is None:
+        key = (trackers, url)
+        found = cache.urls.get(key)
+        if found is None:
             own = url_facts(url)
-            cache.urls.put(url, own, 2 * len(url))  # (its host and shape are shorter than it)
-        known = None
-        if own.over_limit is None:
-            key = (trackers, url)
-            known = cache.verdicts.get(key, _MISSING)
-            if known is _MISSING:
-                known = trackers.match(url)
-                cache.verdicts.put(key, known, len(url))
+            found = own, (trackers.match(url) if own.over_limit is None else None)
+            cache.urls.put(key, found, 2 * len(url))  # (its host, shape and match are shorter)
+        own, known = found  # type: ignore[misc]
     if own.over_limit is not None:  # judged by its length alone: nothing else reads it
         return UrlFacts("", None, None, False, False, None, None, False, own.over_limit)
     return UrlFacts(
