@@ -33,8 +33,11 @@ if TYPE_CHECKING:  # links is imported only when a policy turns link edits on
 
 MAX_LISTS = 8  # sets of extra lists of each kind kept (one per config; the milter merges policies)
 # A list set that could not be read is read again by load() when one of its files changes, and
-# at least this often (seconds) in case a change left size, mtime and inode as they were.
-RETRY_UNREADABLE = 10.0
+# at least this often (seconds): for a failure the files do not show (too many open files, out
+# of memory), and a change that left their stat as it was. Short enough that such a failure
+# leaves few messages uncleaned; long enough that a large broken list is not parsed for every
+# message.
+RETRY_UNREADABLE = 1.0
 
 
 class ListsNotLoaded(LookupError):
@@ -58,8 +61,8 @@ class _Unreadable(str):
 
 
 def _files_state(paths: tuple[str, ...]) -> tuple[object, ...]:
-    """What tells a changed list file from the one read: path, size, mtime and inode (or why
-    it cannot be looked at)."""
+    """What tells a changed list file from the one read: path, size, mtime, ctime (which a
+    chmod or chown changes too) and inode (or why it cannot be looked at)."""
     state: list[object] = []
     for path in paths:
         try:
@@ -67,7 +70,7 @@ def _files_state(paths: tuple[str, ...]) -> tuple[object, ...]:
         except (OSError, ValueError) as exc:  # missing, unreadable directory, NUL in the path
             state.append((path, type(exc).__name__, getattr(exc, "errno", None)))
         else:
-            state.append((path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+            state.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev))
     return tuple(state)
 
 
@@ -182,8 +185,8 @@ class Cache:
         step before `clean_message`, which then reads none. A set that cannot be read is kept
         as its error, which the core reports for each message naming it (the tracker lists:
         the message passes with `error`; link lists: its links stay as sent), and is read
-        again by a later load() once one of its files changed (path, size, mtime, inode) or
-        RETRY_UNREADABLE seconds passed."""
+        again by a later load() once one of its files changed (path, size, mtime, ctime, inode)
+        or RETRY_UNREADABLE seconds passed."""
         if policy.extra_lists:
             from pixelguard.trackers import load_lists
 
@@ -206,7 +209,10 @@ class Cache:
         except Exception as exc:  # noqa: BLE001 - reported by the core with each message
             loaded = _Unreadable(str(exc) or type(exc).__name__, files, read_at)
         with self._lock:
-            kept[paths] = loaded
+            # (a read that failed does not replace a set another thread read meanwhile)
+            if not (isinstance(loaded, _Unreadable) and kept.get(paths) is not None
+                    and not isinstance(kept.get(paths), _Unreadable)):
+                kept[paths] = loaded
 
     def _kept(self, kept: cachetools.LRUCache, paths: tuple[str, ...],
               load: Callable[[Sequence[str]], Any] | None, what: str) -> Any:
