@@ -43,7 +43,7 @@ def serve(name: str, spec: str, timeout: int) -> Milter.error | None:
             Milter.runmilter(name, spec, timeout=timeout)
         except Milter.error as exc:
             errors.append(exc)
-        except Exception as exc:  # noqa: BLE001 - the listener failed: the caller exits 1
+        except Exception as exc:  # broad: the listener failed: the caller exits 1
             log.exception("libmilter listener failed")
             errors.append(Milter.error(f"{exc.__class__.__name__}: {exc}"))
         finally:
