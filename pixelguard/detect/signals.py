@@ -208,7 +208,7 @@ def _box(s: Signals) -> tuple[float | None, float | None] | None:
 
 
 def _tiny(s: Signals) -> str | None:
-    box = s.box
+    box = _box(s)  # (not s.box: _box keeps each element's box, and a first read costs more)
     return None if box is None else tiny_reason(*box)
 
 
