@@ -489,7 +489,8 @@ def paired(commit: str, which: str, rounds: int, repeat: int, collector: str, ro
               f"{statistics.median(new_med) / statistics.median(old_med):.3f}; "
               f"median of per-message ratios **{statistics.median(ratios):.3f}** "
               f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.3f}–"
-              f"{statistics.quantiles(ratios, n=4)[2]:.3f}); rounds {min(per_round):.3f}–"
+              f"{statistics.quantiles(ratios, n=4)[2]:.3f}); the rounds' medians: median "
+              f"**{statistics.median(per_round):.3f}**, {min(per_round):.3f}–"
               f"{max(per_round):.3f}; load {min(load):.2f}–{max(load):.2f}")
         return 0
     finally:
