@@ -44,3 +44,21 @@ def cleaning_workers(pid: int) -> set[int]:
         if parent == pid and b"spawn_main" in cmdline:
             found.add(int(entry))
     return found
+
+
+class ListFiles:
+    """An extra tracker list and a links list that name nothing yet, and the config lines
+    that use them (`config`); `edit()` rewrites both files in place, at the same paths: the
+    tracker list then names http://127.0.0.1/banner/, the links list the parameter pgref."""
+
+    def __init__(self, directory: Path) -> None:
+        self.trackers = directory / "extra-trackers.txt"
+        self.trackers.write_text("[Adblock Plus 2.0]\n! nothing listed yet\n")
+        self.links = directory / "links.json"
+        self.links.write_text('{"format": "pixelguard-links/1"}')
+        self.config = (f"lists: [{self.trackers}]\n"
+                       f"defaults:\n  links:\n    strip_params: true\n    lists: [{self.links}]\n")
+
+    def edit(self) -> None:
+        self.trackers.write_text("[Adblock Plus 2.0]\n||127.0.0.1/banner/\n")
+        self.links.write_text('{"format": "pixelguard-links/1", "params": [{"name": "pgref"}]}')

@@ -19,7 +19,7 @@ from relay_harness import (
     tracker_message,
     wait_for,
 )
-from reload_support import NOT_RELOADED, RELOADED, cleaning_workers
+from reload_support import NOT_RELOADED, RELOADED, ListFiles, cleaning_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -106,20 +106,15 @@ def newsletter(msgid: str, to: str) -> bytes:
 
 def test_sighup_reads_edited_tracker_and_links_lists_again_in_the_same_worker(
         postfix, dovecot, milter, tmp_path):
-    extra = tmp_path / "extra-trackers.txt"
-    extra.write_text("[Adblock Plus 2.0]\n! nothing listed yet\n")
-    links = tmp_path / "links.json"
-    links.write_text('{"format": "pixelguard-links/1"}')
+    lists = ListFiles(tmp_path)
     alice = dovecot.new_user("alice")
-    m = milter(f"lists: [{extra}]\ndefaults:\n  links:\n    strip_params: true\n    lists: [{links}]\n")
+    m = milter(lists.config)
     workers = cleaning_workers(m.proc.pid)
 
     before = deliver(postfix, dovecot, alice, newsletter("<l1@shop.example>", alice), tmp_path)
     assert b"X-PixelGuard: removed=1" in before and BANNER.encode() in before
     assert b"pgref=nl7" in before
-    # the same files, new contents: read anew, though the worker has them in its cache
-    extra.write_text("[Adblock Plus 2.0]\n||127.0.0.1/banner/\n")
-    links.write_text('{"format": "pixelguard-links/1", "params": [{"name": "pgref"}]}')
+    lists.edit()  # the same files, new contents: read anew, though the worker has them cached
     m.sighup_and_wait_for(RELOADED)
     after = deliver(postfix, dovecot, alice, newsletter("<l2@shop.example>", alice), tmp_path)
     assert b"X-PixelGuard: removed=2" in after and BANNER.encode() not in after

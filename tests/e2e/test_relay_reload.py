@@ -23,7 +23,14 @@ from relay_harness import (
     tracker_message,
     wait_for,
 )
-from reload_support import NOT_RELOADED, RELOADED, cleaning_workers, lines_with, sighup_and_wait_for
+from reload_support import (
+    NOT_RELOADED,
+    RELOADED,
+    ListFiles,
+    cleaning_workers,
+    lines_with,
+    sighup_and_wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -256,12 +263,8 @@ def banner_message(msgid: str) -> bytes:
 @pytest.mark.parametrize("workers", [1, 0], ids=["process-pool", "thread"])
 def test_sighup_reads_edited_tracker_and_links_lists_again_in_the_same_workers(
         hop, relay_process, tmp_path, workers):
-    extra = tmp_path / "extra-trackers.txt"
-    extra.write_text("[Adblock Plus 2.0]\n! nothing listed yet\n")
-    links = tmp_path / "links.json"
-    links.write_text('{"format": "pixelguard-links/1"}')
-    users = f"lists: [{extra}]\ndefaults:\n  links:\n    strip_params: true\n    lists: [{links}]\n"
-    relay = relay_process(config(hop.url, users=users, workers=workers))
+    lists = ListFiles(tmp_path)
+    relay = relay_process(config(hop.url, users=lists.config, workers=workers))
     workers_before = cleaning_workers(relay.proc.pid)
     assert len(workers_before) == workers
 
@@ -272,9 +275,7 @@ def test_sighup_reads_edited_tracker_and_links_lists_again_in_the_same_workers(
 
     before = delivered("<before@shop.example>")
     assert before == banner_message("<before@shop.example>")  # nothing listed: as sent
-    # the same files, new contents
-    extra.write_text("[Adblock Plus 2.0]\n||127.0.0.1/banner/\n")
-    links.write_text('{"format": "pixelguard-links/1", "params": [{"name": "pgref"}]}')
+    lists.edit()  # the same files, new contents
     relay.sighup_and_wait_for(RELOADED)
     after = delivered("<after@shop.example>")
     assert BANNER.encode() not in after and b"X-PixelGuard: removed=1" in after
