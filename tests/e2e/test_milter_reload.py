@@ -4,7 +4,10 @@ IMAP; and the milter protocol spoken directly, for a message whose MAIL FROM cam
 reload. Every wait polls a log or a mailbox; none sleeps for luck."""
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
+import time
 
 import pytest
 from dovecot import listen_port
@@ -230,3 +233,21 @@ def test_a_message_begun_before_sighup_finishes_with_its_config_and_the_connecti
     assert inserted[4:].startswith(b"X-PixelGuard\x00 removed=1")
     assert TRACKER_URL.encode() not in b"".join(d for c, d in begun if c == b"b")
     assert [c for c, _ in following] == [b"c"]  # allowed now: no edit at all
+
+
+def test_a_storm_of_sighups_reloads_it_and_never_stops_it(tmp_path):
+    """libmilter's own signal thread takes a SIGHUP as "stop" whenever the main thread does not
+    want it (listener.py), e.g. one that comes while the main thread handles the one before:
+    every SIGHUP must go to the main thread. A stop by libmilter takes effect within its 5 s
+    listener poll, so the milter must still run 6 s after the storm."""
+    m = MilterProcess(tmp_path, BASE).start()
+    try:
+        for i in range(2000):
+            m.proc.send_signal(signal.SIGHUP)
+            time.sleep((0, 0.00005, 0.0002, 0.001)[i % 4])  # signals at every spacing, not only coalesced
+        with pytest.raises(subprocess.TimeoutExpired):
+            m.proc.wait(6)
+        wait_for(lambda: RELOADED in m.log_text(), 10, "a reload")
+        assert "stopping" not in m.log_text() and "shutting down" not in m.log_text()
+    finally:
+        m.stop()
