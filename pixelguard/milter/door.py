@@ -32,7 +32,7 @@ from pixelguard.milter.metrics import Metrics
 from pixelguard.milter.recipients import strictest
 from pixelguard.model import Policy
 from pixelguard.relay.cleaning import Cleaned, Cleaner
-from pixelguard.relay.logline import logfmt
+from pixelguard.relay.logline import message_line, vendor_names
 
 log = logging.getLogger("pixelguard.milter")
 
@@ -206,12 +206,11 @@ class Door:
         if outcome == "error":
             m.clean_errors.inc()
         if log.isEnabledFor(logging.INFO):
-            vendors = sorted({f.vendor for f in cleaned.findings if f.vendor})
-            log.info(logfmt(
-                msg="message", id=queue_id, outcome=outcome, sender=f"<{session.sender}>",
+            log.info(message_line(
+                queue_id, outcome, session.sender,
                 rcpts=",".join(session.rcpts), size=session.size,
                 removed=len(cleaned.findings) if outcome == "cleaned" else None,
-                vendors=",".join(vendors) or None, error=cleaned.error, note=note,
+                vendors=vendor_names(cleaned.findings), error=cleaned.error, note=note,
                 ms=round(elapsed * 1000, 1),
             ))
 

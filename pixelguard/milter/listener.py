@@ -55,7 +55,7 @@ def serve(name: str, spec: str, timeout: int, reload: Callable[[], object] = lam
             Milter.runmilter(name, spec, timeout=timeout)
         except Milter.error as exc:
             errors.append(exc)
-        except Exception as exc:  # the listener failed: the caller exits 1
+        except Exception as exc:  # broad: the listener failed: the caller exits 1
             log.exception("libmilter listener failed")
             errors.append(Milter.error(f"{exc.__class__.__name__}: {exc}"))
         finally:
@@ -100,7 +100,7 @@ class _Reloads:
             # SIGHUPs read together make one reload: it reads the file as it is now
             try:
                 reload()
-            except Exception:  # a failed reload must not end the milter
+            except Exception:  # broad: a failed reload must not end the milter
                 log.exception("reload failed; still running with the previous configuration")
         os.close(self._read)
 

@@ -38,7 +38,7 @@ def _collecting(step):
     def collect(self, *args):
         try:
             return step(self, *args)
-        except Exception as exc:  # see above: answered at end of message
+        except Exception as exc:  # broad: see above: answered at end of message
             if self.failed is None:
                 log.exception("milter: %s failed; the message will pass unchanged", step.__name__)
                 self.failed = f"{step.__name__} step failed: {exc.__class__.__name__}"
@@ -78,7 +78,7 @@ class Session(Milter.Base):
             self.door.metrics.sessions.inc()
             if self.door.tcp_port is not None:
                 log.debug("TCP_NODELAY set on %d connection(s)", set_nodelay(self.door.tcp_port))
-        except Exception:  # a metric or a socket option: the mail still goes on
+        except Exception:  # broad: a metric or a socket option: the mail still goes on
             log.exception("milter: connection setup failed; going on")
         return Milter.CONTINUE
 
