@@ -17,10 +17,11 @@ wakes the main thread with WAKE, sent to that thread alone.
 SIGHUP asks for a reload (milter/reload.py), and libmilter's signal thread, which waits for it
 too, would take it as "stop" whenever the main thread does not want it, e.g. a SIGHUP sent
 while the main thread handles the one before. So the main thread never blocks SIGHUP while
-serving (every other thread does): Linux then gives it every SIGHUP. Its handler runs in C
-even while the thread waits in sigwait, and writes the signal's number to a pipe
-(signal.set_wakeup_fd); a thread of its own reads the pipe and runs the reloads, one at a
-time, in order. The listener, its connections and the cleaning workers go on meanwhile.
+serving, not even while it runs SIGHUP's handler (nodefer.py), and every other thread does:
+Linux then gives it every SIGHUP. Its handler runs in C even while the thread waits in
+sigwait, and writes the signal's number to a pipe (signal.set_wakeup_fd); a thread of its own
+reads the pipe and runs the reloads, one at a time, in order. The listener, its connections
+and the cleaning workers go on meanwhile.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ import threading
 from collections.abc import Callable
 
 import Milter
+
+from pixelguard.milter.nodefer import defer_nothing
 
 __all__ = ["BLOCKED", "RELOAD", "STOP_SIGNALS", "serve"]
 
@@ -90,6 +93,7 @@ class _Reloads:
         self._thread = threading.Thread(target=self._run, args=(reload,), name="pixelguard-reload", daemon=True)
         self._thread.start()  # while SIGHUP is still blocked here: so it is in that thread
         self._handler = signal.signal(RELOAD, _noted)
+        defer_nothing(RELOAD)  # not blocked even while its handler runs (nodefer.py)
         self._wakeup = signal.set_wakeup_fd(self._write)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {RELOAD})
 
