@@ -70,10 +70,11 @@ def main(argv: Sequence[str]) -> int:
     from pixelguard.relay.cleaning import Cleaner
     from pixelguard.relay.workers import WorkerDied
 
-    # SIGTERM/SIGINT stop the milter and SIGHUP reloads it: the main thread waits for them
+    # SIGTERM/SIGINT stop the milter and SIGHUP reloads it: the main thread takes them
     # (listener.py) and every other thread must block them, or the kernel may give one to a
-    # thread whose default action ends the process with messages in flight. Threads inherit the mask:
-    # block them before any starts. (Worker processes unblock them for themselves,
+    # thread whose default action ends the process with messages in flight, or a SIGHUP to
+    # libmilter's signal thread, which stops the milter. Threads inherit the mask: block them
+    # before any starts. (Worker processes unblock the stop signals for themselves,
     # relay/workers.py.)
     signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
     cleaner = Cleaner(milter.workers, auth=config.auth)
