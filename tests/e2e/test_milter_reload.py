@@ -1,7 +1,8 @@
 """`pixelguard milter` reloads its config file on SIGHUP: a real Postfix (smtpd_milters) in
 front of the real milter process, delivering to Dovecot over LMTP, the mail read back over
 IMAP; and the milter protocol spoken directly, for a message whose MAIL FROM came before the
-reload. Every wait polls a log or a mailbox; none sleeps for luck."""
+reload. Every wait polls a log or a mailbox, none sleeps for luck; only the SIGHUP storm
+spaces its signals, and then watches the milter for as long as a stop by libmilter would take."""
 from __future__ import annotations
 
 import signal
