@@ -13,11 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "browser"), str(ROOT / "tests")]
 
-from cases import CASES, CONTENT_CASES  # noqa: E402
-from engine import Engine, remote  # noqa: E402
-from support import BOB, FIXTURES  # noqa: E402
+from cases import CASES, CONTENT_CASES
+from engine import Engine, remote
+from support import BOB, FIXTURES
 
-from pixelguard import Policy, clean_message  # noqa: E402
+from pixelguard import Policy, clean_message
 
 
 def _under(url: str, domain: str) -> bool:

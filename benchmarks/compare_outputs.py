@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import hashlib
 import json
 import os
@@ -138,15 +137,6 @@ CHARSETS = ("utf-8", "iso-8859-1", "windows-1252")
 CTES = ("7bit", "8bit", "quoted-printable", "base64")
 
 
-def _encode(text: str, cte: str, charset: str) -> bytes:
-    data = text.encode(charset, "xmlcharrefreplace")
-    if cte == "base64":
-        return base64.encodebytes(data)
-    if cte == "quoted-printable":
-        return binascii.b2a_qp(data, istext=True) + b"\n"
-    return data
-
-
 def _fill(snippet: str, rng: random.Random) -> str:
     addr = rng.choice(RECIPIENTS)
     tok = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -159,7 +149,7 @@ def _fill(snippet: str, rng: random.Random) -> str:
 
 def generated(n: int) -> list[tuple[str, bytes]]:
     """`n` documents, the same for the same `n` (each from its own seed)."""
-    from gen_newsletter import as_message, newsletter
+    from gen_newsletter import as_message, encode_text, newsletter
 
     out = []
     for i in range(n):
@@ -176,7 +166,7 @@ def generated(n: int) -> list[tuple[str, bytes]]:
             continue
         charset, cte = rng.choice(CHARSETS), rng.choice(CTES)
         html_part = (f"Content-Type: text/html; charset={charset}\nContent-Transfer-Encoding: "
-                     f"{cte}\n\n").encode() + _encode(html, cte, charset)
+                     f"{cte}\n\n").encode() + encode_text(html, cte, charset)
         plain = b"Content-Type: text/plain; charset=utf-8\n\nHello Bob\n"
         head = (b"From: News <a@shop.example>\nTo: bob@example.org\nSubject: =?utf-8?q?T=C3=A9st?="
                 b"\nMIME-Version: 1.0\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import quopri
 import random
 import sys
@@ -113,6 +114,17 @@ _FOOT = """<tr><td align="center" style="padding:30px 10px; font-family:Helvetic
 """
 
 _WORDS = ["the", "quarterly", "report", "shows", "readers", "new", "features", "growth", "market", "product", "design", "engineering", "launch", "team", "update", "community", "event", "city", "weather", "travel", "recipe", "science", "health", "policy", "data", "open", "source", "release", "notes", "interview"]
+
+
+def encode_text(text: str, cte: str, charset: str) -> bytes:
+    """The body of a text part holding `text` in `charset` under transfer encoding `cte`
+    (LF line ends; characters the charset lacks become character references)."""
+    data = text.encode(charset, "xmlcharrefreplace")
+    if cte == "base64":
+        return base64.encodebytes(data)
+    if cte == "quoted-printable":
+        return binascii.b2a_qp(data, istext=True) + b"\n"
+    return data
 
 
 def _sentence(rng: random.Random, n: int) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from dovecot import Dovecot  # noqa: E402
+from dovecot import Dovecot
 
 PARAGRAPH = (
     '<tr><td style="padding:12px;font-family:Arial,sans-serif;font-size:15px;color:#333">'

@@ -9,8 +9,8 @@ Public API::
 Link edits are opt-in (`Policy(links=LinkOptions(unwrap=True, strip_params=True, mark=True))`)
 and reported apart from trackers, in `result.links` (docs/links.md).
 """
-from pixelguard.model import Finding, LinkChange, LinkOptions, Policy, Result
 from pixelguard.core import clean_message
+from pixelguard.model import Finding, LinkChange, LinkOptions, Policy, Result
 
-__all__ = ["clean_message", "Finding", "LinkChange", "LinkOptions", "Policy", "Result"]
+__all__ = ["Finding", "LinkChange", "LinkOptions", "Policy", "Result", "clean_message"]
 __version__ = "0.1.0"

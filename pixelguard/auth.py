@@ -10,9 +10,9 @@ section 5), as Postfix+OpenDKIM/OpenDMARC, rspamd and Exim do.
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Iterable
 
 from pixelguard.model import Policy, host_matches
 
@@ -148,7 +148,7 @@ def _from_address(headers: Message) -> tuple[str | None, str]:
     """The single From address (lower-case) or None with the reason."""
     try:
         values = headers.get_all("From") or []
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - the email package's header errors vary; a reason is enough
         return None, "the From header cannot be read"
     if not values:
         return None, "the message has no From header"
@@ -156,7 +156,7 @@ def _from_address(headers: Message) -> tuple[str | None, str]:
         return None, "the message has more than one From header"
     try:
         pairs = email.utils.getaddresses([str(values[0])])
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - getaddresses raises more than one kind on hostile input
         return None, "the From header cannot be parsed"
     addrs = [a for _, a in pairs if a]
     if len(addrs) != 1:
@@ -258,7 +258,7 @@ def _sender_allowed(
     parsed: list[AuthResult] = []
     try:
         values = headers.get_all("Authentication-Results") or []
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an unreadable header: no trusted result, no allow
         values = []
     for value in values:
         ar = parse_authentication_results(str(value))

@@ -17,9 +17,11 @@ between messages".
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import cachetools
 
@@ -30,6 +32,12 @@ if TYPE_CHECKING:  # links is imported only when a policy turns link edits on
     from pixelguard.model import Policy
 
 MAX_LISTS = 8  # sets of extra lists of each kind kept (one per config; the milter merges policies)
+# A list set that could not be read is read again by load() when one of its files changes, and
+# at least this often (seconds): for a failure the files do not show (too many open files, out
+# of memory), and a change that left their stat as it was. Short enough that such a failure
+# leaves few messages uncleaned; long enough that a large broken list is not parsed for every
+# message.
+RETRY_UNREADABLE = 1.0
 
 
 class ListsNotLoaded(LookupError):
@@ -39,7 +47,31 @@ class ListsNotLoaded(LookupError):
 class _Unreadable(str):
     """What a Cache keeps of a list set `load()` could not read: the error's text alone (an
     exception kept would keep the frames of the message that last raised it, and the error
-    it was raised from)."""
+    it was raised from), the state of its files before that read, and when it was read."""
+
+    def __new__(cls, error: str, files: tuple[object, ...], read_at: float) -> Self:
+        self = super().__new__(cls, error)
+        self.files, self.read_at = files, read_at
+        return self
+
+    def stale(self, paths: tuple[str, ...]) -> bool:
+        """Whether the set is worth reading again: a file changed, or the retry time passed."""
+        return (time.monotonic() - self.read_at >= RETRY_UNREADABLE
+                or _files_state(paths) != self.files)
+
+
+def _files_state(paths: tuple[str, ...]) -> tuple[object, ...]:
+    """What tells a changed list file from the one read: path, size, mtime, ctime (which a
+    chmod or chown changes too) and inode (or why it cannot be looked at)."""
+    state: list[object] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError) as exc:  # missing, unreadable directory, NUL in the path
+            state.append((path, type(exc).__name__, getattr(exc, "errno", None)))
+        else:
+            state.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev))
+    return tuple(state)
 
 
 class Memory:
@@ -153,7 +185,8 @@ class Cache:
         step before `clean_message`, which then reads none. A set that cannot be read is kept
         as its error, which the core reports for each message naming it (the tracker lists:
         the message passes with `error`; link lists: its links stay as sent), and is read
-        again by the next load()."""
+        again by a later load() once one of its files changed (path, size, mtime, ctime, inode)
+        or RETRY_UNREADABLE seconds passed."""
         if policy.extra_lists:
             from pixelguard.trackers import load_lists
 
@@ -167,14 +200,19 @@ class Cache:
               load: Callable[[Sequence[str]], Any]) -> None:
         with self._lock:
             found = kept.get(paths)
-        if found is not None and not isinstance(found, _Unreadable):
+        if found is not None and not (isinstance(found, _Unreadable) and found.stale(paths)):
             return
+        files = _files_state(paths)  # (before reading: a change while it reads is seen next)
+        read_at = time.monotonic()
         try:
             loaded: object = load(list(paths))
         except Exception as exc:  # noqa: BLE001 - reported by the core with each message
-            loaded = _Unreadable(str(exc) or type(exc).__name__)
+            loaded = _Unreadable(str(exc) or type(exc).__name__, files, read_at)
         with self._lock:
-            kept[paths] = loaded
+            # (a read that failed does not replace a set another thread read meanwhile)
+            if not (isinstance(loaded, _Unreadable) and kept.get(paths) is not None
+                    and not isinstance(kept.get(paths), _Unreadable)):
+                kept[paths] = loaded
 
     def _kept(self, kept: cachetools.LRUCache, paths: tuple[str, ...],
               load: Callable[[Sequence[str]], Any] | None, what: str) -> Any:

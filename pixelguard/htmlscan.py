@@ -26,7 +26,7 @@ _ATTR = re.compile(
     r"""[\t\n\f\r /]*+([^\t\n\f\r />][^\t\n\f\r />=]*+)
     (?:[\t\n\f\r ]*+=[\t\n\f\r ]*+
        (?:"([^"]*+)"|'([^']*+)'|([^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))))?""",
-    re.X,
+    re.VERBOSE,
 )
 _TAGNAME = re.compile(r"<[a-zA-Z][^\t\n\r\f />\x00]*")
 
@@ -155,7 +155,8 @@ _TABLE_CONTENT = frozenset(
     "caption colgroup col tbody tfoot thead td th tr table style script template input".split()
 )
 _HIDDEN_INPUT = re.compile(
-    r"""[\t\n\f\r /]type[\t\n\f\r ]*=[\t\n\f\r ]*["']?hidden["'\t\n\f\r />]""", re.I)
+    r"""[\t\n\f\r /]type[\t\n\f\r ]*=[\t\n\f\r ]*["']?hidden["'\t\n\f\r />]""",
+    re.IGNORECASE)
 MAX_DEPTH = 2000  # deeper open-element stacks are flattened (hostile mail)
 
 
@@ -267,8 +268,8 @@ class Element:
     first lookup); a lookup of an attribute whose name does not even occur in the tag's
     text costs one substring test."""
 
-    __slots__ = ("index", "tag", "start", "end", "parent", "in_mso", "ns", "clone_of", "text",
-                 "low", "_matches", "_attrs", "_classes", "_kept")
+    __slots__ = ("_attrs", "_classes", "_kept", "_matches", "clone_of", "end", "in_mso",
+                 "index", "low", "ns", "parent", "start", "tag", "text")
 
     def __init__(self, index: int, tag: str, start: int, text: str, parent: int,
                  in_mso: bool, ns: str = "html", kept: Memory | None = None) -> None:
@@ -404,7 +405,7 @@ _TOKEN = re.compile(
     r"|(!--)"
     r"|/(?![a-zA-Z])[^>]*+>|![^>]*+>|\?[^>]*+>"
     r"|([a-zA-Z/!?]))",
-    re.X,
+    re.VERBOSE,
 )
 
 
@@ -1082,7 +1083,7 @@ def _is_special(el: Element) -> bool:
 
 # Script data's escape states: "<!--" escapes, "<script" in an escape double-escapes (a
 # "</script" there does not end the script, only the double escape), "-->" ends both.
-_SCRIPT_EVENTS = re.compile(r"<!--|-->|<(/?)script(?=[\t\n\r\f />])", re.I)
+_SCRIPT_EVENTS = re.compile(r"<!--|-->|<(/?)script(?=[\t\n\r\f />])", re.IGNORECASE)
 
 
 def _script_end(text: str, i: int) -> int:
@@ -1121,7 +1122,8 @@ def _raw_text_end(text: str, i: int, name: str) -> int:
 def _raw_end_pattern(name: str) -> re.Pattern[str]:
     pattern = _RAW_END.get(name)
     if pattern is None:
-        pattern = _RAW_END[name] = re.compile(r"</%s(?=[\t\n\r\f />])" % re.escape(name), re.I)
+        pattern = _RAW_END[name] = re.compile(rf"</{re.escape(name)}(?=[\t\n\r\f />])",
+                                              re.IGNORECASE)
     return pattern
 
 
@@ -1131,7 +1133,7 @@ _TAG_START = re.compile(r"</?[a-zA-Z]")
 _FONT_BREAKOUT = re.compile(r"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]")
 
 
-_DOCTYPE = re.compile(r"<!doctype([^>]*)>", re.I)
+_DOCTYPE = re.compile(r"<!doctype([^>]*)>", re.IGNORECASE)
 _DOCTYPE_PUBLIC = re.compile(r"""public\s*(["'])(.*?)\1\s*(["'])?""")
 # Public identifiers that put a document into quirks mode (the common ones of the HTML
 # standard's list), unless a system identifier makes a 4.01 one "limited quirks".

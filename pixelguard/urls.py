@@ -15,7 +15,8 @@ REMOTE_SCHEMES = ("http", "https")
 # anywhere in a URL, as browsers do, so they may come between the characters of a mark.
 REMOTE_MARKS = ("//", "&", "\\")
 REMOTE_SCHEME_MARK = re.compile("|".join(r"[\t\n\r]*".join(map(re.escape, mark)) for mark in
-                                         (*(s + ":" for s in REMOTE_SCHEMES), "//")), re.I)
+                                         (*(s + ":" for s in REMOTE_SCHEMES), "//")),
+                                re.IGNORECASE)
 
 # Limits on a remote URL (docs/SECURITY.md, "Resource limits"). No client can load a host
 # past DNS's limits (RFC 1035: 253 octets in all, 63 per label, counted in the IDNA form), and

@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from engine import Engine, available, html_documents  # noqa: E402
+from engine import Engine, available, html_documents
 
-from pixelguard import Policy, clean_message  # noqa: E402
+from pixelguard import Policy, clean_message
 
 SOURCE = ROOT / "fixtures" / "notice-padded-preheader.eml"
 OUT = ROOT / "docs" / "img"

@@ -103,6 +103,6 @@ def disagreements(html: str) -> list[tuple[str, str]]:
             kind = HIDING_MISSED
         else:
             kind = EXTRA
-        out.append((kind, f"img {src!r}: html5lib {t_shown} shown/{t_hidden} hidden, "
-                          f"pixelguard {m_shown} shown/{m_hidden} hidden"))
+        out.append((kind, (f"img {src!r}: html5lib {t_shown} shown/{t_hidden} hidden, "
+                           f"pixelguard {m_shown} shown/{m_hidden} hidden")))
     return out

@@ -127,6 +127,73 @@ def test_a_list_load_cannot_read_is_reported_by_each_message_and_read_again_by_t
     assert _href(clean_message(LINKED, linking, given).raw) == "https://shop.example/p?id=4"
 
 
+def _counting(load, reads: list[list[str]]):
+    def counted(paths):
+        reads.append(list(paths))
+        return load(paths)
+    return counted
+
+
+def test_a_broken_tracker_list_is_read_again_only_once_its_file_changed(tmp_path: Path) -> None:
+    path = tmp_path / "trackers.json"
+    path.write_text('{"entries": [', encoding="utf-8")  # a syntax error
+    reads: list[list[str]] = []
+    given = Cache(load_lists=_counting(load_lists, reads))
+    policy = Policy(extra_lists=(str(path),))
+    given.load(policy)
+    assert len(reads) == 1
+    for _ in range(3):  # the same file: every message says why, none reads it again
+        given.load(policy)
+        failed = clean_message(RAW, policy, given)
+        assert failed.raw == RAW and failed.error is not None and str(path) in failed.error
+    assert len(reads) == 1
+    _list(path, "Mine")  # fixed in place: the next load() reads it, no reload needed
+    given.load(policy)
+    assert len(reads) == 2
+    assert [f.vendor for f in clean_message(RAW, policy, given).findings] == ["Mine"]
+    given.load(policy)  # read once, kept
+    assert len(reads) == 2
+
+
+def test_a_broken_links_list_is_read_again_only_once_its_file_changed(tmp_path: Path) -> None:
+    from pixelguard.links.rules import load_rules
+
+    path = tmp_path / "links.json"
+    path.write_text("{not json", encoding="utf-8")
+    reads: list[list[str]] = []
+    given = Cache(load_links=_counting(load_rules, reads))
+    policy = Policy(links=LinkOptions(strip_params=True, lists=(str(path),)))
+    for _ in range(3):
+        given.load(policy)
+        kept = clean_message(LINKED, policy, given)
+        assert _href(kept.raw) == LINK
+        assert kept.skipped[0].startswith(f"part 1 links not edited ({path}")
+    assert len(reads) == 1
+    path.unlink()  # gone: a change too (the error it gives is read anew)
+    given.load(policy)
+    assert len(reads) == 2
+    _link_list(path, "ref_a")
+    given.load(policy)
+    assert len(reads) == 3
+    assert _href(clean_message(LINKED, policy, given).raw) == "https://shop.example/p?id=4"
+
+
+def test_a_broken_list_is_read_again_after_the_retry_time_even_unchanged(
+        tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "trackers.json"
+    path.write_text('{"entries": [', encoding="utf-8")
+    reads: list[list[str]] = []
+    given = Cache(load_lists=_counting(load_lists, reads))
+    policy = Policy(extra_lists=(str(path),))
+    given.load(policy)
+    given.load(policy)
+    assert len(reads) == 1
+    monkeypatch.setattr(cache, "RETRY_UNREADABLE", 0.0)  # the retry time has passed
+    given.load(policy)
+    given.load(policy)
+    assert len(reads) == 3
+
+
 def test_a_memory_keeps_what_fits_its_characters_and_never_what_is_too_large() -> None:
     memory = Memory(chars=10, largest=6)
     memory.put("a", "x", 6)
@@ -208,3 +275,79 @@ def test_a_list_load_could_not_read_keeps_nothing_of_the_messages_that_met_it(tm
         gc.collect()
         assert said in outcomes[0]
         assert sys.getrefcount(raw) == before
+
+
+def test_a_list_fixed_while_it_was_being_read_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "trackers.json"
+    path.write_text('{"entries": [', encoding="utf-8")
+    reads: list[list[str]] = []
+
+    def fixed_meanwhile(paths):
+        reads.append(list(paths))
+        try:
+            return load_lists(paths)
+        finally:
+            if len(reads) == 1:
+                _list(path, "Mine")  # the fix lands after the file was read, before its error is kept
+
+    given = Cache(load_lists=fixed_meanwhile)
+    policy = Policy(extra_lists=(str(path),))
+    given.load(policy)
+    given.load(policy)  # the file differs from the one that failed: read again
+    assert len(reads) == 2
+    assert [f.vendor for f in clean_message(RAW, policy, given).findings] == ["Mine"]
+
+
+def test_a_list_unreadable_by_its_mode_is_read_again_once_the_mode_is_fixed(
+        tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "trackers.json"
+    _list(path, "Mine")
+    reads: list[list[str]] = []
+    refused = [True]
+
+    def by_mode(paths):  # (root reads a chmod 000 file: the refusal is the loader's)
+        reads.append(list(paths))
+        if refused[0]:
+            raise PermissionError(13, "Permission denied", str(path))
+        return load_lists(paths)
+
+    monkeypatch.setattr(cache, "RETRY_UNREADABLE", 3600.0)
+    given = Cache(load_lists=by_mode)
+    policy = Policy(extra_lists=(str(path),))
+    path.chmod(0)
+    given.load(policy)
+    given.load(policy)
+    assert len(reads) == 1
+    refused[0] = False
+    failed_at = path.stat().st_ctime_ns
+    path.chmod(0o644)  # only the file's change time moves
+    while path.stat().st_ctime_ns == failed_at:  # (within one tick of the file system's clock)
+        path.chmod(0o644)
+    given.load(policy)
+    assert len(reads) == 2
+    assert [f.vendor for f in clean_message(RAW, policy, given).findings] == ["Mine"]
+
+
+def test_a_read_that_failed_does_not_replace_a_list_read_meanwhile(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "trackers.json"
+    _list(path, "Mine")
+    slow_started, good_kept = threading.Event(), threading.Event()
+
+    def flaky(paths):
+        if threading.current_thread().name == "slow":
+            slow_started.set()
+            good_kept.wait(10)
+            raise OSError(24, "Too many open files")
+        return load_lists(paths)
+
+    given = Cache(load_lists=flaky)
+    policy = Policy(extra_lists=(str(path),))
+    slow = threading.Thread(target=given.load, args=(policy,), name="slow")
+    slow.start()
+    assert slow_started.wait(10)
+    given.load(policy)  # another thread reads it fine while the slow read is failing
+    good_kept.set()
+    slow.join(10)
+    assert [f.vendor for f in clean_message(RAW, policy, given).findings] == ["Mine"]

@@ -97,7 +97,7 @@ def test_the_inputs_are_the_vendored_html5lib_tests():
 # Mail-like markup with the constructs that decide ancestors: tables (and their parts out of
 # place), SVG and MathML with their integration points, raw text, formatting elements,
 # Office and VML tags, void and self-closed tags, comments, stray end tags.
-_TAGS = ("div p b i a span table tbody tr td th caption colgroup col svg math g foreignObject "  # noqa: SIM905
+_TAGS = ("div p b i a span table tbody tr td th caption colgroup col svg math g foreignObject "
          "desc mi mtext style title textarea ul li ol font center form button h1 h2 pre xmp "
          "nobr em strong section dl dt dd blockquote iframe noembed script object marquee "
          "image o:p v:rect head body html").split()

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from pixelguard import Policy, clean_message
 from support import BOB, fixture
+
+from pixelguard import Policy, clean_message
 
 
 def test_html_part_over_the_size_limit_passes_unchecked_with_a_header() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import email
 import email.policy
 
+from support import BOB, fixture, html_texts, plain_texts
+
 from pixelguard import Policy, clean_message
 from pixelguard.headers import header_end
-from support import BOB, fixture, html_texts, plain_texts
 
 PIXEL = "media.mailer.example/m/open.gif"
 
@@ -39,7 +40,8 @@ def test_alternative_qp_cleans_html_and_notes_it_in_the_text_part() -> None:
     (plain,) = plain_texts(result.raw)
     # the reader's preview (the first text) stays the sender's; the notice follows it
     assert plain.startswith("Hello Bob") and "\n[pixelguard removed 1 tracker" in plain
-    part = [p for p in email.message_from_bytes(result.raw).walk() if p.get_content_type() == "text/html"][0]
+    part = next(p for p in email.message_from_bytes(result.raw).walk()
+                if p.get_content_type() == "text/html")
     assert part["Content-Transfer-Encoding"] == "quoted-printable"
 
 
@@ -59,26 +61,26 @@ def test_base64_crlf_keeps_encoding_line_endings_and_attachment() -> None:
 
 
 def test_latin1_part_keeps_its_charset_and_characters() -> None:
-    raw, result = _clean("mime-latin1.eml")
+    _raw, result = _clean("mime-latin1.eml")
     assert len(result.findings) == 1
     assert b"Gr\xfc\xdfe aus K\xf6ln \xa3" in result.raw  # still ISO-8859-1 bytes
     assert b"charset=iso-8859-1" in result.raw
 
 
 def test_missing_charset_utf8_body_round_trips() -> None:
-    raw, result = _clean("mime-no-charset.eml")
+    _raw, result = _clean("mime-no-charset.eml")
     assert len(result.findings) == 1
     assert "Grüße aus Köln £".encode() in result.raw
 
 
 def test_wrong_charset_keeps_the_original_bytes() -> None:
-    raw, result = _clean("mime-wrong-charset.eml")
+    _raw, result = _clean("mime-wrong-charset.eml")
     assert len(result.findings) == 1
     assert b"Gr\xfc\xdfe aus K\xf6ln \x80" in result.raw  # cp1252 bytes untouched
 
 
 def test_attached_message_html_is_cleaned_too() -> None:
-    raw, result = _clean("mime-attached-rfc822.eml")
+    _raw, result = _clean("mime-attached-rfc822.eml")
     assert len(result.findings) == 1
     assert result.findings[0].part.startswith("2")
     assert all(PIXEL not in h for h in html_texts(result.raw))
@@ -135,7 +137,7 @@ def test_bare_html_document_is_cleaned() -> None:
 
 
 def test_notice_can_be_switched_off() -> None:
-    raw, result = _clean("mime-alternative-qp.eml", notice=False)
+    _raw, result = _clean("mime-alternative-qp.eml", notice=False)
     assert len(result.findings) == 1
     assert "pixelguard removed" not in html_texts(result.raw)[0]
     assert not plain_texts(result.raw)[0].startswith("[pixelguard")
@@ -143,7 +145,7 @@ def test_notice_can_be_switched_off() -> None:
 
 
 def test_header_names_vendors_and_rules() -> None:
-    raw, result = _clean("known-sendgrid.eml")
+    _raw, result = _clean("known-sendgrid.eml")
     first = result.raw.split(b"\n", 1)[0]
     assert first.startswith(b'X-PixelGuard: removed=1; vendors="SendGrid"; rules=known-tracker')
 

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import pickle
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pixelguard.config import Config
 from pixelguard.milter.recipients import strictest
+from pixelguard.model import Policy
 
 ALICE, BOB = "alice@example.org", "bob@example.org"
 
@@ -74,7 +78,7 @@ def test_the_door_makes_the_policy_of_a_recipient_list_once_per_config():
         assert door.policy([BOB]) == cfg.policy_for(BOB)
         assert door.policy([]) == cfg.policy_for(None)
         assert both.host_verdict("img.partner.example") == "allow"
-        door.config = config({BOB: {"allow": {"hosts": ["img.partner.example"]}}})  # alice's allow gone
+        door.reconfigure(config({BOB: {"allow": {"hosts": ["img.partner.example"]}}}))  # alice's allow gone
         assert door.policy([ALICE, BOB]).host_verdict("img.partner.example") is None
     finally:
         door.close(grace=0)
@@ -99,3 +103,72 @@ def test_the_door_keeps_no_policy_of_a_long_recipient_list():
         assert [len(key) for key in door._policies[1]] == [POLICY_KEY_MAX]
     finally:
         door.close(grace=0)
+
+
+# The definition strictest() implements for allow.senders, checked member by member:
+# an entry is kept when every recipient's list has an entry admitting all it admits.
+def _covers_by_definition(own: str, entry: str) -> bool:
+    own, entry = own.strip().lower(), entry.strip().lower()
+    if "@" in own.lstrip("@"):
+        return own == entry
+    domain = own.lstrip("@").rstrip(".")
+    target = entry.rpartition("@")[2] if "@" in entry.lstrip("@") else entry.lstrip("@").rstrip(".")
+    return target == domain or target.endswith("." + domain)
+
+
+def _common_senders_by_definition(members) -> tuple[str, ...]:
+    out: list[str] = []
+    for member in members:
+        for entry in member.allow_senders:
+            if entry not in out and all(any(_covers_by_definition(own, entry)
+                                            for own in m.allow_senders) for m in members):
+                out.append(entry)
+    return tuple(out)
+
+
+_LABELS = st.sampled_from(["a", "b", "ex", "Ex", ""])
+_DOMAINS = st.lists(_LABELS, min_size=1, max_size=3).map(".".join)
+_SENDERS = st.one_of(
+    _DOMAINS,
+    _DOMAINS.map(lambda d: "@" + d),
+    _DOMAINS.map(lambda d: d + "."),
+    _DOMAINS.map(lambda d: " " + d.upper()),
+    st.tuples(st.sampled_from(["u", "v", "@u"]), _DOMAINS).map("@".join),
+)
+_HOSTS = st.lists(_DOMAINS, max_size=2).map(tuple)
+
+
+@st.composite
+def _policies(draw) -> Policy:
+    return Policy(recipients=(draw(st.sampled_from(["u@a", "v@b", "w@ex"])),),
+                  allow_senders=tuple(draw(st.lists(_SENDERS, max_size=4))),
+                  user_allow_hosts=draw(_HOSTS), user_deny_hosts=draw(_HOSTS),
+                  default_allow_hosts=draw(_HOSTS), default_deny_hosts=draw(_HOSTS),
+                  action=draw(st.sampled_from(["strip", "rewrite"])))
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.lists(_policies(), min_size=2, max_size=8), st.lists(_DOMAINS, max_size=6))
+def test_strictest_keeps_what_its_definition_keeps(policies, hosts):
+    made = strictest(policies)
+    unique = list(dict.fromkeys(policies))
+    assert made.allow_senders == _common_senders_by_definition(unique)
+    for host in hosts:  # deny if any recipient denies it, allow only if all allow it
+        verdicts = [m.host_verdict(host) for m in unique]
+        expected = ("deny" if "deny" in verdicts
+                    else "allow" if all(v == "allow" for v in verdicts) else None)
+        assert made.host_verdict(host) == expected
+
+
+def test_strictest_keeps_a_sender_only_when_every_list_admits_it():
+    # what the property test above compares against, on cases a reader can check
+    def senders(*lists):
+        return strictest([Policy(recipients=(f"r{i}@x",), allow_senders=s)
+                          for i, s in enumerate(lists)]).allow_senders
+
+    assert senders(("news.shop.example",), ("shop.example",)) == ("news.shop.example",)
+    assert senders(("a@shop.example", "shop.example"), ("b@shop.example", "shop.example")) == (
+        "a@shop.example", "shop.example", "b@shop.example")
+    assert senders(("a@shop.example",), ("b@shop.example",)) == ()
+    assert senders(("@Shop.Example.",), ("x@news.shop.example",)) == ("x@news.shop.example",)
+    assert senders(("shop.example",), ("shop.example",), ()) == ()

@@ -9,10 +9,10 @@ import urllib.parse
 from email.message import EmailMessage
 
 import pytest
+from support import BOB
 
 from pixelguard import Policy, clean_message
 from pixelguard.detect.nested import MAX_NESTING, parse_data_url
-from support import BOB
 
 
 def _doc(head: str = "", body: str = "x") -> bytes:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import email
 import email.policy
 import os
 
+from gen_newsletter import encode_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,15 +33,6 @@ html_docs = st.lists(st.sampled_from(SNIPPETS), min_size=0, max_size=8).map(
 )
 
 
-def _encode(text: str, cte: str, charset: str) -> bytes:
-    data = text.encode(charset, "xmlcharrefreplace")
-    if cte == "base64":
-        return base64.encodebytes(data)
-    if cte == "quoted-printable":
-        return binascii.b2a_qp(data, istext=True) + b"\n"
-    return data
-
-
 @st.composite
 def messages(draw) -> bytes:
     eol = draw(st.sampled_from(["\n", "\r\n"]))
@@ -50,7 +41,7 @@ def messages(draw) -> bytes:
     cte = draw(st.sampled_from(["7bit", "8bit", "quoted-printable", "base64"]))
     html_part = (
         f"Content-Type: text/html; charset={charset}\nContent-Transfer-Encoding: {cte}\n\n".encode()
-        + _encode(html, cte, charset)
+        + encode_text(html, cte, charset)
     )
     plain_part = b"Content-Type: text/plain; charset=utf-8\n\nHello Bob\n"
     attachment = (

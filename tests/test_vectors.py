@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from support import BOB, fixture, html_texts
 
 from pixelguard import Policy, clean_message
-from support import BOB, fixture, html_texts
 
 # fixture -> (rule id, where (prefix), a fragment of the tracker URL)
 CASES = {

@@ -38,7 +38,7 @@ def _segments(path: str) -> list[str]:
 class Parsed:
     """One URL split once for every shape test (its query pairs parsed on first use)."""
 
-    __slots__ = ("parts", "_pairs")
+    __slots__ = ("_pairs", "parts")
 
     def __init__(self, url: str) -> None:
         try:

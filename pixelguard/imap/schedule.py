@@ -216,7 +216,7 @@ def _idle_folder(
             log.error("error: %s", session.error("connection lost", exc))
             backoff = min(max(backoff * 2, BACKOFF_START), full_check)
             stop.wait(backoff)
-        except Exception as exc:  # noqa: BLE001 - a watcher must outlive a surprise; state is safe
+        except Exception as exc:  # broad: a watcher must outlive a surprise; state is safe
             log.debug("unexpected error", exc_info=True)
             log.error("error: %s", session.error("unexpected error, reconnecting", exc))
             backoff = min(max(backoff * 2, BACKOFF_START), full_check)

@@ -38,7 +38,7 @@ def _collecting(step):
     def collect(self, *args):
         try:
             return step(self, *args)
-        except Exception as exc:  # noqa: BLE001 - see above: answered at end of message
+        except Exception as exc:  # broad: see above: answered at end of message
             if self.failed is None:
                 log.exception("milter: %s failed; the message will pass unchanged", step.__name__)
                 self.failed = f"{step.__name__} step failed: {exc.__class__.__name__}"
@@ -53,6 +53,7 @@ class Session(Milter.Base):
     def __init__(self, door) -> None:
         self.door = door
         self.granted = 0
+        self.runtime = door.runtime  # the configuration this session's message is handled with
         self._reset()
 
     def _reset(self) -> None:
@@ -77,12 +78,13 @@ class Session(Milter.Base):
             self.door.metrics.sessions.inc()
             if self.door.tcp_port is not None:
                 log.debug("TCP_NODELAY set on %d connection(s)", set_nodelay(self.door.tcp_port))
-        except Exception:  # noqa: BLE001 - a metric or a socket option: the mail still goes on
+        except Exception:  # broad: a metric or a socket option: the mail still goes on
             log.exception("milter: connection setup failed; going on")
         return Milter.CONTINUE
 
     @Milter.noreply
     def envfrom(self, mailfrom, *params):
+        self.runtime = self.door.runtime  # a reload from now on is for the next message
         self._reset()
         self._sender(mailfrom)
         return Milter.CONTINUE
@@ -116,7 +118,7 @@ class Session(Milter.Base):
 
     def _count(self, n: int) -> None:
         self.size += n
-        if self.size > self.door.settings.max_size and not self.oversize:
+        if self.size > self.runtime.settings.max_size and not self.oversize:
             self.oversize = True  # keep counting, hold nothing more: it passes unchanged
             self.fields, self.chunks = [], []
 

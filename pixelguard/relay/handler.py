@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pixelguard.config import AuthConfig
 from pixelguard.model import Policy
 from pixelguard.relay.cleaning import Cleaned, Cleaner
-from pixelguard.relay.logline import logfmt
+from pixelguard.relay.logline import logfmt, message_line, vendor_names
 from pixelguard.relay.metrics import Metrics
 from pixelguard.relay.nexthop import MailFrom, NextHop, Transaction
 from pixelguard.relay.reply import Reply, internal_error, temp_failure
@@ -319,7 +319,6 @@ class RelayHandler:
                 m.nexthop_errors.labels(stage="data", reply=f"{r.code // 100}xx").inc()
         if not log.isEnabledFor(logging.INFO):
             return  # (--log-level WARNING: no line to build)
-        vendors = sorted({f.vendor for f in findings if f.vendor})
         log.info(
             _message_line(
                 state,
@@ -328,7 +327,7 @@ class RelayHandler:
                 size=len(envelope.original_content or b""),
                 copies=len(cleaned),
                 trackers=len(findings),
-                vendors=",".join(vendors) or None,
+                vendors=vendor_names(findings),
                 clean_error="; ".join(errors) or None,
                 nexthop=_replies(zip(envelope.rcpt_tos, replies)),
                 ms=elapsed * 1000,
@@ -353,6 +352,6 @@ def _replies(pairs) -> str:
 def _message_line(state, outcome: str, ms: float | None = None, **details) -> str:
     """The one log line of a message: who sent it, what became of it (`details`), the
     recipients the next hop refused at RCPT and those told to send again later."""
-    return logfmt(msg="message", id=state.id, outcome=outcome, sender=f"<{state.mail.sender}>",
-                  **details, refused=_replies(state.refused) or None,
-                  later=",".join(state.later) or None, ms=ms)
+    return message_line(state.id, outcome, state.mail.sender, **details,
+                        refused=_replies(state.refused) or None,
+                        later=",".join(state.later) or None, ms=ms)

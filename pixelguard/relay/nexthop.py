@@ -215,7 +215,7 @@ class SMTPTransaction(_SessionTransaction):
             return None  # data() answers for the lost connection
         try:
             response = await self.smtp.execute_command(b"DATA")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure to send DATA is a 4xx, as above
             self.abort()
             return self._failure(exc)
         if response.code == 354:
@@ -235,7 +235,7 @@ class SMTPTransaction(_SessionTransaction):
         self.data_open = False
         try:
             response = await send_data_content(self.smtp, dot_stuff(content), self.s.timeout)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure to deliver the content is a 4xx
             self.abort()
             return [self._failure(exc)] * len(recipients)
         if response.code == 421:
@@ -262,7 +262,7 @@ class SMTPTransaction(_SessionTransaction):
             return temp_failure("4.4.2", "next hop connection lost")
         try:
             response = await self.smtp.execute_command(*args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure of a command is a 4xx, as above
             self.abort()
             return self._failure(exc)
         if response.code == 421:  # the next hop is closing this connection

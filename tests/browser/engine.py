@@ -19,6 +19,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Self
 
 CHROMIUM = os.environ.get("PIXELGUARD_CHROMIUM", "/usr/bin/chromium")
 DOC_HOST = "message.pixelguard.invalid"
@@ -117,7 +118,7 @@ class Engine:
             self._pages.append((mode, page))
         self._n = 0
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import urllib.parse
 
 import pytest
-
 from cases import CASES, CONTENT_CASES
 from engine import remote
-from pixelguard import Policy, clean_message
 from support import BOB, FIXTURES
+
+from pixelguard import Policy, clean_message
 
 ACTIONS = ("strip", "rewrite")
 

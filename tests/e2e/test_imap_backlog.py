@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from imap_support import Mailbox, fixture_bytes, imap_account, run_imap, snapshot
@@ -25,7 +25,7 @@ BACKLOG = [
         [b"\\Answered", b"$Label1"],
         datetime(2023, 12, 24, 23, 59, 59, tzinfo=timezone(timedelta(hours=1))),
     ),
-    ("imap-plain-text.eml", [b"\\Seen"], datetime(2011, 1, 12, 18, 0, 0, tzinfo=timezone.utc)),
+    ("imap-plain-text.eml", [b"\\Seen"], datetime(2011, 1, 12, 18, 0, 0, tzinfo=UTC)),
     (
         "imap-html-no-tracker.eml",
         [],

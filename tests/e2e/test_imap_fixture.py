@@ -33,8 +33,8 @@ def test_lmtp_socket_delivers_to_mailbox(mailbox):
 
 def test_quota_user_refuses_oversized_delivery(dovecot):
     user = dovecot.new_user("quota", quota="1K")
-    with smtplib.LMTP("127.0.0.1", dovecot.lmtp_port) as lmtp:
-        with pytest.raises(smtplib.SMTPDataError) as err:
-            lmtp.sendmail("x@example.org", [user], b"Subject: big\r\n\r\n" + b"x" * 4000 + b"\r\n")
+    with (smtplib.LMTP("127.0.0.1", dovecot.lmtp_port) as lmtp,
+          pytest.raises(smtplib.SMTPDataError) as err):
+        lmtp.sendmail("x@example.org", [user], b"Subject: big\r\n\r\n" + b"x" * 4000 + b"\r\n")
     assert err.value.smtp_code == 552
     assert b"Quota" in err.value.smtp_error
