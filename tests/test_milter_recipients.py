@@ -78,7 +78,7 @@ def test_the_door_makes_the_policy_of_a_recipient_list_once_per_config():
         assert door.policy([BOB]) == cfg.policy_for(BOB)
         assert door.policy([]) == cfg.policy_for(None)
         assert both.host_verdict("img.partner.example") == "allow"
-        door.config = config({BOB: {"allow": {"hosts": ["img.partner.example"]}}})  # alice's allow gone
+        door.reconfigure(config({BOB: {"allow": {"hosts": ["img.partner.example"]}}}))  # alice's allow gone
         assert door.policy([ALICE, BOB]).host_verdict("img.partner.example") is None
     finally:
         door.close(grace=0)

@@ -1,7 +1,7 @@
 """The shipped systemd units agree with the code: the IMAP unit's runtime directory is where
 `pixelguard imap` puts its account lock, so the lock works under ProtectSystem=strict; the
-milter, which a SIGHUP stops with exit 0 (tests/e2e/test_milter_protocol.py), is started
-again after any exit."""
+milter reloads on SIGHUP (tests/e2e/test_milter_reload.py) and is started again after any
+exit."""
 from __future__ import annotations
 
 import configparser
@@ -25,9 +25,13 @@ def _service(name: str) -> configparser.SectionProxy:
     return parser["Service"]
 
 
+def test_the_milter_unit_reloads_it_with_sighup() -> None:
+    assert _service("pixelguard-milter.service")["ExecReload"] == "/bin/kill -HUP $MAINPID"
+
+
 def test_the_milter_unit_restarts_it_after_a_clean_exit_too() -> None:
-    """An admin's SIGHUP (a reload, for the relay) stops the milter with exit 0: with
-    Restart=on-failure it would stay down and Postfix would apply milter_default_action."""
+    """The milter exits 0 when libmilter's listener ends on its own: with Restart=on-failure
+    it would stay down and Postfix would apply milter_default_action."""
     assert _service("pixelguard-milter.service")["Restart"] == "always"
 
 

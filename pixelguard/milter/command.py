@@ -39,10 +39,16 @@ def main(argv: Sequence[str]) -> int:
     parser = _parser()
     args = parser.parse_args(list(argv))
     path, config = find_and_load(args.config)
+    update = {}
+    if args.listen is not None:
+        update["listen"] = checked(parser, "--listen", args.listen, parse_milter_socket)
+
+    def with_options(config):  # the command line wins over the file, at start and on reload
+        return config.model_copy(update={"milter": config.milter.model_copy(update=update)}) if update else config
+
+    config = with_options(config)
     milter = config.milter
     listen = milter.listen
-    if args.listen is not None:
-        listen = checked(parser, "--listen", args.listen, parse_milter_socket)
     refusal = listen_refusal(listen, milter.allow_remote)
     if refusal is not None:
         print(f"pixelguard milter: {refusal}", file=sys.stderr)
@@ -59,14 +65,16 @@ def main(argv: Sequence[str]) -> int:
 
     from pixelguard.milter.door import Door, Settings
     from pixelguard.milter.listener import BLOCKED, serve
+    from pixelguard.milter.reload import Reloader
     from pixelguard.milter.session import WANTED_ACTIONS, Session
     from pixelguard.relay.cleaning import Cleaner
     from pixelguard.relay.workers import WorkerDied
 
-    # SIGTERM/SIGINT/SIGHUP stop the milter: the main thread waits for them (listener.py) and
-    # every other thread must block them, or the kernel may give one to a thread whose
-    # default action ends the process with messages in flight. Threads inherit the mask:
-    # block them before any starts. (Worker processes unblock them for themselves,
+    # SIGTERM/SIGINT stop the milter and SIGHUP reloads it: the main thread takes them
+    # (listener.py) and every other thread must block them, or the kernel may give one to a
+    # thread whose default action ends the process with messages in flight, or a SIGHUP to
+    # libmilter's signal thread, which stops the milter. Threads inherit the mask: block them
+    # before any starts. (Worker processes unblock the stop signals for themselves,
     # relay/workers.py.)
     signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
     cleaner = Cleaner(milter.workers, auth=config.auth)
@@ -76,7 +84,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"pixelguard milter: cannot start the cleaning workers: {exc}", file=sys.stderr)
         cleaner.close()
         return 1
-    door = Door(config, cleaner, Settings(milter.max_size, milter.timeout, milter.max_concurrent))
+    door = Door(config, cleaner, Settings.of(milter))
     if milter.metrics:
         from pixelguard.config_fields import parse_hostport
 
@@ -94,10 +102,11 @@ def main(argv: Sequence[str]) -> int:
     log.info("listening on %s, cleaning with %s workers; config %s", listen,
              cleaner.workers or "thread", path or "none (built-in defaults)")
     try:
-        error = serve("pixelguard", libmilter_socket(listen), timeout=max(60, int(milter.timeout) * 2))
+        error = serve("pixelguard", libmilter_socket(listen), timeout=max(60, int(milter.timeout) * 2),
+                      reload=Reloader(door, path, config, with_options).reload)
     finally:
         log.info("shutting down: finishing the messages in flight")
-        finished = door.close(grace=milter.timeout)
+        finished = door.close(grace=door.settings.timeout)
     if error is not None:
         print(f"pixelguard milter: cannot listen on {listen}: {error}", file=sys.stderr)
         return 1

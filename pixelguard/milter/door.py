@@ -5,6 +5,10 @@ Sessions run in libmilter's threads; cleaning runs in the relay's worker pool
 (relay/cleaning.py's Cleaner), driven by one asyncio loop in a thread of its own. A slow
 message ties up one worker and its own session, never the others.
 
+A config reload (milter/reload.py) puts a new Runtime in place: a session takes the one in
+effect at its MAIL FROM and handles that message with it to the end, so a message in flight
+finishes with the configuration it started with.
+
 Failure rule: the message is always accepted. Core error, crashed worker, a wait past
 `timeout`, more than `max_concurrent` messages waiting, a message over `max_size`: it
 passes unchanged, with `X-PixelGuard: error; …` (the relay's error header) when the MTA
@@ -45,15 +49,27 @@ class Settings:
     timeout: float
     max_concurrent: int
 
+    @classmethod
+    def of(cls, milter) -> Settings:
+        """The settings of the config's `milter:` section (MilterConfig)."""
+        return cls(milter.max_size, milter.timeout, milter.max_concurrent)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a message is handled with, from its MAIL FROM to the answer at its end."""
+
+    config: object  # pixelguard.config.Config: policies, lists, auth
+    settings: Settings
+    slots: threading.BoundedSemaphore  # places for messages handed to the workers
+
 
 class Door:
     def __init__(self, config, cleaner: Cleaner, settings: Settings, metrics: Metrics | None = None) -> None:
-        self.config = config
         self.cleaner = cleaner
-        self.settings = settings
+        self.runtime = Runtime(config, settings, threading.BoundedSemaphore(settings.max_concurrent))
         self.metrics = metrics or Metrics()
         self.tcp_port: int | None = None  # the listening TCP port (None: a unix socket)
-        self._slots = threading.BoundedSemaphore(settings.max_concurrent)
         self._idle = threading.Condition()
         self._in_flight = 0  # messages between end of message and our answer
         # the policy of each recipient list seen, for the config it was made from: a Policy
@@ -63,6 +79,27 @@ class Door:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pixelguard-clean", daemon=True)
         self._thread.start()
+
+    @property
+    def config(self):
+        return self.runtime.config
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def reconfigure(self, config) -> None:
+        """Handle the messages that start from now on with `config` (its `milter:` section's
+        max_size, timeout and max_concurrent included); those in flight keep theirs."""
+        settings = Settings.of(config.milter)
+        running = self.runtime
+        # an unchanged limit stays one limit for the messages of both configs
+        slots = (running.slots if settings.max_concurrent == running.settings.max_concurrent
+                 else threading.BoundedSemaphore(settings.max_concurrent))
+        # The workers' caches first: a message that gets the new config must not be cleaned
+        # with the lists as they were read before the reload.
+        self.cleaner.reload()
+        self.runtime = Runtime(config, settings, slots)
 
     def close(self, grace: float = 10) -> bool:
         """Wait up to `grace` seconds for the messages being cleaned, then stop the workers,
@@ -82,9 +119,10 @@ class Door:
 
     # -- one message -------------------------------------------------------------------
 
-    def policy(self, rcpts: list[str]) -> Policy:
-        """The strictest combination of the recipients' policies (recipients.py)."""
-        config = self.config
+    def policy(self, rcpts: list[str], config=None) -> Policy:
+        """The strictest combination of the recipients' policies (recipients.py) under
+        `config` (default: the one in effect)."""
+        config = self.config if config is None else config
         made_from, known = self._policies
         if made_from is not config:
             known = {}
@@ -99,23 +137,26 @@ class Door:
             policy = known[key] = strictest([config.policy_for(r) for r in rcpts] or [config.policy_for(None)])
         return policy
 
-    def _clean(self, raw: bytes, policy) -> tuple[Cleaned, str]:
-        """(the core's answer or the marked original, the outcome word)."""
-        deadline = time.monotonic() + self.settings.timeout  # the wait for a place included
-        if not self._slots.acquire(timeout=self.settings.timeout):
-            error = f"more than {self.settings.max_concurrent} messages waiting for cleaning"
+    def _clean(self, raw: bytes, policy, runtime: Runtime | None = None) -> tuple[Cleaned, str]:
+        """(the core's answer or the marked original, the outcome word), within `runtime`'s
+        limits (default: the one in effect)."""
+        runtime = self.runtime if runtime is None else runtime
+        settings = runtime.settings
+        deadline = time.monotonic() + settings.timeout  # the wait for a place included
+        if not runtime.slots.acquire(timeout=settings.timeout):
+            error = f"more than {settings.max_concurrent} messages waiting for cleaning"
             return Cleaned(mark_error(raw, error), [], error), "busy"
         try:
             job = asyncio.run_coroutine_threadsafe(
-                self.cleaner.clean(raw, policy, self.config.auth), self._loop)
+                self.cleaner.clean(raw, policy, runtime.config.auth), self._loop)
             try:
                 cleaned = job.result(max(0.0, deadline - time.monotonic()))
             except concurrent.futures.TimeoutError:
                 job.cancel()  # the worker finishes the job; nobody waits for it
-                error = f"cleaning took longer than {self.settings.timeout:g} s"
+                error = f"cleaning took longer than {settings.timeout:g} s"
                 return Cleaned(mark_error(raw, error), [], error), "timeout"
         finally:
-            self._slots.release()
+            runtime.slots.release()
         if cleaned.error:
             return cleaned, "error"
         return cleaned, "cleaned" if cleaned.findings or cleaned.links else "unchanged"
@@ -132,9 +173,10 @@ class Door:
                 self._idle.notify_all()
 
     def _finish(self, session, queue_id: str | None, started: float) -> None:
+        runtime = session.runtime  # as at the message's MAIL FROM
         if session.oversize or session.failed is not None:
             if session.oversize:
-                error = f"message larger than max_size ({self.settings.max_size} bytes); not checked"
+                error = f"message larger than max_size ({runtime.settings.max_size} bytes); not checked"
                 outcome = "oversize"
             else:
                 error, outcome = f"{session.failed}; not checked", "error"
@@ -143,8 +185,8 @@ class Door:
         else:
             body = b"".join(session.chunks)
             raw = assemble(session.fields, body)
-            policy = self.policy(session.rcpts)
-            cleaned, outcome = self._clean(raw, policy)
+            policy = self.policy(session.rcpts, runtime.config)
+            cleaned, outcome = self._clean(raw, policy, runtime)
             try:
                 # the core changed nothing (most mail): nothing to compare
                 edits = Edits() if cleaned.raw == raw else plan(session.fields, body, cleaned.raw)

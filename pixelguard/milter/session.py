@@ -53,6 +53,7 @@ class Session(Milter.Base):
     def __init__(self, door) -> None:
         self.door = door
         self.granted = 0
+        self.runtime = door.runtime  # the configuration this session's message is handled with
         self._reset()
 
     def _reset(self) -> None:
@@ -83,6 +84,7 @@ class Session(Milter.Base):
 
     @Milter.noreply
     def envfrom(self, mailfrom, *params):
+        self.runtime = self.door.runtime  # a reload from now on is for the next message
         self._reset()
         self._sender(mailfrom)
         return Milter.CONTINUE
@@ -116,7 +118,7 @@ class Session(Milter.Base):
 
     def _count(self, n: int) -> None:
         self.size += n
-        if self.size > self.door.settings.max_size and not self.oversize:
+        if self.size > self.runtime.settings.max_size and not self.oversize:
             self.oversize = True  # keep counting, hold nothing more: it passes unchanged
             self.fields, self.chunks = [], []
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import Callable
 
-from pixelguard.config import Config, ConfigError, ConfigWarning, load_config
+from pixelguard import service_reload
+from pixelguard.config import Config, ConfigError
 from pixelguard.relay.logline import logfmt
 from pixelguard.relay.server import RelayServer, Runtime, Settings
 from pixelguard.relay.setup import SetupError, build_next_hop, build_settings
@@ -35,7 +35,7 @@ RESTART_ONLY = ("listen", "protocol", "metrics", "workers")
 
 def restart_only_changes(running: Config, new: Config) -> list[str]:
     """The dotted keys of the settings bound at start whose value differs in `new`."""
-    return [f"relay.{key}" for key in RESTART_ONLY if getattr(running.relay, key) != getattr(new.relay, key)]
+    return service_reload.restart_only_changes(running, new, "relay", RESTART_ONLY)
 
 
 class Reloader:
@@ -70,61 +70,31 @@ class Reloader:
     async def reload(self) -> bool:
         """Read the file again and apply it; True when the new configuration is in effect."""
         if self.path is None:
-            log.warning(logfmt(msg="SIGHUP: started without --config, nothing to reload"))
+            service_reload.log_no_file(log)
             return False
         async with self._lock:
             try:
                 # Off the event loop: reading the file and the tracker lists, certificates,
                 # password_command may all take a while.
                 loaded = await asyncio.get_running_loop().run_in_executor(None, self._load)
-            except (ConfigError, SetupError) as exc:
-                self._refused(str(exc))
-                return False
             except Exception as exc:  # noqa: BLE001 - a reload must never stop the relay
-                self._refused(f"{exc.__class__.__name__}: {exc}")
+                service_reload.log_refused(log, self.path, exc, expected=(ConfigError, SetupError))
                 return False
-            config, effective, settings, runtime, notes = loaded
-            for note in notes:
-                log.warning(logfmt(msg="config warning", warning=note))
-            for key in restart_only_changes(self.started, config):
-                field = key.removeprefix("relay.")
-                log.warning(
-                    logfmt(
-                        msg=f"{key} changed; restart pixelguard to apply",
-                        running=getattr(self.started.relay, field),
-                        configured=getattr(config.relay, field),
-                    )
-                )
+            got, settings, runtime = loaded
+            service_reload.log_reread(log, self.started, got, "relay", RESTART_ONLY)
             self.server.reconfigure(settings, runtime)
             self.server.handler.cleaner.reload()  # the lists are read anew for the next messages
-            self.config = effective
-            log.info(logfmt(msg="configuration reloaded", file=self.path, next_hop=runtime.next_hop.url))
+            self.config = got.effective
+            service_reload.log_reloaded(log, self.path, next_hop=runtime.next_hop.url)
             return True
 
-    def _load(self) -> tuple[Config, Config, Settings, Runtime, list[str]]:
-        """(the file's config, the one to put in effect, its Settings and Runtime, the
-        ConfigWarnings' texts). Raises ConfigError or SetupError."""
+    def _load(self) -> tuple[service_reload.Reread, Settings, Runtime]:
+        """(the file read again, the Settings and Runtime of its effective config). Raises
+        ConfigError or SetupError."""
         assert self.path is not None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConfigWarning)
-            config = self.adjust(load_config(self.path))
-        notes = [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
-        kept = {key: getattr(self.started.relay, key) for key in RESTART_ONLY}
-        effective = config.model_copy(update={"relay": config.relay.model_copy(update=kept)})
+        got = service_reload.reread(self.path, self.started, "relay", RESTART_ONLY, self.adjust)
+        effective = got.effective
         settings = build_settings(effective.relay)  # refuses an open relay, as at start
         next_hop = build_next_hop(effective.relay, self.server.settings.hostname)
         runtime = Runtime(next_hop, effective.policy_for, effective.auth)
-        return config, effective, settings, runtime, notes
-
-    def _refused(self, error: str) -> None:
-        # One line, whatever the error: the first problem (FILE:LINE: KEY: what), and how
-        # many more the file has.
-        first, *others = error.splitlines() or [""]
-        log.error(
-            logfmt(
-                msg="configuration not reloaded; still running with the previous one",
-                file=self.path,
-                error=first,
-                more_errors=len(others) or None,
-            )
-        )
+        return got, settings, runtime

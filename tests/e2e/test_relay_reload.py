@@ -23,11 +23,16 @@ from relay_harness import (
     tracker_message,
     wait_for,
 )
+from reload_support import (
+    NOT_RELOADED,
+    RELOADED,
+    ListFiles,
+    cleaning_workers,
+    lines_with,
+    sighup_and_wait_for,
+)
 
 pytestmark = pytest.mark.e2e
-
-RELOADED = 'msg="configuration reloaded"'
-NOT_RELOADED = 'msg="configuration not reloaded; still running with the previous one"'
 
 
 class RelayProcess:
@@ -55,15 +60,11 @@ class RelayProcess:
         return self.log_path.read_text()
 
     def lines(self, text: str) -> list[str]:
-        return [line for line in self.log().splitlines() if text in line]
+        return lines_with(self.log(), text)
 
     def sighup_and_wait_for(self, text: str) -> str:
         """Send SIGHUP and wait for the next log line containing `text`; that line."""
-        before = len(self.lines(text))
-        self.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: len(self.lines(text)) > before or self.proc.poll() is not None, 30, text)
-        assert self.proc.poll() is None, self.log()
-        return self.lines(text)[before]
+        return sighup_and_wait_for(self.proc, self.log, text)
 
     def stop(self) -> tuple[int, str]:
         if self.proc.poll() is None:
@@ -259,34 +260,12 @@ def banner_message(msgid: str) -> bytes:
     ).encode()
 
 
-def cleaning_workers(relay: RelayProcess) -> set[int]:
-    """The process ids of the relay's cleaning workers: its children that multiprocessing
-    spawned (the resource tracker, also a child, runs another command)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue  # ended meanwhile
-        parent = int(stat.rsplit(")", 1)[1].split()[1])  # (the name may hold spaces)
-        if parent == relay.proc.pid and b"spawn_main" in cmdline:
-            found.add(int(entry))
-    return found
-
-
 @pytest.mark.parametrize("workers", [1, 0], ids=["process-pool", "thread"])
 def test_sighup_reads_edited_tracker_and_links_lists_again_in_the_same_workers(
         hop, relay_process, tmp_path, workers):
-    extra = tmp_path / "extra-trackers.txt"
-    extra.write_text("[Adblock Plus 2.0]\n! nothing listed yet\n")
-    links = tmp_path / "links.json"
-    links.write_text('{"format": "pixelguard-links/1"}')
-    users = f"lists: [{extra}]\ndefaults:\n  links:\n    strip_params: true\n    lists: [{links}]\n"
-    relay = relay_process(config(hop.url, users=users, workers=workers))
-    workers_before = cleaning_workers(relay)
+    lists = ListFiles(tmp_path)
+    relay = relay_process(config(hop.url, users=lists.config, workers=workers))
+    workers_before = cleaning_workers(relay.proc.pid)
     assert len(workers_before) == workers
 
     def delivered(msgid: str) -> bytes:
@@ -296,14 +275,12 @@ def test_sighup_reads_edited_tracker_and_links_lists_again_in_the_same_workers(
 
     before = delivered("<before@shop.example>")
     assert before == banner_message("<before@shop.example>")  # nothing listed: as sent
-    # the same files, new contents
-    extra.write_text("[Adblock Plus 2.0]\n||127.0.0.1/banner/\n")
-    links.write_text('{"format": "pixelguard-links/1", "params": [{"name": "pgref"}]}')
+    lists.edit()  # the same files, new contents
     relay.sighup_and_wait_for(RELOADED)
     after = delivered("<after@shop.example>")
     assert BANNER.encode() not in after and b"X-PixelGuard: removed=1" in after
     assert b'href="https://shop.example/sale?id=4"' in after and b"pgref" not in after
-    assert cleaning_workers(relay) == workers_before  # no worker started or stopped
+    assert cleaning_workers(relay.proc.pid) == workers_before  # no worker started or stopped
 
 
 def test_sighup_offers_starttls_with_a_newly_configured_certificate_to_new_sessions(hop, relay_process, tmp_path):
