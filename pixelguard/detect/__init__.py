@@ -74,23 +74,23 @@ def detect_html(text: str, policy: Policy, trackers: TrackerList, part: str,
 
     shared = Shared(vis, policy, trackers, doc.elements, repeats, generated,
                     recipients_forms(policy.recipients), cache, {}, {})
-    active = _rules.RULES  # (read per document: a test may add a rule)
-    if sender_allowed:
-        active = tuple(r for r in active if r.allowed_senders)
+    # (read per document: a test may add a rule; each rule's id and check as a pair, read
+    # for every resource)
+    active = [(r.id, r.check) for r in _rules.RULES if r.allowed_senders or not sender_allowed]
     for n, res in enumerate(resources):
         if n % 64 == 0:
             deadline.check()
         signals = Signals(res, shared)
         if signals.host_verdict == "allow":
             continue
-        for r in active:
-            reason = r.check(res, signals)
+        for rule_id, check in active:
+            reason = check(res, signals)
             if reason:
                 vendor = signals.known.vendor if signals.known else trackers.vendor_for_host(signals.host)
                 url = res.url
                 if signals.over_limit and len(url) > _SHOWN_URL:
                     url = url[:_SHOWN_URL - 1] + "\u2026"
-                findings.append(Finding(url, r.id, vendor, res.where, part, reason))
+                findings.append(Finding(url, rule_id, vendor, res.where, part, reason))
                 edits.extend(res.rewrite if policy.action == "rewrite" else res.strip)
                 break
     for nest in find_nested(doc, sheets, policy.keep):

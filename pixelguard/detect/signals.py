@@ -75,23 +75,33 @@ class Shared(NamedTuple):
     leaks: tuple[Forms, ...]  # leak.recipients_forms(policy.recipients)
     cache: Cache | None  # what may be kept between messages
     boxes: dict[int, tuple[float | None, float | None]]
-    urls: dict[str, UrlFacts]
+    urls: dict[str, dict[str, object]]  # URL -> the signals its facts decide (_url_signals)
 
 
 class Signals:
     """The facts about one resource. Each attribute named in SIGNALS is computed on first
-    read (see that table for what each means); the URL's facts, which every resource's rules
-    read first, are set when it is made, and so are the signals that cost less to work out
-    than a first read costs (`shown`, `print_or_forward`, `kept`)."""
+    read (see that table for what each means); the signals the URL's facts decide, which
+    every resource's rules read first, are set when it is made (from one dict per URL and
+    document), and so are those that cost less to work out than a first read costs (`shown`,
+    `print_or_forward`, `kept`)."""
 
     def __init__(self, res: Resource, doc: Shared) -> None:
-        self.res = res
-        self.doc = doc
-        _facts(self)
+        found = doc.urls.get(res.url)
+        if found is None:
+            found = doc.urls[res.url] = _url_signals(res.url, doc)
         own = self.__dict__
-        own["shown"] = _shown(self)
-        own["print_or_forward"] = _print_or_forward(self)
-        own["kept"] = doc.policy.keep
+        own.update(found)  # (one call sets the URL's signals, where each would cost one)
+        own["res"] = res
+        own["doc"] = doc
+        if res.over_limit:
+            own["over_limit"] = res.over_limit
+        # (each called only where it can find something: no resource needs both)
+        if res.element is not None:
+            own["shown"] = _shown(self)
+            own["print_or_forward"] = None
+        else:
+            own["shown"] = None
+            own["print_or_forward"] = _print_or_forward(self) if res.css_ref is not None else None
 
 
 class _Lazy:
@@ -113,25 +123,14 @@ class _Lazy:
 
 # --- the signals ------------------------------------------------------------------------------
 
-def _facts(s: Signals) -> UrlFacts:
-    urls = s.doc.urls
-    url = s.res.url
-    found = urls.get(url)
-    if found is None:
-        found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers, s.doc.leaks,
-                                       s.doc.cache)
-    # the signals that are its fields, set at once (each would cost a call here)
-    own = s.__dict__
-    own["facts"] = found
-    own["host"] = found.host
-    own["known"] = found.known
-    own["shape"] = found.shape
-    own["token"] = found.token
-    own["query_token"] = found.query_token
-    own["leak"] = found.leak
-    own["host_verdict"] = found.host_verdict
-    own["over_limit"] = s.res.over_limit or found.over_limit
-    return found
+def _url_signals(url: str, doc: Shared) -> dict[str, object]:
+    """The signals the URL's facts (and the policy) decide, by name: the same for every
+    resource of the document that loads the URL, worked out once per document."""
+    facts = _url_facts(url, doc.policy, doc.trackers, doc.leaks, doc.cache)
+    return {"facts": facts, "host": facts.host, "known": facts.known, "shape": facts.shape,
+            "token": facts.token, "query_token": facts.query_token, "leak": facts.leak,
+            "host_verdict": facts.host_verdict, "over_limit": facts.over_limit,
+            "kept": doc.policy.keep}
 
 
 # VML elements that paint into the shape around them (its size is theirs).
@@ -248,7 +247,7 @@ def _print_or_forward(s: Signals) -> str | None:
 
 # name -> how it is computed. The names rules may read (and declare in `needs`):
 SIGNALS: dict[str, Callable[[Signals], object]] = {
-    "facts": _facts,  # UrlFacts of the URL (the signals below read them)
+    "facts": lambda s: _url_signals(s.res.url, s.doc)["facts"],  # the URL's UrlFacts
     "host": lambda s: s.facts.host,
     # shipped or user list entry that matches the URL
     "known": lambda s: s.facts.known,

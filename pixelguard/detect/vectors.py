@@ -430,7 +430,7 @@ class VectorIndex:
         if any(p.index(":") != len(p) - 1 for p in self.by_prefix):
             raise ValueError("a tag prefix is a namespace with its colon (\"v:\")")
         self.anywhere = tuple(anywhere)
-        self.anywhere_hints = tuple(v.hint + (v,) for v in anywhere)
+        self.anywhere_of = _anywhere_test(self.anywhere)
 
     def of_tag(self, tag: str) -> tuple[Vector, ...]:
         """The vectors of a tag name (in declaration order; ANY-element ones not included)."""
@@ -444,6 +444,26 @@ class VectorIndex:
         return found
 
 
+def _anywhere_test(vectors: tuple[Vector, ...]) -> Callable[[str], list[Vector] | None]:
+    """A function of a lower-cased tag source: the ANY-element `vectors` whose hint holds for
+    it (in their order), or None. It runs for every element, so it is one function with each
+    hint's steps written out, made the way htmlscan.contains_any makes its test: a loop over
+    the hints cost more than the tests of an element that matches none."""
+    names: dict[str, object] = {}
+    lines = ["def anywhere_of(low):", "    found = None"]
+    for i, vector in enumerate(vectors):
+        first, longest, then = vector.hint
+        names.update({f"f{i}": first, f"n{i}": longest, f"t{i}": then, f"v{i}": vector})
+        lines += [f"    if f{i} in low and (len(low) > n{i} or t{i}(low)):",
+                  "        if found is None:",
+                  f"            found = [v{i}]",
+                  "        else:",
+                  f"            found.append(v{i})"]
+    lines.append("    return found")
+    exec("\n".join(lines), names)  # noqa: S102 - source made of the names above alone
+    return names["anywhere_of"]  # type: ignore[return-value]
+
+
 INDEX = VectorIndex(VECTORS)
 
 
@@ -455,7 +475,7 @@ def extract(doc: Document, base: str | None,
     index = index or INDEX
     of_tag = index.of_tag
     by_tag = index.by_tag
-    anywhere_hints = index.anywhere_hints
+    anywhere_of = index.anywhere_of
     resolve_url = _memo_resolve(doc.base_href or base, deadline,
                                 doc.cache.resolved if doc.cache is not None else None)
     out: list[Resource] = []
@@ -473,13 +493,7 @@ def extract(doc: Document, base: str | None,
                          over_limit=f"a tag with more than {MAX_ATTRIBUTES} attributes"))
             continue
         own = by_tag.get(tag, ()) if ":" not in tag else of_tag(tag)
-        anywhere = None
-        for first, longest, then, vector in anywhere_hints:
-            if first in low and (len(low) > longest or then(low)):
-                if anywhere is None:
-                    anywhere = [vector]
-                else:
-                    anywhere.append(vector)
+        anywhere = anywhere_of(low)
         if not own and anywhere is None:
             continue  # most elements load nothing
         looked += 1
