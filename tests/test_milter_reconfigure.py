@@ -90,6 +90,12 @@ def test_a_full_limit_refuses_after_the_messages_timeout_and_the_message_passes_
     assert outcome == "busy" and cleaned.error == "more than 1 messages waiting for cleaning"
 
 
+def test_a_stop_with_nothing_in_flight_returns_at_once():
+    config = parse_config("milter: {timeout: 300}\n")
+    door = Door(config, Cleaner(workers=0), Settings.of(config.milter))
+    assert door.close() is True  # the default grace, worked out with nothing in flight
+
+
 def test_a_stop_after_a_reload_that_lowered_the_timeout_waits_for_a_message_begun_before(monkeypatch):
     """A message begun with timeout 30 is still being cleaned when a reload lowers the
     timeout to 0.1 and the milter stops: close() waits for it (its own 30 s), and the

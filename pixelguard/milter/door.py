@@ -116,7 +116,7 @@ class Door:
         and only the loop reads its answer and then lets that worker exit."""
         with self._idle:
             if grace is None:
-                grace = max(self.settings.timeout, *self._timeouts)
+                grace = max([self.settings.timeout, *self._timeouts])
             deadline = time.monotonic() + grace
             while self._in_flight and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
