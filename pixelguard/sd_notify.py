@@ -19,9 +19,10 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 
-__all__ = ["ignore_sighup", "notify", "ready", "reloading", "stopping"]
+__all__ = ["ignore_sighup", "notify", "ready", "reloaded", "reloading", "stopping"]
 
 log = logging.getLogger("pixelguard")
 
@@ -49,14 +50,27 @@ def notify(*states: str) -> bool:
     return True
 
 
+_started = threading.Event()  # READY=1 sent once: the service is serving
+
+
 def ready() -> bool:
     """The service is serving: systemd counts it as started and may now send reloads."""
+    _started.set()
     return notify("READY=1")
 
 
 def reloading() -> bool:
-    """A reload begins (READY=1 follows when it is done, applied or not)."""
+    """A reload begins; `reloaded()` follows when it is over, applied or not. Nothing is sent
+    for a reload before the service is serving (a SIGHUP by hand while it starts): its
+    READY=1 would tell systemd it serves before it does."""
+    if not _started.is_set():
+        return False
     return notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+
+
+def reloaded() -> bool:
+    """A reload is over (see `reloading`)."""
+    return _started.is_set() and notify("READY=1")
 
 
 def stopping() -> bool:

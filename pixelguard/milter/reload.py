@@ -63,4 +63,4 @@ class Reloader:
                 service_reload.log_reloaded(log, self.path)
                 return True
             finally:
-                sd_notify.ready()  # the reload is over, applied or not
+                sd_notify.reloaded()  # the reload is over, applied or not

@@ -82,7 +82,7 @@ class Reloader:
                 loaded = await asyncio.get_running_loop().run_in_executor(None, self._load)
             except Exception as exc:  # noqa: BLE001 - a reload must never stop the relay
                 service_reload.log_refused(log, self.path, exc, expected=(ConfigError, SetupError))
-                sd_notify.ready()
+                sd_notify.reloaded()
                 return False
             got, settings, runtime = loaded
             service_reload.log_reread(log, self.started, got, "relay", RESTART_ONLY)
@@ -90,7 +90,7 @@ class Reloader:
             self.server.handler.cleaner.reload()  # the lists are read anew for the next messages
             self.config = got.effective
             service_reload.log_reloaded(log, self.path, next_hop=runtime.next_hop.url)
-            sd_notify.ready()
+            sd_notify.reloaded()
             return True
 
     def _load(self) -> tuple[service_reload.Reread, Settings, Runtime]:
