@@ -6,7 +6,8 @@ until then it holds back `systemctl reload`, whose SIGHUP would otherwise come w
 service is still importing and reading its config, when SIGHUP's default action ends the
 process. `ignore_sighup()` covers a SIGHUP sent by other means in that time (`kill -HUP` by
 hand), from as early as the command line is read (pixelguard/cli.py) until the service puts
-its reload handler in place; only the interpreter's own start comes before it.
+its reload handler in place; only the interpreter's start and the import of the package come
+before it.
 
 The protocol (sd_notify(3)): one datagram of newline-separated VAR=value lines to the AF_UNIX
 socket named by $NOTIFY_SOCKET, an abstract one when the name starts with '@'. Without the
