@@ -18,6 +18,21 @@ messages (pixelguard.cache.Cache) fresh for every run of a message, so a repeate
 not served from what its own first run left there (code older than the Cache: its
 module-level memories are cleared instead). To compare two versions of pixelguard on a busy
 machine: `--methods pixelguard --clock cpu` (this process's CPU time, not wall time).
+
+`--paired-against COMMIT` compares this tree with an older commit message by message: two
+worker processes, one importing pixelguard from a `git archive` of COMMIT, the other from
+this tree, are handed the same messages in turn (which goes first alternates from message
+to message and from round to round), and each reports the CPU time of its `clean_message`;
+every round starts two new workers (a process's hash seed and memory layout move its speed
+by a per cent or two).
+Both see the same load at nearly the same moment, so the machine's noise cancels in each
+message's ratio (this tree ÷ COMMIT). In a round each message is cleaned `--repeat` times
+by each side and the median kept (once in a `stream`, whose state is carried). Prints, per round, the median of the per-message ratios, and over all
+rounds the median of each message's ratio of median times.
+`--paired-set`: `corpus` (every corpus message with HTML, a fresh Cache — or the older
+code's memories cleared, as `fresh_state()` does — before each run), `stream` (a template
+stream: state carried from message to message within a round, fresh at each round's start)
+or a size in bytes (generated newsletters of that size, fresh state before each run).
 """
 from __future__ import annotations
 
@@ -114,10 +129,16 @@ def _t(fn, *args, **kwargs) -> float:
 
 
 def tune_collector(how: str) -> str:
-    """Set up the collector as the adapters do (`how`: "adapters"), or leave Python's
-    defaults ("default"); returns what was done, for the output."""
+    """Set up the collector as the adapters do (`how`: "adapters"), leave Python's defaults
+    ("default") or switch it off ("off"); returns what was done, for the output."""
     if how == "default":
         return "collector: Python's defaults"
+    if how == "off":
+        import gc
+
+        gc.collect()
+        gc.disable()
+        return "collector: off"
     try:
         from pixelguard import gc_tuning
     except ImportError:
@@ -320,6 +341,166 @@ def profile(outdir: Path, corpus: list[tuple[str, bytes, list[str], Policy]]) ->
         print(f"pyinstrument tree: {outdir}/{name}.pyinstrument.txt")
 
 
+# ---------------------------------------------------------------- paired runs
+
+STREAM_TEMPLATES = 4  # generated 30 kB newsletters (seeds 101-104) a template stream cycles
+STREAM_LENGTH = 160
+_TOKEN = __import__("re").compile(r"[A-Za-z0-9_-]{48}|[0-9a-f]{24}|[0-9a-f]{10}")
+
+
+def personalised(html: str, n: int) -> str:
+    """`html` made new for recipient `n`: every per-recipient token of its links and pixels
+    replaced, as an ESP does (the styles, stylesheets and images stay the template's)."""
+    import hashlib
+
+    return _TOKEN.sub(lambda m: hashlib.sha1(f"{m.group()}{n}".encode()).hexdigest()[:len(m.group())],
+                      html)
+
+
+def template_stream(length: int = STREAM_LENGTH) -> list[tuple[bytes, Policy]]:
+    """Messages from STREAM_TEMPLATES 30 kB newsletters taken in turn, each personalised:
+    what a relay sees of a campaign."""
+    pol = Policy(recipients=(RECIPIENT,))
+    base = [newsletter(30_000, seed) for seed in range(101, 101 + STREAM_TEMPLATES)]
+    return [(as_message(personalised(base[i % len(base)], i)), pol) for i in range(length)]
+
+
+def corpus_with_html(root: Path = CORPUS) -> list[tuple[bytes, Policy]]:
+    """Every corpus message with an HTML part, with the policy for its recipient."""
+    out = []
+    for p in corpus_files(root):
+        raw = p.read_bytes()
+        if html_parts(raw):
+            out.append((raw, policy_for(raw)))
+    return out
+
+
+def paired_messages(which: str, root: Path = CORPUS) -> tuple[list[tuple[bytes, Policy]], bool]:
+    """The messages of a --paired-set, and whether state is carried between them."""
+    if which == "corpus":
+        return corpus_with_html(root), False
+    if which == "stream":
+        return template_stream(), True
+    size = int(which)
+    pol = Policy(recipients=(RECIPIENT,))
+    return [(as_message(newsletter(size, seed)), pol) for seed in (1, 2)], False
+
+
+def paired_worker(which: str, collector: str, root: Path) -> int:
+    """One side of --paired-against: reads commands on stdin ("reset", or a message's index)
+    and answers each index with the CPU seconds its clean_message took."""
+    import hashlib
+
+    msgs, carried = paired_messages(which, root)
+    clean_message(msgs[0][0], msgs[0][1])  # warm-up: imports, the shipped tracker list
+    tune_collector(collector)
+    digest = hashlib.sha1(b"".join(raw for raw, _p in msgs)).hexdigest()[:12]
+    print(len(msgs), digest, SOURCE.replace(" ", "_"), flush=True)
+    state: dict = {}
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "reset":
+            state = fresh_state()
+            print("ok", flush=True)
+            continue
+        raw, pol = msgs[int(command)]
+        kwargs = state if carried else fresh_state()
+        t0 = time.process_time()
+        clean_message(raw, pol, **kwargs)
+        print(time.process_time() - t0, flush=True)
+    return 0
+
+
+def paired(commit: str, which: str, rounds: int, repeat: int, collector: str, root: Path) -> int:
+    """--paired-against: this tree against `commit`, message by message (module docstring)."""
+    import shutil
+    import tarfile
+    import tempfile
+
+    if which == "stream":
+        repeat = 1  # (a repeat would find the message in what its first run left)
+    repo = Path(__file__).resolve().parents[1]
+    full = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", commit],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    tmp = Path(tempfile.mkdtemp(prefix="core-bench-paired-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", full, "pixelguard"],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        sides = [str(tmp), str(repo)]
+
+        def start() -> int:
+            """Two new workers (a new process has its own hash seed and memory layout, which
+            move its speed by a per cent or two: each round gets its own); their messages."""
+            for p in procs:
+                p.stdin.close()
+                p.wait()
+            procs.clear()
+            for src in sides:
+                env = dict(os.environ, PIXELGUARD_SRC=src)
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                procs.append(subprocess.Popen(
+                    [sys.executable, str(Path(__file__).resolve()), "--paired-worker", which,
+                     "--gc", collector, "--corpus", str(root)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
+            hellos = [p.stdout.readline().split() for p in procs]
+            if hellos[0][:2] != hellos[1][:2]:
+                raise SystemExit(f"the workers disagree on the messages: {hellos}")
+            return int(hellos[0][0])
+
+        def ask(k: int, command: str) -> str:
+            procs[k].stdin.write(command + "\n")
+            procs[k].stdin.flush()
+            return procs[k].stdout.readline().strip()
+
+        n = start()
+        load = [os.getloadavg()[0]]
+        print(f"paired, {which}: {full} (old) against {SOURCE.replace('pixelguard ', '')} (new); "
+              f"{n} messages, {rounds} rounds (new workers each) of {repeat} runs per message "
+              f"(median kept), CPU time of clean_message; collector "
+              f"{'off on both sides' if collector == 'off' else 'as ' + collector}")
+        times: list[list[list[float]]] = [[[] for _ in range(n)] for _ in (0, 1)]
+        per_round = []
+        for r in range(rounds):
+            if r:
+                start()
+            for k in (0, 1):
+                ask(k, "reset")
+            for i in range(n):
+                runs: list[list[float]] = [[], []]
+                for j in range(repeat):
+                    for k in ((0, 1) if (i + r + j) % 2 == 0 else (1, 0)):
+                        runs[k].append(float(ask(k, str(i))))
+                for k in (0, 1):
+                    times[k][i].append(statistics.median(runs[k]))
+            ratios = [new[-1] / old[-1] for old, new in zip(times[0], times[1]) if old[-1] > 0]
+            load.append(os.getloadavg()[0])
+            per_round.append(statistics.median(ratios))
+            print(f"round {r + 1}: median per-message ratio {per_round[-1]:.3f}; "
+                  f"total {sum(t[-1] for t in times[0]) * 1e3:.0f} vs "
+                  f"{sum(t[-1] for t in times[1]) * 1e3:.0f} ms; load {load[-1]:.2f}", flush=True)
+        old_med = [statistics.median(t) for t in times[0]]
+        new_med = [statistics.median(t) for t in times[1]]
+        ratios = [b / a for a, b in zip(old_med, new_med) if a > 0]
+        print(f"\nmedian per message: {statistics.median(old_med) * 1e3:.2f} ms ({full}) vs "
+              f"{statistics.median(new_med) * 1e3:.2f} ms (this tree), ratio of medians "
+              f"{statistics.median(new_med) / statistics.median(old_med):.3f}; "
+              f"median of per-message ratios **{statistics.median(ratios):.3f}** "
+              f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.3f}–"
+              f"{statistics.quantiles(ratios, n=4)[2]:.3f}); the rounds' medians: median "
+              f"**{statistics.median(per_round):.3f}**, {min(per_round):.3f}–"
+              f"{max(per_round):.3f}; load {min(load):.2f}–{max(load):.2f}")
+        return 0
+    finally:
+        for p in procs:
+            if p.stdin:
+                p.stdin.close()
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- main
 
 def main() -> int:
@@ -338,9 +519,21 @@ def main() -> int:
                          "baselines then no longer sweep the CPU caches between its runs)")
     ap.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                     help="wall time, or this process's CPU time (steadier on a busy machine)")
-    ap.add_argument("--gc", choices=("adapters", "default"), default="adapters",
-                    help="collector set up as the adapters do (default) or Python's defaults")
+    ap.add_argument("--gc", choices=("adapters", "default", "off"), default="adapters",
+                    help="collector set up as the adapters do (default), Python's defaults, or "
+                         "(--paired-against only) off after the warm-up")
+    ap.add_argument("--paired-against", metavar="COMMIT",
+                    help="this tree against COMMIT, message by message, in two processes")
+    ap.add_argument("--paired-set", default="corpus",
+                    help="with --paired-against: corpus, stream or a newsletter size in bytes")
+    ap.add_argument("--rounds", type=int, default=5, help="with --paired-against")
+    ap.add_argument("--paired-worker", metavar="SET", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.paired_worker:
+        return paired_worker(args.paired_worker, args.gc, args.corpus)
+    if args.paired_against:
+        return paired(args.paired_against, args.paired_set, args.rounds, args.repeat, args.gc,
+                      args.corpus)
 
     global _clock
     _clock = CLOCKS[args.clock]

@@ -13,6 +13,10 @@ Linearity: `ratio` = time per unit at the largest size / time per unit at the mi
 (1.0 = perfectly linear; each case's sizes grow 4x or more per step, so a quadratic case shows
 ~4 or more); `slope` = log-log slope between the smallest and the largest size (1 = linear).
 A case is called linear when ratio < 1.5.
+
+Each child sets up the collector after its warm-up as the adapters do
+(pixelguard.gc_tuning.for_many_messages, through core_bench.tune_collector); `--gc default`
+leaves Python's defaults.
 """
 from __future__ import annotations
 
@@ -323,8 +327,8 @@ def _forget_kept() -> None:
 
 
 def child(case: str, n: int, budget: float | None = None, cold: bool = False,
-          min_runs: int = 1) -> None:
-    from core_bench import SOURCE
+          min_runs: int = 1, collector: str = "adapters") -> None:
+    from core_bench import SOURCE, tune_collector
 
     from pixelguard import Policy, clean_message
 
@@ -337,6 +341,7 @@ def child(case: str, n: int, budget: float | None = None, cold: bool = False,
         limits = {"time_budget": budget}
     pol = Policy(recipients=("reader@example.org",), **limits)
     clean_message(HEAD.encode() + TAIL.encode(), pol)  # warm-up: tracker list, imports
+    tune_collector(collector)  # as a cleaning worker after its warm-up (core_bench --gc)
     best = math.inf
     spent = 0.0
     res = None
@@ -358,11 +363,11 @@ def child(case: str, n: int, budget: float | None = None, cold: bool = False,
 
 
 def run(case: str, n: int, timeout: float, budget: float | None = None,
-        cold: bool = False, min_runs: int = 1) -> dict:
+        cold: bool = False, min_runs: int = 1, collector: str = "adapters") -> dict:
     try:
         proc = subprocess.run([sys.executable, __file__, "--child", case, str(n),
-                               str(budget) if budget is not None else "-", str(min_runs)]
-                              + (["cold"] if cold else []),
+                               str(budget) if budget is not None else "-", str(min_runs),
+                               collector] + (["cold"] if cold else []),
                               check=False, capture_output=True, text=True, timeout=timeout,
                               env=os.environ.copy())
     except subprocess.TimeoutExpired:
@@ -392,12 +397,14 @@ def main() -> int:
                          "(else a repeated small input is served from them)")
     ap.add_argument("--runs", type=int, default=1,
                     help="clean each input at least this many times and keep the best")
+    ap.add_argument("--gc", choices=("adapters", "default"), default="adapters",
+                    help="collector set up as the adapters do (default) or Python's defaults")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]),
               None if args.child[2] == "-" else float(args.child[2]), "cold" in args.child,
-              int(args.child[3]))
+              int(args.child[3]), args.child[4])
         return 0
     names = args.only.split(",") if args.only else list(CASES)
     if args.budget is not None:
@@ -410,7 +417,8 @@ def main() -> int:
         _gen, sizes, unit, _what = CASES[name]
         rows = []
         for n in sizes:
-            r = run(name, n, args.timeout, cold=args.cold, min_runs=args.runs)
+            r = run(name, n, args.timeout, cold=args.cold, min_runs=args.runs,
+                    collector=args.gc)
             r["n"] = n
             rows.append(r)
             source = r.get("source", source)

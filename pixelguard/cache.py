@@ -76,54 +76,82 @@ def _files_state(paths: tuple[str, ...]) -> tuple[object, ...]:
 
 class Memory:
     """At most `chars` characters of results (each costing what its caller counts: its key's
-    characters and more); a result costing more than `largest` is never kept. Evicts the
-    oldest first (cachetools.FIFOCache: a hit costs no bookkeeping). `get(key, default=None)`
-    is a plain dict's: it runs for every tag, style and URL of a message."""
+    characters and more); a result costing more than `largest` is never kept. `get(key,
+    default=None)` is a plain dict's: it runs for every tag, style and URL of a message.
 
-    __slots__ = ("_kept", "_lock", "_values", "get", "largest")
+    A put runs for every new piece of text (some 80 in a corpus message, thousands in a large
+    one), so it costs about a dict write: new results are counted in a batch, and a batch
+    goes into a cachetools.FIFOCache as one entry costing the sum of its results' costs once
+    it holds a sixteenth of the budget. The FIFOCache keeps the budget, less that sixteenth,
+    and evicts the oldest batch first, with its results."""
+
+    __slots__ = ("_batch", "_batch_chars", "_batch_limit", "_kept", "_lock", "_values", "chars",
+                 "get", "largest")
 
     def __init__(self, chars: int, largest: int) -> None:
+        self.chars = chars
         self.largest = largest
-        # the values by key; the FIFOCache keeps their costs (it drops a key from both on
-        # eviction)
+        # the values by key; the FIFOCache holds the batches of their keys (dropping a batch
+        # drops its keys from both)
         self._values: dict[Hashable, object] = {}
-        self._kept: _Kept = _Kept(chars, self._values)
+        self._batch_limit = chars // 16
+        self._kept: _Kept = _Kept(chars - self._batch_limit, self._values)
+        self._batch: list[Hashable] = []  # keys put since the last batch went in
+        self._batch_chars = 0
         self._lock = threading.Lock()
         self.get: Callable[..., object] = self._values.get
 
     def put(self, key: Hashable, value: object, cost: int) -> None:
         if cost <= self.largest:
             # (one writer at a time: threads share the process default Cache, and the
-            # FIFOCache's eviction is not safe against a concurrent put. The value first:
-            # the FIFOCache evicts only keys it holds, so every key it holds has its value here)
+            # FIFOCache's eviction is not safe against a concurrent put)
             with self._lock:
+                if self._batch_chars + cost > self._batch_limit:
+                    self._close_batch()
+                    if cost > self._batch_limit:  # (a tiny memory's: a batch of one)
+                        self._values[key] = value
+                        self._kept[(key,)] = (key,), cost
+                        return
                 self._values[key] = value
-                self._kept[key] = cost
+                self._batch.append(key)
+                self._batch_chars += cost
+
+    def _close_batch(self) -> None:
+        if self._batch:
+            keys = tuple(self._batch)
+            self._kept[keys] = keys, self._batch_chars
+            self._batch = []
+            self._batch_chars = 0
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
 
     def __len__(self) -> int:
-        return len(self._kept)
+        return len(self._values)
 
     @property
     def used(self) -> int:
         """Characters spent of the budget."""
-        return int(self._kept.currsize)
+        return int(self._kept.currsize) + self._batch_chars
 
 
 class _Kept(cachetools.FIFOCache):
-    """The bounded store of a Memory: the cost of each key's value (the value is in
-    `values`, which what it evicts leaves too)."""
+    """The bounded store of a Memory: batches of its keys, each costing what its results
+    cost (the results are in `values`, which what it evicts leaves too)."""
 
     def __init__(self, chars: int, values: dict[Hashable, object]) -> None:
-        super().__init__(chars, getsizeof=int)  # (an entry is its cost)
+        super().__init__(chars, getsizeof=_cost_of)
         self._values = values
 
-    def popitem(self) -> tuple[Hashable, int]:
-        key, cost = super().popitem()
-        self._values.pop(key, None)
-        return key, cost
+    def popitem(self) -> tuple[Hashable, tuple[tuple[Hashable, ...], int]]:
+        batch, (keys, cost) = super().popitem()
+        for key in keys:
+            self._values.pop(key, None)
+        return batch, (keys, cost)
+
+
+def _cost_of(entry: tuple[tuple[Hashable, ...], int]) -> int:
+    return entry[1]
 
 
 class Cache:
@@ -160,8 +188,8 @@ class Cache:
         self.boxes = Memory(1 << 20, 4096)  # start tag text -> visibility.tag_box
         self.style_facts = Memory(1 << 19, 1024)  # style="" text -> how it hides an element
         self.resolved = Memory(1 << 20, 4096)  # (reference, base) -> urls.resolve
-        self.urls = Memory(1 << 20, 4096)  # URL -> shape.url_facts
-        self.verdicts = Memory(1 << 19, 2048)  # (TrackerList, URL) -> its match
+        # (TrackerList, URL) -> (shape.url_facts, the list's match): one entry per new URL
+        self.urls = Memory(1 << 20, 4096)
 
     def tracker_list(self, paths: tuple[str, ...]) -> TrackerList:
         """The shipped list plus the extra lists at `paths` (the shipped list alone for none).

@@ -59,6 +59,7 @@ class StyleRule:
 class StyleSheet:
     refs: list[CssRef] = field(default_factory=list)
     rules: list[StyleRule] = field(default_factory=list)
+    chars: int = 0  # the length of the text it was read from
 
 
 _NEWLINE = re.compile(r"\r\n|[\r\n\f]")
@@ -238,14 +239,14 @@ def parse_stylesheet(text: str, kept: Memory | None = None) -> StyleSheet:
 
 def _parse_stylesheet(text: str) -> StyleSheet:
     if len(text) > MAX_CSS_CHARS:  # (detect_html removes such a <style> block unread)
-        return StyleSheet(refs=unparsed_refs(text))
+        return StyleSheet(refs=unparsed_refs(text), chars=len(text))
     pos = _Positions(text)
-    sheet = StyleSheet()
+    sheet = StyleSheet(chars=len(text))
     try:
         nodes = tinycss2.parse_stylesheet(text, skip_comments=True, skip_whitespace=True)
         _walk_rules(nodes, (), pos, text, sheet, depth=0)
     except (ValueError, RecursionError, OverflowError):
-        return StyleSheet(refs=unparsed_refs(text))
+        return StyleSheet(refs=unparsed_refs(text), chars=len(text))
     return sheet
 
 

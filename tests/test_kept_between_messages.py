@@ -152,7 +152,7 @@ def test_a_style_is_kept_by_its_text_as_a_fresh_reading_gives_it_and_the_memory_
     assert long not in cache.styles
     for n in range(20_000):
         css.parse_inline(f"width:{n}px;height:{n}px;margin:0", cache.styles)
-    assert cache.styles.used <= cache.styles._kept.maxsize
+    assert cache.styles.used <= cache.styles.chars
 
 
 def test_a_message_cleaned_with_a_cache_is_cleaned_as_without_one():

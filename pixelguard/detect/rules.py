@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pixelguard.detect.signals import SIGNALS, Signals
+from pixelguard.detect.signals import SIGNALS, SIZED, Signals
 from pixelguard.detect.vectors import Kind, Resource
 
 __all__ = ["DECLARED", "ORDER", "RULES", "RULE_IDS", "Rule", "Signals", "ordered", "rule"]
@@ -21,6 +21,9 @@ ORDER: tuple[str, ...] = (
 )
 
 Check = Callable[[Resource, Signals], "str | None"]
+# (kinds read by the rules below for every resource: an enum member looked up costs a call)
+_SHEETS = (Kind.STYLESHEET, Kind.IMPORT)
+_FONT = Kind.FONT
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def url_shape(res: Resource, s: Signals) -> str | None:
                  "`!important`, max-width) — repeated token-less spacers excepted"))
 def size(res: Resource, s: Signals) -> str | None:
     """A remote image too small to show anything (1x1, 0x0, CSS-sized), not a layout spacer."""
-    if s.tiny and not s.spacer and res.kind in (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA):
+    if s.tiny and not s.spacer and res.kind in SIZED:
         return f"remote image of {s.tiny}"
     return None
 
@@ -158,15 +161,15 @@ def hidden(res: Resource, s: Signals) -> str | None:
                  "fonts with personalised tokens"))
 def css_remote(res: Resource, s: Signals) -> str | None:
     """Remote stylesheets, and CSS loads that fire only on print or forward, or carry a token."""
-    if res.kind in (Kind.STYLESHEET, Kind.IMPORT):
+    if res.kind in _SHEETS:
         return "remote stylesheet (loads on open, shows nothing by itself)"
     if res.css_ref is not None and res.css_ref.context == "@unparsed":
         return "remote load in CSS too malformed to read safely"
     if s.print_or_forward:
         return f"CSS load that fires only {s.print_or_forward}"
-    if res.kind == Kind.FONT and s.query_token:
+    if res.kind == _FONT and s.query_token:
         return "web font URL with a personalised token in its query"
-    if res.kind == Kind.FONT and s.shape:
+    if res.kind == _FONT and s.shape:
         return f"web font from an open-tracking URL ({s.shape})"
     return None
 

@@ -19,9 +19,8 @@ from pixelguard.trackers import TrackerList, TrackerMatch
 if TYPE_CHECKING:
     from pixelguard.cache import Cache
 
-_MISSING = object()
 SPACER_REPEATS = 3  # the same token-less tiny URL this often in one part: a layout spacer
-_SIZED = (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA)  # kinds whose element's box shows the load
+SIZED = (Kind.IMAGE, Kind.BACKGROUND, Kind.MEDIA)  # kinds whose element's box shows the load
 
 
 class UrlFacts(NamedTuple):
@@ -45,17 +44,13 @@ def _url_facts(url: str, policy: Policy, trackers: TrackerList,
         own = url_facts(url)
         known = trackers.match(url) if own.over_limit is None else None
     else:
-        own = cache.urls.get(url)
-        if own is None:
+        key = (trackers, url)
+        found = cache.urls.get(key)
+        if found is None:
             own = url_facts(url)
-            cache.urls.put(url, own, 2 * len(url))  # (its host and shape are shorter than it)
-        known = None
-        if own.over_limit is None:
-            key = (trackers, url)
-            known = cache.verdicts.get(key, _MISSING)
-            if known is _MISSING:
-                known = trackers.match(url)
-                cache.verdicts.put(key, known, len(url))
+            found = own, (trackers.match(url) if own.over_limit is None else None)
+            cache.urls.put(key, found, 2 * len(url))  # (its host, shape and match are shorter)
+        own, known = found  # type: ignore[misc]
     if own.over_limit is not None:  # judged by its length alone: nothing else reads it
         return UrlFacts("", None, None, False, False, None, None, False, own.over_limit)
     return UrlFacts(
@@ -86,12 +81,17 @@ class Shared(NamedTuple):
 class Signals:
     """The facts about one resource. Each attribute named in SIGNALS is computed on first
     read (see that table for what each means); the URL's facts, which every resource's rules
-    read first, are set when it is made."""
+    read first, are set when it is made, and so are the signals that cost less to work out
+    than a first read costs (`shown`, `print_or_forward`, `kept`)."""
 
     def __init__(self, res: Resource, doc: Shared) -> None:
         self.res = res
         self.doc = doc
         _facts(self)
+        own = self.__dict__
+        own["shown"] = _shown(self)
+        own["print_or_forward"] = _print_or_forward(self)
+        own["kept"] = doc.policy.keep
 
 
 class _Lazy:
@@ -121,10 +121,16 @@ def _facts(s: Signals) -> UrlFacts:
         found = urls[url] = _url_facts(url, s.doc.policy, s.doc.trackers, s.doc.leaks,
                                        s.doc.cache)
     # the signals that are its fields, set at once (each would cost a call here)
-    s.__dict__.update(facts=found, host=found.host, known=found.known, shape=found.shape,
-                      token=found.token, query_token=found.query_token, leak=found.leak,
-                      host_verdict=found.host_verdict,
-                      over_limit=s.res.over_limit or found.over_limit)
+    own = s.__dict__
+    own["facts"] = found
+    own["host"] = found.host
+    own["known"] = found.known
+    own["shape"] = found.shape
+    own["token"] = found.token
+    own["query_token"] = found.query_token
+    own["leak"] = found.leak
+    own["host_verdict"] = found.host_verdict
+    own["over_limit"] = s.res.over_limit or found.over_limit
     return found
 
 
@@ -186,7 +192,7 @@ def _element_box(elements: list[Element], el: Element,
 def _shown(s: Signals) -> Element | None:
     """The element whose box shows the load (None when no box decides it)."""
     el = s.res.element
-    if el is None or s.res.kind not in _SIZED:
+    if el is None or s.res.kind not in SIZED:
         return None
     return _stand_in(s.doc.elements, el) or el
 
@@ -202,7 +208,7 @@ def _box(s: Signals) -> tuple[float | None, float | None] | None:
 
 
 def _tiny(s: Signals) -> str | None:
-    box = s.box
+    box = _box(s)  # (not s.box: _box keeps each element's box, and a first read costs more)
     return None if box is None else tiny_reason(*box)
 
 

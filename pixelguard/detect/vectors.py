@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -82,9 +83,11 @@ class Vector:
     css_functions: tuple[str, ...] = ()
     # whether a lower-cased tag source can load through this vector's attributes, the cheap
     # test for ANY-element vectors (the name with an "=" after it; for CSS, also a loading
-    # function, or an escape or entity that could spell one), in two steps for extract()'s
-    # loop: a name the source must contain, then the test of a source that contains it
-    hint: tuple[str, Callable[[str], object]] = field(init=False, repr=False, compare=False)
+    # function, or an escape or entity that could spell one), in steps for extract()'s loop:
+    # a name the source must contain, the length past which it may load whatever it contains,
+    # then the test of a source that contains the name
+    hint: tuple[str, int, Callable[[str], object]] = field(init=False, repr=False,
+                                                           compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hint", _hint_for(self))
@@ -96,20 +99,21 @@ def css_marks(functions: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f + "(" for f in functions) + ("&", "\\")
 
 
-def _hint_for(vector: Vector) -> tuple[str, Callable[[str], object]]:
+def _hint_for(vector: Vector) -> tuple[str, int, Callable[[str], object]]:
     # (a substring test first: it rules out most tags, and costs far less than a search)
+    longest = sys.maxsize
     if vector.css_functions:
-        marks = contains_any(css_marks(vector.css_functions))
+        test: Callable[[str], object] = contains_any(css_marks(vector.css_functions))
         # (a tag longer than the CSS limit may carry a style past it: removed unread, so
         # the vector must see it whatever it contains)
-        test: Callable[[str], object] = lambda low: len(low) > css.MAX_CSS_CHARS or marks(low)
+        longest = css.MAX_CSS_CHARS
     else:  # (a name is never spelled with entities; "background-color:" does not match)
         test = re.compile("|".join(re.escape(n) + r"[\t\n\f\r ]*="
                                    for n in vector.attributes)).search
     if len(vector.attributes) == 1:
-        return vector.attributes[0], test
+        return vector.attributes[0], longest, test
     names = re.compile("|".join(re.escape(n) for n in vector.attributes)).search
-    return "", lambda low: names(low) is not None and test(low)
+    return "", longest, lambda low: names(low) is not None and test(low)
 
 
 class Edit(NamedTuple):
@@ -470,8 +474,8 @@ def extract(doc: Document, base: str | None,
             continue
         own = by_tag.get(tag, ()) if ":" not in tag else of_tag(tag)
         anywhere = None
-        for first, then, vector in anywhere_hints:
-            if first in low and then(low):
+        for first, longest, then, vector in anywhere_hints:
+            if first in low and (len(low) > longest or then(low)):
                 if anywhere is None:
                     anywhere = [vector]
                 else:

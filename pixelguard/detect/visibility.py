@@ -273,10 +273,10 @@ class _Reveal:
 
 
 def _sheet_cost(sheet: StyleSheet) -> int:
-    """About the characters a parsed stylesheet holds: its selectors, declarations and refs."""
-    return 64 + sum(len(r.selector) + 64 + sum(len(d.name) + len(d.value) + 64
-                                               for d in r.declarations)
-                    for r in sheet.rules) + sum(len(ref.url) + 64 for ref in sheet.refs)
+    """About the characters a parsed stylesheet holds, without walking it: twice its text's
+    (its declarations as objects) and 64 for each rule and ref (on the corpus 0.6-2.3 times
+    the sum of its selectors, declarations and refs at 64 per object; median 0.95)."""
+    return 64 + 2 * sheet.chars + 64 * (len(sheet.rules) + len(sheet.refs))
 
 
 def _sheet_facts(sheet: StyleSheet, kept: Memory | None) -> tuple[
