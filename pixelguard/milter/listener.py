@@ -60,6 +60,10 @@ def serve(name: str, spec: str, timeout: int, reload: Callable[[], object] = lam
     main = threading.get_ident()
 
     def run() -> None:
+        # started from here, not from the main thread: glibc blocks every signal in the
+        # thread that creates a thread while it does, and libmilter's signal thread, once
+        # it runs, would take a SIGHUP sent to the process meanwhile
+        _thread(_when_listening, "pixelguard-ready", threading.current_thread(), spec, ready).start()
         try:
             Milter.runmilter(name, spec, timeout=timeout)
         except Milter.error as exc:
@@ -71,11 +75,9 @@ def serve(name: str, spec: str, timeout: int, reload: Callable[[], object] = lam
             signal.pthread_kill(main, WAKE)  # pending until the main thread waits for it
 
     reloads = _Reloads(reload)  # before the listener: from now on SIGHUP is the main thread's
-    listener = threading.Thread(target=run, name="libmilter")
+    listener = _thread(run, "libmilter")
     try:
-        _start(listener)
-        _start(threading.Thread(target=_when_listening, args=(listener, spec, ready),
-                                name="pixelguard-ready", daemon=True))
+        listener.start()  # before libmilter's signal thread runs (see _thread)
         while listener.is_alive():
             # sigwait, not sigtimedwait: CPython's sigtimedwait can return an unfilled siginfo
             # when a SIGSTOP/SIGCONT interrupts it as its time runs out
@@ -125,14 +127,20 @@ class _Reloads:
         os.close(self._write)  # the thread reads end of file and ends
 
 
-def _start(thread: threading.Thread) -> None:
-    """Start `thread` with SIGHUP blocked in it, as in every thread but the main one (a
-    thread starts with the signal mask of the thread that starts it)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {RELOAD})
-    try:
-        thread.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {RELOAD})
+def _thread(target: Callable[..., object], name: str, *args: object) -> threading.Thread:
+    """A thread (daemon unless it is libmilter's listener) that blocks SIGHUP first thing, as
+    every thread but the main one does. The main thread does not block it to start the
+    thread. A SIGHUP that reaches the new thread before it blocks SIGHUP runs Python's C
+    handler there, which asks for a reload as in the main thread. (While the main thread
+    creates a thread, glibc blocks every signal in it, and a SIGHUP sent then goes to another
+    thread: once libmilter's signal thread runs, the main thread creates none but the one
+    that stops the listener.)"""
+
+    def run() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {RELOAD})
+        target(*args)
+
+    return threading.Thread(target=run, name=name, daemon=name != "libmilter")
 
 
 def _noted(signum: int, frame: object) -> None:
@@ -150,7 +158,7 @@ def _when_listening(listener: threading.Thread, spec: str, ready: Callable[[], o
 
 
 def _stop(listener: threading.Thread, spec: str) -> None:
-    _start(threading.Thread(target=Milter.stop, name="libmilter-stop", daemon=True))
+    _thread(Milter.stop, "libmilter-stop").start()
     # Until smfi_stop has set its flag, a connection only ends one poll early: connect again
     # until the listener has returned.
     while listener.is_alive():
