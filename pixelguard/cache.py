@@ -90,7 +90,7 @@ class Memory:
 
     def __init__(self, chars: int, largest: int) -> None:
         self.chars = chars
-        self.largest = largest
+        self.largest = min(largest, chars - chars // 16)  # (what fits the FIFOCache below)
         # the values by key; the FIFOCache holds the batches of their keys (dropping a batch
         # drops its keys from both)
         self._values: dict[Hashable, object] = {}
@@ -106,6 +106,8 @@ class Memory:
             # (one writer at a time: threads share the process default Cache, and the
             # FIFOCache's eviction is not safe against a concurrent put)
             with self._lock:
+                if key in self._values:  # (two threads missed it at once: it is counted once)
+                    return
                 if self._batch_chars + cost > self._batch_limit:
                     self._close_batch()
                     if cost > self._batch_limit:  # (a tiny memory's: a batch of one)

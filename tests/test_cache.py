@@ -363,3 +363,21 @@ def test_a_read_that_failed_does_not_replace_a_list_read_meanwhile(tmp_path: Pat
     good_kept.set()
     slow.join(10)
     assert [f.vendor for f in clean_message(RAW, policy, given).findings] == ["Mine"]
+
+
+def test_a_memory_never_keeps_a_result_larger_than_its_store_and_never_raises() -> None:
+    memory = Memory(chars=1600, largest=1600)  # (its store takes 1600 less a batch of 100)
+    memory.put("a", "A", 1550)
+    assert "a" not in memory and memory.used == 0
+    memory.put("b", "B", 1500)
+    assert memory.get("b") == "B" and memory.used == 1500
+
+
+def test_a_result_put_twice_is_counted_once() -> None:
+    memory = Memory(chars=1600, largest=100)
+    for _ in range(10):  # (threads that missed the same key at once)
+        memory.put("k", "K", 100)
+    assert len(memory) == 1 and memory.used == 100
+    for n in range(40):  # its batch is evicted in time: with it goes the result
+        memory.put(n, n, 100)
+    assert "k" not in memory and memory.used <= 1600
