@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+# Services that reload on SIGHUP: ignored from the start until their handler is in place.
+RELOADING_ON_SIGHUP = {"relay", "milter"}
 # Subcommands implemented by an adapter module with its own `main(argv) -> int`.
 DELEGATED = {
     "relay": "pixelguard.relay.command",
@@ -22,6 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in DELEGATED:
+            if argv[0] in RELOADING_ON_SIGHUP:
+                from pixelguard.sd_notify import ignore_sighup
+
+                ignore_sighup()  # before the imports and the config: SIGHUP's default ends the process
             module = importlib.import_module(DELEGATED[argv[0]])
             return int(module.main(argv[1:]) or 0)
         from pixelguard import cli_filter

@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from pixelguard import sd_notify
 from pixelguard.service_command import add_level_option, checked, service_parser, start_logging
 
 __all__ = ["main"]
@@ -103,10 +104,11 @@ def main(argv: Sequence[str]) -> int:
              cleaner.workers or "thread", path or "none (built-in defaults)")
     try:
         error = serve("pixelguard", libmilter_socket(listen), timeout=max(60, int(milter.timeout) * 2),
-                      reload=Reloader(door, path, config, with_options).reload)
+                      reload=Reloader(door, path, config, with_options).reload, ready=sd_notify.ready)
     finally:
+        sd_notify.stopping()
         log.info("shutting down: finishing the messages in flight")
-        finished = door.close(grace=door.settings.timeout)
+        finished = door.close()  # each message in flight gets the timeout it began with
     if error is not None:
         print(f"pixelguard milter: cannot listen on {listen}: {error}", file=sys.stderr)
         return 1

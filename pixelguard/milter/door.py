@@ -7,7 +7,11 @@ message ties up one worker and its own session, never the others.
 
 A config reload (milter/reload.py) puts a new Runtime in place: a session takes the one in
 effect at its MAIL FROM and handles that message with it to the end, so a message in flight
-finishes with the configuration it started with.
+keeps the policy, max_size and timeout it began with. Its tracker and link lists are the
+files as they are when it is cleaned: each worker reads them anew for the first message it
+cleans after a reload (relay/cleaning.py), as in the relay. `max_concurrent` is one limit
+(limit.py) that in-flight and new messages count against, at its current value; a stop
+waits for each message in flight for as long as its own timeout allows.
 
 Failure rule: the message is always accepted. Core error, crashed worker, a wait past
 `timeout`, more than `max_concurrent` messages waiting, a message over `max_size`: it
@@ -17,6 +21,7 @@ granted header insertion.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import threading
@@ -28,6 +33,7 @@ import Milter
 from pixelguard import stamp
 from pixelguard.headers import mark_error
 from pixelguard.milter.edits import Edits, NotExpressible, assemble, plan
+from pixelguard.milter.limit import Limit
 from pixelguard.milter.metrics import Metrics
 from pixelguard.milter.recipients import strictest
 from pixelguard.model import Policy
@@ -61,17 +67,18 @@ class Runtime:
 
     config: object  # pixelguard.config.Config: policies, lists, auth
     settings: Settings
-    slots: threading.BoundedSemaphore  # places for messages handed to the workers
 
 
 class Door:
     def __init__(self, config, cleaner: Cleaner, settings: Settings, metrics: Metrics | None = None) -> None:
         self.cleaner = cleaner
-        self.runtime = Runtime(config, settings, threading.BoundedSemaphore(settings.max_concurrent))
+        self.runtime = Runtime(config, settings)
+        self.slots = Limit(settings.max_concurrent)  # places for messages handed to the workers
         self.metrics = metrics or Metrics()
         self.tcp_port: int | None = None  # the listening TCP port (None: a unix socket)
         self._idle = threading.Condition()
         self._in_flight = 0  # messages between end of message and our answer
+        self._timeouts: collections.Counter[float] = collections.Counter()  # theirs, each counted
         # the policy of each recipient list seen, for the config it was made from: a Policy
         # is a pure function of the two, and making one costs more than the rest of the
         # milter's own work on a message
@@ -90,25 +97,27 @@ class Door:
 
     def reconfigure(self, config) -> None:
         """Handle the messages that start from now on with `config` (its `milter:` section's
-        max_size, timeout and max_concurrent included); those in flight keep theirs."""
+        max_size and timeout included); those in flight keep theirs. The new max_concurrent
+        applies to all, those in flight included (one limit)."""
         settings = Settings.of(config.milter)
-        running = self.runtime
-        # an unchanged limit stays one limit for the messages of both configs
-        slots = (running.slots if settings.max_concurrent == running.settings.max_concurrent
-                 else threading.BoundedSemaphore(settings.max_concurrent))
         # The workers' caches first: a message that gets the new config must not be cleaned
         # with the lists as they were read before the reload.
         self.cleaner.reload()
-        self.runtime = Runtime(config, settings, slots)
+        self.slots.set_max(settings.max_concurrent)
+        self.runtime = Runtime(config, settings)
 
-    def close(self, grace: float = 10) -> bool:
+    def close(self, grace: float | None = None) -> bool:
         """Wait up to `grace` seconds for the messages being cleaned, then stop the workers,
-        then the cleaning loop. True if none was left in flight.
+        then the cleaning loop. True if none was left in flight. The default grace is the
+        longest timeout a message in flight was given, or the current one: a reload that
+        lowered milter.timeout does not cut short a message begun with a longer one.
 
         The loop runs while the workers stop: a job that timed out still runs in its worker,
         and only the loop reads its answer and then lets that worker exit."""
-        deadline = time.monotonic() + grace
         with self._idle:
+            if grace is None:
+                grace = max([self.settings.timeout, *self._timeouts])
+            deadline = time.monotonic() + grace
             while self._in_flight and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
             finished = not self._in_flight
@@ -143,8 +152,8 @@ class Door:
         runtime = self.runtime if runtime is None else runtime
         settings = runtime.settings
         deadline = time.monotonic() + settings.timeout  # the wait for a place included
-        if not runtime.slots.acquire(timeout=settings.timeout):
-            error = f"more than {settings.max_concurrent} messages waiting for cleaning"
+        if not self.slots.acquire(timeout=settings.timeout):
+            error = f"more than {self.slots.maximum} messages waiting for cleaning"
             return Cleaned(mark_error(raw, error), [], error), "busy"
         try:
             job = asyncio.run_coroutine_threadsafe(
@@ -156,20 +165,25 @@ class Door:
                 error = f"cleaning took longer than {settings.timeout:g} s"
                 return Cleaned(mark_error(raw, error), [], error), "timeout"
         finally:
-            runtime.slots.release()
+            self.slots.release()
         if cleaned.error:
             return cleaned, "error"
         return cleaned, "cleaned" if cleaned.findings or cleaned.links else "unchanged"
 
     def finish(self, session, queue_id: str | None, started: float) -> None:
         """Clean the session's message and apply the result (see the module)."""
+        timeout = session.runtime.settings.timeout
         with self._idle:
             self._in_flight += 1
+            self._timeouts[timeout] += 1
         try:
             self._finish(session, queue_id, started)
         finally:
             with self._idle:
                 self._in_flight -= 1
+                self._timeouts[timeout] -= 1
+                if not self._timeouts[timeout]:
+                    del self._timeouts[timeout]
                 self._idle.notify_all()
 
     def _finish(self, session, queue_id: str | None, started: float) -> None:

@@ -7,6 +7,8 @@ seconds. So the listener runs in a thread here and the main thread waits for the
 itself: on a stop signal it asks libmilter to stop (`smfi_stop`, in a thread, as it waits for
 that same lock) and connects to the listening socket, which ends the poll at once. The
 connection is closed unused; libmilter hands it to a session that reads end of file and ends.
+Such a connection also tells when the listener is serving, the moment the milter tells
+systemd it is ready (sd_notify.py).
 
 The signals (and WAKE) must be blocked in every thread before this runs (see `main`). Linux
 delivers a signal sent to the process to its main thread when that thread waits for it, so
@@ -18,7 +20,10 @@ SIGHUP asks for a reload (milter/reload.py), and libmilter's signal thread, whic
 too, would take it as "stop" whenever the main thread does not want it, e.g. a SIGHUP sent
 while the main thread handles the one before. So the main thread never blocks SIGHUP while
 serving, not even while it runs SIGHUP's handler (nodefer.py), and every other thread does:
-Linux then gives it every SIGHUP. Its handler runs in C even while the thread waits in
+Linux then gives it the SIGHUPs. Not quite all: when the main thread already has a signal
+pending and is not running, Linux gives a signal sent to the process to another thread that
+waits for it, so in a burst of SIGHUPs libmilter's thread may, rarely, get one and stop the
+milter; it then finishes its messages and exits 0 (systemd's Restart=always starts it again). Its handler runs in C even while the thread waits in
 sigwait, and writes the signal's number to a pipe (signal.set_wakeup_fd); a thread of its own
 reads the pipe and runs the reloads, one at a time, in order. The listener, its connections
 and the cleaning workers go on meanwhile.
@@ -46,14 +51,19 @@ WAKE = signal.SIGUSR1  # from the listener thread to the main thread: the listen
 BLOCKED = STOP_SIGNALS | {RELOAD, WAKE}
 
 
-def serve(name: str, spec: str, timeout: int, reload: Callable[[], object] = lambda: None) -> Milter.error | None:
+def serve(name: str, spec: str, timeout: int, reload: Callable[[], object] = lambda: None,
+          ready: Callable[[], object] = lambda: None) -> Milter.error | None:
     """Run the milter on libmilter socket `spec` (`inet:PORT@HOST`, `unix:/path`) until a stop
-    signal, calling `reload` on each SIGHUP; returns libmilter's error when it could not start
-    (e.g. the socket is taken)."""
+    signal, calling `reload` on each SIGHUP and `ready` once, when the listening socket takes a
+    connection; returns libmilter's error when it could not start (e.g. the socket is taken)."""
     errors: list[Milter.error] = []
     main = threading.get_ident()
 
     def run() -> None:
+        # started from here, not from the main thread: glibc blocks every signal in the
+        # thread that creates a thread while it does, and libmilter's signal thread, once
+        # it runs, would take a SIGHUP sent to the process meanwhile
+        _thread(_when_listening, "pixelguard-ready", threading.current_thread(), spec, ready).start()
         try:
             Milter.runmilter(name, spec, timeout=timeout)
         except Milter.error as exc:
@@ -65,9 +75,9 @@ def serve(name: str, spec: str, timeout: int, reload: Callable[[], object] = lam
             signal.pthread_kill(main, WAKE)  # pending until the main thread waits for it
 
     reloads = _Reloads(reload)  # before the listener: from now on SIGHUP is the main thread's
-    listener = threading.Thread(target=run, name="libmilter")
+    listener = _thread(run, "libmilter")
     try:
-        _start(listener)
+        listener.start()  # before libmilter's signal thread runs (see _thread)
         while listener.is_alive():
             # sigwait, not sigtimedwait: CPython's sigtimedwait can return an unfilled siginfo
             # when a SIGSTOP/SIGCONT interrupts it as its time runs out
@@ -117,22 +127,38 @@ class _Reloads:
         os.close(self._write)  # the thread reads end of file and ends
 
 
-def _start(thread: threading.Thread) -> None:
-    """Start `thread` with SIGHUP blocked in it, as in every thread but the main one (a
-    thread starts with the signal mask of the thread that starts it)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {RELOAD})
-    try:
-        thread.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {RELOAD})
+def _thread(target: Callable[..., object], name: str, *args: object) -> threading.Thread:
+    """A thread (daemon unless it is libmilter's listener) that blocks SIGHUP first thing, as
+    every thread but the main one does. The main thread does not block it to start the
+    thread. A SIGHUP that reaches the new thread before it blocks SIGHUP runs Python's C
+    handler there, which asks for a reload as in the main thread. (While the main thread
+    creates a thread, glibc blocks every signal in it, and a SIGHUP sent then goes to another
+    thread: once libmilter's signal thread runs, the main thread creates none but the one
+    that stops the listener.)"""
+
+    def run() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {RELOAD})
+        target(*args)
+
+    return threading.Thread(target=run, name=name, daemon=name != "libmilter")
 
 
 def _noted(signum: int, frame: object) -> None:
     """SIGHUP's handler in Python: nothing to do, its C part wrote to the wakeup pipe."""
 
 
+def _when_listening(listener: threading.Thread, spec: str, ready: Callable[[], object]) -> None:
+    """Call `ready` once the listening socket takes a connection (libmilter opens it in the
+    listener thread, then waits for connections), unless the listener returns first."""
+    while listener.is_alive():
+        if _connect(spec):
+            ready()
+            return
+        listener.join(0.02)  # polling interval of a wait that ends with the listener
+
+
 def _stop(listener: threading.Thread, spec: str) -> None:
-    _start(threading.Thread(target=Milter.stop, name="libmilter-stop", daemon=True))
+    _thread(Milter.stop, "libmilter-stop").start()
     # Until smfi_stop has set its flag, a connection only ends one poll early: connect again
     # until the listener has returned.
     while listener.is_alive():
@@ -140,19 +166,19 @@ def _stop(listener: threading.Thread, spec: str) -> None:
         listener.join(0.05)
 
 
-def _connect(spec: str) -> None:
-    """Open and close one connection to the listening socket (errors ignored: a socket
-    already closed is what the stop is waiting for)."""
+def _connect(spec: str) -> bool:
+    """Open and close one connection to the listening socket; True when it took it (errors
+    ignored: a socket not yet open, or already closed, is what the caller waits for)."""
     kind, _, rest = spec.partition(":")
     try:
         if kind in ("unix", "local") or not rest:
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.settimeout(1)
                 sock.connect(rest or spec)
-            return
+            return True
         port, _, host = rest.partition("@")
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(host, host)
         with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
-            pass
+            return True
     except (OSError, ValueError):
-        pass
+        return False

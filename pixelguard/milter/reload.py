@@ -2,11 +2,15 @@
 
 From the reload on, messages whose MAIL FROM comes after it get the new per-user policies,
 allow/deny lists, extra tracker lists and `links` lists, `limits`, `auth` (DKIM/ARC) and the
-new `milter.max_size`, `milter.timeout` and `milter.max_concurrent`. A message in flight
-finishes with the configuration it started with. No connection is dropped and libmilter's
-listener goes on; the cleaning workers keep running and each swaps in a new cache before its
-next message (Cleaner.reload), so every tracker and link list is read anew from its file, an
-edited one at the same path included.
+new `milter.max_size` and `milter.timeout`; `milter.max_concurrent` is one limit for every
+message, in flight or new. A message in flight keeps the policy and the size and time limits
+it began with; its tracker and link lists are the files as they are when it is cleaned. No
+connection is dropped and libmilter's listener goes on; the cleaning workers keep running
+and each swaps in a new cache before its next message (Cleaner.reload), so every tracker and
+link list is read anew from its file, an edited one at the same path included.
+
+Under systemd the reload is announced (RELOADING=1, then READY=1 when it is over, applied or
+not: sd_notify.py).
 
 Bound when the milter starts and kept until a restart (a warning names each that changed):
 RESTART_ONLY. A file that does not load changes nothing: one error line naming file, line
@@ -18,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from pixelguard import service_reload
+from pixelguard import sd_notify, service_reload
 from pixelguard.config import Config
 from pixelguard.milter.door import Door
 
@@ -47,12 +51,16 @@ class Reloader:
             service_reload.log_no_file(log)
             return False
         with self._lock:
+            sd_notify.reloading()
             try:
                 got = service_reload.reread(self.path, self.started, "milter", RESTART_ONLY, self.adjust)
             except Exception as exc:  # noqa: BLE001 - a reload must never stop the milter
                 service_reload.log_refused(log, self.path, exc)
                 return False
-            service_reload.log_reread(log, self.started, got, "milter", RESTART_ONLY)
-            self.door.reconfigure(got.effective)
-            service_reload.log_reloaded(log, self.path)
-            return True
+            else:
+                service_reload.log_reread(log, self.started, got, "milter", RESTART_ONLY)
+                self.door.reconfigure(got.effective)
+                service_reload.log_reloaded(log, self.path)
+                return True
+            finally:
+                sd_notify.reloaded()  # the reload is over, applied or not

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pixelguard import sd_notify
 from pixelguard.relay.cleaning import Cleaner
 from pixelguard.relay.maildir import default_maildir
 from pixelguard.relay.server import RelayServer
@@ -135,7 +136,9 @@ async def _serve(server: RelayServer, config, path: str | None, with_options) ->
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    sd_notify.ready()  # listening: systemd counts the relay as started and may send reloads
     await stop.wait()
+    sd_notify.stopping()
     reloader.close()  # a SIGHUP from now on is ignored (still handled: its default kills)
     log.info("shutting down: finishing transactions in flight")
     clean = await server.shutdown(grace=min(reloader.config.relay.timeout, 60.0))

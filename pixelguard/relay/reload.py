@@ -4,15 +4,17 @@ From the reload on, new transactions get the new per-user policies, allow/deny l
 tracker lists, `limits`, `auth` (DKIM/ARC) and next hop (`next_hop`, `next_hop_tls`,
 `next_hop_auth`, `timeout`); new client sessions get the new `max_size`, `timeout`,
 `max_connections`, `allow_networks`, `tls_cert`/`tls_key` (read again, so a renewed
-certificate is taken) and `auth_users`. Whatever is in progress finishes with the
-configuration it started with. The cleaning workers keep running: each swaps in a new cache
+certificate is taken) and `auth_users`. Whatever is in progress keeps the policies, limits
+and next hop it started with; its tracker and link lists are the files as they are when it
+is cleaned. The cleaning workers keep running: each swaps in a new cache
 before its next message (Cleaner.reload), so every tracker and link list is read anew from its
 file, an edited one at the same path included.
 
 Bound when the relay starts and kept until a restart (a warning names each that changed):
 RESTART_ONLY. A file that does not load, or a configuration the relay would refuse to start
 with (an open relay, an unreadable certificate, a failing password_command), changes
-nothing: one error line, and the relay goes on with what it has.
+nothing: one error line, and the relay goes on with what it has. Under systemd each reload is
+announced (RELOADING=1, then READY=1 when it is over, applied or not: sd_notify.py).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from pixelguard import service_reload
+from pixelguard import sd_notify, service_reload
 from pixelguard.config import Config, ConfigError
 from pixelguard.relay.logline import logfmt
 from pixelguard.relay.server import RelayServer, Runtime, Settings
@@ -73,12 +75,14 @@ class Reloader:
             service_reload.log_no_file(log)
             return False
         async with self._lock:
+            sd_notify.reloading()
             try:
                 # Off the event loop: reading the file and the tracker lists, certificates,
                 # password_command may all take a while.
                 loaded = await asyncio.get_running_loop().run_in_executor(None, self._load)
             except Exception as exc:  # noqa: BLE001 - a reload must never stop the relay
                 service_reload.log_refused(log, self.path, exc, expected=(ConfigError, SetupError))
+                sd_notify.reloaded()
                 return False
             got, settings, runtime = loaded
             service_reload.log_reread(log, self.started, got, "relay", RESTART_ONLY)
@@ -86,6 +90,7 @@ class Reloader:
             self.server.handler.cleaner.reload()  # the lists are read anew for the next messages
             self.config = got.effective
             service_reload.log_reloaded(log, self.path, next_hop=runtime.next_hop.url)
+            sd_notify.reloaded()
             return True
 
     def _load(self) -> tuple[service_reload.Reread, Settings, Runtime]:

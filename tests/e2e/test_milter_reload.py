@@ -236,19 +236,29 @@ def test_a_message_begun_before_sighup_finishes_with_its_config_and_the_connecti
     assert [c for c, _ in following] == [b"c"]  # allowed now: no edit at all
 
 
-def test_a_storm_of_sighups_reloads_it_and_never_stops_it(tmp_path):
-    """libmilter's own signal thread takes a SIGHUP as "stop" whenever the main thread does not
-    want it (listener.py), e.g. one that comes while the main thread handles the one before:
-    every SIGHUP must go to the main thread. A stop by libmilter takes effect within its 5 s
-    listener poll, so the milter must still run 6 s after the storm."""
+def test_a_storm_of_sighups_reloads_it_and_at_worst_stops_it_cleanly(tmp_path):
+    """The main thread takes the SIGHUPs (listener.py), but Linux may give one to libmilter's
+    own signal thread, which takes it as "stop", when the main thread already has one pending
+    and is not running: rare, and only in a burst like this one. Then the milter must stop as
+    on SIGTERM (messages finished, exit 0; systemd's Restart=always starts it again), never
+    die of the signal. A stop by libmilter takes effect within its 5 s listener poll, so the
+    milter is watched for 6 s after the storm."""
     m = MilterProcess(tmp_path, BASE).start()
+    proc = m.proc
     try:
         for i in range(2000):
-            m.proc.send_signal(signal.SIGHUP)
+            proc.send_signal(signal.SIGHUP)
             time.sleep((0, 0.00005, 0.0002, 0.001)[i % 4])  # signals at every spacing, not only coalesced
-        with pytest.raises(subprocess.TimeoutExpired):
-            m.proc.wait(6)
+        try:
+            code = proc.wait(6)
+        except subprocess.TimeoutExpired:
+            code = None  # still running: the usual outcome
         wait_for(lambda: RELOADED in m.log_text(), 10, "a reload")
-        assert "stopping" not in m.log_text() and "shutting down" not in m.log_text()
+        log = m.log_text()
+        if code is None:
+            assert "stopping" not in log and "shutting down" not in log, log
+        else:
+            assert code == 0 and "shutting down" in log and " stopped" in log, log
+            assert "Traceback" not in log, log
     finally:
         m.stop()
