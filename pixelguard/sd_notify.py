@@ -51,27 +51,32 @@ def notify(*states: str) -> bool:
     return True
 
 
-_started = threading.Event()  # READY=1 sent once: the service is serving
+_started = False  # READY=1 sent once: the service is serving
+_lock = threading.Lock()  # (READY=1 and a reload's RELOADING=1 in the order they happen)
 
 
 def ready() -> bool:
     """The service is serving: systemd counts it as started and may now send reloads."""
-    _started.set()
-    return notify("READY=1")
+    global _started
+    with _lock:
+        sent = notify("READY=1")
+        _started = True
+    return sent
 
 
 def reloading() -> bool:
-    """A reload begins; `reloaded()` follows when it is over, applied or not. Nothing is sent
-    for a reload before the service is serving (a SIGHUP by hand while it starts): its
-    READY=1 would tell systemd it serves before it does."""
-    if not _started.is_set():
-        return False
-    return notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+    """A reload begins: True when RELOADING=1 was sent, which `reloaded(True)` answers when
+    the reload is over, applied or not. Nothing is sent for a reload that begins before the
+    service is serving (a SIGHUP by hand while it starts): a READY=1 after it would tell
+    systemd the service serves before it does."""
+    with _lock:
+        return _started and notify(
+            "RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
 
-def reloaded() -> bool:
-    """A reload is over (see `reloading`)."""
-    return _started.is_set() and notify("READY=1")
+def reloaded(began: bool) -> bool:
+    """A reload is over; `began`: what its `reloading()` returned."""
+    return began and notify("READY=1")
 
 
 def stopping() -> bool:

@@ -69,15 +69,40 @@ def test_places_held_before_a_reload_count_against_the_new_maximum(door):
         door.slots.release()
 
 
+def _waiting(limit: Limit, patience: float) -> tuple[threading.Thread, list[float]]:
+    """A thread waiting up to `patience` s for a place of `limit`: (thread, [seconds it took
+    to get one]), once it is waiting."""
+    took: list[float] = []
+
+    def wait() -> None:
+        start = time.monotonic()
+        if limit.acquire(timeout=patience):
+            took.append(time.monotonic() - start)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    while not limit._changed._waiters:  # (a Condition's waiters: it waits now)
+        waiter.join(0.001)
+    return waiter, took
+
+
 def test_a_raised_maximum_wakes_a_message_waiting_for_a_place():
     limit = Limit(1)
     assert limit.acquire(timeout=0)
-    got: list[bool] = []
-    waiter = threading.Thread(target=lambda: got.append(limit.acquire(timeout=60)))
-    waiter.start()
+    waiter, took = _waiting(limit, 60)
     limit.set_max(2)  # no place is given back: only the new maximum lets it in
     waiter.join(60)
-    assert got == [True] and limit.in_use == 2
+    # woken by the change, not let in by its own time running out
+    assert len(took) == 1 and took[0] < 30 and limit.in_use == 2
+
+
+def test_a_place_given_back_wakes_a_message_waiting_for_it():
+    limit = Limit(1)
+    assert limit.acquire(timeout=0)
+    waiter, took = _waiting(limit, 60)
+    limit.release()
+    waiter.join(60)
+    assert len(took) == 1 and took[0] < 30 and limit.in_use == 1
 
 
 def test_a_full_limit_refuses_after_the_messages_timeout_and_the_message_passes_marked(door):

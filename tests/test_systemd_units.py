@@ -183,3 +183,30 @@ def test_the_relay_is_ready_once_listening_and_a_sighup_while_it_starts_does_not
                               str(short / "notify"), sock, tmp_path / "relay.log")
     finally:
         shutil.rmtree(short)
+
+
+def test_the_milter_is_never_ready_on_a_port_another_process_holds(tmp_path) -> None:
+    pytest.importorskip("Milter")
+
+    name = f"pixelguard-test-{uuid.uuid4().hex}"
+    config = tmp_path / "pixelguard.yaml"
+    config.write_text("milter: {workers: 0}\n")
+    with socket.socket() as other, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        other.bind(("127.0.0.1", 0))
+        other.listen(16)  # another program's socket: it takes the milter's probes
+        sock.bind("\0" + name)
+        env = {**os.environ, "NOTIFY_SOCKET": "@" + name}
+        done = subprocess.run(
+            [sys.executable, "-m", "pixelguard", "milter", "--config", str(config),
+             "--listen", f"inet:127.0.0.1:{other.getsockname()[1]}"],
+            check=False, env=env, capture_output=True, text=True, timeout=120)
+        sock.setblocking(False)
+        told = []
+        while True:
+            try:
+                told += sock.recv(4096).decode().split("\n")
+            except BlockingIOError:
+                break
+    assert done.returncode == 1, done.stderr
+    assert "cannot listen" in done.stderr
+    assert "READY=1" not in told, told

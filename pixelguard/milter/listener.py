@@ -63,7 +63,8 @@ def serve(name: str, spec: str, timeout: int, reload: Callable[[], object] = lam
         # started from here, not from the main thread: glibc blocks every signal in the
         # thread that creates a thread while it does, and libmilter's signal thread, once
         # it runs, would take a SIGHUP sent to the process meanwhile
-        _thread(_when_listening, "pixelguard-ready", threading.current_thread(), spec, ready).start()
+        if not _taken(spec):  # (else libmilter cannot listen: no READY=1 for another's socket)
+            _thread(_when_listening, "pixelguard-ready", threading.current_thread(), spec, ready).start()
         try:
             Milter.runmilter(name, spec, timeout=timeout)
         except Milter.error as exc:
@@ -155,6 +156,13 @@ def _when_listening(listener: threading.Thread, spec: str, ready: Callable[[], o
             ready()
             return
         listener.join(0.02)  # polling interval of a wait that ends with the listener
+
+
+def _taken(spec: str) -> bool:
+    """Whether another process already takes connections on TCP socket `spec` (libmilter then
+    fails to listen; a unix socket's path it takes over, runmilter's rmsock)."""
+    kind = spec.partition(":")[0]
+    return kind in ("inet", "inet6") and _connect(spec)
 
 
 def _stop(listener: threading.Thread, spec: str) -> None:

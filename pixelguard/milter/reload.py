@@ -51,7 +51,7 @@ class Reloader:
             service_reload.log_no_file(log)
             return False
         with self._lock:
-            sd_notify.reloading()
+            began = sd_notify.reloading()
             try:
                 got = service_reload.reread(self.path, self.started, "milter", RESTART_ONLY, self.adjust)
             except Exception as exc:  # noqa: BLE001 - a reload must never stop the milter
@@ -63,4 +63,4 @@ class Reloader:
                 service_reload.log_reloaded(log, self.path)
                 return True
             finally:
-                sd_notify.reloaded()  # the reload is over, applied or not
+                sd_notify.reloaded(began)  # the reload is over, applied or not

@@ -75,23 +75,24 @@ class Reloader:
             service_reload.log_no_file(log)
             return False
         async with self._lock:
-            sd_notify.reloading()
+            began = sd_notify.reloading()
             try:
-                # Off the event loop: reading the file and the tracker lists, certificates,
-                # password_command may all take a while.
-                loaded = await asyncio.get_running_loop().run_in_executor(None, self._load)
-            except Exception as exc:  # noqa: BLE001 - a reload must never stop the relay
-                service_reload.log_refused(log, self.path, exc, expected=(ConfigError, SetupError))
-                sd_notify.reloaded()
-                return False
-            got, settings, runtime = loaded
-            service_reload.log_reread(log, self.started, got, "relay", RESTART_ONLY)
-            self.server.reconfigure(settings, runtime)
-            self.server.handler.cleaner.reload()  # the lists are read anew for the next messages
-            self.config = got.effective
-            service_reload.log_reloaded(log, self.path, next_hop=runtime.next_hop.url)
-            sd_notify.reloaded()
-            return True
+                try:
+                    # Off the event loop: reading the file and the tracker lists,
+                    # certificates, password_command may all take a while.
+                    loaded = await asyncio.get_running_loop().run_in_executor(None, self._load)
+                except Exception as exc:  # noqa: BLE001 - a reload must never stop the relay
+                    service_reload.log_refused(log, self.path, exc, expected=(ConfigError, SetupError))
+                    return False
+                got, settings, runtime = loaded
+                service_reload.log_reread(log, self.started, got, "relay", RESTART_ONLY)
+                self.server.reconfigure(settings, runtime)
+                self.server.handler.cleaner.reload()  # the lists are read anew for the next messages
+                self.config = got.effective
+                service_reload.log_reloaded(log, self.path, next_hop=runtime.next_hop.url)
+                return True
+            finally:
+                sd_notify.reloaded(began)  # the reload is over, applied or not
 
     def _load(self) -> tuple[service_reload.Reread, Settings, Runtime]:
         """(the file read again, the Settings and Runtime of its effective config). Raises
